@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { Cursor, DateTime, ErrorBody, Limit, TimeZone, page } from './common.js';
+import { EventNames } from './events.js';
+import { Channel, CreateTaskBody, ListTasksQuery, Recurrence, Task, TaskPage, UpdateTaskBody } from './tasks.js';
+import { AuthResponse, LoginBody, RegisterBody } from './users.js';
+
+export const RecurrencePreviewBody = z
+  .strictObject({
+    rule: Recurrence.shape.rule,
+    start: DateTime,
+    time_zone: TimeZone.default('UTC'),
+    anchor: Recurrence.shape.anchor,
+    month_end: z.enum(['skip', 'clamp']).default('skip'),
+    count: z.number().int().min(1).max(100).default(5),
+  })
+  .meta({ id: 'RecurrencePreviewBody' });
+export type RecurrencePreviewBody = z.infer<typeof RecurrencePreviewBody>;
+export const RecurrencePreview = z
+  .object({ occurrences: z.array(z.string().describe('ISO-8601 with the zone offset')) })
+  .meta({ id: 'RecurrencePreview' });
+
+export const Notification = z
+  .object({
+    id: z.string(),
+    task_id: z.uuid().nullable(),
+    title: z.string(),
+    body: z.string(),
+    read: z.boolean(),
+    created_at: DateTime,
+  })
+  .meta({ id: 'Notification' });
+export const NotificationPage = page(Notification).extend({ unread: z.number().int() }).meta({ id: 'NotificationPage' });
+export const ListNotificationsQuery = z.strictObject({
+  unread: z.enum(['true', 'false']).optional(),
+  cursor: Cursor.optional(),
+  limit: Limit.default(50),
+});
+
+export const PushSubscriptionBody = z
+  .strictObject({
+    endpoint: z.url().max(2048),
+    expirationTime: z.number().nullable().optional(),
+    keys: z.strictObject({ p256dh: z.string().min(1).max(200), auth: z.string().min(1).max(100) }),
+  })
+  .meta({ id: 'PushSubscriptionBody' });
+export const DeletePushSubscriptionBody = z.strictObject({ endpoint: z.url().max(2048) });
+export const VapidKey = z.object({ public_key: z.string() }).meta({ id: 'VapidKey' });
+
+export const Preferences = z
+  .strictObject({
+    channels: z.array(Channel).default(['email', 'push', 'in_app']),
+    quiet_hours: z
+      .strictObject({
+        start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+        end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+        time_zone: TimeZone,
+      })
+      .nullable()
+      .default(null),
+  })
+  .meta({ id: 'Preferences' });
+
+export const AuditLog = z
+  .object({
+    id: z.string(),
+    event_id: z.uuid(),
+    time: DateTime,
+    actor: z.uuid(),
+    action: z.string(),
+    task_id: z.uuid(),
+    changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })),
+    trace_id: z.string().nullable(),
+    source: z.string(),
+    payload: z.unknown(),
+    hash: z.string(),
+  })
+  .meta({ id: 'AuditLog' });
+export const AuditLogQuery = z
+  .strictObject({
+    user_id: z.uuid().optional(),
+    task_id: z.uuid().optional(),
+    event_type: z.string().max(100).optional(),
+    start_date: DateTime.optional(),
+    end_date: DateTime.optional(),
+    q: z.string().max(200).optional(),
+    cursor: Cursor.optional(),
+    limit: Limit.default(50),
+  })
+  .meta({ id: 'AuditLogQuery' });
+export const AuditLogPage = page(AuditLog).meta({ id: 'AuditLogPage' });
+export const AuditExportQuery = AuditLogQuery.omit({ cursor: true, limit: true }).extend({
+  format: z.enum(['csv', 'ndjson']).default('ndjson'),
+});
+export const AuditVerifyQuery = z.strictObject({ start_date: DateTime.optional(), end_date: DateTime.optional() });
+export const AuditVerifyResult = z
+  .object({ ok: z.boolean(), checked: z.number().int(), first_broken: z.string().nullable() })
+  .meta({ id: 'AuditVerifyResult' });
+
+export const SyncEventsQuery = z.strictObject({
+  since: z.coerce.number().int().min(0).default(0),
+  limit: Limit.default(200),
+});
+export const SyncMessage = z
+  .object({ type: z.enum(['event', 'resync', 'hello']), sequence: z.number().int().optional(), event: z.unknown().optional() })
+  .meta({ id: 'SyncMessage' });
+export const SyncEvents = z
+  .object({ events: z.array(SyncMessage), resync: z.boolean() })
+  .meta({ id: 'SyncEvents' });
+
+export const DeadLetter = z
+  .object({
+    id: z.string(),
+    topic: z.string(),
+    consumer: z.string(),
+    reason: z.string(),
+    attempts: z.number().int(),
+    first_failed_at: DateTime,
+    last_failed_at: DateTime,
+    event: z.unknown(),
+    status: z.enum(['pending', 'replayed', 'discarded']),
+  })
+  .meta({ id: 'DeadLetter' });
+export const DeadLetterQuery = z.strictObject({
+  topic: z.string().max(200).optional(),
+  consumer: z.string().max(200).optional(),
+  status: z.enum(['pending', 'replayed', 'discarded']).optional(),
+  cursor: Cursor.optional(),
+  limit: Limit.default(50),
+});
+export const DeadLetterPage = page(DeadLetter).meta({ id: 'DeadLetterPage' });
+export const AdminStats = z
+  .object({
+    topics: z.record(z.string(), z.object({ events_per_second: z.number(), total: z.number() })),
+    consumers: z.record(z.string(), z.object({ lag: z.number() })),
+    dlq_size: z.number().int(),
+    outbox_backlog: z.number().int(),
+  })
+  .meta({ id: 'AdminStats' });
+
+export const Health = z.object({ status: z.enum(['ok', 'ready', 'not_ready']), checks: z.record(z.string(), z.string()).optional() });
+
+/** The public REST surface; generate.ts turns this table into OpenAPI 3.1. */
+export interface RouteSpec {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  auth: 'none' | 'user' | 'admin';
+  body?: z.ZodTypeAny;
+  query?: z.ZodTypeAny;
+  headers?: Record<string, string>;
+  responses: Record<number, z.ZodTypeAny | null | 'text'>;
+}
+
+const taskId = '/api/tasks/{id}';
+export const Routes: RouteSpec[] = [
+  { method: 'post', path: '/api/auth/register', summary: 'Register a user', auth: 'none', body: RegisterBody, responses: { 201: AuthResponse, 409: ErrorBody } },
+  { method: 'post', path: '/api/auth/login', summary: 'Log in', auth: 'none', body: LoginBody, responses: { 200: AuthResponse, 401: ErrorBody } },
+  { method: 'get', path: '/api/tasks', summary: "List the caller's tasks", auth: 'user', query: ListTasksQuery, responses: { 200: TaskPage } },
+  {
+    method: 'post', path: '/api/tasks', summary: 'Create a task', auth: 'user', body: CreateTaskBody,
+    headers: { 'Idempotency-Key': 'same key and body return the first response; another body gives 422' },
+    responses: { 201: Task, 400: ErrorBody, 422: ErrorBody },
+  },
+  { method: 'get', path: taskId, summary: 'Get a task', auth: 'user', responses: { 200: Task, 404: ErrorBody } },
+  {
+    method: 'patch', path: taskId, summary: 'Change a task', auth: 'user', body: UpdateTaskBody,
+    headers: { 'If-Match': 'the version the change is based on; 412 when stale' },
+    responses: { 200: Task, 404: ErrorBody, 412: ErrorBody },
+  },
+  { method: 'delete', path: taskId, summary: 'Delete a task', auth: 'user', responses: { 204: null, 404: ErrorBody } },
+  { method: 'post', path: `${taskId}/complete`, summary: 'Complete a task', auth: 'user', responses: { 200: Task, 404: ErrorBody } },
+  { method: 'post', path: `${taskId}/reopen`, summary: 'Reopen a task', auth: 'user', responses: { 200: Task, 404: ErrorBody } },
+  { method: 'post', path: '/api/recurrence/preview', summary: 'Preview the next occurrences of a rule', auth: 'user', body: RecurrencePreviewBody, responses: { 200: RecurrencePreview, 400: ErrorBody } },
+  { method: 'get', path: '/api/notifications', summary: 'In-app inbox', auth: 'user', query: ListNotificationsQuery, responses: { 200: NotificationPage } },
+  { method: 'post', path: '/api/notifications/{id}/read', summary: 'Mark a notification read', auth: 'user', responses: { 204: null, 404: ErrorBody } },
+  { method: 'get', path: '/api/preferences', summary: 'Notification preferences', auth: 'user', responses: { 200: Preferences } },
+  { method: 'post', path: '/api/preferences', summary: 'Set notification preferences', auth: 'user', body: Preferences, responses: { 200: Preferences } },
+  { method: 'post', path: '/api/push/subscriptions', summary: 'Add a Web Push subscription', auth: 'user', body: PushSubscriptionBody, responses: { 201: null } },
+  { method: 'delete', path: '/api/push/subscriptions', summary: 'Remove a Web Push subscription', auth: 'user', body: DeletePushSubscriptionBody, responses: { 204: null } },
+  { method: 'get', path: '/api/push/vapid-public-key', summary: 'VAPID public key', auth: 'none', responses: { 200: VapidKey } },
+  { method: 'get', path: '/api/audit-logs', summary: 'Audit trail (own rows; admins all)', auth: 'user', query: AuditLogQuery, responses: { 200: AuditLogPage } },
+  { method: 'get', path: '/api/audit-logs/export', summary: 'Export the audit selection', auth: 'user', query: AuditExportQuery, responses: { 200: 'text' } },
+  { method: 'get', path: '/api/audit-logs/verify', summary: 'Check the hash chain', auth: 'admin', query: AuditVerifyQuery, responses: { 200: AuditVerifyResult } },
+  { method: 'get', path: '/api/sync/events', summary: "The caller's missed events", auth: 'user', query: SyncEventsQuery, responses: { 200: SyncEvents } },
+  { method: 'get', path: '/api/admin/dlq', summary: 'Dead letters', auth: 'admin', query: DeadLetterQuery, responses: { 200: DeadLetterPage } },
+  { method: 'post', path: '/api/admin/dlq/{id}/replay', summary: 'Replay a dead letter', auth: 'admin', responses: { 202: null, 404: ErrorBody } },
+  { method: 'get', path: '/api/admin/stats', summary: 'Throughput, lag, DLQ size, outbox backlog', auth: 'admin', responses: { 200: AdminStats } },
+  { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'none', responses: { 200: Health } },
+  { method: 'get', path: '/readyz', summary: 'Readiness', auth: 'none', responses: { 200: Health, 503: Health } },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', auth: 'none', responses: { 200: 'text' } },
+];
+
+export const KnownEventTypes = EventNames;

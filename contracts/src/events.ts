@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { Channel, Task } from './tasks.js';
+
+export const TYPE_PREFIX = 'com.taskstream.';
+export const SCHEMA_BASE = 'https://taskstream.dev/schemas/events';
+
+export const Topics = {
+  taskEvents: 'task-events',
+  reminders: 'reminders',
+  taskUpdates: 'task-updates',
+  taskCommands: 'task-commands',
+} as const;
+export type Topic = (typeof Topics)[keyof typeof Topics];
+export const deadLetterTopic = (topic: string) => `${topic}.dlq`;
+
+/** The `data` every event carries, whatever its payload. */
+const eventData = <P extends z.ZodTypeAny>(payload: P) =>
+  z.object({
+    user_id: z.uuid(),
+    task_id: z.uuid(),
+    sequence: z.number().int().positive().describe('per-user, gap-free, assigned in the writing transaction'),
+    task_version: z.number().int().nonnegative(),
+    idempotency_key: z.string().min(1),
+    payload,
+    changed_fields: z.array(z.string()),
+  });
+
+const envelope = <T extends string, P extends z.ZodTypeAny>(type: T, payload: P) =>
+  z.object({
+    specversion: z.literal('1.0'),
+    id: z.uuid().describe('UUIDv7'),
+    type: z.literal(`${TYPE_PREFIX}${type}` as `com.taskstream.${T}`),
+    source: z.string().min(1),
+    time: z.iso.datetime({ offset: true }),
+    subject: z.uuid().describe('the task id'),
+    datacontenttype: z.literal('application/json'),
+    dataschema: z.url(),
+    traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+    data: eventData(payload),
+  });
+
+/** Field-level before/after for changed fields (audit shows both). */
+const Change = z.object({ before: z.unknown(), after: z.unknown() });
+
+export const TaskPayload = z.object({ task: Task, changes: z.record(z.string(), Change).optional() });
+
+export const ReminderPayload = z.object({
+  reminder_id: z.string().min(1).describe('stable per task and reminder slot'),
+  fire_at: z.iso.datetime({ offset: true }),
+  channels: z.array(Channel),
+  title: z.string(),
+  due_date: z.iso.datetime({ offset: true }).nullable(),
+  time_zone: z.string(),
+});
+export const ReminderCancelledPayload = z.object({ reminder_id: z.string().min(1), reason: z.string() });
+export const ReminderOutcomePayload = z.object({
+  reminder_id: z.string().min(1),
+  channel: Channel,
+  attempt: z.number().int().positive(),
+  error: z.string().optional(),
+});
+export const NotificationPayload = z.object({
+  notification_id: z.string().min(1),
+  title: z.string(),
+  body: z.string(),
+  created_at: z.iso.datetime({ offset: true }),
+});
+
+export const EventSchemas = {
+  'task.created': envelope('task.created', TaskPayload),
+  'task.updated': envelope('task.updated', TaskPayload),
+  'task.completed': envelope('task.completed', TaskPayload),
+  'task.reopened': envelope('task.reopened', TaskPayload),
+  'task.deleted': envelope('task.deleted', TaskPayload),
+  'reminder.scheduled': envelope('reminder.scheduled', ReminderPayload),
+  'reminder.cancelled': envelope('reminder.cancelled', ReminderCancelledPayload),
+  'reminder.sent': envelope('reminder.sent', ReminderOutcomePayload),
+  'reminder.failed': envelope('reminder.failed', ReminderOutcomePayload),
+  'notification.created': envelope('notification.created', NotificationPayload),
+} as const;
+
+export type EventName = keyof typeof EventSchemas;
+export const EventNames = Object.keys(EventSchemas) as EventName[];
+export type EventOf<N extends EventName> = z.infer<(typeof EventSchemas)[N]>;
+export type TaskEvent = EventOf<
+  'task.created' | 'task.updated' | 'task.completed' | 'task.reopened' | 'task.deleted'
+>;
+export type AnyEvent = { [N in EventName]: EventOf<N> }[EventName];
+
+/** Schema version per event; bump it (and keep the old file) on a breaking change. */
+export const SCHEMA_VERSION = 'v1';
+export const dataschemaFor = (name: EventName) => `${SCHEMA_BASE}/${SCHEMA_VERSION}/${name}.json`;
+
+/** Any CloudEvent of ours, validated by its type; unknown types are rejected. */
+export const CloudEvent = z.discriminatedUnion(
+  'type',
+  Object.values(EventSchemas) as unknown as [
+    (typeof EventSchemas)[EventName],
+    ...(typeof EventSchemas)[EventName][],
+  ],
+);
+
+export const eventName = (type: string): EventName | undefined => {
+  const name = type.startsWith(TYPE_PREFIX) ? type.slice(TYPE_PREFIX.length) : '';
+  return name in EventSchemas ? (name as EventName) : undefined;
+};
+
+/** Which topics carry which events (AsyncAPI channels). */
+export const TopicEvents: Record<Topic, EventName[]> = {
+  'task-events': ['task.created', 'task.updated', 'task.completed', 'task.reopened', 'task.deleted'],
+  reminders: ['reminder.scheduled', 'reminder.cancelled', 'reminder.sent', 'reminder.failed'],
+  'task-updates': [
+    'task.created',
+    'task.updated',
+    'task.completed',
+    'task.reopened',
+    'task.deleted',
+    'notification.created',
+  ],
+  'task-commands': [],
+};

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { Cursor, DateTime, Limit, TimeZone, page } from './common.js';
+
+export const TaskStatus = z.enum(['pending', 'completed']);
+export const Priority = z.enum(['high', 'medium', 'low']);
+export const Channel = z.enum(['email', 'push', 'in_app']);
+export type Channel = z.infer<typeof Channel>;
+
+/**
+ * `rule` is a preset (daily, weekdays, weekly:MO,WE, monthly:15, monthly:2TU, yearly),
+ * an RFC 5545 RRULE, or a 5-field cron expression; services/recurring validates it.
+ */
+export const Recurrence = z
+  .strictObject({
+    rule: z.string().trim().min(1).max(500),
+    anchor: z.enum(['due', 'completion']).default('due'),
+    month_end: z.enum(['skip', 'clamp']).default('skip').optional(),
+  })
+  .meta({ id: 'Recurrence' });
+export type Recurrence = z.infer<typeof Recurrence>;
+
+export const Reminder = z
+  .strictObject({
+    offset_minutes: z.number().int().min(0).max(525600).optional(),
+    at: DateTime.optional(),
+    channels: z.array(Channel).min(1).max(3).default(['in_app']),
+  })
+  .refine((r) => (r.offset_minutes === undefined) !== (r.at === undefined), {
+    message: 'a reminder has exactly one of offset_minutes or at',
+  })
+  .meta({ id: 'Reminder' });
+export type Reminder = z.infer<typeof Reminder>;
+
+const Title = z.string().trim().min(1, 'title must not be empty').max(500);
+const Description = z.string().max(10000);
+const Tags = z.array(z.string().trim().min(1).max(50)).max(20);
+
+export const Task = z
+  .object({
+    id: z.uuid(),
+    user_id: z.uuid(),
+    title: z.string(),
+    description: z.string(),
+    status: TaskStatus,
+    priority: Priority,
+    tags: z.array(z.string()),
+    due_date: DateTime.nullable(),
+    time_zone: z.string(),
+    recurrence: Recurrence.nullable(),
+    reminders: z.array(Reminder),
+    series_id: z.uuid().nullable(),
+    occurrence: z.number().int(),
+    version: z.number().int(),
+    created_at: DateTime,
+    updated_at: DateTime,
+    completed_at: DateTime.nullable(),
+  })
+  .meta({ id: 'Task' });
+export type Task = z.infer<typeof Task>;
+
+export const CreateTaskBody = z
+  .strictObject({
+    title: Title,
+    description: Description.default(''),
+    priority: Priority.default('medium'),
+    tags: Tags.default([]),
+    due_date: DateTime.nullable().default(null),
+    time_zone: TimeZone.default('UTC'),
+    recurrence: Recurrence.nullable().default(null),
+    reminders: z.array(Reminder).max(10).default([]),
+  })
+  .meta({ id: 'CreateTaskBody' });
+export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
+
+export const UpdateTaskBody = z
+  .strictObject({
+    title: Title.optional(),
+    description: Description.optional(),
+    priority: Priority.optional(),
+    tags: Tags.optional(),
+    due_date: DateTime.nullable().optional(),
+    time_zone: TimeZone.optional(),
+    recurrence: Recurrence.nullable().optional(),
+    reminders: z.array(Reminder).max(10).optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: 'nothing to update' })
+  .meta({ id: 'UpdateTaskBody' });
+export type UpdateTaskBody = z.infer<typeof UpdateTaskBody>;
+
+export const TaskSort = z.enum([
+  'created_at',
+  '-created_at',
+  'updated_at',
+  '-updated_at',
+  'due_date',
+  '-due_date',
+  'priority',
+  '-priority',
+  'title',
+  '-title',
+]);
+export type TaskSort = z.infer<typeof TaskSort>;
+
+export const ListTasksQuery = z
+  .strictObject({
+    status: TaskStatus.optional(),
+    priority: Priority.optional(),
+    tag: z.string().max(50).optional(),
+    q: z.string().max(200).optional(),
+    due_before: DateTime.optional(),
+    due_after: DateTime.optional(),
+    sort: TaskSort.default('-created_at'),
+    cursor: Cursor.optional(),
+    limit: Limit.default(50),
+  })
+  .meta({ id: 'ListTasksQuery' });
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+
+export const TaskPage = page(Task).meta({ id: 'TaskPage' });
+export type TaskPage = z.infer<typeof TaskPage>;

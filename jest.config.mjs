@@ -1,0 +1,26 @@
+// Two projects: pure-logic unit tests, and integration tests against a real PostgreSQL
+// (started once by the global setup unless DATABASE_URL points at one).
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }] },
+  moduleNameMapper: {
+    '^@taskstream/contracts$': '<rootDir>/contracts/src/index.ts',
+    '^@taskstream/([a-z-]+)$': '<rootDir>/services/$1/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.unit.test.ts'] },
+    {
+      ...common,
+      displayName: 'int',
+      testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.int.test.ts'],
+      globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
+      globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
+      testTimeout: 60000,
+    },
+  ],
+};

@@ -1,0 +1,138 @@
+/**
+ * The four ports every service depends on. Services never import Dapr, Kafka or a timer:
+ * `embedded/*` implements these on PostgreSQL, `dapr/*` on a Dapr sidecar.
+ */
+
+/** A CloudEvent as it travels; shapes and validation live in @taskstream/contracts. */
+export interface Envelope {
+  specversion: '1.0';
+  id: string;
+  type: string;
+  source: string;
+  time: string;
+  subject?: string;
+  datacontenttype?: string;
+  dataschema?: string;
+  traceparent?: string;
+  data: unknown;
+  [extension: string]: unknown;
+}
+
+export interface OutgoingMessage {
+  topic: string;
+  /** Events with the same key are delivered in publish order (key = user id). */
+  partitionKey: string;
+  event: Envelope;
+}
+
+/**
+ * What a handler tells the bus. Throwing is the same as RETRY.
+ * DROP acknowledges without effect (e.g. an event type this consumer ignores).
+ */
+export type HandlerResult = 'SUCCESS' | 'RETRY' | 'DROP';
+
+export interface DeliveryContext {
+  topic: string;
+  consumer: string;
+  /** 1 on first delivery. */
+  attempt: number;
+}
+
+export interface Subscription {
+  topic: string;
+  /** Stable consumer name (checkpoints and consumer groups hang off it), e.g. `audit`. */
+  consumer: string;
+  handler: (event: Envelope, ctx: DeliveryContext) => Promise<HandlerResult | void>;
+  /** Defaults to `<topic>.dlq`. */
+  deadLetterTopic?: string;
+}
+
+export interface EventBus {
+  /** Publish in order; resolves when the bus holds the messages durably. */
+  publish(messages: OutgoingMessage[]): Promise<void>;
+  /** Register before start(). */
+  subscribe(subscription: Subscription): void;
+  start(): Promise<void>;
+  /** Stop intake, let in-flight handlers finish. */
+  stop(): Promise<void>;
+}
+
+export interface StoredState<T> {
+  value: T;
+  etag: string;
+}
+
+export interface SaveOptions {
+  /** Save only when the stored etag still matches (first-write when the key is absent: omit). */
+  etag?: string;
+  ttlSeconds?: number;
+}
+
+export class EtagMismatchError extends Error {
+  constructor(key: string) {
+    super(`etag mismatch for state key ${key}`);
+    this.name = 'EtagMismatchError';
+  }
+}
+
+export interface StateStore {
+  get<T>(key: string): Promise<StoredState<T> | undefined>;
+  /** Returns the new etag; throws EtagMismatchError on a stale etag. */
+  save<T>(key: string, value: T, options?: SaveOptions): Promise<string>;
+  delete(key: string, options?: { etag?: string }): Promise<void>;
+}
+
+export interface JobSpec {
+  /** Unique; scheduling an existing name overwrites that job. */
+  name: string;
+  /** RFC 3339 time or a Go-style duration ("10s", "1h30m"). */
+  dueTime?: string;
+  /** Dapr schedule: "@every 1m", "@daily", or a 6-field cron (seconds first). */
+  schedule?: string;
+  repeats?: number;
+  /** RFC 3339 time or duration after which the job is dropped. */
+  ttl?: string;
+  data?: unknown;
+}
+
+export interface JobTrigger {
+  name: string;
+  data: unknown;
+}
+
+export interface JobScheduler {
+  schedule(job: JobSpec): Promise<void>;
+  get(name: string): Promise<JobSpec | undefined>;
+  delete(name: string): Promise<void>;
+  /**
+   * Handle triggers of jobs whose name starts with `prefix`. Throwing makes the
+   * scheduler try again later (at least once).
+   */
+  onTrigger(prefix: string, handler: (trigger: JobTrigger) => Promise<void>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface InvokeRequest {
+  appId: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface InvokeResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export interface Invoker {
+  invoke<T = unknown>(request: InvokeRequest): Promise<InvokeResponse<T>>;
+}
+
+export interface Ports {
+  bus: EventBus;
+  state: StateStore;
+  jobs: JobScheduler;
+  invoker: Invoker;
+}
