@@ -22,5 +22,12 @@ export default {
       globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
       testTimeout: 60000,
     },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.e2e.test.ts'],
+      globalSetup: '<rootDir>/scripts/stack/e2e-global-setup.ts',
+      testTimeout: 180000,
+    },
   ],
 };

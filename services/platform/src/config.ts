@@ -33,6 +33,8 @@ export const ConfigSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   RETRY_DELAYS_MS: csvMs.default([1000, 5000, 25000]),
   SEED_DEMO_USERS: bool.default(true),
+  /** Services run their own migrations at start under an advisory lock; the chart's hook Job runs `main.js migrate`. */
+  MIGRATE_ON_START: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
   EVENT_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
