@@ -1,0 +1,82 @@
+/**
+ * An app for e2e tests of the `dapr` adapters: a bare express server with `createDaprPorts`
+ * and its own daprd from the real stack. `configure` runs before the sidecar starts, so
+ * subscriptions made there are the ones daprd reads.
+ */
+import type { Server } from 'node:http';
+import express from 'express';
+import { pino } from 'pino';
+import { createDaprPorts, type JobFailurePolicy } from '../../services/platform/src/dapr/index.js';
+import type { Ports } from '../../services/platform/src/ports.js';
+import { freePort, readStackEnv, type Sidecar, startSidecar } from './sidecar.js';
+
+export interface DaprTestApp {
+  ports: Ports;
+  appPort: number;
+  sidecar: Sidecar;
+  close(): Promise<void>;
+}
+
+export async function startDaprTestApp(options: {
+  appId: string;
+  configure?: (ports: Ports) => void;
+  retryDelaysMs?: number[];
+  jobFailurePolicy?: JobFailurePolicy;
+}): Promise<DaprTestApp> {
+  const env = readStackEnv();
+  const [appPort, httpPort] = [await freePort(), await freePort()];
+  const app = express();
+  const ports = createDaprPorts({
+    app,
+    logger: pino({ name: options.appId, level: process.env.LOG_LEVEL ?? 'warn' }),
+    jobFailurePolicy: options.jobFailurePolicy,
+    config: {
+      DAPR_HOST: '127.0.0.1',
+      DAPR_HTTP_PORT: httpPort,
+      DAPR_API_TOKEN: env.DAPR_API_TOKEN,
+      APP_API_TOKEN: env.APP_API_TOKEN,
+      PUBSUB_NAME: 'pubsub',
+      STATESTORE_NAME: 'statestore',
+      RETRY_DELAYS_MS: options.retryDelaysMs ?? [1000, 5000, 25000],
+      BODY_LIMIT_BYTES: 1024 * 1024,
+    },
+  });
+  options.configure?.(ports);
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(appPort, '127.0.0.1', () => resolve(s));
+  });
+  await Promise.all([ports.bus.start(), ports.jobs.start()]);
+  let sidecar: Sidecar;
+  try {
+    sidecar = await startSidecar({ appId: options.appId, appPort, httpPort, env });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  return {
+    ports,
+    appPort,
+    sidecar,
+    async close() {
+      // The sidecar first, so it stops delivering before the app goes away.
+      await sidecar.close();
+      await Promise.all([ports.bus.stop(), ports.jobs.stop()]);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Polls `check` until it returns a value. */
+export function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      const value = check();
+      if (value !== undefined) return resolve(value);
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
