@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { readTopic } from '../../../../scripts/stack/kafka.js';
+import { type DaprTestApp, startDaprTestApp, waitFor } from '../../../../scripts/stack/test-app.js';
+import type { DeliveryContext, Envelope } from '../ports.js';
+
+// Real daprd + Kafka from `bash scripts/stack/stack.sh up`.
+const run = randomUUID().slice(0, 8);
+const topic = `e2e-bus-${run}`;
+const failingTopic = `e2e-bus-failing-${run}`;
+
+function envelope(userId: string, n: number): Envelope {
+  return {
+    specversion: '1.0',
+    id: randomUUID(),
+    type: 'com.taskstream.task.created',
+    source: 'taskstream/e2e',
+    time: new Date().toISOString(),
+    subject: `task-${n}`,
+    datacontenttype: 'application/json',
+    dataschema: 'https://taskstream.dev/schemas/task.created/v1',
+    traceparent: `00-${randomUUID().replaceAll('-', '')}-${randomUUID().replaceAll('-', '').slice(0, 16)}-01`,
+    data: { user_id: userId, task_id: `task-${n}`, sequence: n },
+  };
+}
+
+describe('dapr EventBus through daprd and Kafka', () => {
+  const received: Envelope[] = [];
+  const failures: { at: number; ctx: DeliveryContext }[] = [];
+  const deadLetters: Envelope[] = [];
+  let app: DaprTestApp;
+
+  beforeAll(async () => {
+    app = await startDaprTestApp({
+      appId: 'e2e-bus',
+      configure: ({ bus }) => {
+        bus.subscribe({ topic, consumer: 'e2e', handler: async (event) => void received.push(event) });
+        bus.subscribe({
+          topic: failingTopic,
+          consumer: 'e2e-failing',
+          handler: async (_event, ctx) => {
+            failures.push({ at: Date.now(), ctx });
+            throw new Error('database unavailable (test)');
+          },
+        });
+        bus.subscribe({
+          topic: `${failingTopic}.dlq`,
+          consumer: 'e2e-dlq',
+          handler: async (event) => void deadLetters.push(event),
+        });
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+  }, 60_000);
+
+  test('a published event arrives as the CloudEvent we sent, keyed by its partition key on Kafka', async () => {
+    const event = envelope('user-a', 1);
+    await app.ports.bus.publish([{ topic, partitionKey: 'user-a', event }]);
+
+    const got = await waitFor('delivery', () => received.find((e) => e.id === event.id));
+    expect(got).toEqual(event); // id, type, time, subject, dataschema, traceparent, data: all as sent
+
+    const records = await readTopic(topic, { max: 1 });
+    expect(records).toHaveLength(1);
+    expect(records[0].key).toBe('user-a');
+    expect(JSON.parse(records[0].value)).toMatchObject({ id: event.id, traceparent: event.traceparent });
+  }, 60_000);
+
+  test('events of one partition key arrive in publish order', async () => {
+    const a = Array.from({ length: 15 }, (_, i) => envelope('user-order-a', i));
+    const b = Array.from({ length: 15 }, (_, i) => envelope('user-order-b', i));
+    const interleaved = a.flatMap((e, i) => [
+      { topic, partitionKey: 'user-order-a', event: e },
+      { topic, partitionKey: 'user-order-b', event: b[i] },
+    ]);
+    await app.ports.bus.publish(interleaved);
+    const ids = new Set([...a, ...b].map((e) => e.id));
+    await waitFor('all 30 events', () =>
+      received.filter((e) => ids.has(e.id)).length === 30 ? true : undefined,
+    );
+    const seqOf = (user: string) =>
+      received
+        .filter((e) => (e.data as { user_id: string }).user_id === user)
+        .map((e) => (e.data as { sequence: number }).sequence);
+    expect(seqOf('user-order-a')).toEqual([...Array(15).keys()]);
+    expect(seqOf('user-order-b')).toEqual([...Array(15).keys()]);
+  }, 60_000);
+
+  test('sidecar callbacks refuse a caller without the app token', async () => {
+    const response = await fetch(`http://127.0.0.1:${app.appPort}/dapr/subscribe`);
+    expect(response.status).toBe(401);
+    const withToken = await fetch(`http://127.0.0.1:${app.appPort}/dapr/subscribe`, {
+      headers: { 'dapr-api-token': app.sidecar.config.APP_API_TOKEN },
+    });
+    expect(withToken.status).toBe(200);
+  }, 60_000);
+
+  test('a handler that keeps failing is retried after 1 s, 5 s, 25 s, then lands on <topic>.dlq with the error', async () => {
+    const event = envelope('user-dlq', 1);
+    await app.ports.bus.publish([{ topic: failingTopic, partitionKey: 'user-dlq', event }]);
+
+    const dead = await waitFor('dead letter', () => deadLetters.find((e) => e.id === event.id), 90_000);
+    expect(failures.map((f) => f.ctx.attempt)).toEqual([1, 2, 3, 4]);
+    const gaps = failures.slice(1).map((f, i) => f.at - failures[i].at);
+    [1000, 5000, 25000].forEach((delay, i) => {
+      expect(gaps[i]).toBeGreaterThanOrEqual(delay);
+      expect(gaps[i]).toBeLessThan(delay + 3000);
+    });
+    expect(dead).toMatchObject({
+      id: event.id,
+      type: event.type,
+      data: event.data,
+      deadletterreason: 'database unavailable (test)',
+      deadletterconsumer: 'e2e-failing',
+      deadletterattempts: 4,
+    });
+
+    // On Kafka, too: the dead letter keeps the original partition key.
+    const records = await readTopic(`${failingTopic}.dlq`, { max: 1 });
+    expect(records[0].key).toBe('user-dlq');
+    expect(JSON.parse(records[0].value)).toMatchObject({
+      id: event.id,
+      deadletterreason: 'database unavailable (test)',
+    });
+    console.log(`retry gaps (ms): ${gaps.join(', ')}`);
+  }, 120_000);
+});

@@ -1,0 +1,195 @@
+import type { DaprClient } from '@dapr/dapr';
+import type { Router } from 'express';
+import type { Logger } from 'pino';
+import type { Envelope, EventBus, HandlerResult, OutgoingMessage, Subscription } from '../ports.js';
+
+export interface DaprEventBusOptions {
+  dapr: DaprClient;
+  pubsubName: string;
+  /** The sidecar callback router (token-checked, JSON-parsed) to mount the routes on. */
+  router: Router;
+  logger: Logger;
+  /** Wait before attempt 2, 3, ...; after the last one the event goes to the dead-letter topic. */
+  retryDelaysMs: number[];
+}
+
+/** Fields daprd adds to every delivered CloudEvent; handlers get the event as it was published. */
+const DAPR_ADDED = ['pubsubname', 'topic', 'traceid'] as const;
+/** Bounds the attempt counts kept for events that Dapr gave up on without telling us. */
+const MAX_TRACKED = 10_000;
+
+/**
+ * EventBus through the Dapr sidecar (Kafka behind it).
+ *
+ * Publish: the CloudEvent goes as-is (`application/cloudevents+json`), so our id, type, time and
+ * traceparent reach the consumer; `partitionKey` becomes the Kafka record key, which keeps one
+ * user's events in order.
+ *
+ * Consume: programmatic subscriptions (`GET /dapr/subscribe`, read once when daprd starts, so
+ * subscribe before the sidecar starts). Dapr 1.18 cannot express our 1 s / 5 s / 25 s backoff
+ * in Resiliency and tells the app nothing about attempts, so this adapter counts attempts per
+ * consumer and event id, waits the configured delay before answering RETRY (Resiliency then
+ * redelivers promptly), and after the last attempt publishes the event to `<topic>.dlq` with
+ * the error as CloudEvents extension attributes, like the embedded bus.
+ */
+export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
+  const { dapr, pubsubName, router, logger, retryDelaysMs } = options;
+  const subscriptions = new Map<string, Subscription>();
+  const attempts = new Map<string, number>();
+  const inFlight = new Set<Promise<unknown>>();
+  const pendingWaits = new Set<() => void>();
+  let stopping = false;
+
+  async function publishOne(message: OutgoingMessage) {
+    // daprd replaces `traceparent` with its own span unless `traceid` is present; naming the
+    // same trace in both keeps ours end to end.
+    const event = { ...message.event };
+    if (event.traceparent && event.traceid === undefined) event.traceid = event.traceparent;
+    const result = await dapr.pubsub.publish(pubsubName, message.topic, event, {
+      contentType: 'application/cloudevents+json',
+      metadata: { partitionKey: message.partitionKey },
+    });
+    if (result.error) throw new Error(`publish to ${message.topic} failed: ${errorText(result.error)}`);
+  }
+
+  function delay(ms: number) {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        pendingWaits.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      pendingWaits.add(done);
+    });
+  }
+
+  async function deliver(sub: Subscription, raw: Record<string, unknown>, partitionKey: string | undefined) {
+    const event = asPublished(raw);
+    const deadLetterTopic = sub.deadLetterTopic ?? `${sub.topic}.dlq`;
+    const key = `${sub.consumer}|${event.id}`;
+    const attempt = (attempts.get(key) ?? 0) + 1;
+    attempts.delete(key); // re-insert at the end: the map stays in least-recently-seen order
+    attempts.set(key, attempt);
+    if (attempts.size > MAX_TRACKED) attempts.delete(attempts.keys().next().value as string);
+
+    let error: string | undefined;
+    try {
+      const result: HandlerResult =
+        (await sub.handler(event, { topic: sub.topic, consumer: sub.consumer, attempt })) ?? 'SUCCESS';
+      if (result === 'RETRY') error = 'handler asked to retry';
+    } catch (err) {
+      error = err instanceof Error ? err.message || err.name : String(err);
+    }
+    const log = logger.child({ consumer: sub.consumer, topic: sub.topic, event_id: event.id, attempt });
+    // DROP is answered as SUCCESS: Dapr 1.18 sends DROPped events to the dead-letter topic.
+    if (error === undefined) {
+      attempts.delete(key);
+      return 'SUCCESS';
+    }
+    if (attempt <= retryDelaysMs.length && !stopping) {
+      const wait = retryDelaysMs[attempt - 1];
+      log.warn({ error, retry_in_ms: wait }, 'handler failed; will retry');
+      await delay(wait);
+      return 'RETRY';
+    }
+    if (stopping) return 'RETRY';
+    const dead: Envelope = {
+      ...event,
+      deadletterreason: error,
+      deadletterconsumer: sub.consumer,
+      deadletterattempts: attempt,
+    };
+    try {
+      await publishOne({
+        topic: deadLetterTopic,
+        partitionKey: partitionKey ?? event.subject ?? event.id,
+        event: dead,
+      });
+    } catch (err) {
+      // The subscription's own deadLetterTopic (Dapr's) catches it once Resiliency gives up.
+      log.error({ err, error }, 'could not publish to the dead-letter topic; leaving it to the sidecar');
+      return 'RETRY';
+    }
+    attempts.delete(key);
+    log.error({ reason: error, dead_letter_topic: deadLetterTopic }, 'event dead-lettered');
+    return 'SUCCESS';
+  }
+
+  router.get('/dapr/subscribe', (_req, res) => {
+    res.json(
+      [...subscriptions.values()].map((sub) => ({
+        pubsubname: pubsubName,
+        topic: sub.topic,
+        route: routeOf(sub),
+        deadLetterTopic: sub.deadLetterTopic ?? `${sub.topic}.dlq`,
+      })),
+    );
+  });
+
+  router.post('/events/:consumer/:topic', async (req, res) => {
+    const sub = subscriptions.get(`${req.params.consumer}/${req.params.topic}`);
+    if (!sub) {
+      res.status(404).end(); // not a route daprd got from /dapr/subscribe
+      return;
+    }
+    if (stopping || typeof req.body !== 'object' || req.body === null) {
+      res.json({ status: 'RETRY' });
+      return;
+    }
+    const work = deliver(sub, req.body as Record<string, unknown>, req.header('__key') ?? undefined);
+    inFlight.add(work);
+    try {
+      res.json({ status: await work });
+    } finally {
+      inFlight.delete(work);
+    }
+  });
+
+  return {
+    async publish(messages) {
+      // One at a time: the next record must not overtake this one on the same key.
+      for (const message of messages) await publishOne(message);
+    },
+
+    subscribe(subscription) {
+      // One Dapr subscription per topic and app: a second consumer of the same topic in one
+      // app would silently replace the first.
+      for (const existing of subscriptions.values()) {
+        if (existing.topic === subscription.topic) {
+          throw new Error(
+            `topic ${subscription.topic} already has consumer ${existing.consumer}; one consumer per topic and app under Dapr`,
+          );
+        }
+      }
+      subscriptions.set(`${subscription.consumer}/${subscription.topic}`, subscription);
+    },
+
+    async start() {
+      stopping = false;
+    },
+
+    async stop() {
+      stopping = true;
+      // Deliveries waiting out a retry delay answer RETRY now; handlers that run are awaited.
+      for (const wake of [...pendingWaits]) wake();
+      await Promise.allSettled([...inFlight]);
+      await dapr.stop(); // closes the SDK's keep-alive sockets to the sidecar
+    },
+  };
+}
+
+function routeOf(sub: Subscription) {
+  return `/events/${encodeURIComponent(sub.consumer)}/${encodeURIComponent(sub.topic)}`;
+}
+
+function asPublished(raw: Record<string, unknown>): Envelope {
+  const event = { ...raw };
+  for (const field of DAPR_ADDED) delete event[field];
+  if (event.tracestate === '') delete event.tracestate;
+  return event as Envelope;
+}
+
+function errorText(error: unknown) {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,87 @@
+import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import express, { type Express, type Router } from 'express';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Ports } from '../ports.js';
+import { createDaprEventBus } from './event-bus.js';
+import { createDaprInvoker } from './invoker.js';
+import { createDaprJobScheduler, type JobFailurePolicy } from './job-scheduler.js';
+import { createSidecarClient, requireAppToken } from './sidecar-client.js';
+import { createDaprStateStore } from './state-store.js';
+
+export { SidecarError } from './sidecar-client.js';
+export type { JobFailurePolicy };
+export {
+  createDaprEventBus,
+  createDaprInvoker,
+  createDaprJobScheduler,
+  createDaprStateStore,
+  createSidecarClient,
+};
+
+export interface DaprPortsOptions {
+  config: Pick<
+    Config,
+    | 'DAPR_HOST'
+    | 'DAPR_HTTP_PORT'
+    | 'DAPR_API_TOKEN'
+    | 'APP_API_TOKEN'
+    | 'PUBSUB_NAME'
+    | 'STATESTORE_NAME'
+    | 'RETRY_DELAYS_MS'
+    | 'BODY_LIMIT_BYTES'
+  >;
+  /** The service's express app: the sidecar callback routes are mounted on it. */
+  app: Express | Router;
+  logger: Logger;
+  jobFailurePolicy?: JobFailurePolicy;
+}
+
+/**
+ * The four ports on a Dapr sidecar. Mounts the callbacks daprd makes (`/dapr/*`, `/events/*`,
+ * `/job/*`, each requiring APP_API_TOKEN when set) on `app`: call it before the app's
+ * not-found handler, and subscribe before the sidecar starts (daprd reads subscriptions once).
+ */
+export function createDaprPorts(options: DaprPortsOptions): Ports {
+  const { config, logger } = options;
+  const sidecar = createSidecarClient(config);
+  const dapr = new DaprClient({
+    daprHost: config.DAPR_HOST,
+    daprPort: String(config.DAPR_HTTP_PORT),
+    communicationProtocol: CommunicationProtocolEnum.HTTP,
+    daprApiToken: config.DAPR_API_TOKEN,
+    logger: { level: LogLevel.Warn },
+  });
+
+  const callbacks = express.Router();
+  callbacks.use(['/dapr', '/events', '/job'], requireAppToken(config.APP_API_TOKEN));
+  // Parses only when the app has not already (body-parser skips a parsed body); the sidecar
+  // sends CloudEvents as application/cloudevents+json and job data as application/json.
+  callbacks.use(
+    ['/events', '/job'],
+    express.json({
+      type: ['application/json', 'application/*+json'],
+      strict: false,
+      limit: config.BODY_LIMIT_BYTES,
+    }),
+  );
+  options.app.use(callbacks);
+
+  return {
+    bus: createDaprEventBus({
+      dapr,
+      pubsubName: config.PUBSUB_NAME,
+      router: callbacks,
+      logger: logger.child({ port: 'bus' }),
+      retryDelaysMs: config.RETRY_DELAYS_MS,
+    }),
+    state: createDaprStateStore({ sidecar, storeName: config.STATESTORE_NAME }),
+    jobs: createDaprJobScheduler({
+      sidecar,
+      router: callbacks,
+      logger: logger.child({ port: 'jobs' }),
+      failurePolicy: options.jobFailurePolicy,
+    }),
+    invoker: createDaprInvoker(sidecar),
+  };
+}

@@ -1,0 +1,85 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Config } from '../config.js';
+
+export type SidecarConfig = Pick<Config, 'DAPR_HOST' | 'DAPR_HTTP_PORT' | 'DAPR_API_TOKEN'>;
+
+export interface SidecarResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON when the body is JSON, else the text; undefined when empty. */
+  body: unknown;
+}
+
+/** A non-2xx answer of the sidecar, with Dapr's error body (`errorCode`, `message`) kept. */
+export class SidecarError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    what: string,
+  ) {
+    const detail =
+      typeof body === 'object' && body ? (body as { message?: string }).message : String(body ?? '');
+    super(`${what}: sidecar answered ${status}${detail ? `: ${detail}` : ''}`);
+    this.name = 'SidecarError';
+  }
+
+  get errorCode(): string | undefined {
+    return typeof this.body === 'object' && this.body
+      ? (this.body as { errorCode?: string }).errorCode
+      : undefined;
+  }
+}
+
+export interface SidecarClient {
+  readonly baseUrl: string;
+  /** Calls the sidecar's HTTP API (`/v1.0/...`) with the API token; JSON bodies in and out. */
+  request(
+    path: string,
+    init?: { method?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<SidecarResponse>;
+}
+
+export function createSidecarClient(config: SidecarConfig): SidecarClient {
+  const baseUrl = `http://${config.DAPR_HOST}:${config.DAPR_HTTP_PORT}`;
+  return {
+    baseUrl,
+    async request(path, init = {}) {
+      const headers: Record<string, string> = { ...init.headers };
+      if (config.DAPR_API_TOKEN) headers['dapr-api-token'] = config.DAPR_API_TOKEN;
+      if (init.body !== undefined) headers['content-type'] ??= 'application/json';
+      const response = await fetch(`${baseUrl}${path}`, {
+        method: init.method ?? 'GET',
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      return { status: response.status, headers: response.headers, body: parseBody(await response.text()) };
+    },
+  };
+}
+
+export function parseBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // not JSON: hand back the text
+  }
+}
+
+/**
+ * The sidecar proves itself to the app with `dapr-api-token: APP_API_TOKEN` on every callback
+ * (daprd reads APP_API_TOKEN from its own environment). Without a configured token, callbacks
+ * are open, as in a plain local run.
+ */
+export function requireAppToken(appToken: string | undefined): RequestHandler {
+  const expected = appToken ? Buffer.from(appToken) : undefined;
+  return (req, res, next) => {
+    if (!expected) return next();
+    const given = Buffer.from(req.header('dapr-api-token') ?? '');
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
+    res
+      .status(401)
+      .json({ error: { code: 'unauthorized', message: 'missing or wrong dapr-api-token', details: {} } });
+  };
+}
