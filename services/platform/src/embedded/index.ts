@@ -1,0 +1,31 @@
+import type { Pool } from '../db.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Ports } from '../ports.js';
+import { createEmbeddedEventBus } from './event-bus.js';
+import { createEmbeddedInvoker } from './invoker.js';
+import { createEmbeddedJobScheduler } from './job-scheduler.js';
+import { createEmbeddedStateStore } from './state-store.js';
+
+export { embeddedMigrations } from './schema.js';
+export { createEmbeddedEventBus, createEmbeddedInvoker, createEmbeddedJobScheduler, createEmbeddedStateStore };
+
+export interface EmbeddedPortsOptions {
+  pool: Pool;
+  connectionString: string;
+  logger: Logger;
+  metrics?: Metrics;
+  retryDelaysMs: number[];
+  baseUrl: () => string;
+  appToken?: string;
+  jobPollIntervalMs?: number;
+}
+
+export function createEmbeddedPorts(options: EmbeddedPortsOptions): Ports & { bus: ReturnType<typeof createEmbeddedEventBus> } {
+  return {
+    bus: createEmbeddedEventBus(options),
+    state: createEmbeddedStateStore(options.pool),
+    jobs: createEmbeddedJobScheduler({ pool: options.pool, logger: options.logger, pollIntervalMs: options.jobPollIntervalMs }),
+    invoker: createEmbeddedInvoker({ baseUrl: options.baseUrl, appToken: options.appToken }),
+  };
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { HttpError, validationError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { childTraceparent, traceIdOf } from './trace.js';
+
+declare global {
+  namespace Express {
+    interface Request {
+      id: string;
+      traceparent: string;
+      log: Logger;
+    }
+  }
+}
+
+export interface HttpAppOptions {
+  logger: Logger;
+  metrics: Metrics;
+  bodyLimitBytes: number;
+  /** Named readiness checks; /readyz is 503 while any of them fails. */
+  readiness?: Record<string, () => Promise<boolean>>;
+}
+
+/** An express app with ids, logs, metrics, JSON parsing, and health endpoints; add routes, then `finishApp`. */
+export function createHttpApp(options: HttpAppOptions): Express {
+  const { logger, metrics } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  const requests = metrics.histogram('http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status'], [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+  ]);
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    req.id = req.header('x-request-id')?.slice(0, 100) || randomUUID();
+    req.traceparent = childTraceparent(req.header('traceparent'));
+    req.log = logger.child({ request_id: req.id, trace_id: traceIdOf(req.traceparent) });
+    res.setHeader('x-request-id', req.id);
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      requests.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      if (res.statusCode >= 500) req.log.error({ method: req.method, url: req.originalUrl, status: res.statusCode }, 'request failed');
+    });
+    next();
+  });
+
+  app.use(
+    express.json({
+      limit: options.bodyLimitBytes,
+      strict: true,
+      type: ['application/json', 'application/*+json'],
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    let ready = true;
+    for (const [name, check] of Object.entries(options.readiness ?? {})) {
+      const ok = await check().catch(() => false);
+      checks[name] = ok ? 'ok' : 'failing';
+      ready &&= ok;
+    }
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+  return app;
+}
+
+/** Unknown routes and every thrown error become the JSON error shape; never an HTML page. */
+export function finishApp(app: Express): Express {
+  app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const http = toHttpError(err);
+    if (http.status >= 500) (req.log ?? console).error({ err }, 'unhandled error');
+    if (res.headersSent) return res.end();
+    res.status(http.status).json({ error: { code: http.code, message: http.message, details: http.details } });
+  };
+  app.use(onError);
+  return app;
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { type?: string; status?: number; message?: string; limit?: number };
+  if (e?.type === 'entity.parse.failed') return new HttpError(400, 'invalid_json', `request body is not valid JSON: ${e.message}`);
+  if (e?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', `request body is larger than ${e.limit} bytes`);
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
+    return new HttpError(415, 'unsupported_encoding', e.message ?? 'unsupported encoding');
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500)
+    return new HttpError(e.status, 'bad_request', e.message ?? 'bad request');
+  return new HttpError(500, 'internal', 'internal server error');
+}
+
+/** Parse a part of the request with its contract schema or throw a 400 naming the field. */
+export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 'body' | 'query' | 'params' | 'header' = 'body'): z.infer<S> {
+  const result = schema.safeParse(value ?? (where === 'body' ? undefined : {}));
+  if (!result.success) throw validationError(result.error, where);
+  return result.data;
+}
+
+/** Express 5 forwards rejected promises itself; this only types the handler. */
+export type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
+
+export interface RunningServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listen, and on close stop intake then wait for in-flight requests (bounded). */
+export function listen(app: Express, port: number, host: string, timeoutMs = 10000): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (err?: Error) => {
+      if (err) return reject(err);
+      const address = server.address();
+      const actual = typeof address === 'object' && address ? address.port : port;
+      resolve({
+        server,
+        port: actual,
+        close: () =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => {
+              server.closeAllConnections();
+              done();
+            }, timeoutMs);
+            timer.unref();
+            server.close(() => {
+              clearTimeout(timer);
+              done();
+            });
+            server.closeIdleConnections();
+          }),
+      });
+    });
+    server.on('error', reject);
+  });
+}
