@@ -4,7 +4,7 @@
  * subscriptions made there are the ones daprd reads.
  */
 import type { Server } from 'node:http';
-import express from 'express';
+import express, { type Express } from 'express';
 import { pino } from 'pino';
 import { createDaprPorts, type JobFailurePolicy } from '../../services/platform/src/dapr/index.js';
 import type { Ports } from '../../services/platform/src/ports.js';
@@ -19,13 +19,14 @@ export interface DaprTestApp {
 
 export async function startDaprTestApp(options: {
   appId: string;
-  configure?: (ports: Ports) => void;
+  configure?: (ports: Ports, app: Express) => void;
   retryDelaysMs?: number[];
   jobFailurePolicy?: JobFailurePolicy;
 }): Promise<DaprTestApp> {
   const env = readStackEnv();
   const [appPort, httpPort] = [await freePort(), await freePort()];
   const app = express();
+  app.use(express.json()); // as the services' own HTTP bootstrap does
   const ports = createDaprPorts({
     app,
     logger: pino({ name: options.appId, level: process.env.LOG_LEVEL ?? 'warn' }),
@@ -41,7 +42,7 @@ export async function startDaprTestApp(options: {
       BODY_LIMIT_BYTES: 1024 * 1024,
     },
   });
-  options.configure?.(ports);
+  options.configure?.(ports, app);
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(appPort, '127.0.0.1', () => resolve(s));
   });
