@@ -4,6 +4,7 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }] },
   moduleNameMapper: {
+    '^@taskstream/platform/test-support$': '<rootDir>/services/platform/src/test-support/index.ts',
     '^@taskstream/contracts$': '<rootDir>/contracts/src/index.ts',
     '^@taskstream/([a-z-]+)$': '<rootDir>/services/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',

@@ -12,6 +12,7 @@ export function createPool(connectionString: string, max = 20): Pool {
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30000 });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -1,0 +1,14 @@
+export * from './auth.js';
+export * from './config.js';
+export { createDaprPorts, type DaprPortsOptions, SidecarError } from './dapr/index.js';
+export * from './db.js';
+export { createEmbeddedPorts, embeddedMigrations, type EmbeddedPortsOptions } from './embedded/index.js';
+export * from './errors.js';
+export * from './http.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './ports.js';
+export * from './postgres.js';
+export * from './runtime.js';
+export * from './schedule.js';
+export * from './trace.js';

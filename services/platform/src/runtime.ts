@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Express, Router } from 'express';
+import type { Server } from 'node:http';
+import { type Auth, createAuth } from './auth.js';
+import { type Config, loadConfig } from './config.js';
+import { createDaprPorts } from './dapr/index.js';
+import { createPool, type Migration, type Pool, runMigrations } from './db.js';
+import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
+import { createHttpApp, finishApp, listen } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { Ports, Subscription } from './ports.js';
+import { startEmbeddedPostgres } from './postgres.js';
+
+/** What every service gets: the same in the embedded host and alone beside a sidecar. */
+export interface ServiceDeps {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  pool: Pool;
+  ports: Ports;
+  auth: Auth;
+}
+
+export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync';
+
+/** What `create<Name>Service` returns. */
+export interface Service {
+  name: AppId;
+  /** Mounted at the root of the app: a service owns its paths (see ARCHITECTURE §6). */
+  routes?: Router;
+  subscriptions?: Subscription[];
+  migrations?: Migration[];
+  readiness?: Record<string, () => Promise<boolean>>;
+  /** After the server listens (e.g. WebSocket upgrades) and the ports started. */
+  start?(server: Server): Promise<void>;
+  /** Before the ports and the pool close. */
+  stop?(): Promise<void>;
+}
+
+export type ServiceFactory = (deps: ServiceDeps) => Service | Promise<Service>;
+
+export interface RunningRuntime {
+  url: string;
+  port: number;
+  config: Config;
+  logger: Logger;
+  pool: Pool;
+  ports: Ports;
+  auth: Auth;
+  services: Service[];
+  app: Express;
+  stop(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  env?: Record<string, string | undefined>;
+  /** Runs after migrations, before the services start (demo users). */
+  afterMigrate?: (deps: ServiceDeps) => Promise<void>;
+  logger?: Logger;
+  /** Apply migrations and return without serving (the closed runtime is returned). */
+  migrateOnly?: boolean;
+}
+
+/**
+ * Runs services in one process: all of them in the embedded host, one of them per
+ * `services/<svc>/dist/main.js` under Dapr. Same wiring both ways so neither drifts.
+ */
+export async function startRuntime(factories: ServiceFactory[], options: RuntimeOptions = {}): Promise<RunningRuntime> {
+  const config = loadConfig(options.env ?? process.env);
+  const logger = options.logger ?? createLogger(config, config.APP_ID ?? 'taskstream');
+  const metrics = createMetrics();
+  const embedded = config.TASKSTREAM_RUNTIME === 'embedded';
+  const stops: (() => Promise<void>)[] = [];
+
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      logger.info({ dataDir: path.resolve(config.DATA_DIR, 'postgres') }, 'starting embedded PostgreSQL');
+      const database = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT });
+      stops.push(database.stop);
+      databaseUrl = database.url;
+    }
+    const pool = createPool(databaseUrl, config.DATABASE_POOL_SIZE);
+    stops.push(() => pool.end());
+
+    const secret = config.JWT_SECRET ?? (config.JWKS_URL ? undefined : await localSecret(config.DATA_DIR, 'jwt-secret'));
+    const auth = createAuth({
+      secret,
+      jwksUrl: config.JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      ttlSeconds: config.JWT_TTL_SECONDS,
+    });
+    // Internal routes (invoked service to service) require the app token; one process makes its own.
+    const appToken = config.APP_API_TOKEN ?? (embedded ? randomBytes(24).toString('base64url') : undefined);
+    const effectiveConfig: Config = { ...config, DATABASE_URL: databaseUrl, APP_API_TOKEN: appToken };
+
+    const readiness: Record<string, () => Promise<boolean>> = {
+      database: async () => (await pool.query('SELECT 1')).rowCount === 1,
+    };
+    const app = createHttpApp({ logger, metrics, bodyLimitBytes: config.BODY_LIMIT_BYTES, readiness });
+    let port = config.PORT;
+    const ports: Ports = embedded
+      ? createEmbeddedPorts({
+          pool,
+          connectionString: databaseUrl,
+          logger,
+          metrics,
+          retryDelaysMs: config.RETRY_DELAYS_MS,
+          baseUrl: () => `http://127.0.0.1:${port}`,
+          appToken,
+        })
+      : createDaprPorts({ config: effectiveConfig, app, logger });
+
+    const deps: ServiceDeps = { config: effectiveConfig, logger, metrics, pool, ports, auth };
+    const services: Service[] = [];
+    for (const factory of factories) services.push(await factory(deps));
+
+    if (config.MIGRATE_ON_START || options.migrateOnly) {
+      if (embedded) await runMigrations(pool, 'platform', embeddedMigrations, logger);
+      for (const service of services) await runMigrations(pool, service.name, service.migrations ?? [], logger);
+    }
+    await options.afterMigrate?.(deps);
+    if (options.migrateOnly) {
+      await closeAll(stops, logger);
+      return { url: '', port: 0, config: effectiveConfig, logger, pool, ports, auth, services, app, stop: async () => undefined };
+    }
+
+    for (const service of services) {
+      Object.assign(readiness, service.readiness ?? {});
+      if (service.routes) app.use(service.routes);
+      for (const subscription of service.subscriptions ?? []) ports.bus.subscribe(subscription);
+    }
+    finishApp(app);
+
+    const server = await listen(app, config.PORT, config.HOST, config.SHUTDOWN_TIMEOUT_MS);
+    port = server.port;
+    stops.push(server.close);
+    await ports.bus.start();
+    stops.push(() => ports.bus.stop());
+    await ports.jobs.start();
+    stops.push(() => ports.jobs.stop());
+    for (const service of services) {
+      await service.start?.(server.server);
+      if (service.stop) stops.push(service.stop);
+    }
+
+    const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      config: effectiveConfig,
+      logger,
+      pool,
+      ports,
+      auth,
+      services,
+      app,
+      stop: () => (stopping ??= closeAll(stops, logger)),
+    };
+  } catch (err) {
+    await closeAll(stops, logger);
+    throw err;
+  }
+}
+
+/** Closes in reverse order of opening: intake first, then consumers, services, pool, database. */
+async function closeAll(stops: (() => Promise<void>)[], logger: Logger) {
+  for (const stop of [...stops].reverse()) {
+    await stop().catch((err) => logger.warn({ err }, 'error during shutdown'));
+  }
+}
+
+/** A random secret kept under DATA_DIR so tokens stay valid across restarts of the embedded host. */
+export async function localSecret(dataDir: string, name: string): Promise<string> {
+  const file = path.resolve(dataDir, name);
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  await mkdir(path.dirname(file), { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+/**
+ * Entry of a process: start, stop gracefully on SIGTERM/SIGINT, and `migrate` as the only
+ * argument runs the migrations and exits (the chart's pre-install hook).
+ */
+export async function runMain(factories: ServiceFactory[], options: RuntimeOptions & { onReady?: (rt: RunningRuntime) => void } = {}) {
+  if (process.argv[2] === 'migrate') {
+    const rt = await startRuntime(factories, { ...options, migrateOnly: true });
+    rt.logger.info('migrations applied');
+    return;
+  }
+  const rt = await startRuntime(factories, options);
+  options.onReady?.(rt);
+  const shutdown = (signal: string) => {
+    rt.logger.info({ signal }, 'shutting down');
+    rt.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
