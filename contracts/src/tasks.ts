@@ -118,3 +118,16 @@ export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
 export const TaskPage = page(Task).meta({ id: 'TaskPage' });
 export type TaskPage = z.infer<typeof TaskPage>;
+
+/**
+ * The next occurrence of a series, created by the recurring service through service invocation
+ * (`POST /internal/tasks` on task-api). The id is derived from the series and occurrence number,
+ * so a repeated call returns the same task instead of creating another.
+ */
+export const CreateOccurrenceBody = CreateTaskBody.extend({
+  id: z.uuid(),
+  user_id: z.uuid(),
+  series_id: z.uuid(),
+  occurrence: z.number().int().min(2),
+}).meta({ id: 'CreateOccurrenceBody' });
+export type CreateOccurrenceBody = z.infer<typeof CreateOccurrenceBody>;

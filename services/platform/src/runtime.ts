@@ -148,6 +148,11 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
       await service.start?.(server.server);
       if (service.stop) stops.push(service.stop);
     }
+    // Runs first on stop: no new connections; in-flight requests and handlers then drain.
+    stops.push(async () => {
+      server.server.close();
+      server.server.closeIdleConnections();
+    });
 
     const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
     let stopping: Promise<void> | undefined;

@@ -1,0 +1,16 @@
+import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '@taskstream/platform';
+import { createTaskApiService, DEMO_USERS } from '@taskstream/task-api';
+
+/** Every service of taskstream, as the embedded host runs them in one process. */
+export const allServices: ServiceFactory[] = [createTaskApiService];
+
+export function startEmbeddedHost(options: RuntimeOptions = {}): Promise<RunningRuntime> {
+  return startRuntime(allServices, options);
+}
+
+/** The one line that tells a person where to go. */
+export function readyMessage(runtime: RunningRuntime): string {
+  const url = runtime.url.replace('127.0.0.1', 'localhost');
+  const demo = runtime.config.SEED_DEMO_USERS ? `; log in as ${DEMO_USERS[0]!.email} / ${DEMO_USERS[0]!.password}` : '';
+  return `taskstream is ready at ${url}${demo}`;
+}

@@ -1,0 +1,36 @@
+import type { Service, ServiceDeps } from '@taskstream/platform';
+import { Router } from 'express';
+import { createOutboxRelay } from './outbox.js';
+import { taskRoutes } from './routes.js';
+import { taskApiMigrations } from './schema.js';
+import { authRoutes, seedDemoUsers } from './users.js';
+
+export { DEMO_USERS, seedDemoUsers } from './users.js';
+export { taskApiMigrations } from './schema.js';
+
+export interface TaskApiOptions {
+  /** Off only in tests that simulate a crash between commit and publish. */
+  relay?: boolean;
+}
+
+/** REST for users and tasks, and the relay that publishes the outbox. */
+export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions = {}): Service {
+  const { pool, auth, config, ports, logger, metrics } = deps;
+  const relay = createOutboxRelay({ pool, connectionString: config.DATABASE_URL!, bus: ports.bus, logger, metrics });
+  metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) => g.set(await relay.backlog()));
+
+  const routes = Router();
+  routes.use(authRoutes(pool, auth));
+  routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: () => undefined }));
+
+  return {
+    name: 'task-api',
+    routes,
+    migrations: taskApiMigrations,
+    async start() {
+      if (config.SEED_DEMO_USERS) await seedDemoUsers(pool, logger);
+      if (options.relay !== false) await relay.start();
+    },
+    stop: () => relay.stop(),
+  };
+}

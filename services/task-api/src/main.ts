@@ -1,0 +1,4 @@
+import { runMain } from '@taskstream/platform';
+import { createTaskApiService } from './index.js';
+
+await runMain([createTaskApiService]);

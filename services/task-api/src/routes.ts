@@ -1,0 +1,197 @@
+import { createHash } from 'node:crypto';
+import {
+  CreateOccurrenceBody,
+  CreateTaskBody,
+  ListTasksQuery,
+  type Task,
+  UpdateTaskBody,
+} from '@taskstream/contracts';
+import {
+  type Auth,
+  badRequest,
+  HttpError,
+  notFound,
+  parse,
+  type Pool,
+  preconditionFailed,
+  principalOf,
+  unprocessable,
+} from '@taskstream/platform';
+import { type Request, type Response, Router } from 'express';
+import { v7 as uuidv7 } from 'uuid';
+import { Abort, mutate } from './mutations.js';
+import { findTask, insertTask, listTasks, markDeleted, saveTask } from './task-store.js';
+
+export interface TaskRoutesOptions {
+  pool: Pool;
+  auth: Auth;
+  appToken?: string;
+  /** Rejects a recurrence rule that cannot be used (400 with the reason). */
+  checkRecurrence: (task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone' | 'occurrence'>) => void;
+}
+
+const sendTask = (res: Response, task: Task, status = 200) => {
+  res.status(status).setHeader('etag', `"${task.version}"`).json(task);
+};
+
+/** `If-Match: "3"`, `W/"3"` or `3`; absent means unconditional. */
+function expectedVersion(req: Request): number | undefined {
+  const header = req.header('if-match');
+  if (header === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(header);
+  if (!match) throw badRequest('If-Match must be the task version, e.g. "3"', { header: 'If-Match' });
+  return Number(match[1]);
+}
+
+function newTask(body: CreateTaskBody, userId: string, time: string, id = uuidv7()): Task {
+  return {
+    id,
+    user_id: userId,
+    title: body.title,
+    description: body.description,
+    status: 'pending',
+    priority: body.priority,
+    tags: body.tags,
+    due_date: body.due_date === null ? null : new Date(body.due_date).toISOString(),
+    time_zone: body.time_zone,
+    recurrence: body.recurrence,
+    reminders: body.reminders,
+    series_id: body.recurrence ? id : null,
+    occurrence: 1,
+    version: 1,
+    created_at: time,
+    updated_at: time,
+    completed_at: null,
+  };
+}
+
+export function taskRoutes(options: TaskRoutesOptions): Router {
+  const { pool, auth, checkRecurrence } = options;
+  const router = Router();
+
+  router.get('/api/tasks', auth.requireUser, async (req, res) => {
+    const query = parse(ListTasksQuery, req.query, 'query');
+    res.json(await listTasks(pool, principalOf(req).userId, query));
+  });
+
+  router.post('/api/tasks', auth.requireUser, async (req, res) => {
+    const body = parse(CreateTaskBody, req.body);
+    const { userId } = principalOf(req);
+    const key = req.header('idempotency-key');
+    if (key !== undefined && (key.length === 0 || key.length > 255)) {
+      throw badRequest('Idempotency-Key must have 1 to 255 characters', { header: 'Idempotency-Key' });
+    }
+    const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+    const outcome = await mutate<{ status: number; task: Task }>(pool, userId, req.traceparent, async (client, time) => {
+      if (key !== undefined) {
+        const { rows } = await client.query<{ request_hash: string; status: number; response: Task }>(
+          'SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
+          [userId, key],
+        );
+        const previous = rows[0];
+        if (previous && previous.request_hash !== requestHash) {
+          throw unprocessable('this Idempotency-Key was used with a different request body', { header: 'Idempotency-Key' });
+        }
+        if (previous) throw new Abort({ status: previous.status, task: previous.response });
+      }
+      const task = newTask(body, userId, time);
+      checkRecurrence(task);
+      await insertTask(client, task);
+      if (key !== undefined) {
+        await client.query(
+          'INSERT INTO idempotency_keys (user_id, key, request_hash, status, response) VALUES ($1, $2, $3, 201, $4)',
+          [userId, key, requestHash, JSON.stringify(task)],
+        );
+      }
+      return { result: { status: 201, task }, change: { kind: 'created', after: task } };
+    });
+    sendTask(res, outcome.task, outcome.status);
+  });
+
+  router.get('/api/tasks/:id', auth.requireUser, async (req, res) => {
+    const task = await findTask(pool, principalOf(req).userId, String(req.params.id));
+    if (!task) throw notFound('task');
+    sendTask(res, task);
+  });
+
+  router.patch('/api/tasks/:id', auth.requireUser, async (req, res) => {
+    const body = parse(UpdateTaskBody, req.body);
+    const expected = expectedVersion(req);
+    const { userId } = principalOf(req);
+    const task = await mutate(pool, userId, req.traceparent, async (client, time) => {
+      const before = await findTask(client, userId, String(req.params.id), true);
+      if (!before) throw notFound('task');
+      if (expected !== undefined && expected !== before.version) {
+        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, { current_version: before.version });
+      }
+      const next: Task = { ...before, ...body, version: before.version + 1, updated_at: time };
+      if (body.due_date !== undefined) next.due_date = body.due_date === null ? null : new Date(body.due_date).toISOString();
+      if (body.recurrence !== undefined && before.series_id === null && body.recurrence !== null) next.series_id = before.id;
+      if (body.recurrence !== undefined || body.due_date !== undefined || body.time_zone !== undefined) checkRecurrence(next);
+      const after = await saveTask(client, next);
+      return { result: after, change: { kind: 'updated', before, after } };
+    });
+    sendTask(res, task);
+  });
+
+  const transition = (kind: 'completed' | 'reopened') => async (req: Request, res: Response) => {
+    const { userId } = principalOf(req);
+    const task = await mutate(pool, userId, req.traceparent, async (client, time) => {
+      const before = await findTask(client, userId, String(req.params.id), true);
+      if (!before) throw notFound('task');
+      const target = kind === 'completed' ? 'completed' : 'pending';
+      // Completing a completed task (a double click) changes nothing and publishes nothing.
+      if (before.status === target) return { result: before };
+      const next: Task = {
+        ...before,
+        status: target,
+        completed_at: kind === 'completed' ? time : null,
+        version: before.version + 1,
+        updated_at: time,
+      };
+      const after = await saveTask(client, next);
+      return { result: after, change: { kind, before, after } };
+    });
+    sendTask(res, task);
+  };
+  router.post('/api/tasks/:id/complete', auth.requireUser, transition('completed'));
+  router.post('/api/tasks/:id/reopen', auth.requireUser, transition('reopened'));
+
+  router.delete('/api/tasks/:id', auth.requireUser, async (req, res) => {
+    const expected = expectedVersion(req);
+    const { userId } = principalOf(req);
+    await mutate(pool, userId, req.traceparent, async (client, time) => {
+      const before = await findTask(client, userId, String(req.params.id), true);
+      if (!before) throw notFound('task');
+      if (expected !== undefined && expected !== before.version) {
+        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, { current_version: before.version });
+      }
+      await markDeleted(client, before, time);
+      const after: Task = { ...before, version: before.version + 1, updated_at: time };
+      return { result: undefined, change: { kind: 'deleted', before, after } };
+    });
+    res.status(204).end();
+  });
+
+  // Service invocation only (the recurring service): the app token stands in for a user.
+  router.post('/internal/tasks', async (req, res) => {
+    if (options.appToken && req.header('dapr-api-token') !== options.appToken) {
+      throw new HttpError(401, 'unauthorized', 'app token required');
+    }
+    const body = parse(CreateOccurrenceBody, req.body);
+    const outcome = await mutate<{ status: number; task: Task }>(pool, body.user_id, req.traceparent, async (client, time) => {
+      const task: Task = { ...newTask(body, body.user_id, time, body.id), series_id: body.series_id, occurrence: body.occurrence };
+      const inserted = await insertTask(client, task);
+      if (!inserted) {
+        const { rows } = await client.query('SELECT id FROM tasks WHERE id = $1', [body.id]);
+        const existing = await findTask(client, body.user_id, body.id);
+        // Deleted (tombstone) or live: either way the occurrence was already created once.
+        throw new Abort({ status: 200, task: existing ?? { ...task, id: rows[0]?.id ?? body.id } });
+      }
+      return { result: { status: 201, task: inserted }, change: { kind: 'created', after: inserted } };
+    });
+    sendTask(res, outcome.task, outcome.status);
+  });
+
+  return router;
+}

@@ -1,0 +1,151 @@
+import type { ListTasksQuery, Task } from '@taskstream/contracts';
+import { badRequest, type Queryable } from '@taskstream/platform';
+
+export interface TaskRow {
+  id: string;
+  user_id: string;
+  title: string;
+  description: string;
+  status: Task['status'];
+  priority: Task['priority'];
+  tags: string[];
+  due_date: Date | null;
+  time_zone: string;
+  recurrence: Task['recurrence'];
+  reminders: Task['reminders'];
+  series_id: string | null;
+  occurrence: number;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+const COLUMNS = `id, user_id, title, description, status, priority, tags, due_date, time_zone, recurrence, reminders,
+  series_id, occurrence, version, created_at, updated_at, completed_at`;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export const toTask = (row: TaskRow): Task => ({
+  ...row,
+  due_date: iso(row.due_date),
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+  completed_at: iso(row.completed_at),
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (id: string) => UUID.test(id);
+
+/** A live task of this user, locked for the caller's transaction when `forUpdate`. */
+export async function findTask(db: Queryable, userId: string, id: string, forUpdate = false): Promise<Task | undefined> {
+  if (!isUuid(id)) return undefined;
+  const { rows } = await db.query<TaskRow>(
+    `SELECT ${COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL${forUpdate ? ' FOR UPDATE' : ''}`,
+    [id, userId],
+  );
+  return rows[0] ? toTask(rows[0]) : undefined;
+}
+
+/** Inserts unless the id exists (a replayed occurrence); returns undefined then. */
+export async function insertTask(db: Queryable, task: Task): Promise<Task | undefined> {
+  const { rows } = await db.query<TaskRow>(
+    `INSERT INTO tasks (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
+     ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+    [
+      task.id, task.user_id, task.title, task.description, task.status, task.priority, task.tags, task.due_date,
+      task.time_zone, task.recurrence === null ? null : JSON.stringify(task.recurrence), JSON.stringify(task.reminders),
+      task.series_id, task.occurrence, task.version, task.created_at, task.updated_at, task.completed_at,
+    ],
+  );
+  return rows[0] ? toTask(rows[0]) : undefined;
+}
+
+/** Writes every mutable field of `task` (the caller computed it from the locked row). */
+export async function saveTask(db: Queryable, task: Task): Promise<Task> {
+  const { rows } = await db.query<TaskRow>(
+    `UPDATE tasks SET title = $3, description = $4, status = $5, priority = $6, tags = $7, due_date = $8, time_zone = $9,
+       recurrence = $10, reminders = $11, version = $12, updated_at = $13, completed_at = $14
+     WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
+    [
+      task.id, task.user_id, task.title, task.description, task.status, task.priority, task.tags, task.due_date,
+      task.time_zone, task.recurrence === null ? null : JSON.stringify(task.recurrence), JSON.stringify(task.reminders),
+      task.version, task.updated_at, task.completed_at,
+    ],
+  );
+  return toTask(rows[0]!);
+}
+
+export async function markDeleted(db: Queryable, task: Task, at: string) {
+  await db.query('UPDATE tasks SET deleted_at = $3, version = version + 1, updated_at = $3 WHERE id = $1 AND user_id = $2', [
+    task.id,
+    task.user_id,
+    at,
+  ]);
+}
+
+/** Keyset paging: the cursor holds the last row's sort value and id. */
+const SORT_KEYS: Record<string, { expr: string; cast: string; value: (t: Task & { priority_rank?: number }) => unknown }> = {
+  created_at: { expr: 'created_at', cast: 'timestamptz', value: (t) => t.created_at },
+  updated_at: { expr: 'updated_at', cast: 'timestamptz', value: (t) => t.updated_at },
+  // Tasks without a due date sort after every dated task.
+  due_date: { expr: "COALESCE(due_date, 'infinity'::timestamptz)", cast: 'timestamptz', value: (t) => t.due_date ?? 'infinity' },
+  // "priority" ascending means high first.
+  priority: {
+    expr: 'priority_rank',
+    cast: 'smallint',
+    value: (t) => ({ high: 0, medium: 1, low: 2 })[t.priority],
+  },
+  title: { expr: 'title', cast: 'text', value: (t) => t.title },
+};
+
+export function encodeCursor(value: unknown, id: string) {
+  return Buffer.from(JSON.stringify([value, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [unknown, string] {
+  try {
+    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(decoded) && decoded.length === 2 && typeof decoded[1] === 'string' && isUuid(decoded[1])) {
+      return decoded as [unknown, string];
+    }
+  } catch {
+    // fall through
+  }
+  throw badRequest('cursor is not valid; use next_cursor from a previous page', { field: 'cursor' });
+}
+
+export async function listTasks(db: Queryable, userId: string, query: ListTasksQuery) {
+  const params: unknown[] = [userId];
+  const where = ['user_id = $1', 'deleted_at IS NULL'];
+  const add = (sql: (p: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(sql(`$${params.length}`));
+  };
+  if (query.status) add((p) => `status = ${p}`, query.status);
+  if (query.priority) add((p) => `priority = ${p}`, query.priority);
+  if (query.tag) add((p) => `${p} = ANY(tags)`, query.tag);
+  if (query.q) add((p) => `(title ILIKE ${p} OR description ILIKE ${p})`, `%${query.q.replace(/[\\%_]/g, '\\$&')}%`);
+  if (query.due_before) add((p) => `due_date < ${p}`, query.due_before);
+  if (query.due_after) add((p) => `due_date >= ${p}`, query.due_after);
+
+  const descending = query.sort.startsWith('-');
+  const key = SORT_KEYS[query.sort.replace(/^-/, '')]!;
+  if (query.cursor) {
+    const [value, id] = decodeCursor(query.cursor);
+    params.push(value, id);
+    const op = descending ? '<' : '>';
+    where.push(`(${key.expr}, id) ${op} ($${params.length - 1}::${key.cast}, $${params.length}::uuid)`);
+  }
+  params.push(query.limit + 1);
+  const direction = descending ? 'DESC' : 'ASC';
+  const { rows } = await db.query<TaskRow>(
+    `SELECT ${COLUMNS} FROM tasks WHERE ${where.join(' AND ')}
+     ORDER BY ${key.expr} ${direction}, id ${direction} LIMIT $${params.length}`,
+    params,
+  );
+  const items = rows.slice(0, query.limit).map(toTask);
+  const last = items.at(-1);
+  const next_cursor = rows.length > query.limit && last ? encodeCursor(key.value(last), last.id) : null;
+  return { items, next_cursor };
+}
