@@ -13,6 +13,8 @@ const common = {
 };
 
 export default {
+  // A global option in Jest 30 (ignored per project): generous, only to catch hangs; e2e tests set their own.
+  testTimeout: 60000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.unit.test.ts'] },
     {
@@ -21,14 +23,12 @@ export default {
       testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.int.test.ts'],
       globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
       globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
-      testTimeout: 60000,
     },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.e2e.test.ts'],
       globalSetup: '<rootDir>/scripts/stack/e2e-global-setup.ts',
-      testTimeout: 180000,
     },
   ],
 };

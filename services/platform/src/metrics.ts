@@ -24,7 +24,7 @@ export function createMetrics(prefix = 'taskstream_') {
     histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]) {
       let h = histograms.get(name);
       if (!h) {
-        h = new client.Histogram({ name: prefix + name, help, labelNames, buckets, registers: [registry] });
+        h = new client.Histogram({ name: prefix + name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) });
         histograms.set(name, h);
       }
       return h;

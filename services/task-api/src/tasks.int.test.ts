@@ -1,0 +1,221 @@
+import { startTestRuntime, TEST_JWT_SECRET, type TestRuntime } from '@taskstream/platform/test-support';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { createTaskApiService } from './index.js';
+
+let rt: TestRuntime;
+let alice: string;
+let bob: string;
+
+async function register(name: string) {
+  const res = await rt.request('POST', '/api/auth/register', {
+    body: { email: `${name}-${Math.random().toString(36).slice(2)}@example.com`, password: 'correct horse', name },
+  });
+  expect(res.status).toBe(201);
+  return res.body.token as string;
+}
+
+beforeAll(async () => {
+  rt = await startTestRuntime([createTaskApiService]);
+  [alice, bob] = await Promise.all([register('alice'), register('bob')]);
+});
+afterAll(async () => rt?.close());
+
+const create = (token: string, body: Record<string, unknown>, headers?: Record<string, string>) =>
+  rt.request('POST', '/api/tasks', { token, body, headers });
+
+describe('auth', () => {
+  it('logs in with the registered password only', async () => {
+    const email = `carol-${Date.now()}@example.com`;
+    await rt.request('POST', '/api/auth/register', { body: { email, password: 'carol-password', name: 'Carol' } });
+    const ok = await rt.request('POST', '/api/auth/login', { body: { email, password: 'carol-password' } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.user.email).toBe(email);
+    const me = await rt.request('GET', '/api/auth/me', { token: ok.body.token });
+    expect(me.body.user.id).toBe(ok.body.user.id);
+    const wrong = await rt.request('POST', '/api/auth/login', { body: { email, password: 'nope-nope' } });
+    expect(wrong.status).toBe(401);
+    const again = await rt.request('POST', '/api/auth/register', { body: { email, password: 'other-password', name: 'C' } });
+    expect(again.status).toBe(409);
+  });
+});
+
+describe('tasks', () => {
+  it('creates, reads, changes, completes, reopens and deletes a task', async () => {
+    const created = await create(alice, {
+      title: 'Write report',
+      due_date: '2026-12-01T09:00:00+01:00',
+      time_zone: 'Europe/Berlin',
+      tags: ['work'],
+      reminders: [{ offset_minutes: 15, channels: ['email'] }],
+    });
+    expect(created.status).toBe(201);
+    const task = created.body;
+    expect(task).toMatchObject({ title: 'Write report', status: 'pending', priority: 'medium', version: 1, occurrence: 1 });
+    expect(task.due_date).toBe('2026-12-01T08:00:00.000Z');
+    expect(created.headers.get('etag')).toBe('"1"');
+
+    expect((await rt.request('GET', `/api/tasks/${task.id}`, { token: alice })).body.title).toBe('Write report');
+
+    const patched = await rt.request('PATCH', `/api/tasks/${task.id}`, {
+      token: alice,
+      body: { title: 'Write the report', priority: 'high' },
+      headers: { 'if-match': '"1"' },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ title: 'Write the report', priority: 'high', version: 2 });
+
+    const stale = await rt.request('PATCH', `/api/tasks/${task.id}`, {
+      token: alice,
+      body: { title: 'lost update' },
+      headers: { 'if-match': '"1"' },
+    });
+    expect(stale.status).toBe(412);
+    expect(stale.body.error.details.current_version).toBe(2);
+
+    const completed = await rt.request('POST', `/api/tasks/${task.id}/complete`, { token: alice });
+    expect(completed.body).toMatchObject({ status: 'completed', version: 3 });
+    expect(completed.body.completed_at).not.toBeNull();
+    const twice = await rt.request('POST', `/api/tasks/${task.id}/complete`, { token: alice });
+    expect(twice.body.version).toBe(3);
+
+    const reopened = await rt.request('POST', `/api/tasks/${task.id}/reopen`, { token: alice });
+    expect(reopened.body).toMatchObject({ status: 'pending', completed_at: null, version: 4 });
+
+    expect((await rt.request('DELETE', `/api/tasks/${task.id}`, { token: alice })).status).toBe(204);
+    expect((await rt.request('GET', `/api/tasks/${task.id}`, { token: alice })).status).toBe(404);
+    expect((await rt.request('DELETE', `/api/tasks/${task.id}`, { token: alice })).status).toBe(404);
+  });
+
+  it('replays an Idempotency-Key instead of creating a second task', async () => {
+    const key = `key-${Date.now()}`;
+    const body = { title: 'Pay rent', tags: ['idem'] };
+    const responses = await Promise.all(Array.from({ length: 8 }, () => create(alice, body, { 'idempotency-key': key })));
+    const ids = new Set(responses.map((r) => r.body.id));
+    expect(ids.size).toBe(1);
+    expect(responses.every((r) => r.status === 201)).toBe(true);
+    const list = await rt.request('GET', '/api/tasks?tag=idem', { token: alice });
+    expect(list.body.items).toHaveLength(1);
+
+    const other = await create(alice, { title: 'Pay more rent', tags: ['idem'] }, { 'idempotency-key': key });
+    expect(other.status).toBe(422);
+    // The key belongs to its user: Bob's identical request is his own, new task.
+    const bobs = await create(bob, body, { 'idempotency-key': key });
+    expect(bobs.status).toBe(201);
+    expect(bobs.body.id).not.toBe(responses[0]!.body.id);
+  });
+
+  it('filters, sorts and pages without gaps or repeats', async () => {
+    const token = await register('pager');
+    const priorities = ['high', 'medium', 'low'] as const;
+    const made: any[] = [];
+    for (let i = 0; i < 23; i++) {
+      const res = await create(token, {
+        title: `Task ${String.fromCharCode(97 + ((i * 7) % 23))} ${i}`,
+        priority: priorities[i % 3],
+        tags: i % 2 ? ['odd'] : ['even'],
+        due_date: i % 4 === 0 ? null : new Date(Date.UTC(2027, 0, 1 + ((i * 5) % 23), 9)).toISOString(),
+        description: i === 5 ? 'contains the word needle' : '',
+      });
+      made.push(res.body);
+    }
+    const rank = { high: 0, medium: 1, low: 2 } as Record<string, number>;
+    const byKey: Record<string, (t: any) => string | number> = {
+      created_at: (t) => t.created_at,
+      due_date: (t) => t.due_date ?? '9999',
+      priority: (t) => rank[t.priority]!,
+      title: (t) => t.title,
+    };
+    for (const [sortKey, value] of Object.entries(byKey)) {
+      for (const descending of [false, true]) {
+        const sort = `${descending ? '-' : ''}${sortKey}`;
+        const seen: any[] = [];
+        let cursor: string | null = null;
+        do {
+          const query: string = `/api/tasks?sort=${sort}&limit=4${cursor ? `&cursor=${cursor}` : ''}`;
+          const page = await rt.request('GET', query, { token });
+          expect(page.status).toBe(200);
+          seen.push(...page.body.items);
+          cursor = page.body.next_cursor;
+        } while (cursor);
+        const expected = [...made].sort((a, b) => {
+          const [x, y] = [value(a), value(b)];
+          const c = x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+          return descending ? -c : c;
+        });
+        expect(seen.map((t) => t.id)).toEqual(expected.map((t) => t.id));
+      }
+    }
+    const high = await rt.request('GET', '/api/tasks?priority=high&tag=odd&limit=200', { token });
+    expect(high.body.items.map((t: any) => t.id).sort()).toEqual(
+      made.filter((t) => t.priority === 'high' && t.tags.includes('odd')).map((t) => t.id).sort(),
+    );
+    const search = await rt.request('GET', '/api/tasks?q=NEEDLE', { token });
+    expect(search.body.items.map((t: any) => t.id)).toEqual([made[5].id]);
+    const window = await rt.request('GET', '/api/tasks?due_after=2027-01-05T00:00:00Z&due_before=2027-01-10T00:00:00Z&limit=200', { token });
+    expect(window.body.items.map((t: any) => t.id).sort()).toEqual(
+      made
+        .filter((t) => t.due_date && t.due_date >= '2027-01-05T00:00:00.000Z' && t.due_date < '2027-01-10T00:00:00.000Z')
+        .map((t) => t.id)
+        .sort(),
+    );
+    const bad = await rt.request('GET', '/api/tasks?cursor=garbage', { token });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('isolation', () => {
+  it("never lets a user read, change, complete, reopen, delete or list another user's task", async () => {
+    const task = (await create(alice, { title: 'Alice only', tags: ['secret'] })).body;
+    const path = `/api/tasks/${task.id}`;
+    expect((await rt.request('GET', path, { token: bob })).status).toBe(404);
+    expect((await rt.request('PATCH', path, { token: bob, body: { title: 'mine now' } })).status).toBe(404);
+    expect((await rt.request('POST', `${path}/complete`, { token: bob })).status).toBe(404);
+    expect((await rt.request('POST', `${path}/reopen`, { token: bob })).status).toBe(404);
+    expect((await rt.request('DELETE', path, { token: bob })).status).toBe(404);
+    const list = await rt.request('GET', '/api/tasks?tag=secret&limit=200', { token: bob });
+    expect(list.body.items).toEqual([]);
+    const still = await rt.request('GET', path, { token: alice });
+    expect(still.body).toMatchObject({ title: 'Alice only', status: 'pending', version: 1 });
+  });
+});
+
+describe('bad input gets a 4xx naming the problem', () => {
+  const expectError = (res: { status: number; body: any }, status: number, pattern: RegExp) => {
+    expect(res.status).toBe(status);
+    expect(res.body.error.message).toMatch(pattern);
+  };
+
+  it('rejects malformed bodies', async () => {
+    expectError(await rt.request('POST', '/api/tasks', { token: alice, rawBody: '{"title":' }), 400, /not valid JSON/);
+    expectError(await create(alice, { title: 'x', colour: 'red' }), 400, /unknown field.*colour/);
+    expectError(await create(alice, { title: 42 }), 400, /title/);
+    expectError(await create(alice, { title: 'x', due_date: '2026-02-30T10:00:00Z' }), 400, /due_date/);
+    expectError(await create(alice, { title: 'x', time_zone: 'Mars/Olympus_Mons' }), 400, /time zone/);
+    expectError(await create(alice, { title: 'x', reminders: [{ channels: ['email'] }] }), 400, /reminder/);
+    const huge = JSON.stringify({ title: 'x', description: 'a'.repeat(1024 * 1024 + 10) });
+    expectError(await rt.request('POST', '/api/tasks', { token: alice, rawBody: huge }), 413, /larger than/);
+    expectError(await rt.request('PATCH', '/api/tasks/not-a-uuid', { token: alice, body: { title: 'y' } }), 404, /not found/);
+  });
+
+  it('rejects expired, unsigned, alg-none and foreign tokens', async () => {
+    const secret = new TextEncoder().encode(TEST_JWT_SECRET);
+    const base = () => new SignJWT({ role: 'user' }).setSubject('01a20946-01c5-7245-a347-3a055a5f8794').setIssuer('taskstream').setAudience('taskstream');
+    const expired = await base().setProtectedHeader({ alg: 'HS256' }).setIssuedAt(1000).setExpirationTime(2000).sign(secret);
+    const noExp = await base().setProtectedHeader({ alg: 'HS256' }).sign(secret);
+    const foreign = await base().setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(40)));
+    const none = new UnsecuredJWT({ role: 'admin' }).setSubject('x').setIssuer('taskstream').setAudience('taskstream').setExpirationTime('1h').encode();
+    const unsigned = `${alice.split('.').slice(0, 2).join('.')}.`;
+    const cases: [string, RegExp][] = [
+      [expired, /expired/],
+      [noExp, /exp/],
+      [foreign, /signature/],
+      [none, /algorithm|malformed/],
+      [unsigned, /invalid|malformed|signature/],
+      ['garbage', /malformed|invalid/],
+    ];
+    for (const [token, reason] of cases) {
+      expectError(await rt.request('GET', '/api/tasks', { token }), 401, reason);
+    }
+    expectError(await rt.request('GET', '/api/tasks'), 401, /bearer/);
+  });
+});
