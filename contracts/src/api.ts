@@ -1,7 +1,15 @@
 import { z } from 'zod';
-import { Cursor, DateTime, ErrorBody, Limit, TimeZone, page } from './common.js';
+import { Cursor, DateTime, ErrorBody, Limit, page, TimeZone } from './common.js';
 import { EventNames } from './events.js';
-import { Channel, CreateTaskBody, ListTasksQuery, Recurrence, Task, TaskPage, UpdateTaskBody } from './tasks.js';
+import {
+  Channel,
+  CreateTaskBody,
+  ListTasksQuery,
+  Recurrence,
+  Task,
+  TaskPage,
+  UpdateTaskBody,
+} from './tasks.js';
 import { AuthResponse, LoginBody, RegisterBody } from './users.js';
 
 export const RecurrencePreviewBody = z
@@ -29,7 +37,9 @@ export const Notification = z
     created_at: DateTime,
   })
   .meta({ id: 'Notification' });
-export const NotificationPage = page(Notification).extend({ unread: z.number().int() }).meta({ id: 'NotificationPage' });
+export const NotificationPage = page(Notification)
+  .extend({ unread: z.number().int() })
+  .meta({ id: 'NotificationPage' });
 export const ListNotificationsQuery = z.strictObject({
   unread: z.enum(['true', 'false']).optional(),
   cursor: Cursor.optional(),
@@ -91,7 +101,10 @@ export const AuditLogPage = page(AuditLog).meta({ id: 'AuditLogPage' });
 export const AuditExportQuery = AuditLogQuery.omit({ cursor: true, limit: true }).extend({
   format: z.enum(['csv', 'ndjson']).default('ndjson'),
 });
-export const AuditVerifyQuery = z.strictObject({ start_date: DateTime.optional(), end_date: DateTime.optional() });
+export const AuditVerifyQuery = z.strictObject({
+  start_date: DateTime.optional(),
+  end_date: DateTime.optional(),
+});
 export const AuditVerifyResult = z
   .object({ ok: z.boolean(), checked: z.number().int(), first_broken: z.string().nullable() })
   .meta({ id: 'AuditVerifyResult' });
@@ -101,7 +114,11 @@ export const SyncEventsQuery = z.strictObject({
   limit: Limit.default(200),
 });
 export const SyncMessage = z
-  .object({ type: z.enum(['event', 'resync', 'hello']), sequence: z.number().int().optional(), event: z.unknown().optional() })
+  .object({
+    type: z.enum(['event', 'resync', 'hello']),
+    sequence: z.number().int().optional(),
+    event: z.unknown().optional(),
+  })
   .meta({ id: 'SyncMessage' });
 export const SyncEvents = z
   .object({ events: z.array(SyncMessage), resync: z.boolean() })
@@ -137,9 +154,20 @@ export const AdminStats = z
   })
   .meta({ id: 'AdminStats' });
 
-export const Health = z.object({ status: z.enum(['ok', 'ready', 'not_ready']), checks: z.record(z.string(), z.string()).optional() });
+export const Health = z.object({
+  status: z.enum(['ok', 'ready', 'not_ready']),
+  checks: z.record(z.string(), z.string()).optional(),
+});
 
-/** The public REST surface; generate.ts turns this table into OpenAPI 3.1. */
+/** `{id}` of `/api/tasks/{id}…`. */
+export const TaskIdParams = z.strictObject({ id: z.uuid() });
+/** `WS /ws/tasks?since=<seq>`; the JWT travels as `token` in the query (browsers cannot set headers). */
+export const LiveEventsQuery = z.strictObject({
+  token: z.string().min(1),
+  since: z.coerce.number().int().min(0).optional(),
+});
+
+/** The public REST surface; contracts/scripts/generate.ts turns this table into OpenAPI 3.1. */
 export interface RouteSpec {
   method: 'get' | 'post' | 'patch' | 'delete';
   path: string;
@@ -147,47 +175,234 @@ export interface RouteSpec {
   auth: 'none' | 'user' | 'admin';
   body?: z.ZodTypeAny;
   query?: z.ZodTypeAny;
+  /** Path parameters (`{name}` in `path`); a parameter not described here is a plain string. */
+  params?: z.ZodTypeAny;
   headers?: Record<string, string>;
   responses: Record<number, z.ZodTypeAny | null | 'text'>;
+  /** Media types of a `'text'` response (default `text/plain`). */
+  textTypes?: string[];
+  /** A WebSocket upgrade: the server then sends `SyncMessage` JSON frames (not an HTTP handler). */
+  websocket?: true;
 }
 
 const taskId = '/api/tasks/{id}';
 export const Routes: RouteSpec[] = [
-  { method: 'post', path: '/api/auth/register', summary: 'Register a user', auth: 'none', body: RegisterBody, responses: { 201: AuthResponse, 409: ErrorBody } },
-  { method: 'post', path: '/api/auth/login', summary: 'Log in', auth: 'none', body: LoginBody, responses: { 200: AuthResponse, 401: ErrorBody } },
-  { method: 'get', path: '/api/tasks', summary: "List the caller's tasks", auth: 'user', query: ListTasksQuery, responses: { 200: TaskPage } },
   {
-    method: 'post', path: '/api/tasks', summary: 'Create a task', auth: 'user', body: CreateTaskBody,
+    method: 'post',
+    path: '/api/auth/register',
+    summary: 'Register a user',
+    auth: 'none',
+    body: RegisterBody,
+    responses: { 201: AuthResponse, 409: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/auth/login',
+    summary: 'Log in',
+    auth: 'none',
+    body: LoginBody,
+    responses: { 200: AuthResponse, 401: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/tasks',
+    summary: "List the caller's tasks",
+    auth: 'user',
+    query: ListTasksQuery,
+    responses: { 200: TaskPage },
+  },
+  {
+    method: 'post',
+    path: '/api/tasks',
+    summary: 'Create a task',
+    auth: 'user',
+    body: CreateTaskBody,
     headers: { 'Idempotency-Key': 'same key and body return the first response; another body gives 422' },
     responses: { 201: Task, 400: ErrorBody, 422: ErrorBody },
   },
-  { method: 'get', path: taskId, summary: 'Get a task', auth: 'user', responses: { 200: Task, 404: ErrorBody } },
   {
-    method: 'patch', path: taskId, summary: 'Change a task', auth: 'user', body: UpdateTaskBody,
+    method: 'get',
+    path: taskId,
+    summary: 'Get a task',
+    auth: 'user',
+    params: TaskIdParams,
+    responses: { 200: Task, 404: ErrorBody },
+  },
+  {
+    method: 'patch',
+    path: taskId,
+    summary: 'Change a task',
+    auth: 'user',
+    params: TaskIdParams,
+    body: UpdateTaskBody,
     headers: { 'If-Match': 'the version the change is based on; 412 when stale' },
     responses: { 200: Task, 404: ErrorBody, 412: ErrorBody },
   },
-  { method: 'delete', path: taskId, summary: 'Delete a task', auth: 'user', responses: { 204: null, 404: ErrorBody } },
-  { method: 'post', path: `${taskId}/complete`, summary: 'Complete a task', auth: 'user', responses: { 200: Task, 404: ErrorBody } },
-  { method: 'post', path: `${taskId}/reopen`, summary: 'Reopen a task', auth: 'user', responses: { 200: Task, 404: ErrorBody } },
-  { method: 'post', path: '/api/recurrence/preview', summary: 'Preview the next occurrences of a rule', auth: 'user', body: RecurrencePreviewBody, responses: { 200: RecurrencePreview, 400: ErrorBody } },
-  { method: 'get', path: '/api/notifications', summary: 'In-app inbox', auth: 'user', query: ListNotificationsQuery, responses: { 200: NotificationPage } },
-  { method: 'post', path: '/api/notifications/{id}/read', summary: 'Mark a notification read', auth: 'user', responses: { 204: null, 404: ErrorBody } },
-  { method: 'get', path: '/api/preferences', summary: 'Notification preferences', auth: 'user', responses: { 200: Preferences } },
-  { method: 'post', path: '/api/preferences', summary: 'Set notification preferences', auth: 'user', body: Preferences, responses: { 200: Preferences } },
-  { method: 'post', path: '/api/push/subscriptions', summary: 'Add a Web Push subscription', auth: 'user', body: PushSubscriptionBody, responses: { 201: null } },
-  { method: 'delete', path: '/api/push/subscriptions', summary: 'Remove a Web Push subscription', auth: 'user', body: DeletePushSubscriptionBody, responses: { 204: null } },
-  { method: 'get', path: '/api/push/vapid-public-key', summary: 'VAPID public key', auth: 'none', responses: { 200: VapidKey } },
-  { method: 'get', path: '/api/audit-logs', summary: 'Audit trail (own rows; admins all)', auth: 'user', query: AuditLogQuery, responses: { 200: AuditLogPage } },
-  { method: 'get', path: '/api/audit-logs/export', summary: 'Export the audit selection', auth: 'user', query: AuditExportQuery, responses: { 200: 'text' } },
-  { method: 'get', path: '/api/audit-logs/verify', summary: 'Check the hash chain', auth: 'admin', query: AuditVerifyQuery, responses: { 200: AuditVerifyResult } },
-  { method: 'get', path: '/api/sync/events', summary: "The caller's missed events", auth: 'user', query: SyncEventsQuery, responses: { 200: SyncEvents } },
-  { method: 'get', path: '/api/admin/dlq', summary: 'Dead letters', auth: 'admin', query: DeadLetterQuery, responses: { 200: DeadLetterPage } },
-  { method: 'post', path: '/api/admin/dlq/{id}/replay', summary: 'Replay a dead letter', auth: 'admin', responses: { 202: null, 404: ErrorBody } },
-  { method: 'get', path: '/api/admin/stats', summary: 'Throughput, lag, DLQ size, outbox backlog', auth: 'admin', responses: { 200: AdminStats } },
+  {
+    method: 'delete',
+    path: taskId,
+    summary: 'Delete a task',
+    auth: 'user',
+    params: TaskIdParams,
+    responses: { 204: null, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${taskId}/complete`,
+    summary: 'Complete a task',
+    auth: 'user',
+    params: TaskIdParams,
+    responses: { 200: Task, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${taskId}/reopen`,
+    summary: 'Reopen a task',
+    auth: 'user',
+    params: TaskIdParams,
+    responses: { 200: Task, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/recurrence/preview',
+    summary: 'Preview the next occurrences of a rule',
+    auth: 'user',
+    body: RecurrencePreviewBody,
+    responses: { 200: RecurrencePreview, 400: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/notifications',
+    summary: 'In-app inbox',
+    auth: 'user',
+    query: ListNotificationsQuery,
+    responses: { 200: NotificationPage },
+  },
+  {
+    method: 'post',
+    path: '/api/notifications/{id}/read',
+    summary: 'Mark a notification read',
+    auth: 'user',
+    responses: { 204: null, 404: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/preferences',
+    summary: 'Notification preferences',
+    auth: 'user',
+    responses: { 200: Preferences },
+  },
+  {
+    method: 'post',
+    path: '/api/preferences',
+    summary: 'Set notification preferences',
+    auth: 'user',
+    body: Preferences,
+    responses: { 200: Preferences },
+  },
+  {
+    method: 'post',
+    path: '/api/push/subscriptions',
+    summary: 'Add a Web Push subscription',
+    auth: 'user',
+    body: PushSubscriptionBody,
+    responses: { 201: null },
+  },
+  {
+    method: 'delete',
+    path: '/api/push/subscriptions',
+    summary: 'Remove a Web Push subscription',
+    auth: 'user',
+    body: DeletePushSubscriptionBody,
+    responses: { 204: null },
+  },
+  {
+    method: 'get',
+    path: '/api/push/vapid-public-key',
+    summary: 'VAPID public key',
+    auth: 'none',
+    responses: { 200: VapidKey },
+  },
+  {
+    method: 'get',
+    path: '/api/audit-logs',
+    summary: 'Audit trail (own rows; admins all)',
+    auth: 'user',
+    query: AuditLogQuery,
+    responses: { 200: AuditLogPage },
+  },
+  {
+    method: 'get',
+    path: '/api/audit-logs/export',
+    summary: 'Export the audit selection',
+    auth: 'user',
+    query: AuditExportQuery,
+    responses: { 200: 'text' },
+    textTypes: ['application/x-ndjson', 'text/csv'],
+  },
+  {
+    method: 'get',
+    path: '/api/audit-logs/verify',
+    summary: 'Check the hash chain',
+    auth: 'admin',
+    query: AuditVerifyQuery,
+    responses: { 200: AuditVerifyResult },
+  },
+  {
+    method: 'get',
+    path: '/api/sync/events',
+    summary: "The caller's missed events",
+    auth: 'user',
+    query: SyncEventsQuery,
+    responses: { 200: SyncEvents },
+  },
+  {
+    method: 'get',
+    path: '/ws/tasks',
+    summary: "WebSocket: the caller's live events from `since` on",
+    auth: 'user',
+    query: LiveEventsQuery,
+    websocket: true,
+    responses: { 101: null, 401: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/dlq',
+    summary: 'Dead letters',
+    auth: 'admin',
+    query: DeadLetterQuery,
+    responses: { 200: DeadLetterPage },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/dlq/{id}/replay',
+    summary: 'Replay a dead letter',
+    auth: 'admin',
+    responses: { 202: null, 404: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/stats',
+    summary: 'Throughput, lag, DLQ size, outbox backlog',
+    auth: 'admin',
+    responses: { 200: AdminStats },
+  },
   { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'none', responses: { 200: Health } },
-  { method: 'get', path: '/readyz', summary: 'Readiness', auth: 'none', responses: { 200: Health, 503: Health } },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', auth: 'none', responses: { 200: 'text' } },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness',
+    auth: 'none',
+    responses: { 200: Health, 503: Health },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    auth: 'none',
+    responses: { 200: 'text' },
+    textTypes: ['text/plain; version=0.0.4'],
+  },
 ];
 
 export const KnownEventTypes = EventNames;

@@ -119,3 +119,47 @@ export const TopicEvents: Record<Topic, EventName[]> = {
   ],
   'task-commands': [],
 };
+
+/** Dapr app ids (ARCHITECTURE §3). */
+export const AppIds = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+export type AppId = (typeof AppIds)[number];
+
+const taskEventNames = TopicEvents['task-events'];
+/**
+ * Who publishes which events to which topic and who subscribes to what (ARCHITECTURE §3);
+ * the AsyncAPI operations. A subscriber also sends what it gives up on to `<topic>.dlq`.
+ */
+export interface AppTopicUse {
+  publishes: Partial<Record<Topic, EventName[]>>;
+  subscribes: Topic[];
+}
+export const AppTopics: Record<AppId, AppTopicUse> = {
+  'task-api': {
+    publishes: {
+      'task-events': taskEventNames,
+      reminders: ['reminder.scheduled', 'reminder.cancelled'],
+      'task-updates': taskEventNames,
+    },
+    subscribes: ['task-commands'],
+  },
+  recurring: { publishes: {}, subscribes: ['task-events'] },
+  notification: {
+    // §3 lists only task-updates; the outcome of each delivery also goes to `reminders`.
+    publishes: { reminders: ['reminder.sent', 'reminder.failed'], 'task-updates': ['notification.created'] },
+    subscribes: ['reminders', 'task-events'],
+  },
+  audit: { publishes: {}, subscribes: ['task-events'] },
+  sync: { publishes: {}, subscribes: ['task-updates'] },
+};
+
+/**
+ * A dead-lettered event is the original CloudEvent plus these extension attributes
+ * (both EventBus adapters add them before publishing to `<topic>.dlq`).
+ */
+export const DeadLetterAttributes = z
+  .object({
+    deadletterreason: z.string().describe('the last error'),
+    deadletterconsumer: z.string().describe('the consumer that gave up'),
+    deadletterattempts: z.number().int().positive().describe('deliveries tried'),
+  })
+  .meta({ id: 'DeadLetterAttributes' });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTime, Limit, TimeZone, page } from './common.js';
+import { Cursor, DateTime, Limit, page, TimeZone } from './common.js';
 
 export const TaskStatus = z.enum(['pending', 'completed']);
 export const Priority = z.enum(['high', 'medium', 'low']);

@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
+import { GENERATED_DIR } from '../scripts/lib/artifacts.js';
+import { eventSchemaFile } from '../scripts/lib/events.js';
+import { RecurrencePreviewBody, Routes } from './api.js';
+import { DateTime, TimeZone } from './common.js';
+import { CloudEvent, EventNames, EventSchemas } from './events.js';
+import { CreateTaskBody, UpdateTaskBody } from './tasks.js';
+import { makeAjv } from './test-support/ajv.js';
+import { sampleEvent } from './test-support/event-samples.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const publishedSchema = (name: string) =>
+  JSON.parse(readFileSync(join(root, GENERATED_DIR, eventSchemaFile(name)), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+
+describe('events', () => {
+  test.each(EventNames)('a sample %s parses with its schema and the CloudEvent union', (name) => {
+    const event = sampleEvent(name);
+    expect(EventSchemas[name].safeParse(event).error).toBeUndefined();
+    expect(CloudEvent.parse(event).type).toBe(`com.taskstream.${name}`);
+  });
+
+  test.each(EventNames)('a sample %s validates against its published JSON Schema', (name) => {
+    const validate = makeAjv().compile(publishedSchema(name));
+    expect(validate(sampleEvent(name)) ? [] : validate.errors).toEqual([]);
+  });
+
+  test('an event keeps parsing with attributes Dapr or a dead-letter adds', () => {
+    const event = {
+      ...sampleEvent('task.created'),
+      traceid: 'x',
+      pubsubname: 'pubsub',
+      topic: 'task-events',
+      deadletterattempts: 4,
+    };
+    expect(EventSchemas['task.created'].safeParse(event).success).toBe(true);
+    expect(makeAjv().compile(publishedSchema('task.created'))(event)).toBe(true);
+  });
+
+  test('an unknown event type, a wrong type or a missing attribute is rejected', () => {
+    expect(
+      CloudEvent.safeParse({ ...sampleEvent('task.created'), type: 'com.taskstream.task.exploded' }).success,
+    ).toBe(false);
+    expect(EventSchemas['task.updated'].safeParse(sampleEvent('task.created')).success).toBe(false);
+    const { traceparent: _, ...untraced } = sampleEvent('task.created');
+    expect(EventSchemas['task.created'].safeParse(untraced).success).toBe(false);
+  });
+
+  test('an impossible date in an event is rejected by zod and by the published schema', () => {
+    const event = sampleEvent('reminder.scheduled');
+    const bad = {
+      ...event,
+      data: { ...event.data, payload: { ...event.data.payload, fire_at: '2025-02-30T08:30:00Z' } },
+    };
+    expect(EventSchemas['reminder.scheduled'].safeParse(bad).success).toBe(false);
+    expect(makeAjv().compile(publishedSchema('reminder.scheduled'))(bad)).toBe(false);
+  });
+});
+
+/** A minimal valid body for every route that takes one; a new route needs an entry here. */
+const validBodies: Record<string, unknown> = {
+  'post /api/auth/register': { email: 'ada@example.com', password: 'correct horse', name: 'Ada' },
+  'post /api/auth/login': { email: 'ada@example.com', password: 'x' },
+  'post /api/tasks': {
+    title: 'Water the plants',
+    reminders: [{ offset_minutes: 30 }],
+    recurrence: { rule: 'daily' },
+  },
+  'patch /api/tasks/{id}': { title: 'Water all plants' },
+  'post /api/recurrence/preview': {
+    rule: 'monthly:31',
+    start: '2025-01-31T09:00:00+01:00',
+    time_zone: 'Europe/Berlin',
+  },
+  'post /api/preferences': { channels: ['email'] },
+  'post /api/push/subscriptions': {
+    endpoint: 'https://push.example.com/abc',
+    keys: { p256dh: 'k', auth: 'a' },
+  },
+  'delete /api/push/subscriptions': { endpoint: 'https://push.example.com/abc' },
+};
+const bodyRoutes = Routes.filter((r) => r.body).map(
+  (r) => [`${r.method} ${r.path}`, r.body as z.ZodTypeAny] as const,
+);
+const queryRoutes = Routes.filter((r) => r.query).map(
+  (r) => [`${r.method} ${r.path}`, r.query as z.ZodTypeAny] as const,
+);
+const issueCodes = (result: { error?: z.ZodError }) => result.error?.issues.map((i) => i.code) ?? [];
+
+describe('REST bodies and queries', () => {
+  test.each(bodyRoutes)('%s: a valid body parses and an unknown field is rejected', (key, schema) => {
+    expect(key in validBodies).toBe(true);
+    expect(schema.safeParse(validBodies[key]).error).toBeUndefined();
+    expect(issueCodes(schema.safeParse({ ...(validBodies[key] as object), colour: 'red' }))).toContain(
+      'unrecognized_keys',
+    );
+  });
+
+  test.each(queryRoutes)('%s: an unknown query parameter is rejected', (_key, schema) => {
+    expect(issueCodes(schema.safeParse({ colour: 'red' }))).toContain('unrecognized_keys');
+  });
+
+  test('nested objects of a body are strict too', () => {
+    expect(CreateTaskBody.safeParse({ title: 't', recurrence: { rule: 'daily', every: 2 } }).success).toBe(
+      false,
+    );
+    expect(
+      CreateTaskBody.safeParse({ title: 't', reminders: [{ offset_minutes: 5, sound: 'bell' }] }).success,
+    ).toBe(false);
+  });
+
+  test('a reminder has exactly one of offset_minutes and at; an update changes something', () => {
+    expect(CreateTaskBody.safeParse({ title: 't', reminders: [{}] }).success).toBe(false);
+    expect(
+      CreateTaskBody.safeParse({ title: 't', reminders: [{ offset_minutes: 5, at: '2025-03-01T09:00:00Z' }] })
+        .success,
+    ).toBe(false);
+    expect(UpdateTaskBody.safeParse({}).success).toBe(false);
+  });
+
+  test('defaults are applied', () => {
+    expect(CreateTaskBody.parse({ title: '  Water  ' })).toMatchObject({
+      title: 'Water',
+      priority: 'medium',
+      tags: [],
+      due_date: null,
+      time_zone: 'UTC',
+      recurrence: null,
+      reminders: [],
+    });
+  });
+});
+
+describe('dates and time zones', () => {
+  test.each([
+    '2025-02-30T10:00:00Z',
+    '2025-02-29T10:00:00Z',
+    '2025-04-31T10:00:00+02:00',
+    '2025-13-01T10:00:00Z',
+    '2025-03-01T24:00:00Z',
+    '2025-03-01T10:60:00Z',
+    '2025-03-01T10:00:00',
+    '2025-03-01',
+    'tomorrow',
+  ])('%s is not a date-time', (value) => {
+    expect(DateTime.safeParse(value).success).toBe(false);
+  });
+
+  test.each(['2024-02-29T10:00:00Z', '2025-03-30T02:30:00+01:00', '2025-12-31T23:59:59.999-05:00'])(
+    '%s is',
+    (value) => {
+      expect(DateTime.safeParse(value).success).toBe(true);
+    },
+  );
+
+  test.each(['Mars/Olympus_Mons', 'Europe/Berln', '', 'local'])('%j is not a time zone', (zone) => {
+    expect(TimeZone.safeParse(zone).success).toBe(false);
+  });
+
+  test.each(['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata'])('%s is', (zone) => {
+    expect(TimeZone.safeParse(zone).success).toBe(true);
+  });
+
+  test('bodies reject impossible dates and unknown zones', () => {
+    expect(CreateTaskBody.safeParse({ title: 't', due_date: '2025-02-30T09:00:00Z' }).success).toBe(false);
+    expect(CreateTaskBody.safeParse({ title: 't', time_zone: 'Nowhere/Land' }).success).toBe(false);
+    expect(UpdateTaskBody.safeParse({ due_date: '2025-06-31T09:00:00Z' }).success).toBe(false);
+    expect(RecurrencePreviewBody.safeParse({ rule: 'daily', start: '2025-02-29T09:00:00Z' }).success).toBe(
+      false,
+    );
+    expect(
+      RecurrencePreviewBody.safeParse({
+        rule: 'daily',
+        start: '2025-01-01T09:00:00Z',
+        time_zone: 'Europe/Nowhere',
+      }).success,
+    ).toBe(false);
+  });
+});

@@ -1,0 +1,80 @@
+import { dataschemaFor, type EventName, type EventOf, TYPE_PREFIX } from '../events.js';
+import type { Task } from '../tasks.js';
+
+export const USER_ID = '0190f1a2-7b3c-7d4e-8f50-6a7b8c9d0e1f';
+export const TASK_ID = '0190f1a2-7b3c-7d4e-8f50-000000000001';
+
+export const sampleTask = (over: Partial<Task> = {}): Task => ({
+  id: TASK_ID,
+  user_id: USER_ID,
+  title: 'Water the plants',
+  description: '',
+  status: 'pending',
+  priority: 'medium',
+  tags: ['home'],
+  due_date: '2025-03-01T09:00:00+01:00',
+  time_zone: 'Europe/Berlin',
+  recurrence: { rule: 'weekly:MO', anchor: 'due', month_end: 'skip' },
+  reminders: [{ offset_minutes: 30, channels: ['in_app', 'email'] }],
+  series_id: null,
+  occurrence: 1,
+  version: 1,
+  created_at: '2025-02-20T08:00:00Z',
+  updated_at: '2025-02-20T08:00:00Z',
+  completed_at: null,
+  ...over,
+});
+
+const reminder = { reminder_id: `${TASK_ID}:0`, channels: ['in_app' as const] };
+const payloads: { [N in EventName]: EventOf<N>['data']['payload'] } = {
+  'task.created': { task: sampleTask() },
+  'task.updated': {
+    task: sampleTask({ title: 'Water all plants', version: 2 }),
+    changes: { title: { before: 'Water the plants', after: 'Water all plants' } },
+  },
+  'task.completed': {
+    task: sampleTask({ status: 'completed', completed_at: '2025-03-01T09:05:00+01:00', version: 3 }),
+  },
+  'task.reopened': { task: sampleTask({ version: 4 }) },
+  'task.deleted': { task: sampleTask({ version: 5 }) },
+  'reminder.scheduled': {
+    ...reminder,
+    fire_at: '2025-03-01T08:30:00+01:00',
+    title: 'Water the plants',
+    due_date: '2025-03-01T09:00:00+01:00',
+    time_zone: 'Europe/Berlin',
+  },
+  'reminder.cancelled': { reminder_id: reminder.reminder_id, reason: 'task completed' },
+  'reminder.sent': { reminder_id: reminder.reminder_id, channel: 'in_app', attempt: 1 },
+  'reminder.failed': { reminder_id: reminder.reminder_id, channel: 'email', attempt: 3, error: 'SMTP 550' },
+  'notification.created': {
+    notification_id: 'n-1',
+    title: 'Water the plants',
+    body: 'due at 09:00',
+    created_at: '2025-03-01T08:30:00+01:00',
+  },
+};
+
+/** A valid event of each type, as a producer would publish it (not parsed: tests do that). */
+export function sampleEvent<N extends EventName>(name: N): EventOf<N> {
+  return {
+    specversion: '1.0',
+    id: '0190f1a2-7b3c-7d4e-8f50-6a7b8c9d0e99',
+    type: `${TYPE_PREFIX}${name}`,
+    source: '/task-api',
+    time: '2025-02-20T08:00:00.123Z',
+    subject: TASK_ID,
+    datacontenttype: 'application/json',
+    dataschema: dataschemaFor(name),
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    data: {
+      user_id: USER_ID,
+      task_id: TASK_ID,
+      sequence: 7,
+      task_version: 1,
+      idempotency_key: `${TASK_ID}:1:${name}`,
+      payload: payloads[name],
+      changed_fields: name === 'task.updated' ? ['title'] : [],
+    },
+  } as EventOf<N>;
+}
