@@ -21,7 +21,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
 
   const routes = Router();
   routes.use(authRoutes(pool, auth));
-  routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: () => undefined }));
+  routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: () => undefined, onCommitted: () => relay.wake() }));
 
   return {
     name: 'task-api',

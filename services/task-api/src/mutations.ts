@@ -21,12 +21,14 @@ export class Abort<R> {
  */
 export async function mutate<R>(
   pool: Pool,
+  onCommitted: () => void,
   userId: string,
   traceparent: string,
   work: (client: PoolClient, time: string) => Promise<MutationOutcome<R>>,
 ): Promise<R> {
+  let published = false;
   try {
-    return await withTransaction(pool, async (client) => {
+    const result = await withTransaction(pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [userId]);
       const time = new Date().toISOString();
       const outcome = await work(client, time);
@@ -39,8 +41,11 @@ export async function mutate<R>(
       );
       const { kind, before, after } = outcome.change;
       await writeOutbox(client, messagesFor(kind, before, after, { sequence: rows[0]!.last_sequence, traceparent, time }));
+      published = true;
       return outcome.result;
     });
+    if (published) onCommitted();
+    return result;
   } catch (err) {
     if (err instanceof Abort) return err.value as R;
     throw err;

@@ -1,20 +1,19 @@
 import type { EventBus, Logger, Metrics, OutgoingMessage, Pool, PoolClient } from '@taskstream/platform';
 import pg from 'pg';
 
-const CHANNEL = 'taskstream_outbox';
 const BATCH = 1000;
-/** Safety net for a lost notification or rows held back behind an older open transaction. */
-const FALLBACK_POLL_MS = 250;
+/** Picks up rows committed by other task-api replicas, and rows held back behind an older open transaction. */
+const POLL_MS = 50;
 
-/** Part of the mutation's transaction: the rows commit (and wake the relay) with the task. */
+/**
+ * Part of the mutation's transaction: the rows commit with the task. No NOTIFY here: PostgreSQL
+ * serialises the commits of notifying transactions, which would cap task creation at one
+ * commit per disk flush. The relay is woken after commit instead (see `wake`).
+ */
 export async function writeOutbox(client: PoolClient, messages: OutgoingMessage[]) {
   if (messages.length === 0) return;
   await client.query(
-    `WITH inserted AS (
-       INSERT INTO outbox (topic, partition_key, event)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) RETURNING 1
-     )
-     SELECT pg_notify('${CHANNEL}', '') FROM (SELECT 1 FROM inserted LIMIT 1) t`,
+    'INSERT INTO outbox (topic, partition_key, event) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])',
     [messages.map((m) => m.topic), messages.map((m) => m.partitionKey), messages.map((m) => JSON.stringify(m.event))],
   );
 }
@@ -22,6 +21,8 @@ export async function writeOutbox(client: PoolClient, messages: OutgoingMessage[
 export interface OutboxRelay {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** A mutation committed in this process: publish now rather than at the next poll. */
+  wake(): void;
   backlog(): Promise<number>;
 }
 
@@ -75,7 +76,7 @@ export function createOutboxRelay(options: {
       }
       // Rows of a transaction still open become visible once older transactions end: poll soon.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, client ? (count > 0 ? 5 : FALLBACK_POLL_MS) : 2000);
+        const timer = setTimeout(resolve, client ? (count > 0 ? 5 : POLL_MS) : 2000);
         wake = () => {
           notified = false;
           clearTimeout(timer);
@@ -98,11 +99,6 @@ export function createOutboxRelay(options: {
       await candidate.end();
       return;
     }
-    await candidate.query(`LISTEN ${CHANNEL}`);
-    candidate.on('notification', () => {
-      notified = true;
-      wake?.();
-    });
     client = candidate;
     logger.debug('outbox relay active');
   }
@@ -118,6 +114,10 @@ export function createOutboxRelay(options: {
       await loop;
       await client?.end().catch(() => undefined);
       client = undefined;
+    },
+    wake() {
+      notified = true;
+      wake?.();
     },
     async backlog() {
       const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');

@@ -26,6 +26,8 @@ export interface TaskRoutesOptions {
   pool: Pool;
   auth: Auth;
   appToken?: string;
+  /** Called after a mutation that wrote outbox rows has committed. */
+  onCommitted: () => void;
   /** Rejects a recurrence rule that cannot be used (400 with the reason). */
   checkRecurrence: (task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone' | 'occurrence'>) => void;
 }
@@ -66,7 +68,7 @@ function newTask(body: CreateTaskBody, userId: string, time: string, id = uuidv7
 }
 
 export function taskRoutes(options: TaskRoutesOptions): Router {
-  const { pool, auth, checkRecurrence } = options;
+  const { pool, auth, checkRecurrence, onCommitted } = options;
   const router = Router();
 
   router.get('/api/tasks', auth.requireUser, async (req, res) => {
@@ -82,7 +84,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       throw badRequest('Idempotency-Key must have 1 to 255 characters', { header: 'Idempotency-Key' });
     }
     const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
-    const outcome = await mutate<{ status: number; task: Task }>(pool, userId, req.traceparent, async (client, time) => {
+    const outcome = await mutate<{ status: number; task: Task }>(pool, onCommitted, userId, req.traceparent, async (client, time) => {
       if (key !== undefined) {
         const { rows } = await client.query<{ request_hash: string; status: number; response: Task }>(
           'SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
@@ -118,7 +120,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
     const body = parse(UpdateTaskBody, req.body);
     const expected = expectedVersion(req);
     const { userId } = principalOf(req);
-    const task = await mutate(pool, userId, req.traceparent, async (client, time) => {
+    const task = await mutate(pool, onCommitted, userId, req.traceparent, async (client, time) => {
       const before = await findTask(client, userId, String(req.params.id), true);
       if (!before) throw notFound('task');
       if (expected !== undefined && expected !== before.version) {
@@ -136,7 +138,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
 
   const transition = (kind: 'completed' | 'reopened') => async (req: Request, res: Response) => {
     const { userId } = principalOf(req);
-    const task = await mutate(pool, userId, req.traceparent, async (client, time) => {
+    const task = await mutate(pool, onCommitted, userId, req.traceparent, async (client, time) => {
       const before = await findTask(client, userId, String(req.params.id), true);
       if (!before) throw notFound('task');
       const target = kind === 'completed' ? 'completed' : 'pending';
@@ -160,7 +162,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
   router.delete('/api/tasks/:id', auth.requireUser, async (req, res) => {
     const expected = expectedVersion(req);
     const { userId } = principalOf(req);
-    await mutate(pool, userId, req.traceparent, async (client, time) => {
+    await mutate(pool, onCommitted, userId, req.traceparent, async (client, time) => {
       const before = await findTask(client, userId, String(req.params.id), true);
       if (!before) throw notFound('task');
       if (expected !== undefined && expected !== before.version) {
@@ -179,7 +181,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       throw new HttpError(401, 'unauthorized', 'app token required');
     }
     const body = parse(CreateOccurrenceBody, req.body);
-    const outcome = await mutate<{ status: number; task: Task }>(pool, body.user_id, req.traceparent, async (client, time) => {
+    const outcome = await mutate<{ status: number; task: Task }>(pool, onCommitted, body.user_id, req.traceparent, async (client, time) => {
       const task: Task = { ...newTask(body, body.user_id, time, body.id), series_id: body.series_id, occurrence: body.occurrence };
       const inserted = await insertTask(client, task);
       if (!inserted) {

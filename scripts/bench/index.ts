@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { benchTaskApi } from './task-api.js';
+
+/**
+ * `npm run bench [-- --only task-api,audit]`: runs each bench, prints a table, writes JSON to
+ * bench-results/. Service benches live beside this file as `<service>.ts` exporting `bench<Name>`.
+ */
+type Bench = () => Promise<Record<string, unknown>>;
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+async function optional(file: string, exportName: string): Promise<Bench | undefined> {
+  if (!existsSync(path.join(here, file))) return undefined;
+  const module = (await import(`./${file.replace(/\.ts$/, '.js')}`)) as Record<string, Bench>;
+  return module[exportName];
+}
+
+const args = process.argv.slice(2);
+const onlyIndex = args.indexOf('--only');
+const only = onlyIndex >= 0 ? new Set(args[onlyIndex + 1]?.split(',')) : undefined;
+
+const benches: [string, Bench | undefined][] = [
+  ['task-api', benchTaskApi],
+  ['audit', await optional('audit.ts', 'benchAudit')],
+  ['sync', await optional('sync.ts', 'benchSync')],
+  ['notification', await optional('notification.ts', 'benchNotification')],
+  ['recurring', await optional('recurring.ts', 'benchRecurring')],
+];
+
+const results: Record<string, unknown> = {
+  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, time: new Date().toISOString() },
+};
+for (const [name, bench] of benches) {
+  if (!bench || (only && !only.has(name))) continue;
+  process.stderr.write(`bench ${name}...\n`);
+  try {
+    results[name] = await bench();
+  } catch (err) {
+    results[name] = { error: String(err) };
+  }
+  const rows = Object.entries(results[name] as Record<string, unknown>).map(([metric, value]) => ({ metric, value }));
+  console.log(`\n${name}`);
+  console.table(rows);
+}
+console.log(JSON.stringify(results, null, 2));
+const dir = path.resolve('bench-results');
+await mkdir(dir, { recursive: true });
+await writeFile(path.join(dir, `bench-${Date.now()}.json`), `${JSON.stringify(results, null, 2)}\n`);
+process.exit(0);

@@ -1,0 +1,94 @@
+import { Worker } from 'node:worker_threads';
+import { allServices } from '@taskstream/host';
+import { startRuntime } from '@taskstream/platform';
+import pg from 'pg';
+import { benchDatabase, percentile, round } from './support.js';
+
+const CLIENTS = 64;
+
+interface LoadResult {
+  latencies: number[];
+  errors: number;
+  completed: number;
+  seconds: number;
+}
+
+/**
+ * Task-create throughput and latency at 64 concurrent clients against the embedded host, beside
+ * the raw PostgreSQL insert rate of the same database in the same run (the ceiling).
+ */
+export async function benchTaskApi(options: { durationMs?: number; warmupMs?: number } = {}) {
+  const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
+  const warmupMs = options.warmupMs ?? 2000;
+  const database = await benchDatabase();
+  const runtime = await startRuntime(allServices, {
+    env: { ...process.env, DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn', SEED_DEMO_USERS: 'false', NODE_ENV: 'production', JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123' },
+  });
+  try {
+    const tokens: string[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const res = await fetch(`${runtime.url}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `bench-${Date.now()}-${i}@example.com`, password: 'bench-password', name: `Bench ${i}` }),
+      });
+      tokens.push(((await res.json()) as { token: string }).token);
+    }
+    const load = await new Promise<LoadResult>((resolve, reject) => {
+      const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+        workerData: { url: runtime.url, tokens, warmupMs, durationMs },
+      });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    const sorted = load.latencies.sort((a, b) => a - b);
+    const backlog = await runtime.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');
+    const ceiling = await rawInsertRate(database.url, durationMs);
+    const createsPerSecond = load.completed / load.seconds;
+    return {
+      clients: CLIENTS,
+      duration_s: load.seconds,
+      creates_per_s: round(createsPerSecond),
+      p50_ms: round(percentile(sorted, 50), 2),
+      p95_ms: round(percentile(sorted, 95), 2),
+      p99_ms: round(percentile(sorted, 99), 2),
+      errors: load.errors,
+      outbox_backlog_at_end: backlog.rows[0].n as number,
+      raw_insert_per_s: round(ceiling),
+      share_of_ceiling: round(createsPerSecond / ceiling, 3),
+    };
+  } finally {
+    await runtime.stop();
+    await database.stop();
+  }
+}
+
+/** 64 connections inserting task-shaped rows one autocommit statement at a time. */
+async function rawInsertRate(url: string, durationMs: number): Promise<number> {
+  const setup = new pg.Client({ connectionString: url });
+  await setup.connect();
+  await setup.query('DROP TABLE IF EXISTS bench_raw; CREATE TABLE bench_raw (LIKE tasks INCLUDING DEFAULTS)');
+  await setup.end();
+  const end = performance.now() + durationMs;
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, i) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      while (performance.now() < end) {
+        await client.query(
+          `INSERT INTO bench_raw (id, user_id, title, status, priority, time_zone, created_at, updated_at)
+           VALUES (gen_random_uuid(), gen_random_uuid(), $1, 'pending', 'medium', 'UTC', now(), now())`,
+          [`raw ${i}`],
+        );
+        count++;
+      }
+      await client.end();
+    }),
+  );
+  return count / (durationMs / 1000);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await benchTaskApi(), null, 2));
+}
