@@ -121,7 +121,11 @@ export const SyncMessage = z
   })
   .meta({ id: 'SyncMessage' });
 export const SyncEvents = z
-  .object({ events: z.array(SyncMessage), resync: z.boolean() })
+  .object({
+    events: z.array(SyncMessage),
+    resync: z.boolean(),
+    latest: z.number().int().optional().describe("the user's current sync sequence; after a resync, continue from here"),
+  })
   .meta({ id: 'SyncEvents' });
 
 export const DeadLetter = z

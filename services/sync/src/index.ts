@@ -1,0 +1,187 @@
+import type { IncomingMessage, Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { EventSchemas, eventName, SyncEventsQuery, Topics } from '@taskstream/contracts';
+import { parse, principalOf, type Service, type ServiceDeps, type ServiceFactory } from '@taskstream/platform';
+import { Router } from 'express';
+import { WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { pruneInbox, readHistory, storeEvent, syncMigrations } from './history.js';
+import { createHub, type Hub, type HubStats } from './hub.js';
+import { BEARER_PROTOCOL, CloseCodes, type LiveQuery, parseLiveQuery, QueryError, replayPlan, type SyncedEvent, tokenFromProtocols } from './protocol.js';
+
+export * from './protocol.js';
+export { syncMigrations } from './history.js';
+export type { HubStats } from './hub.js';
+
+export const WS_PATH = '/ws/tasks';
+
+/** Event types that reach users live; other task-updates types are acknowledged and ignored. */
+const SYNCED_TYPES = new Set(['task.created', 'task.updated', 'task.completed', 'task.reopened', 'task.deleted', 'notification.created']);
+
+/**
+ * Settings of this service beyond the shared configuration (SYNC_HISTORY_SIZE is there). Read
+ * from the process environment; tests pass them to `syncService(options)`.
+ */
+const SyncEnv = z.object({
+  /** Names this replica's consumer (`sync-<id>`): distinct per replica so each gets every event. */
+  SYNC_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+  SYNC_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(512 * 1024),
+  SYNC_HEARTBEAT_MS: z.coerce.number().int().min(50).max(15000).default(10000),
+  SYNC_SLOW_CLOSE_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  SYNC_INBOX_PRUNE_MS: z.coerce.number().int().min(1000).default(3600_000),
+});
+
+export interface SyncOptions {
+  replicaId?: string;
+  maxBufferedBytes?: number;
+  heartbeatMs?: number;
+  slowCloseGraceMs?: number;
+  historySize?: number;
+}
+
+export interface SyncService extends Service {
+  name: 'sync';
+  consumer: string;
+  stats(): HubStats;
+}
+
+/** The sync service with settings from the environment (what the embedded host and main.ts run). */
+export function createSyncService(deps: ServiceDeps): SyncService {
+  return buildSyncService(deps, {});
+}
+
+/** A factory with explicit settings (tests, several replicas in one process, the bench). */
+export function syncService(options: SyncOptions): ServiceFactory {
+  return (deps) => buildSyncService(deps, options);
+}
+
+function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService {
+  const { pool, logger, metrics, auth, config } = deps;
+  const env = SyncEnv.parse(Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('SYNC_') && v)));
+  const replicaId = options.replicaId ?? env.SYNC_REPLICA_ID ?? `${hostname()}-${process.pid}`;
+  const consumer = `sync-${replicaId}`;
+  const historySize = options.historySize ?? config.SYNC_HISTORY_SIZE;
+  const log = logger.child({ service: 'sync', consumer });
+  const latency = metrics.histogram('sync_store_duration_seconds', 'Storing one event in the sync history', [], [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+  ]);
+
+  const hub: Hub = createHub({
+    pool,
+    logger: log,
+    metrics,
+    replayPageSize: 200,
+    maxBufferedBytes: options.maxBufferedBytes ?? env.SYNC_MAX_BUFFERED_BYTES,
+    heartbeatMs: options.heartbeatMs ?? env.SYNC_HEARTBEAT_MS,
+    slowCloseGraceMs: options.slowCloseGraceMs ?? env.SYNC_SLOW_CLOSE_GRACE_MS,
+  });
+
+  const routes = Router();
+  routes.get('/api/sync/events', auth.requireUser, async (req, res) => {
+    const { userId } = principalOf(req);
+    const query = parse(SyncEventsQuery, req.query, 'query');
+    const page = await readHistory(pool, userId, query.since, query.limit);
+    const plan = replayPlan(query.since, page.latest, page.events[0]?.sequence);
+    res.json({
+      events: plan === 'replay' ? page.events.map(({ sequence, event }) => ({ type: 'event', sequence, event })) : [],
+      resync: plan === 'resync',
+      latest: page.latest,
+    });
+  });
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    // Clients send nothing but control frames.
+    maxPayload: 4096,
+    // Accept the `bearer` subprotocol; the token next to it is never echoed back.
+    handleProtocols: (protocols) => (protocols.has(BEARER_PROTOCOL) ? BEARER_PROTOCOL : false),
+  });
+
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
+    socket.on('error', () => undefined);
+    let query: LiveQuery | undefined;
+    let refusal: { code: number; reason: string } | undefined;
+    let userId: string | undefined;
+    try {
+      query = parseLiveQuery(url.searchParams);
+      const token = query.token ?? tokenFromProtocols(req.headers['sec-websocket-protocol']);
+      if (!token) refusal = { code: CloseCodes.unauthorized, reason: 'missing token' };
+      else userId = (await auth.verify(token)).userId;
+    } catch (err) {
+      refusal =
+        err instanceof QueryError
+          ? { code: CloseCodes.badRequest, reason: err.message }
+          : { code: CloseCodes.unauthorized, reason: err instanceof Error ? err.message : 'invalid token' };
+    }
+    if (socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (refusal || !userId || !query) {
+        const { code, reason } = refusal ?? { code: CloseCodes.unauthorized, reason: 'invalid token' };
+        metrics.counter('sync_disconnects_total', 'WebSocket connections ended, by reason', ['reason']).inc({ reason: String(code) });
+        ws.close(code, reason.slice(0, 120));
+        return;
+      }
+      hub.attach(ws, userId, query);
+    });
+  }
+
+  let server: Server | undefined;
+  const upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== WS_PATH) return; // another service's upgrade: leave the socket alone
+    void onUpgrade(req, socket, head, url).catch((err) => {
+      log.error({ err }, 'websocket upgrade failed');
+      socket.destroy();
+    });
+  };
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  return {
+    name: 'sync',
+    consumer,
+    routes,
+    migrations: syncMigrations,
+    subscriptions: [
+      {
+        topic: Topics.taskUpdates,
+        consumer,
+        async handler(event) {
+          const name = eventName(event.type);
+          if (!name || !SYNCED_TYPES.has(name)) return 'DROP';
+          const checked = EventSchemas[name].safeParse(event);
+          if (!checked.success) {
+            const issue = checked.error.issues[0];
+            throw new Error(`invalid ${name} event ${event.id}: ${issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'schema mismatch'}`);
+          }
+          const synced = event as unknown as SyncedEvent;
+          const end = latency.startTimer();
+          const stored = await storeEvent(pool, synced, historySize);
+          end();
+          if (stored) hub.publish(synced.data.user_id, stored.sequence, synced);
+          return 'SUCCESS';
+        },
+      },
+    ],
+    async start(httpServer) {
+      server = httpServer;
+      server.on('upgrade', upgradeListener);
+      // Inbox ids are kept a day longer than the event log keeps events (nothing older is redelivered).
+      const keepDays = config.EVENT_LOG_RETENTION_DAYS + 1;
+      pruneTimer = setInterval(() => {
+        pruneInbox(pool, keepDays).catch((err) => log.warn({ err }, 'pruning the sync inbox failed'));
+      }, env.SYNC_INBOX_PRUNE_MS);
+      pruneTimer.unref();
+      log.info({ path: WS_PATH, history_size: historySize }, 'sync listening for WebSocket clients');
+    },
+    async stop() {
+      clearInterval(pruneTimer);
+      server?.off('upgrade', upgradeListener);
+      await hub.stop();
+      wss.close();
+    },
+    stats: () => hub.stats(),
+  };
+}

@@ -1,0 +1,4 @@
+import { runMain } from '@taskstream/platform';
+import { createSyncService } from './index.js';
+
+await runMain([createSyncService]);
