@@ -1,0 +1,46 @@
+import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { createTaskApiService } from '@taskstream/task-api';
+import WebSocket from 'ws';
+import { SyncClient, type SyncedEvent, type WebSocketConstructor } from './client.js';
+import { syncService } from './index.js';
+
+describe('sync behind task-api', () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await startTestRuntime([createTaskApiService, syncService({ replicaId: 'rest' })]);
+  });
+  afterAll(async () => rt?.close());
+
+  it('delivers a task created over REST to the WebSocket client of its user', async () => {
+    const register = await rt.request('POST', '/api/auth/register', {
+      body: { email: `sync-${Date.now()}@example.test`, password: 'correct horse battery', name: 'Sync' },
+    });
+    expect(register.status).toBe(201);
+    const { token, user } = register.body as { token: string; user: { id: string } };
+
+    const received: { sequence: number; event: SyncedEvent }[] = [];
+    const client = new SyncClient({
+      url: rt.url,
+      token,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      onEvent: (event, sequence) => received.push({ sequence, event }),
+    }).start();
+    try {
+      await eventually(async () => client.state === 'open');
+      const created = await rt.request('POST', '/api/tasks', { token, body: { title: 'Call the plumber', tags: ['home'] } });
+      expect(created.status).toBe(201);
+      const completed = await rt.request('POST', `/api/tasks/${created.body.id}/complete`, { token });
+      expect(completed.status).toBe(200);
+
+      await eventually(async () => received.length >= 2);
+      expect(received.map((r) => [r.sequence, r.event.type, r.event.data.task_id])).toEqual([
+        [1, 'com.taskstream.task.created', created.body.id],
+        [2, 'com.taskstream.task.completed', created.body.id],
+      ]);
+      expect(received[0]!.event.data.user_id).toBe(user.id);
+      expect((received[1]!.event.data.payload.task as { status: string }).status).toBe('completed');
+    } finally {
+      client.stop();
+    }
+  });
+});
