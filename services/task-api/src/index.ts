@@ -4,6 +4,7 @@ import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
 import { authRoutes, seedDemoUsers } from './users.js';
+import { webRoutes } from './web.js';
 
 export { DEMO_USERS, seedDemoUsers } from './users.js';
 export { taskApiMigrations } from './schema.js';
@@ -21,6 +22,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
 
   const routes = Router();
   routes.use(authRoutes(pool, auth));
+  routes.use(webRoutes());
   routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: () => undefined, onCommitted: () => relay.wake() }));
 
   return {
