@@ -67,6 +67,11 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
   ]);
 
+  // Producer's event time → handed to the sockets: the delivery lag of this replica.
+  const lag = metrics.histogram('sync_event_lag_seconds', 'Event time to fan-out on this replica', [], [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+  ]);
+
   const hub: Hub = createHub({
     pool,
     logger: log,
@@ -161,6 +166,8 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
           const stored = await storeEvent(pool, synced, historySize);
           end();
           if (stored) hub.publish(synced.data.user_id, stored.sequence, synced);
+          const age = (Date.now() - Date.parse(synced.time)) / 1000;
+          if (age >= 0) lag.observe(age);
           return 'SUCCESS';
         },
       },

@@ -1,0 +1,248 @@
+/**
+ * Sync fan-out under load: N WebSocket connections (one user each) on one server process, every
+ * user gets one update a second; measures commit (the publish transaction has committed) →
+ * the client has the frame, and the server's memory.
+ *
+ *   npx tsx scripts/bench/sync.ts            # 5,000 connections, 20 s measured
+ *   SYNC_BENCH_CONNECTIONS=1000 SYNC_BENCH_SECONDS=10 npx tsx scripts/bench/sync.ts
+ *
+ * The clients run in a child process (raised file limit), so their work does not sit on the
+ * server's event loop; both read the same clock (performance.timeOrigin + now()).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type RunningRuntime, startRuntime } from '@taskstream/platform';
+import { syncService } from '@taskstream/sync';
+import WebSocket from 'ws';
+import { onTaskUpdates, taskEvent } from '../../services/sync/src/test-support/events.js';
+import { benchDatabase, percentile, round } from './support.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const CLIENT_FLAG = '--sync-bench-clients';
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+interface BenchOptions {
+  connections?: number;
+  seconds?: number;
+  warmupSeconds?: number;
+}
+
+type FromClients =
+  | { type: 'ready'; connected: number; failed: number }
+  | { type: 'report'; receipts: number[]; closes: Record<string, number>; rssBytes: number };
+
+export async function benchSync(options: BenchOptions = {}): Promise<Record<string, number | string>> {
+  const connections = options.connections ?? Number(process.env.SYNC_BENCH_CONNECTIONS ?? 5000);
+  const seconds = options.seconds ?? Number(process.env.SYNC_BENCH_SECONDS ?? 20);
+  const warmupSeconds = options.warmupSeconds ?? 3;
+  const work = await mkdtemp(path.join(tmpdir(), 'taskstream-bench-sync-'));
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    const database = await benchDatabase();
+    stops.push(database.stop);
+    const databaseUrl = database.url;
+    const rt: RunningRuntime = await startRuntime([syncService({ replicaId: `bench-${randomUUID().slice(0, 8)}` })], {
+      env: {
+        NODE_ENV: 'production',
+        DATABASE_URL: databaseUrl,
+        PORT: '0',
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        DATA_DIR: work,
+        JWT_SECRET: randomUUID() + randomUUID(),
+        SEED_DEMO_USERS: 'false',
+        DATABASE_POOL_SIZE: '24',
+        METRICS_ENABLED: 'false',
+      },
+    });
+    stops.unshift(() => rt.stop());
+
+    const users = Array.from({ length: connections }, () => randomUUID());
+    const tokens = await Promise.all(users.map((userId) => rt.auth.sign({ userId, role: 'user' })));
+    const tokensFile = path.join(work, 'tokens.json');
+    await writeFile(tokensFile, JSON.stringify(tokens));
+
+    const rssIdle = process.memoryUsage().rss;
+    const child = spawnClients({ url: rt.url, tokensFile });
+    stops.unshift(async () => child.kill('SIGKILL'));
+    const ready = await nextMessage(child, 'ready', 180_000);
+    if (ready.type !== 'ready') throw new Error('clients did not start');
+    const rssConnected = process.memoryUsage().rss;
+
+    // One update per user per second, spread over the second in 50 slices.
+    const slices = 50;
+    const sliceMs = 1000 / slices;
+    const perSlice = Math.ceil(connections / slices);
+    const committedAt: number[] = [];
+    const measuredFrom = warmupSeconds * slices;
+    const totalSlices = (warmupSeconds + seconds) * slices;
+    const inFlight = new Set<Promise<void>>();
+    let lagSlices = 0;
+    let rssPeak = 0;
+    let n = 0;
+    const start = now();
+    for (let slice = 0; slice < totalSlices; slice++) {
+      const due = start + slice * sliceMs;
+      if (now() - due > sliceMs) lagSlices++;
+      await sleep(due - now());
+      const first = (slice % slices) * perSlice;
+      const batch = users.slice(first, first + perSlice).map((userId) => taskEvent(userId, { title: `b:${n++}` }));
+      const measured = slice >= measuredFrom;
+      const publishing = rt.ports.bus.publish(onTaskUpdates(...batch)).then(() => {
+        const at = now();
+        for (const event of batch) {
+          const index = Number(((event.data as { payload: { task: { title: string } } }).payload.task.title).slice(2));
+          committedAt[index] = measured ? at : -1;
+        }
+      });
+      inFlight.add(publishing);
+      void publishing.finally(() => inFlight.delete(publishing));
+      if (slice % slices === 0) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    }
+    await Promise.all(inFlight);
+    const published = n;
+    await sleep(3000); // stragglers
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    child.send({ type: 'report' });
+    const report = await nextMessage(child, 'report', 60_000);
+    if (report.type !== 'report') throw new Error('no report from clients');
+
+    const latencies: number[] = [];
+    let delivered = 0;
+    const seen = new Set<number>();
+    for (let i = 0; i < report.receipts.length; i += 2) {
+      const index = report.receipts[i]!;
+      seen.add(index);
+      delivered++;
+      const committed = committedAt[index];
+      if (committed !== undefined && committed > 0) latencies.push(report.receipts[i + 1]! - committed);
+    }
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number) => round(percentile(latencies, p), 2);
+    const exposition = await (await fetch(`${rt.url}/metrics`)).text();
+    const breakdown = histogramMeans(exposition, ['taskstream_sync_store_duration_seconds', 'taskstream_sync_event_lag_seconds', 'taskstream_event_handler_duration_seconds']);
+    const hub = (rt.services[0] as unknown as { stats(): { connections: number } }).stats();
+    return {
+      connections,
+      connected: ready.connected,
+      connect_failures: ready.failed,
+      open_at_end: hub.connections,
+      updates_per_user_per_second: 1,
+      measured_seconds: seconds,
+      events_published: published,
+      events_delivered: delivered,
+      events_missing: published - seen.size,
+      duplicates: delivered - seen.size,
+      publisher_late_slices: lagSlices,
+      latency_samples: latencies.length,
+      commit_to_receipt_p50_ms: pct(50),
+      commit_to_receipt_p95_ms: pct(95),
+      commit_to_receipt_p99_ms: pct(99),
+      commit_to_receipt_max_ms: round(latencies.at(-1) ?? Number.NaN, 2),
+      server_rss_idle_mb: mb(rssIdle),
+      server_rss_connected_mb: mb(rssConnected),
+      server_rss_peak_mb: mb(rssPeak),
+      clients_rss_mb: mb(report.rssBytes),
+      closes: JSON.stringify(report.closes),
+      ...breakdown,
+      target: 'p99 <= 50 ms',
+    };
+  } finally {
+    for (const stop of stops) await stop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+
+/** Mean of each named histogram (all label sets together), in ms, from the Prometheus text. */
+function histogramMeans(text: string, names: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    const total = (suffix: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith(`${name}_${suffix}`))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    const count = total('count');
+    if (count > 0) out[`${name.replace(/^taskstream_/, '').replace(/_seconds$/, '')}_mean_ms`] = round((total('sum') / count) * 1000, 2);
+  }
+  return out;
+}
+
+function spawnClients(env: { url: string; tokensFile: string }): ChildProcess {
+  // 5,000 sockets need more descriptors than some defaults allow: raise the limit for the child.
+  const command = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "${process.execPath}" --import tsx "${SELF}" ${CLIENT_FLAG}`;
+  return spawn('bash', ['-c', command], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, SYNC_BENCH_URL: env.url, SYNC_BENCH_TOKENS: env.tokensFile },
+  });
+}
+
+function nextMessage(child: ChildProcess, type: FromClients['type'], timeoutMs: number): Promise<FromClients> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`clients: no ${type} within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (message: FromClients) => {
+      if (message.type !== type) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(message);
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => reject(new Error(`clients exited with ${code}`)));
+  });
+}
+
+/** The client side: one socket per token, each frame's receipt time by its update number. */
+async function runClients() {
+  const url = process.env.SYNC_BENCH_URL!.replace(/^http/, 'ws');
+  const tokens = JSON.parse(await readFile(process.env.SYNC_BENCH_TOKENS!, 'utf8')) as string[];
+  const receipts: number[] = [];
+  const closes: Record<string, number> = {};
+  const sockets: WebSocket[] = [];
+  let failed = 0;
+  let next = 0;
+  const open = async () => {
+    while (next < tokens.length) {
+      const token = tokens[next++]!;
+      await new Promise<void>((resolve) => {
+        const ws = new WebSocket(`${url}/ws/tasks`, ['bearer', token], { perMessageDeflate: false });
+        ws.on('message', (data) => {
+          const message = JSON.parse(String(data));
+          if (message.type === 'hello') return resolve();
+          if (message.type === 'event') receipts.push(Number(message.event.data.payload.task.title.slice(2)), now());
+        });
+        ws.on('error', () => {
+          failed++;
+          resolve();
+        });
+        ws.on('close', (code) => {
+          closes[code] = (closes[code] ?? 0) + 1;
+          resolve();
+        });
+        sockets.push(ws);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 100 }, open));
+  process.send!({ type: 'ready', connected: tokens.length - failed, failed });
+  process.on('message', (message: { type: string }) => {
+    if (message.type !== 'report') return;
+    process.send!({ type: 'report', receipts, closes, rssBytes: process.memoryUsage().rss }, () => {
+      for (const ws of sockets) ws.terminate();
+      process.exit(0);
+    });
+  });
+}
+
+if (process.argv.includes(CLIENT_FLAG)) {
+  await runClients();
+} else if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
+  const result = await benchSync();
+  console.log(JSON.stringify(result, null, 2));
+  process.exit(0);
+}
