@@ -1,8 +1,9 @@
 import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '@taskstream/platform';
+import { createSyncService } from '@taskstream/sync';
 import { createTaskApiService, DEMO_USERS } from '@taskstream/task-api';
 
 /** Every service of taskstream, as the embedded host runs them in one process. */
-export const allServices: ServiceFactory[] = [createTaskApiService];
+export const allServices: ServiceFactory[] = [createTaskApiService, createSyncService];
 
 export function startEmbeddedHost(options: RuntimeOptions = {}): Promise<RunningRuntime> {
   return startRuntime(allServices, options);
