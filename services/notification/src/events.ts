@@ -1,0 +1,51 @@
+import { dataschemaFor, type EventName, EventSchemas, eventName, type EventOf } from '@taskstream/contracts';
+import { childTraceparent, type Envelope } from '@taskstream/platform';
+import { v7 as uuidv7 } from 'uuid';
+import type { ReminderState } from './state.js';
+
+const SOURCE = '/taskstream/notification';
+
+/** The incoming event as its contract says, or an error naming what is wrong (the bus dead-letters it). */
+export function validated<N extends EventName>(name: N, event: Envelope): EventOf<N> {
+  const result = EventSchemas[name].safeParse(event);
+  if (result.success) return result.data as EventOf<N>;
+  const issues = result.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+  throw new Error(`invalid ${name} event ${String(event.id)}: ${issues}`);
+}
+
+/** The contract name of a CloudEvent type we know (`com.taskstream.task.created` → `task.created`). */
+export const nameOf = (event: Envelope) => eventName(String(event.type));
+
+/**
+ * An event about a reminder, in the shape every taskstream event has. It carries the sequence of
+ * the task mutation that planned the reminder: notification events do not advance task-api's
+ * per-user counter, they sit beside the mutation they stem from.
+ */
+export function reminderEnvelope(
+  name: EventName,
+  reminder: Pick<ReminderState, 'user_id' | 'task_id' | 'sequence' | 'task_version'>,
+  payload: unknown,
+  idempotencyKey: string,
+  options: { id?: string; time?: string } = {},
+): Envelope {
+  return {
+    specversion: '1.0',
+    id: options.id ?? uuidv7(),
+    type: `com.taskstream.${name}`,
+    source: SOURCE,
+    time: options.time ?? new Date().toISOString(),
+    subject: reminder.task_id,
+    datacontenttype: 'application/json',
+    dataschema: dataschemaFor(name),
+    traceparent: childTraceparent(),
+    data: {
+      user_id: reminder.user_id,
+      task_id: reminder.task_id,
+      sequence: reminder.sequence,
+      task_version: reminder.task_version,
+      idempotency_key: idempotencyKey,
+      payload,
+      changed_fields: [],
+    },
+  };
+}

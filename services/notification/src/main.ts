@@ -1,0 +1,4 @@
+import { runMain } from '@taskstream/platform';
+import { createNotificationService } from './index.js';
+
+await runMain([createNotificationService]);

@@ -1,0 +1,4 @@
+export * from './mime.js';
+export * from './smtp.js';
+export * from './web-push-endpoint.js';
+export * from './events.js';
