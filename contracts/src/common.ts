@@ -12,18 +12,22 @@ export const ErrorBody = z
   .meta({ id: 'ErrorBody' });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-/** IANA time zone, checked against the runtime's zone database. */
-export const TimeZone = z.string().refine(
-  (tz) => {
+/** IANA time zone, checked against the runtime's zone database (answers cached: it is on every request). */
+const knownZones = new Map<string, boolean>();
+export const isTimeZone = (tz: string): boolean => {
+  let known = knownZones.get(tz);
+  if (known === undefined) {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: tz });
-      return true;
+      known = true;
     } catch {
-      return false;
+      known = false;
     }
-  },
-  { message: 'unknown IANA time zone' },
-);
+    if (knownZones.size < 10_000) knownZones.set(tz, known);
+  }
+  return known;
+};
+export const TimeZone = z.string().refine(isTimeZone, { message: 'unknown IANA time zone' });
 
 /** ISO-8601 date-time with an offset or Z; impossible dates (Feb 30) are rejected. */
 export const DateTime = z.iso.datetime({ offset: true });
