@@ -26,6 +26,13 @@ export default {
     },
     {
       ...common,
+      displayName: 'browser',
+      testMatch: ['<rootDir>/services/**/*.browser.test.ts'],
+      globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
+      globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
+    },
+    {
+      ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.e2e.test.ts'],
       globalSetup: '<rootDir>/scripts/stack/e2e-global-setup.ts',
