@@ -1,0 +1,218 @@
+/**
+ * The chart, rendered with every values file by the cached helm (built by tools.sh when missing:
+ * a few minutes the first time), holds what the deployment spec promises for every service.
+ * Schema validation of the same renders is run.sh's job (kubeconform); this test checks meaning.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigSchema } from '../../services/platform/src/config.js';
+import { chartDir, helmPath, type Rendered, renderChart } from './helm.js';
+
+const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];
+const valuesFiles = [
+  ...readdirSync(chartDir).filter((f) => /^values-.+\.yaml$/.test(f)),
+  ...readdirSync(join(chartDir, 'ci')).map((f) => `ci/${f}`),
+];
+
+// biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects are checked field by field
+type Obj = any;
+
+let helm = '';
+const renders = new Map<string, Rendered[]>();
+
+beforeAll(
+  () => {
+    helm = helmPath();
+    for (const file of valuesFiles) renders.set(file, renderChart(['-f', join(chartDir, file)], helm));
+  },
+  15 * 60 * 1000,
+);
+
+const objects = (file: string, kind: string): Obj[] =>
+  (renders.get(file) ?? []).filter((r) => r.object.kind === kind).map((r) => r.object);
+
+test('there are values files to render', () => {
+  expect(valuesFiles).toEqual(
+    expect.arrayContaining(['values-minikube.yaml', 'values-aks.yaml', 'values-gke.yaml', 'values-oke.yaml']),
+  );
+});
+
+describe.each(valuesFiles)('%s', (file) => {
+  test('one Deployment per service', () => {
+    const ids = objects(file, 'Deployment').map((d) => d.metadata.labels['app.kubernetes.io/component']);
+    expect(ids.sort()).toEqual(APP_IDS);
+  });
+
+  test('every Deployment: non-root, read-only root filesystem, no capabilities, resources, probes', () => {
+    for (const d of objects(file, 'Deployment')) {
+      const pod = d.spec.template.spec;
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.containers).toHaveLength(1);
+      for (const c of pod.containers) {
+        const where = `${d.metadata.name}/${c.name}`;
+        expect({ where, ...c.securityContext }).toMatchObject({
+          where,
+          runAsNonRoot: true,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        });
+        for (const kind of ['requests', 'limits']) {
+          expect(c.resources[kind]).toEqual(
+            expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }),
+          );
+        }
+        expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+        expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+        expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+        expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+        expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+      }
+    }
+  });
+
+  test('every Deployment: Dapr sidecar annotations', () => {
+    const configs = objects(file, 'Configuration').map((c) => c.metadata.name);
+    for (const d of objects(file, 'Deployment')) {
+      const id = d.metadata.labels['app.kubernetes.io/component'];
+      const a = d.spec.template.metadata.annotations;
+      expect(a).toMatchObject({
+        'dapr.io/enabled': 'true',
+        'dapr.io/app-id': id,
+        'dapr.io/app-port': '8080',
+        'dapr.io/app-protocol': 'http',
+        'dapr.io/enable-metrics': 'true',
+        'dapr.io/disable-builtin-k8s-secret-store': 'true',
+      });
+      expect(configs).toContain(a['dapr.io/config']);
+      expect(a['dapr.io/log-level']).toMatch(/^(debug|info|warn|error)$/);
+      for (const key of ['api-token-secret', 'app-token-secret'])
+        expect(a[`dapr.io/${key}`]).toMatch(/^[a-z0-9-]+$/);
+      for (const key of ['cpu-request', 'memory-request', 'cpu-limit', 'memory-limit']) {
+        expect(a[`dapr.io/sidecar-${key}`]).toBeTruthy();
+      }
+    }
+  });
+
+  test('every container env name is one of services/platform/src/config.ts', () => {
+    const known = Object.keys(ConfigSchema.shape);
+    const containers = [
+      ...objects(file, 'Deployment').flatMap((d) => d.spec.template.spec.containers),
+      ...objects(file, 'Job').flatMap((j) => j.spec.template.spec.containers),
+    ];
+    for (const c of containers) {
+      for (const e of c.env)
+        expect({ container: c.name, env: e.name, known: known.includes(e.name) }).toMatchObject({
+          known: true,
+        });
+      const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e]));
+      expect(env.TASKSTREAM_RUNTIME.value).toBe('dapr');
+      expect(env.PORT.value).toBe('8080');
+      expect(env.DATABASE_URL.valueFrom.secretKeyRef.name).toBeTruthy();
+    }
+    for (const d of objects(file, 'Deployment')) {
+      const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Obj) => [e.name, e]));
+      expect(env.APP_ID.value).toBe(d.metadata.labels['app.kubernetes.io/component']);
+      expect(env.DAPR_API_TOKEN.valueFrom.secretKeyRef.name).toBe(
+        d.spec.template.metadata.annotations['dapr.io/api-token-secret'],
+      );
+      expect(env.APP_API_TOKEN.valueFrom.secretKeyRef.name).toBe(
+        d.spec.template.metadata.annotations['dapr.io/app-token-secret'],
+      );
+    }
+  });
+
+  test('Dapr components are scoped to the app ids; state store is postgresql v2', () => {
+    const components = objects(file, 'Component');
+    expect(components.map((c) => c.metadata.name).sort()).toEqual(['pubsub', 'statestore']);
+    for (const c of [...components, ...objects(file, 'Resiliency')]) {
+      expect(c.scopes.length).toBeGreaterThan(0);
+      for (const s of c.scopes) expect(APP_IDS).toContain(s);
+    }
+    const state = components.find((c) => c.metadata.name === 'statestore');
+    expect(state.spec).toMatchObject({ type: 'state.postgresql', version: 'v2' });
+    const conn = state.spec.metadata.find((m: Obj) => m.name === 'connectionString');
+    expect(conn.secretKeyRef).toBeDefined();
+    expect(conn.value).toBeUndefined();
+  });
+
+  test('Ingress routes each path to its service', () => {
+    const ingresses = objects(file, 'Ingress');
+    if (ingresses.length === 0) return;
+    const routes: Record<string, string> = {};
+    for (const ing of ingresses) {
+      for (const p of ing.spec.rules[0].http.paths) {
+        routes[p.path] = p.backend.service.name.replace(/^.*-taskstream-|^taskstream-/, '');
+      }
+    }
+    expect(routes).toEqual({
+      '/': 'task-api',
+      '/api': 'task-api',
+      '/api/sync': 'sync',
+      '/ws/tasks': 'sync',
+      '/api/notifications': 'notification',
+      '/api/push': 'notification',
+      '/api/preferences': 'notification',
+      '/api/mailbox': 'notification',
+      '/api/audit-logs': 'audit',
+      '/api/recurrence': 'recurring',
+    });
+  });
+
+  test('the migrations Job is a pre-install/pre-upgrade hook running `migrate` for each service', () => {
+    const jobs = objects(file, 'Job');
+    if (file === 'values-minikube.yaml') {
+      expect(jobs).toHaveLength(0);
+      return;
+    }
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0];
+    expect(job.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    const containers = job.spec.template.spec.containers;
+    expect(containers.map((c: Obj) => c.name).sort()).toEqual(APP_IDS.map((id) => `migrate-${id}`));
+    for (const c of containers) {
+      expect(c.args).toEqual(['migrate']);
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+      expect(c.env.map((e: Obj) => e.name)).not.toContain('DAPR_API_TOKEN');
+    }
+    for (const d of objects(file, 'Deployment')) {
+      const env = d.spec.template.spec.containers[0].env;
+      expect(env).toContainEqual({ name: 'MIGRATE_ON_START', value: 'false' });
+    }
+  });
+});
+
+test('the cloud values use SASL/SCRAM over TLS with credentials from a Secret', () => {
+  for (const file of ['values-aks.yaml', 'values-gke.yaml', 'values-oke.yaml']) {
+    const pubsub = objects(file, 'Component').find((c) => c.metadata.name === 'pubsub');
+    const meta = Object.fromEntries(pubsub.spec.metadata.map((m: Obj) => [m.name, m]));
+    expect(meta.authType.value).toBe('password');
+    expect(meta.saslMechanism.value).toMatch(/^SHA-(256|512)$/);
+    expect(meta.disableTls.value).toBe('false');
+    expect(meta.saslUsername.secretKeyRef.name).toBeTruthy();
+    expect(meta.saslPassword.secretKeyRef.name).toBeTruthy();
+    expect(pubsub.auth).toEqual({ secretStore: 'kubernetes' });
+  }
+});
+
+test('Minikube runs Redpanda and PostgreSQL in the cluster and pub/sub talks to that Redpanda', () => {
+  const sets = objects('values-minikube.yaml', 'StatefulSet').map(
+    (s) => s.metadata.labels['app.kubernetes.io/component'],
+  );
+  expect(sets.sort()).toEqual(['postgresql', 'redpanda']);
+  const pubsub = objects('values-minikube.yaml', 'Component').find((c) => c.metadata.name === 'pubsub');
+  expect(pubsub.spec.metadata).toContainEqual({ name: 'brokers', value: 'taskstream-redpanda:9092' });
+});
+
+test('values.yaml alone refuses to render, naming the missing Secret', () => {
+  let message = '';
+  try {
+    execFileSync(helm, ['template', 'taskstream', chartDir], { stdio: 'pipe', encoding: 'utf8' });
+  } catch (err) {
+    message = String((err as { stderr?: string }).stderr);
+  }
+  expect(message).toContain('secrets.existingSecret is required');
+});
