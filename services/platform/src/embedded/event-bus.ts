@@ -8,8 +8,13 @@ const CHANNEL = 'taskstream_events';
 const BATCH = 500;
 /** How many partition keys one consumer handles at once; one key is always handled in order. */
 const KEY_CONCURRENCY = 16;
-/** Safety net for a lost notification or a row hidden behind an older open transaction. */
+/** Safety net for a notification lost while the listener reconnects. */
 const FALLBACK_POLL_MS = 500;
+/** Committed rows waiting behind an older open transaction (which may never notify): look again soon. */
+const HORIZON_POLL_MS = 50;
+/** A consumer whose lock another process holds tries again this often. */
+const LOCK_RETRY_MS = 2000;
+const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export interface EmbeddedBusOptions {
   pool: Pool;
@@ -18,6 +23,12 @@ export interface EmbeddedBusOptions {
   metrics?: Metrics;
   /** Wait before attempt 2, 3, ...; after the last one the event goes to the dead-letter topic. */
   retryDelaysMs: number[];
+  /** Poll interval when no notification comes (the normal path is LISTEN/NOTIFY). */
+  fallbackPollMs?: number;
+  /** Poll interval while committed events wait behind an older, still open transaction. */
+  horizonPollMs?: number;
+  /** How long stop() waits for in-flight handlers before it gives up on them (they are redelivered). */
+  shutdownTimeoutMs?: number;
 }
 
 interface LogRow {
@@ -25,30 +36,138 @@ interface LogRow {
   tx: string;
   partition_key: string;
   event: Envelope;
+  visible: boolean;
 }
+
+/**
+ * The bus's own connection (not from the pool): LISTEN for wake-ups, and the session advisory
+ * locks that make each consumer run in one process only. Reconnects when it is lost; the locks
+ * are then taken again.
+ */
+function createControlConnection(
+  options: EmbeddedBusOptions,
+  onNotify: (topic: string) => void,
+  onReconnect: () => void,
+) {
+  const log = options.logger.child({ component: 'event-bus-listener' });
+  let client: pg.Client | undefined;
+  let closed = false;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  const held = new Set<string>();
+  /** One query at a time on this connection (pg queues them, but concurrent calls are deprecated). */
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  async function connect(): Promise<void> {
+    const c = new pg.Client({
+      connectionString: options.connectionString,
+      application_name: 'taskstream-event-bus',
+    });
+    const lost = (err?: Error) => {
+      if (client !== c) return;
+      client = undefined;
+      held.clear();
+      c.end().catch(() => undefined);
+      if (closed) return;
+      log.warn({ err }, 'event bus listener connection lost; reconnecting');
+      scheduleReconnect();
+    };
+    c.on('error', lost);
+    c.on('end', () => lost());
+    c.on('notification', (n) => {
+      if (n.channel === CHANNEL && n.payload) onNotify(n.payload);
+    });
+    await c.connect();
+    await c.query(`LISTEN ${CHANNEL}`);
+    client = c;
+    failures = 0;
+  }
+
+  function scheduleReconnect() {
+    const delay = Math.min(10_000, 250 * 2 ** failures++);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      connect().then(
+        () => onReconnect(), // notifications sent meanwhile were lost: everyone looks once
+        (err) => {
+          if (closed) return;
+          log.warn({ err }, 'event bus listener cannot reconnect yet');
+          scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+
+  return {
+    connect,
+    holds: (key: string) => client !== undefined && held.has(key),
+    async tryLock(key: string): Promise<boolean> {
+      const c = client;
+      if (!c) return false;
+      if (held.has(key)) return true;
+      try {
+        const { rows } = await serial(() =>
+          c.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]),
+        );
+        if (rows[0].ok && client === c) held.add(key);
+        return held.has(key);
+      } catch {
+        return false;
+      }
+    },
+    async unlock(key: string) {
+      const c = client;
+      if (!held.delete(key) || !c) return;
+      await serial(() => c.query('SELECT pg_advisory_unlock(hashtext($1))', [key])).catch(() => undefined);
+    },
+    async close() {
+      closed = true;
+      clearTimeout(reconnectTimer);
+      const c = client;
+      client = undefined;
+      held.clear();
+      await c?.end().catch(() => undefined);
+    },
+  };
+}
+
+type Control = ReturnType<typeof createControlConnection>;
 
 /**
  * EventBus on PostgreSQL: a durable event log, a checkpoint per consumer and topic, LISTEN/NOTIFY
  * wake-ups. At-least-once, in order per partition key; a failing event holds back only its own
  * key while it is retried, then goes to `<topic>.dlq` and to `dead_letters` with the error.
+ *
+ * Visibility: `event_log.id` is handed out before commit, so ids commit out of order. Each row
+ * records its writing transaction (`xid8`); a consumer reads only rows of transactions older than
+ * the oldest one still running, in (tx, id) order, so a row that commits late is never skipped.
  */
 export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & {
   lag(): Promise<{ consumer: string; topic: string; lag: number }[]>;
 } {
-  const { pool, logger } = options;
+  const { pool } = options;
   const subscriptions: Subscription[] = [];
-  const consumers: ReturnType<typeof createConsumer>[] = [];
-  let listener: pg.Client | undefined;
+  const consumers: Consumer[] = [];
+  let control: Control | undefined;
   let running = false;
 
   const published = options.metrics?.counter('events_published_total', 'Events published', ['topic']);
 
   async function publish(messages: OutgoingMessage[], client: Pick<PoolClient, 'query'> = pool) {
     if (messages.length === 0) return;
+    // One statement: the rows get ids in message order, and the notification goes out at commit.
     await client.query(
       `WITH inserted AS (
          INSERT INTO event_log (topic, partition_key, event_id, event)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) RETURNING topic
+         SELECT topic, key, event_id, event
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS m(topic, key, event_id, event, n)
+         ORDER BY n
+         RETURNING topic
        )
        SELECT pg_notify($5, topic) FROM (SELECT DISTINCT topic FROM inserted) t`,
       [
@@ -71,25 +190,30 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
     },
 
     async start() {
+      if (running) return;
       running = true;
       if (subscriptions.length === 0) return;
-      listener = new pg.Client({ connectionString: options.connectionString });
-      listener.on('error', (err) => logger.warn({ err }, 'event bus listener connection lost'));
-      await listener.connect();
-      await listener.query(`LISTEN ${CHANNEL}`);
-      listener.on('notification', (n) => {
-        for (const c of consumers) if (c.topic === n.payload) c.wake();
-      });
-      for (const sub of subscriptions) consumers.push(createConsumer(sub, { ...options, publish }));
+      control = createControlConnection(
+        options,
+        (topic) => {
+          for (const c of consumers) if (c.topic === topic) c.wake();
+        },
+        () => {
+          for (const c of consumers) c.wake();
+        },
+      );
+      await control.connect();
+      for (const sub of subscriptions) consumers.push(createConsumer(sub, { ...options, publish, control }));
       await Promise.all(consumers.map((c) => c.start()));
     },
 
     async stop() {
+      if (!running) return;
       running = false;
       await Promise.all(consumers.map((c) => c.stop()));
       consumers.length = 0;
-      await listener?.end().catch(() => undefined);
-      listener = undefined;
+      await control?.close();
+      control = undefined;
     },
 
     async lag() {
@@ -104,31 +228,45 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
   };
 }
 
+type Consumer = ReturnType<typeof createConsumer>;
+
 function createConsumer(
   sub: Subscription,
-  options: EmbeddedBusOptions & { publish: (m: OutgoingMessage[], c: Pick<PoolClient, 'query'>) => Promise<void> },
+  options: EmbeddedBusOptions & {
+    publish: (m: OutgoingMessage[], c: Pick<PoolClient, 'query'>) => Promise<void>;
+    control: Control;
+  },
 ) {
-  const { pool, logger, retryDelaysMs } = options;
+  const { pool, logger, retryDelaysMs, control } = options;
+  const fallbackPollMs = options.fallbackPollMs ?? FALLBACK_POLL_MS;
+  const horizonPollMs = options.horizonPollMs ?? HORIZON_POLL_MS;
   const { topic, consumer } = sub;
   const deadLetterTopic = sub.deadLetterTopic ?? `${topic}.dlq`;
   const log = logger.child({ consumer, topic });
-  const lockKey = `${consumer}|${topic}`;
+  const lockKey = `taskstream_consumer|${consumer}|${topic}`;
   const metrics = options.metrics;
-  const consumed = metrics?.counter('events_consumed_total', 'Events handled', ['topic', 'consumer', 'result']);
-  const duration = metrics?.histogram('event_handler_duration_seconds', 'Handler duration', ['topic', 'consumer']);
+  const consumed = metrics?.counter('events_consumed_total', 'Events handled', [
+    'topic',
+    'consumer',
+    'result',
+  ]);
+  const duration = metrics?.histogram('event_handler_duration_seconds', 'Handler duration', [
+    'topic',
+    'consumer',
+  ]);
 
-  let lockClient: PoolClient | undefined;
   let stopped = false;
   let wakeRequested = true;
   let wakeUp: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   const blockedKeys = new Set<string>();
 
+  /** Runs the handler once; returns the error text, or undefined when the event is done with. */
   async function attempt(event: Envelope, attemptNo: number): Promise<string | undefined> {
     const end = duration?.startTimer({ topic, consumer });
     try {
       const result = (await sub.handler(event, { topic, consumer, attempt: attemptNo })) ?? 'SUCCESS';
-      consumed?.inc({ topic, consumer, result: result.toLowerCase() });
+      consumed?.inc({ topic, consumer, result: String(result).toLowerCase() });
       return result === 'RETRY' ? 'handler asked to retry' : undefined;
     } catch (err) {
       consumed?.inc({ topic, consumer, result: 'error' });
@@ -138,17 +276,25 @@ function createConsumer(
     }
   }
 
-  async function handleNew(): Promise<number> {
-    const { rows } = await pool.query<LogRow>(
-      `SELECT e.id, e.tx::text AS tx, e.partition_key, e.event
-       FROM event_log e, consumer_checkpoints c
-       WHERE c.consumer = $1 AND c.topic = $2 AND e.topic = $2
-         AND (e.tx, e.id) > (c.tx, c.last_id)
-         AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
-       ORDER BY e.tx, e.id LIMIT ${BATCH}`,
+  /**
+   * Handles the next batch of new events. Returns whether more may be waiting right away, and
+   * whether committed events wait behind an older open transaction.
+   */
+  async function handleNew(): Promise<{ more: boolean; hidden: boolean }> {
+    const { rows: all } = await pool.query<LogRow>(
+      `WITH c AS (SELECT tx, last_id FROM consumer_checkpoints WHERE consumer = $1 AND topic = $2),
+            h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+       SELECT e.id, e.tx::text AS tx, e.partition_key, e.event, e.tx < h.xmin AS visible
+       FROM event_log e, c, h
+       WHERE e.topic = $2 AND (e.tx, e.id) > (c.tx, c.last_id)
+       ORDER BY e.tx, e.id LIMIT ${BATCH + 1}`,
       [consumer, topic],
     );
-    if (rows.length === 0) return 0;
+    // Rows are in tx order, so the visible ones come first.
+    const rows = all.filter((r) => r.visible).slice(0, BATCH);
+    const hidden = all.some((r) => !r.visible);
+    const more = rows.length === BATCH;
+    if (rows.length === 0) return { more: false, hidden };
 
     const byKey = new Map<string, LogRow[]>();
     for (const row of rows) {
@@ -156,6 +302,8 @@ function createConsumer(
       if (list) list.push(row);
       else byKey.set(row.partition_key, [row]);
     }
+    // Events not handled in this pass: failed ones (with their error), and those queued behind a
+    // failure, a key already held back, or a stop. All wait in consumer_retries, in log order.
     const parked: { row: LogRow; error?: string }[] = [];
     const groups = [...byKey.entries()];
     let next = 0;
@@ -164,7 +312,7 @@ function createConsumer(
         const [key, list] = groups[next++]!;
         let i = 0;
         if (!blockedKeys.has(key)) {
-          for (; i < list.length; i++) {
+          for (; i < list.length && !stopped; i++) {
             const error = await attempt(list[i]!.event, 1);
             if (error !== undefined) {
               parked.push({ row: list[i]!, error });
@@ -187,7 +335,7 @@ function createConsumer(
         await client.query(
           `INSERT INTO consumer_retries (consumer, topic, event_log_id, partition_key, attempts, next_attempt_at, last_error, first_failed_at)
            SELECT $1, $2, p.id, p.key, CASE WHEN p.error IS NULL THEN 0 ELSE 1 END,
-             CASE WHEN p.error IS NULL THEN NULL ELSE now() + make_interval(secs => $6::float / 1000) END,
+             CASE WHEN p.error IS NULL THEN NULL ELSE now() + make_interval(secs => $6::float8 / 1000) END,
              p.error, CASE WHEN p.error IS NULL THEN NULL ELSE now() END
            FROM unnest($3::bigint[], $4::text[], $5::text[]) AS p(id, key, error)
            ON CONFLICT DO NOTHING`,
@@ -200,14 +348,11 @@ function createConsumer(
             retryDelaysMs[0] ?? 0,
           ],
         );
-        for (const p of parked) if (p.error) log.warn({ event_id: p.row.event.id, error: p.error }, 'handler failed; will retry');
       }
-      await client.query('UPDATE consumer_checkpoints SET tx = $3::xid8, last_id = $4, updated_at = now() WHERE consumer = $1 AND topic = $2', [
-        consumer,
-        topic,
-        last.tx,
-        last.id,
-      ]);
+      await client.query(
+        'UPDATE consumer_checkpoints SET tx = $3::xid8, last_id = $4, updated_at = now() WHERE consumer = $1 AND topic = $2',
+        [consumer, topic, last.tx, last.id],
+      );
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -215,7 +360,15 @@ function createConsumer(
     } finally {
       client.release();
     }
-    return rows.length;
+    for (const p of parked) {
+      if (p.error === undefined) continue;
+      if (retryDelaysMs.length === 0) continue; // dead-lettered right away by handleRetries
+      log.warn(
+        { event_id: p.row.event.id, attempt: 1, error: p.error, retry_in_ms: retryDelaysMs[0] },
+        'handler failed; will retry',
+      );
+    }
+    return { more, hidden };
   }
 
   /** Works through held-back keys; returns ms until the next retry is due (or undefined). */
@@ -224,10 +377,10 @@ function createConsumer(
     let soonest: number | undefined;
     for (const key of [...blockedKeys]) {
       if (stopped) break;
-      for (;;) {
+      while (!stopped) {
         const { rows } = await pool.query(
           `SELECT r.event_log_id, r.attempts, r.last_error, r.first_failed_at,
-             extract(epoch FROM (coalesce(r.next_attempt_at, now()) - now())) * 1000 AS wait_ms, e.event
+             (extract(epoch FROM (coalesce(r.next_attempt_at, now()) - now())) * 1000)::float8 AS wait_ms, e.event
            FROM consumer_retries r JOIN event_log e ON e.id = r.event_log_id
            WHERE r.consumer = $1 AND r.topic = $2 AND r.partition_key = $3
            ORDER BY e.tx, e.id LIMIT 1`,
@@ -242,14 +395,26 @@ function createConsumer(
           soonest = Math.min(soonest ?? Number.POSITIVE_INFINITY, head.wait_ms);
           break;
         }
+        // A failed event (attempts >= 1) that has used up its retries, e.g. after a restart with
+        // fewer configured delays, goes to the dead-letter topic without another attempt.
+        if (head.attempts > retryDelaysMs.length) {
+          await deadLetter(
+            head.event_log_id,
+            head.event,
+            key,
+            head.last_error ?? 'retries exhausted',
+            head.attempts,
+            head.first_failed_at,
+          );
+          continue;
+        }
         const attemptNo = head.attempts + 1;
         const error = await attempt(head.event, attemptNo);
         if (error === undefined) {
-          await pool.query('DELETE FROM consumer_retries WHERE consumer = $1 AND topic = $2 AND event_log_id = $3', [
-            consumer,
-            topic,
-            head.event_log_id,
-          ]);
+          await pool.query(
+            'DELETE FROM consumer_retries WHERE consumer = $1 AND topic = $2 AND event_log_id = $3',
+            [consumer, topic, head.event_log_id],
+          );
           continue;
         }
         if (attemptNo > retryDelaysMs.length) {
@@ -259,11 +424,14 @@ function createConsumer(
         const delay = retryDelaysMs[attemptNo - 1]!;
         await pool.query(
           `UPDATE consumer_retries SET attempts = $4, last_error = $5, first_failed_at = coalesce(first_failed_at, now()),
-             next_attempt_at = now() + make_interval(secs => $6::float / 1000)
+             next_attempt_at = now() + make_interval(secs => $6::float8 / 1000)
            WHERE consumer = $1 AND topic = $2 AND event_log_id = $3`,
           [consumer, topic, head.event_log_id, attemptNo, error, delay],
         );
-        log.warn({ event_id: head.event.id, attempt: attemptNo, error, retry_in_ms: delay }, 'handler failed; will retry');
+        log.warn(
+          { event_id: head.event.id, attempt: attemptNo, error, retry_in_ms: delay },
+          'handler failed; will retry',
+        );
         soonest = Math.min(soonest ?? Number.POSITIVE_INFINITY, delay);
         break;
       }
@@ -271,7 +439,14 @@ function createConsumer(
     return soonest;
   }
 
-  async function deadLetter(logId: number, event: Envelope, key: string, reason: string, attempts: number, firstFailedAt: Date | null) {
+  async function deadLetter(
+    logId: number,
+    event: Envelope,
+    key: string,
+    reason: string,
+    attempts: number,
+    firstFailedAt: Date | null,
+  ) {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
@@ -281,9 +456,17 @@ function createConsumer(
         [topic, consumer, key, event.id, JSON.stringify(event), reason, attempts, firstFailedAt],
       );
       // The same event on `<topic>.dlq`, with why it is there as CloudEvents extension attributes.
-      const dead: Envelope = { ...event, deadletterreason: reason, deadletterconsumer: consumer, deadletterattempts: attempts };
+      const dead: Envelope = {
+        ...event,
+        deadletterreason: reason,
+        deadletterconsumer: consumer,
+        deadletterattempts: attempts,
+      };
       await options.publish([{ topic: deadLetterTopic, partitionKey: key, event: dead }], client);
-      await client.query('DELETE FROM consumer_retries WHERE consumer = $1 AND topic = $2 AND event_log_id = $3', [consumer, topic, logId]);
+      await client.query(
+        'DELETE FROM consumer_retries WHERE consumer = $1 AND topic = $2 AND event_log_id = $3',
+        [consumer, topic, logId],
+      );
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -292,46 +475,48 @@ function createConsumer(
       client.release();
     }
     consumed?.inc({ topic, consumer, result: 'dead_lettered' });
-    log.error({ event_id: event.id, attempts, reason }, 'event dead-lettered');
+    log.error(
+      { event_id: event.id, attempts, reason, dead_letter_topic: deadLetterTopic },
+      'event dead-lettered',
+    );
+  }
+
+  function sleep(ms: number) {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => {
+      wakeUp = undefined;
+    });
   }
 
   async function run() {
     while (!stopped) {
-      let waitMs = FALLBACK_POLL_MS;
+      // One instance per consumer and topic across processes: a session advisory lock on the
+      // bus's own connection (taken again after that connection was lost).
+      if (!control.holds(lockKey) && !(await control.tryLock(lockKey))) {
+        if (!stopped) await sleep(LOCK_RETRY_MS);
+        continue;
+      }
+      let waitMs = fallbackPollMs;
       try {
         wakeRequested = false;
-        const handled = await handleNew();
+        const { more, hidden } = await handleNew();
         const retryIn = await handleRetries();
-        if (retryIn !== undefined) waitMs = Math.min(waitMs, Math.max(10, retryIn));
-        if (handled === BATCH) continue;
+        if (more) continue;
+        if (hidden) waitMs = Math.min(waitMs, horizonPollMs);
+        if (retryIn !== undefined) waitMs = Math.min(waitMs, Math.max(5, retryIn));
       } catch (err) {
         if (stopped) break;
         log.error({ err }, 'consumer loop error; backing off');
         waitMs = 1000;
       }
       if (stopped || wakeRequested) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs);
-        wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wakeUp = undefined;
+      await sleep(waitMs);
     }
-  }
-
-  /** One instance per consumer and topic across processes: a session advisory lock, waited for. */
-  async function acquireLock() {
-    while (!stopped) {
-      lockClient = await pool.connect();
-      const { rows } = await lockClient.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [lockKey]);
-      if (rows[0].ok) return true;
-      lockClient.release();
-      lockClient = undefined;
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-    return false;
   }
 
   return {
@@ -341,24 +526,36 @@ function createConsumer(
       wakeUp?.();
     },
     async start() {
-      await pool.query('INSERT INTO consumer_checkpoints (consumer, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING', [consumer, topic]);
-      const { rows } = await pool.query('SELECT DISTINCT partition_key FROM consumer_retries WHERE consumer = $1 AND topic = $2', [
-        consumer,
-        topic,
-      ]);
+      await pool.query(
+        'INSERT INTO consumer_checkpoints (consumer, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [consumer, topic],
+      );
+      const { rows } = await pool.query(
+        'SELECT DISTINCT partition_key FROM consumer_retries WHERE consumer = $1 AND topic = $2',
+        [consumer, topic],
+      );
       for (const r of rows) blockedKeys.add(r.partition_key);
-      loop = (async () => {
-        if (await acquireLock()) await run();
-      })().catch((err) => log.error({ err }, 'consumer stopped on error'));
+      loop = run().catch((err) => log.error({ err }, 'consumer stopped on error'));
     },
+    /** Stops taking events; the ones in hand finish (events not yet begun wait for the next start). */
     async stop() {
       stopped = true;
       wakeUp?.();
-      await loop;
-      if (lockClient) {
-        await lockClient.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]).catch(() => undefined);
-        lockClient.release();
-      }
+      const timeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        loop ? loop.then(() => true) : Promise.resolve(true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!finished)
+        log.warn(
+          { timeout_ms: timeoutMs },
+          'handlers still running at shutdown; their events will be delivered again',
+        );
+      await control.unlock(lockKey);
     },
   };
 }

@@ -68,4 +68,35 @@ export const embeddedMigrations: Migration[] = [
       CREATE INDEX state_store_expires ON state_store (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    id: '002_state_etag_sequence',
+    // ETags from one sequence: a key deleted (or expired) and written again never gets an etag
+    // it had before, so an etag read before the delete cannot match the new value.
+    sql: `
+      CREATE SEQUENCE state_store_etag_seq;
+      SELECT setval('state_store_etag_seq', coalesce((SELECT max(etag) FROM state_store), 0) + 1, false);
+      ALTER TABLE state_store ALTER COLUMN etag SET DEFAULT nextval('state_store_etag_seq');
+    `,
+  },
+  {
+    id: '003_scheduled_jobs',
+    // The JobScheduler's jobs as the caller named them. graphile-worker (schema graphile_worker)
+    // fires them: one graphile-worker job per name (its job_key), carrying the revision it was
+    // made for, so a trigger of a replaced or deleted job is recognised and ignored.
+    sql: `
+      CREATE SEQUENCE scheduled_jobs_revision_seq;
+      CREATE TABLE scheduled_jobs (
+        name text PRIMARY KEY,
+        spec jsonb NOT NULL,
+        revision bigint NOT NULL DEFAULT nextval('scheduled_jobs_revision_seq'),
+        -- Runs left when the job was given repeats; NULL: unlimited (or a one-shot job).
+        remaining int,
+        next_run_at timestamptz NOT NULL,
+        expires_at timestamptz,
+        runs int NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

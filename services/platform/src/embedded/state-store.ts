@@ -16,7 +16,7 @@ export function createEmbeddedStateStore(pool: Pool): StateStore & { purgeExpire
       const json = JSON.stringify(value);
       if (options.etag !== undefined) {
         const { rows } = await pool.query(
-          `UPDATE state_store SET value = $2, etag = etag + 1,
+          `UPDATE state_store SET value = $2, etag = nextval('state_store_etag_seq'),
              expires_at = CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(secs => $4::int) END
            WHERE key = $1 AND etag::text = $3 AND ${live} RETURNING etag`,
           [key, json, options.etag, ttl],
@@ -26,8 +26,8 @@ export function createEmbeddedStateStore(pool: Pool): StateStore & { purgeExpire
       }
       const { rows } = await pool.query(
         `INSERT INTO state_store (key, value, etag, expires_at)
-         VALUES ($1, $2, 1, CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, etag = state_store.etag + 1, expires_at = EXCLUDED.expires_at
+         VALUES ($1, $2, nextval('state_store_etag_seq'), CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, etag = EXCLUDED.etag, expires_at = EXCLUDED.expires_at
          RETURNING etag`,
         [key, json, ttl],
       );
