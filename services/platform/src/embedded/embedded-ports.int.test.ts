@@ -1,0 +1,436 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import { createPool, type Pool, runMigrations } from '../db.js';
+import { createHttpApp, finishApp, listen, type RunningServer } from '../http.js';
+import { createMetrics } from '../metrics.js';
+import { type ContractInstance, describePortContract, testEnvelope } from '../ports.contract.js';
+import type {
+  DeliveryContext,
+  Envelope,
+  EventBus,
+  JobScheduler,
+  JobTrigger,
+  Subscription,
+} from '../ports.js';
+import { createTestDatabase, eventually, type TestDatabase } from '../test-support/index.js';
+import { createEmbeddedEventBus, type EmbeddedBusOptions } from './event-bus.js';
+import { createEmbeddedJobScheduler, createEmbeddedPorts, embeddedMigrations } from './index.js';
+
+// The embedded adapters on a real PostgreSQL (the int project's throwaway server), one database
+// for this file: every instance below is a "process" on the same data.
+const RETRY_DELAYS_MS = [300, 600, 1200];
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+let db: TestDatabase;
+let admin: Pool;
+const pools: Pool[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  admin = createPool(db.url, 4);
+  await runMigrations(admin, 'platform', embeddedMigrations);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([...pools, admin].map((p) => (!p || p.ended ? undefined : p.end())));
+  await db?.drop();
+}, 60_000);
+
+function pool() {
+  const p = createPool(db.url, 20);
+  pools.push(p);
+  return p;
+}
+
+async function makeEmbedded(): Promise<ContractInstance> {
+  const p = pool();
+  const metrics = createMetrics();
+  const app = createHttpApp({ logger, metrics, bodyLimitBytes: 1024 * 1024 });
+  let server: RunningServer | undefined;
+  const ports = createEmbeddedPorts({
+    pool: p,
+    connectionString: db.url,
+    logger,
+    metrics,
+    retryDelaysMs: RETRY_DELAYS_MS,
+    baseUrl: () => `http://127.0.0.1:${server?.port}`,
+    appToken: 'contract-app-token',
+  });
+  return {
+    ports,
+    app,
+    appId: 'taskstream',
+    retryDelaysMs: RETRY_DELAYS_MS,
+    async start() {
+      finishApp(app);
+      server = await listen(app, 0, '127.0.0.1', 5000);
+      await ports.bus.start();
+      await ports.jobs.start();
+    },
+    async cleanup() {
+      await ports.bus.stop();
+      await ports.jobs.stop();
+      await server?.close();
+      await p.end();
+    },
+  };
+}
+
+describePortContract('embedded (PostgreSQL)', makeEmbedded);
+
+// ---------------------------------------------------------------------------------------------
+// What only the embedded adapters have: dead_letters rows, wake-ups, visibility of late commits,
+// stop in the middle of a batch, consumer locks, the job wake-up timer.
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const topicOf = (name: string) => `emb-${randomUUID().slice(0, 8)}-${name}`;
+
+interface Recorded {
+  event: Envelope;
+  ctx: DeliveryContext;
+  at: number;
+}
+
+/** A bus of its own (a "process"), started with the given subscriptions. */
+async function startBus(subscriptions: Subscription[], overrides: Partial<EmbeddedBusOptions> = {}) {
+  const bus = createEmbeddedEventBus({
+    pool: pool(),
+    connectionString: db.url,
+    logger,
+    retryDelaysMs: RETRY_DELAYS_MS,
+    ...overrides,
+  });
+  for (const s of subscriptions) bus.subscribe(s);
+  await bus.start();
+  return bus;
+}
+
+function recorder() {
+  const list: Recorded[] = [];
+  const handler = async (event: Envelope, ctx: DeliveryContext) =>
+    void list.push({ event, ctx, at: Date.now() });
+  const ns = (key?: string) =>
+    list
+      .filter((r) => key === undefined || (r.event.data as { key: string }).key === key)
+      .map((r) => (r.event.data as { n: number }).n);
+  return { list, handler, ns };
+}
+
+describe('embedded EventBus', () => {
+  const stops: EventBus[] = [];
+  afterEach(async () => {
+    await Promise.all(stops.splice(0).map((b) => b.stop()));
+  }, 60_000);
+
+  test('a dead letter is also a dead_letters row with the reason, the consumer and the attempts', async () => {
+    const topic = topicOf('dl');
+    const dlq = recorder();
+    const bus = await startBus(
+      [
+        {
+          topic,
+          consumer: 'dl-test',
+          handler: async () => {
+            throw new Error('smtp 421 (test)');
+          },
+        },
+        { topic: `${topic}.dlq`, consumer: 'dl-watch', handler: dlq.handler },
+      ],
+      { retryDelaysMs: [50, 100] },
+    );
+    stops.push(bus);
+    const event = testEnvelope('user-dl', 1);
+    await bus.publish([{ topic, partitionKey: 'user-dl', event }]);
+    await eventually(async () => dlq.list.length > 0);
+    expect(dlq.list[0]!.event).toMatchObject({
+      id: event.id,
+      deadletterreason: 'smtp 421 (test)',
+      deadletterattempts: 3,
+    });
+
+    const { rows } = await admin.query('SELECT * FROM dead_letters WHERE topic = $1', [topic]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      topic,
+      consumer: 'dl-test',
+      partition_key: 'user-dl',
+      event_id: event.id,
+      event,
+      reason: 'smtp 421 (test)',
+      attempts: 3,
+      status: 'pending',
+    });
+    expect(rows[0].first_failed_at.getTime()).toBeLessThanOrEqual(rows[0].last_failed_at.getTime());
+    const left = await admin.query('SELECT count(*)::int AS n FROM consumer_retries WHERE topic = $1', [
+      topic,
+    ]);
+    expect(left.rows[0].n).toBe(0);
+    await eventually(async () =>
+      (await bus.lag()).filter((l) => l.topic === topic).every((l) => l.lag === 0),
+    );
+  });
+
+  test('wakes on NOTIFY: delivery does not wait for the fallback poll', async () => {
+    const topic = topicOf('notify');
+    const got = recorder();
+    const bus = await startBus([{ topic, consumer: 'notify-test', handler: got.handler }], {
+      fallbackPollMs: 600_000,
+    });
+    stops.push(bus);
+    await sleep(200); // the first pass has run; the consumer now sleeps until woken
+    for (let n = 0; n < 3; n++) {
+      await bus.publish([{ topic, partitionKey: 'user-n', event: testEnvelope('user-n', n) }]);
+      await eventually(async () => got.list.length === n + 1, 10_000);
+    }
+    expect(got.ns()).toEqual([0, 1, 2]);
+  });
+
+  test('an event that committed behind an older open transaction is delivered when that one ends (no notification needed)', async () => {
+    const topic = topicOf('horizon');
+    const got = recorder();
+    const bus = await startBus([{ topic, consumer: 'horizon-test', handler: got.handler }], {
+      fallbackPollMs: 600_000,
+    });
+    stops.push(bus);
+    const older = new pg.Client({ connectionString: db.url });
+    await older.connect();
+    try {
+      await older.query('BEGIN');
+      await older.query('SELECT pg_current_xact_id()'); // holds back the visibility horizon
+      await bus.publish([{ topic, partitionKey: 'user-h', event: testEnvelope('user-h', 0) }]);
+      await sleep(300);
+      expect(got.list).toHaveLength(0); // committed, but an older transaction may still add rows before it
+      await older.query('COMMIT'); // writes nothing, notifies nothing
+      await eventually(async () => got.list.length === 1, 10_000);
+    } finally {
+      await older.end();
+    }
+  });
+
+  test('an event whose transaction commits after a later one is not skipped, and comes first', async () => {
+    const topic = topicOf('late');
+    const got = recorder();
+    const bus = await startBus([{ topic, consumer: 'late-test', handler: got.handler }]);
+    stops.push(bus);
+    const writer = new pg.Client({ connectionString: db.url });
+    await writer.connect();
+    try {
+      // The outbox relay's case: a transaction takes a lower id, a later one commits first.
+      await writer.query('BEGIN');
+      const early = testEnvelope('user-l', 0);
+      await writer.query(
+        `INSERT INTO event_log (topic, partition_key, event_id, event) VALUES ($1, 'user-l', $2, $3)`,
+        [topic, early.id, JSON.stringify(early)],
+      );
+      await bus.publish([{ topic, partitionKey: 'user-l', event: testEnvelope('user-l', 1) }]);
+      await sleep(300);
+      await writer.query(`SELECT pg_notify('taskstream_events', $1)`, [topic]);
+      await writer.query('COMMIT');
+    } finally {
+      await writer.end();
+    }
+    await eventually(async () => got.list.length === 2);
+    expect(got.ns()).toEqual([0, 1]);
+  });
+
+  test('stop() lets the handler in hand finish; events not begun wait and come in order after a restart, none twice', async () => {
+    const topic = topicOf('stop');
+    const got = recorder();
+    const slow = async (event: Envelope, ctx: DeliveryContext) => {
+      await sleep(40);
+      await got.handler(event, ctx);
+    };
+    const first = await startBus([{ topic, consumer: 'stop-test', handler: slow }]);
+    await first.publish(
+      Array.from({ length: 30 }, (_, n) => ({
+        topic,
+        partitionKey: 'user-s',
+        event: testEnvelope('user-s', n),
+      })),
+    );
+    await eventually(async () => got.list.length >= 3);
+    await first.stop();
+    const atStop = got.list.length;
+    expect(atStop).toBeLessThan(30);
+    await sleep(200);
+    expect(got.list).toHaveLength(atStop); // nothing runs after stop() resolved
+
+    // Published while stopped: queued behind the parked ones of the same key.
+    await first.publish([{ topic, partitionKey: 'user-s', event: testEnvelope('user-s', 30) }]);
+    const second = await startBus([{ topic, consumer: 'stop-test', handler: slow }]);
+    stops.push(second);
+    await eventually(async () => got.list.length >= 31, 30_000);
+    await sleep(300);
+    expect(got.ns()).toEqual([...Array(31).keys()]);
+  });
+
+  test('a failed event waiting for its retry survives a restart, and holds back its key until then', async () => {
+    const topic = topicOf('parked');
+    const got = recorder();
+    let failing = true;
+    const handler = async (event: Envelope, ctx: DeliveryContext) => {
+      await got.handler(event, ctx);
+      if (failing && (event.data as { n: number }).n === 0) throw new Error('down (test)');
+    };
+    const first = await startBus([{ topic, consumer: 'parked-test', handler }], {
+      retryDelaysMs: [1500, 1500],
+    });
+    await first.publish([{ topic, partitionKey: 'user-p', event: testEnvelope('user-p', 0) }]);
+    await eventually(async () => got.list.length === 1);
+    await first.stop();
+    failing = false;
+    await first.publish([
+      { topic, partitionKey: 'user-p', event: testEnvelope('user-p', 1) },
+      { topic, partitionKey: 'user-other', event: testEnvelope('user-other', 0) },
+    ]);
+    const second = await startBus([{ topic, consumer: 'parked-test', handler }], {
+      retryDelaysMs: [1500, 1500],
+    });
+    stops.push(second);
+    await eventually(async () => got.ns('user-p').length === 3, 20_000);
+    expect(got.list.map((r) => [(r.event.data as { key: string }).key, r.ctx.attempt])).toEqual([
+      ['user-p', 1],
+      ['user-other', 1], // not held back by user-p
+      ['user-p', 2],
+      ['user-p', 1],
+    ]);
+    expect(got.list[2]!.at - got.list[0]!.at).toBeGreaterThanOrEqual(1500 - 5);
+  });
+
+  test('the listener reconnects after its connection is killed; wake-ups work again', async () => {
+    const topic = topicOf('reconnect');
+    const got = recorder();
+    const bus = await startBus([{ topic, consumer: 'reconnect-test', handler: got.handler }], {
+      fallbackPollMs: 600_000,
+    });
+    stops.push(bus);
+    const listeners = async () =>
+      (
+        await admin.query(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'taskstream-event-bus'`,
+        )
+      ).rows.map((r) => r.pid as number);
+    const before = await listeners();
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+    await eventually(async () => (await listeners()).some((pid) => !before.includes(pid)), 20_000);
+    await bus.publish([{ topic, partitionKey: 'user-r', event: testEnvelope('user-r', 0) }]);
+    await eventually(async () => got.list.length === 1, 10_000);
+  });
+
+  test('a consumer runs in one process at a time; another takes over when it stops', async () => {
+    const topic = topicOf('twin');
+    const a = recorder();
+    const b = recorder();
+    const busA = await startBus([{ topic, consumer: 'twin', handler: a.handler }]);
+    const busB = await startBus([{ topic, consumer: 'twin', handler: b.handler }]);
+    stops.push(busA, busB);
+    await busA.publish(
+      Array.from({ length: 10 }, (_, n) => ({
+        topic,
+        partitionKey: 'user-t',
+        event: testEnvelope('user-t', n),
+      })),
+    );
+    await eventually(async () => a.list.length + b.list.length === 10);
+    expect(a.list.length === 0 || b.list.length === 0).toBe(true);
+    const [owner, other] = a.list.length > 0 ? [busA, busB] : [busB, busA];
+    const [ownerRec, otherRec] = a.list.length > 0 ? [a, b] : [b, a];
+    await owner.stop();
+    await other.publish([{ topic, partitionKey: 'user-t', event: testEnvelope('user-t', 10) }]);
+    await eventually(async () => otherRec.list.length === 1, 20_000);
+    expect([...ownerRec.ns(), ...otherRec.ns()]).toEqual([...Array(11).keys()]);
+  });
+
+  test('every consumer of a topic gets every event', async () => {
+    const topic = topicOf('fanout');
+    const audit = recorder();
+    const sync = recorder();
+    const bus = await startBus([
+      { topic, consumer: 'audit', handler: audit.handler },
+      { topic, consumer: 'sync', handler: sync.handler },
+    ]);
+    stops.push(bus);
+    await bus.publish(
+      [0, 1, 2].map((n) => ({ topic, partitionKey: 'user-f', event: testEnvelope('user-f', n) })),
+    );
+    await eventually(async () => audit.list.length === 3 && sync.list.length === 3);
+    expect(audit.ns()).toEqual([0, 1, 2]);
+    expect(sync.ns()).toEqual([0, 1, 2]);
+  });
+});
+
+describe('embedded JobScheduler', () => {
+  const schedulers: JobScheduler[] = [];
+  afterEach(async () => {
+    await Promise.all(schedulers.splice(0).map((s) => s.stop()));
+  }, 60_000);
+
+  async function startScheduler(
+    prefix: string,
+    handle: (t: JobTrigger) => Promise<void>,
+    pollIntervalMs = 600_000,
+  ) {
+    // A poll of 10 minutes: whatever fires in these tests was woken by the scheduler's own timer.
+    const jobs = createEmbeddedJobScheduler({ pool: pool(), logger, pollIntervalMs });
+    jobs.onTrigger(prefix, handle);
+    await jobs.start();
+    schedulers.push(jobs);
+    return jobs;
+  }
+
+  test('a due job fires without waiting for the poll; a fired one-shot job is gone', async () => {
+    const prefix = `emb-${randomUUID().slice(0, 8)}-`;
+    const fired: JobTrigger[] = [];
+    const jobs = await startScheduler(prefix, async (t) => void fired.push(t));
+    await jobs.schedule({ name: `${prefix}a`, dueTime: '1s', data: 1 });
+    await jobs.schedule({ name: `${prefix}b`, dueTime: '500ms', data: 2 });
+    await eventually(async () => fired.length === 2, 10_000);
+    expect(fired.map((f) => f.data)).toEqual([2, 1]);
+    await eventually(async () => (await jobs.get(`${prefix}a`)) === undefined);
+  });
+
+  test('replacing or deleting a repeating job while its trigger runs does not bring the old one back', async () => {
+    const prefix = `emb-${randomUUID().slice(0, 8)}-`;
+    const fired: JobTrigger[] = [];
+    let release: () => void = () => undefined;
+    let block = true;
+    const jobs = await startScheduler(prefix, async (t) => {
+      fired.push(t);
+      if (block) {
+        block = false;
+        await new Promise<void>((r) => {
+          release = r;
+        });
+      }
+    });
+    const replaced = `${prefix}replaced`;
+    await jobs.schedule({ name: replaced, schedule: '@every 1s', data: 'old' });
+    await eventually(async () => fired.length === 1);
+    await jobs.schedule({ name: replaced, dueTime: '1s', data: 'new' });
+    release();
+    await eventually(async () => fired.some((f) => f.data === 'new'));
+    await sleep(2500);
+    expect(fired.map((f) => f.data)).toEqual(['old', 'new']);
+
+    block = true;
+    const deleted = `${prefix}deleted`;
+    await jobs.schedule({ name: deleted, schedule: '@every 1s', data: 'gone' });
+    await eventually(async () => fired.some((f) => f.data === 'gone'));
+    await jobs.delete(deleted);
+    release();
+    await sleep(2500);
+    expect(fired.filter((f) => f.data === 'gone')).toHaveLength(1);
+    expect(await jobs.get(deleted)).toBeUndefined();
+  });
+
+  test('schedule() works before start() (e.g. from a migration hook), and the job fires once started', async () => {
+    const prefix = `emb-${randomUUID().slice(0, 8)}-`;
+    const fired: JobTrigger[] = [];
+    const early = createEmbeddedJobScheduler({ pool: pool(), logger });
+    await early.schedule({ name: `${prefix}early`, dueTime: '200ms', data: 'early' });
+    await early.stop();
+    await startScheduler(prefix, async (t) => void fired.push(t));
+    await eventually(async () => fired.length === 1, 10_000);
+  });
+});
