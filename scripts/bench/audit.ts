@@ -1,0 +1,239 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createAuditService } from '@taskstream/audit';
+import { dataschemaFor, Topics } from '@taskstream/contracts';
+import { type Envelope, type OutgoingMessage, type RunningRuntime, startRuntime } from '@taskstream/platform';
+import { v7 as uuidv7 } from 'uuid';
+import { benchDatabase, percentile, round } from './support.js';
+
+const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+
+interface AuditBenchOptions {
+  /** Events of the burst (published at once, then drained). */
+  burst?: number;
+  /** Events per second of the paced run, and how long it lasts. */
+  rate?: number;
+  paceSeconds?: number;
+  /** Rows bulk-loaded for the query bench. */
+  rows?: number;
+  users?: number;
+  queries?: number;
+}
+
+/**
+ * Ingestion through the bus into audit_logs (a burst drained as fast as it goes, and a paced
+ * stream at a task-api-like rate, with the lag from event time to row), then the query latency
+ * of `GET /api/audit-logs` with a user and a date filter over a million bulk-loaded rows.
+ */
+export async function benchAudit(options: AuditBenchOptions = {}) {
+  const env = process.env;
+  const burst = options.burst ?? Number(env.AUDIT_BENCH_BURST ?? 5000);
+  const rate = options.rate ?? Number(env.AUDIT_BENCH_RATE ?? 250);
+  const paceSeconds = options.paceSeconds ?? Number(env.AUDIT_BENCH_PACE_SECONDS ?? 10);
+  const rows = options.rows ?? Number(env.AUDIT_BENCH_ROWS ?? 1_000_000);
+  const users = options.users ?? Number(env.AUDIT_BENCH_USERS ?? 1000);
+  const queries = options.queries ?? Number(env.AUDIT_BENCH_QUERIES ?? 300);
+
+  const database = await benchDatabase();
+  const runtime = await startRuntime([createAuditService], {
+    env: {
+      ...env,
+      DATABASE_URL: database.url,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      SEED_DEMO_USERS: 'false',
+      NODE_ENV: 'production',
+      JWT_SECRET,
+      DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-audit-')),
+    },
+  });
+  try {
+    const burstResult = await ingestBurst(runtime, burst);
+    const paced = await ingestPaced(runtime, rate, paceSeconds);
+    const query = await queryBench(runtime, rows, users, queries);
+    return { ...burstResult, ...paced, ...query };
+  } finally {
+    await runtime.stop();
+    await database.stop();
+  }
+}
+
+/** A task event of one of `userIds`, stamped now (its time is when it was published). */
+function event(userId: string, sequence: number): Envelope {
+  const taskId = randomUUID();
+  const now = new Date().toISOString();
+  const task = {
+    id: taskId, user_id: userId, title: `Bench task ${sequence}`, description: '', status: 'pending', priority: 'medium',
+    tags: ['bench'], due_date: null, time_zone: 'UTC', recurrence: null, reminders: [], series_id: null, occurrence: 1,
+    version: 2, created_at: now, updated_at: now, completed_at: null,
+  };
+  return {
+    specversion: '1.0', id: uuidv7(), type: 'com.taskstream.task.updated', source: '/taskstream/task-api', time: now,
+    subject: taskId, datacontenttype: 'application/json', dataschema: dataschemaFor('task.updated'),
+    traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+    data: {
+      user_id: userId, task_id: taskId, sequence, task_version: 2, idempotency_key: `${taskId}:2:task.updated`,
+      payload: { task, changes: { priority: { before: 'low', after: 'medium' } } }, changed_fields: ['priority'],
+    },
+  };
+}
+
+const message = (e: Envelope): OutgoingMessage => ({ topic: Topics.taskEvents, partitionKey: (e.data as { user_id: string }).user_id, event: e });
+
+async function count(runtime: RunningRuntime): Promise<number> {
+  return (await runtime.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n;
+}
+
+async function waitForRows(runtime: RunningRuntime, n: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while ((await count(runtime)) < n) {
+    if (Date.now() > deadline) throw new Error(`audit rows did not reach ${n} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Lag of the rows written since `fromId`: event time to the row's commit-time stamp. */
+async function lagSince(runtime: RunningRuntime, fromId: number) {
+  const { rows } = await runtime.pool.query(
+    `SELECT extract(epoch FROM recorded_at - time) * 1000 AS ms FROM audit_logs WHERE id > $1`,
+    [fromId],
+  );
+  return rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+}
+
+async function ingestBurst(runtime: RunningRuntime, n: number) {
+  const userIds = Array.from({ length: 50 }, () => randomUUID());
+  const events = Array.from({ length: n }, (_, i) => event(userIds[i % userIds.length]!, i + 1));
+  const started = performance.now();
+  for (let i = 0; i < events.length; i += 500) await runtime.ports.bus.publish(events.slice(i, i + 500).map(message));
+  await waitForRows(runtime, n, 600_000);
+  const seconds = (performance.now() - started) / 1000;
+  const lag = await lagSince(runtime, 0);
+  return {
+    burst_events: n,
+    burst_events_per_s: round(n / seconds),
+    burst_drain_s: round(seconds, 2),
+    burst_lag_max_ms: round(lag[lag.length - 1] ?? 0),
+  };
+}
+
+/** Publishes at a steady rate in 100 ms ticks, like task-api's relay; reports how far ingestion trails. */
+async function ingestPaced(runtime: RunningRuntime, rate: number, seconds: number) {
+  const fromId = await count(runtime);
+  const userIds = Array.from({ length: 64 }, () => randomUUID());
+  const total = Math.round(rate * seconds);
+  const started = performance.now();
+  let sent = 0;
+  let maxBacklog = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    if (due > sent) {
+      const batch = Array.from({ length: due - sent }, (_, i) => event(userIds[(sent + i) % userIds.length]!, sent + i + 1));
+      await runtime.ports.bus.publish(batch.map(message));
+      sent = due;
+      maxBacklog = Math.max(maxBacklog, fromId + sent - (await count(runtime)));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await waitForRows(runtime, fromId + total, 120_000);
+  const lag = await lagSince(runtime, fromId);
+  return {
+    paced_rate_per_s: rate,
+    paced_events: total,
+    paced_lag_p50_ms: round(percentile(lag, 50)),
+    paced_lag_p99_ms: round(percentile(lag, 99)),
+    paced_lag_max_ms: round(lag[lag.length - 1] ?? 0),
+    paced_backlog_max_events: maxBacklog,
+  };
+}
+
+/**
+ * Bulk-loads `rows` rows with generate_series (spread over `users` users and the last 80 days,
+ * so over three or four monthly partitions), then times `GET /api/audit-logs` with a user and
+ * a 30-day window, as the user and as an admin, and a free-text search.
+ */
+async function queryBench(runtime: RunningRuntime, rows: number, users: number, queries: number) {
+  const pool = runtime.pool;
+  // Version-4 UUIDs (the API checks version and variant) derived from the user's number.
+  const userId = (n: string) => `overlay(overlay(md5('bench-user-' || ${n}) placing '4' from 13) placing '8' from 17)::uuid`;
+  const spanSeconds = 80 * 86400;
+  for (let days = 0; days <= 80; days += 10) await pool.query(`SELECT audit_ensure_partition(now() - make_interval(days => $1))`, [days]);
+  await pool.query('SELECT audit_ensure_partition(now())');
+  const head = (await pool.query('SELECT last_id FROM audit_chain_head')).rows[0].last_id as number;
+  const loadStarted = performance.now();
+  const chunk = 100_000;
+  for (let from = 1; from <= rows; from += chunk) {
+    const to = Math.min(rows, from + chunk - 1);
+    // Not chained (hash and prev_hash are filler): this measures reads, not the chain.
+    await pool.query(
+      `INSERT INTO audit_logs (id, event_id, time, actor, action, task_id, changes, trace_id, source, payload, prev_hash, hash)
+       SELECT $1 + g, gen_random_uuid(), now() - make_interval(secs => (g * 7919) % $4),
+         ${userId('(g % $5)')}, (ARRAY['task.created','task.updated','task.completed','task.reopened','task.deleted'])[1 + g % 5],
+         overlay(overlay(md5('bench-task-' || (g / 5)) placing '4' from 13) placing '8' from 17)::uuid,
+         jsonb_build_object('priority', jsonb_build_object('before', 'low', 'after', 'high')),
+         md5(g::text), '/taskstream/task-api',
+         jsonb_build_object('task', jsonb_build_object('title', 'Bulk task ' || (g / 5), 'description', 'row ' || g, 'tags', jsonb_build_array('bulk'))),
+         md5(g::text) || md5(g::text), md5((g + 1)::text) || md5((g + 1)::text)
+       FROM generate_series($2::bigint, $3::bigint) g`,
+      [head, from, to, spanSeconds, users],
+    );
+  }
+  await pool.query('UPDATE audit_chain_head SET last_id = (SELECT max(id) FROM audit_logs)');
+  await pool.query('ANALYZE audit_logs');
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
+  const total = await count(runtime);
+
+  // The users' ids as the load made them.
+  const ids = (await pool.query(`SELECT ${userId('n')}::text AS id FROM generate_series(0, $1 - 1) n`, [users])).rows.map((r) => r.id as string);
+  const admin = await runtime.auth.sign({ userId: randomUUID(), role: 'admin' });
+  const tokens = new Map<string, string>();
+  for (const id of ids.slice(0, 50)) tokens.set(id, await runtime.auth.sign({ userId: id, role: 'user' }));
+
+  async function timed(pathAndQuery: string, token: string): Promise<[number, number]> {
+    const started = performance.now();
+    const res = await fetch(`${runtime.url}${pathAndQuery}`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await res.json()) as { items: unknown[] };
+    if (res.status !== 200) throw new Error(`GET ${pathAndQuery}: ${res.status} ${JSON.stringify(body)}`);
+    return [performance.now() - started, body.items.length];
+  }
+  const window = () => {
+    const end = Date.now() - Math.floor(Math.random() * 50) * 86_400_000;
+    return `start_date=${new Date(end - 30 * 86_400_000).toISOString()}&end_date=${new Date(end).toISOString()}`;
+  };
+
+  const userTimes: number[] = [];
+  const adminTimes: number[] = [];
+  const searchTimes: number[] = [];
+  let returned = 0;
+  const userIds = [...tokens.keys()];
+  for (let i = 0; i < 20; i++) await timed(`/api/audit-logs?${window()}`, tokens.get(userIds[i % userIds.length]!)!); // warm-up
+  for (let i = 0; i < queries; i++) {
+    const user = userIds[i % userIds.length]!;
+    const [ms, n] = await timed(`/api/audit-logs?${window()}`, tokens.get(user)!);
+    userTimes.push(ms);
+    returned += n;
+    adminTimes.push((await timed(`/api/audit-logs?user_id=${ids[(i * 37) % ids.length]}&${window()}`, admin))[0]);
+    if (i < 100) searchTimes.push((await timed(`/api/audit-logs?user_id=${user}&q=bulk%20${i}&${window()}`, admin))[0]);
+  }
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const [u, a, s] = [sorted(userTimes), sorted(adminTimes), sorted(searchTimes)];
+  return {
+    query_rows: total,
+    query_bulk_load_s: round(loadSeconds),
+    query_count: queries,
+    query_avg_items: round(returned / queries),
+    query_user_p50_ms: round(percentile(u, 50), 2),
+    query_user_p99_ms: round(percentile(u, 99), 2),
+    query_admin_user_filter_p50_ms: round(percentile(a, 50), 2),
+    query_admin_user_filter_p99_ms: round(percentile(a, 99), 2),
+    query_search_p50_ms: round(percentile(s, 50), 2),
+    query_search_p99_ms: round(percentile(s, 99), 2),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await benchAudit(), null, 2));
+  process.exit(0);
+}

@@ -1,0 +1,73 @@
+import { Topics } from '@taskstream/contracts';
+import type { Service, ServiceDeps, Subscription } from '@taskstream/platform';
+import { entryOf, createRecorder } from './ingest.js';
+import { createPartitionManager, retentionCutoff } from './partitions.js';
+import { auditRoutes } from './routes.js';
+import { auditMigrations } from './schema.js';
+
+export { auditMigrations } from './schema.js';
+export { canonicalJson, rowHash, GENESIS_HASH } from './chain.js';
+
+/** Name of the daily retention job; a one-off job named `audit-retention<anything>` runs it now. */
+export const RETENTION_JOB = 'audit-retention';
+export const RETENTION_SCHEDULE = '@daily';
+/** How many months ahead of the current one get their partition before any row needs it. */
+const MONTHS_AHEAD = 2;
+
+/** The audit trail: one chained row per task event, query/export/verify routes, retention. */
+export function createAuditService(deps: ServiceDeps): Service {
+  const { pool, config, ports, logger, metrics, auth } = deps;
+  const log = logger.child({ service: 'audit' });
+  const partitions = createPartitionManager(pool, log);
+  const record = createRecorder(pool, partitions);
+  const rowsWritten = metrics.counter('audit_events_total', 'Task events seen by the audit trail', ['result']);
+  const ingestLag = metrics.histogram('audit_ingest_lag_seconds', 'From event time to its audit row', [], [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+  ]);
+  const dropped = metrics.counter('audit_partitions_dropped_total', 'Expired audit partitions dropped');
+
+  const subscription: Subscription = {
+    topic: Topics.taskEvents,
+    consumer: 'audit',
+    async handler(event) {
+      const entry = entryOf(event);
+      if (!entry) return 'DROP';
+      const outcome = await record(entry);
+      rowsWritten.inc({ result: outcome });
+      if (outcome === 'inserted') ingestLag.observe(Math.max(0, Date.now() - Date.parse(entry.time)) / 1000);
+      return 'SUCCESS';
+    },
+  };
+
+  /** The current month's partition and the next ones exist before any row needs them. */
+  async function ensureAhead(now: Date) {
+    for (let ahead = 0; ahead <= MONTHS_AHEAD; ahead++) {
+      await partitions.ensure(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + ahead, 1)));
+    }
+  }
+
+  /** Creates the coming months' partitions and drops the wholly expired ones. */
+  async function maintain(now = new Date()) {
+    await ensureAhead(now);
+    const cutoff = retentionCutoff(now, config.AUDIT_RETENTION_DAYS);
+    const gone = await partitions.dropExpired(cutoff);
+    dropped.inc(gone.length);
+    log.info({ cutoff: cutoff.toISOString(), dropped: gone }, 'audit retention ran');
+  }
+
+  ports.jobs.onTrigger(RETENTION_JOB, async () => {
+    await maintain();
+  });
+
+  return {
+    name: 'audit',
+    routes: auditRoutes({ pool, auth, logger: log }),
+    subscriptions: [subscription],
+    migrations: auditMigrations,
+    async start() {
+      await ensureAhead(new Date());
+      // Scheduling again replaces the job: every replica may do this at start.
+      await ports.jobs.schedule({ name: RETENTION_JOB, schedule: RETENTION_SCHEDULE });
+    },
+  };
+}

@@ -1,0 +1,162 @@
+import { EventSchemas, TopicEvents, eventName, type EventName } from '@taskstream/contracts';
+import { type Envelope, type Pool, traceIdOf, withTransaction } from '@taskstream/platform';
+import { rowHash, type ChainedContent } from './chain.js';
+import type { PartitionManager } from './partitions.js';
+
+const AUDITED = new Set<EventName>(TopicEvents['task-events']);
+
+/** An audit row before it takes its place in the chain. */
+export type AuditEntry = Omit<ChainedContent, 'id' | 'prev_hash'>;
+
+export class InvalidEventError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidEventError';
+  }
+}
+
+/**
+ * The audit entry of a task event; undefined for an event type the audit does not record.
+ * Throws InvalidEventError naming what is wrong with a task event that breaks its schema.
+ */
+export function entryOf(event: Envelope): AuditEntry | undefined {
+  const name = eventName(event.type);
+  if (!name || !AUDITED.has(name)) return undefined;
+  const parsed = EventSchemas[name].safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InvalidEventError(
+      `invalid ${name} event ${String(event.id)}: ${issue.path.map(String).join('.') || '(event)'}: ${issue.message}`,
+    );
+  }
+  const data = parsed.data.data;
+  // The payload as sent (the schema would strip fields it does not know), made plain JSON.
+  const payload = JSON.parse(JSON.stringify((event.data as { payload: unknown }).payload));
+  return {
+    event_id: parsed.data.id,
+    time: new Date(parsed.data.time).toISOString(),
+    actor: data.user_id,
+    action: name,
+    task_id: data.task_id,
+    changes: payload.changes ?? {},
+    trace_id: traceIdOf(parsed.data.traceparent) ?? null,
+    source: parsed.data.source,
+    payload,
+  };
+}
+
+export type Recorded = 'inserted' | 'duplicate';
+
+interface Pending {
+  entry: AuditEntry;
+  resolve(result: Recorded): void;
+  reject(err: unknown): void;
+}
+
+const MAX_BATCH = 500;
+
+/**
+ * Appends entries to the one hash chain. The chain head row is locked for the transaction, so
+ * writers of every process and replica take turns; the duplicate check runs under the same
+ * lock, so a redelivered event never gets a second row.
+ *
+ * Entries that arrive while a transaction is being written (the bus hands over several users'
+ * events at once) are written together in the next one: one commit, one lock turn and one WAL
+ * flush for the lot. A batch that fails is retried entry by entry, so one bad entry fails alone.
+ */
+export function createRecorder(pool: Pool, partitions: PartitionManager) {
+  let queue: Pending[] = [];
+  let writing = false;
+
+  async function drain() {
+    writing = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, MAX_BATCH);
+        queue = queue.slice(batch.length);
+        try {
+          const results = await writeBatch(batch.map((p) => p.entry));
+          batch.forEach((p, i) => p.resolve(results[i]!));
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          for (const p of batch) {
+            await writeBatch([p.entry]).then(
+              ([result]) => p.resolve(result!),
+              (e) => p.reject(e),
+            );
+          }
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  }
+
+  async function writeBatch(entries: AuditEntry[]): Promise<Recorded[]> {
+    const times = entries.map((e) => new Date(e.time));
+    for (const time of times) await partitions.ensure(time);
+    try {
+      return await withTransaction(pool, async (client) => {
+        const { rows } = await client.query('SELECT last_id, last_hash FROM audit_chain_head FOR UPDATE');
+        const head = rows[0];
+        if (!head) throw new Error('audit_chain_head is empty: the audit migrations did not run');
+        // Entries already written (by their position in `entries`, from 1).
+        const existing = await client.query<{ i: number }>(
+          `SELECT k.i::int AS i FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS k(event_id, time, i)
+           JOIN audit_logs a ON a.event_id = k.event_id AND a.time = k.time`,
+          [entries.map((e) => e.event_id), entries.map((e) => e.time)],
+        );
+        const written = new Set(existing.rows.map((r) => r.i - 1));
+        // Times are normalised ISO strings (entryOf), so equal instants compare equal as text.
+        const seen = new Set<string>();
+        let lastId = BigInt(head.last_id);
+        let lastHash: string = head.last_hash;
+        const results: Recorded[] = [];
+        const rowsToInsert: (ChainedContent & { hash: string })[] = [];
+        entries.forEach((entry, i) => {
+          const key = `${entry.event_id}|${entry.time}`;
+          if (written.has(i) || seen.has(key)) {
+            results.push('duplicate');
+            return;
+          }
+          seen.add(key);
+          lastId += 1n;
+          const content: ChainedContent = { ...entry, id: lastId.toString(), prev_hash: lastHash };
+          lastHash = rowHash(content);
+          rowsToInsert.push({ ...content, hash: lastHash });
+          results.push('inserted');
+        });
+        if (rowsToInsert.length === 0) return results;
+        const column = <K extends keyof (ChainedContent & { hash: string })>(k: K) => rowsToInsert.map((r) => r[k]);
+        const json = (k: 'changes' | 'payload') => rowsToInsert.map((r) => JSON.stringify(r[k]));
+        await client.query(
+          `WITH inserted AS (
+             INSERT INTO audit_logs (id, event_id, time, actor, action, task_id, changes, trace_id, source, payload, prev_hash, hash)
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], $6::uuid[], $7::jsonb[],
+               $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[])
+           )
+           UPDATE audit_chain_head SET last_id = $13, last_hash = $14`,
+          [
+            column('id'), column('event_id'), column('time'), column('actor'), column('action'), column('task_id'), json('changes'),
+            column('trace_id'), column('source'), json('payload'), column('prev_hash'), column('hash'), lastId.toString(), lastHash,
+          ],
+        );
+        return results;
+      });
+    } catch (err) {
+      // No partition for a row (dropped since it was cached): look again on the retry.
+      if ((err as { code?: string }).code === '23514') for (const time of times) partitions.forget(time);
+      throw err;
+    }
+  }
+
+  return function record(entry: AuditEntry): Promise<Recorded> {
+    return new Promise<Recorded>((resolve, reject) => {
+      queue.push({ entry, resolve, reject });
+      if (!writing) void drain();
+    });
+  };
+}

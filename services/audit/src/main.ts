@@ -1,0 +1,4 @@
+import { runMain } from '@taskstream/platform';
+import { createAuditService } from './index.js';
+
+await runMain([createAuditService]);
