@@ -5,7 +5,8 @@ import type { z } from 'zod';
 import { HttpError, validationError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { childTraceparent, traceIdOf } from './trace.js';
+import { inSpan, SpanKind } from './telemetry.js';
+import { traceIdOf } from './trace.js';
 
 declare global {
   namespace Express {
@@ -38,16 +39,25 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     req.id = req.header('x-request-id')?.slice(0, 100) || randomUUID();
-    req.traceparent = childTraceparent(req.header('traceparent'));
-    req.log = logger.child({ request_id: req.id, trace_id: traceIdOf(req.traceparent) });
     res.setHeader('x-request-id', req.id);
-    res.on('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-      requests.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-      if (res.statusCode >= 500) req.log.error({ method: req.method, url: req.originalUrl, status: res.statusCode }, 'request failed');
+    // The request's span: its traceparent goes on every outbox row and event the request causes.
+    void inSpan(`${req.method}`, req.header('traceparent'), SpanKind.SERVER, (traceparent, span) => {
+      req.traceparent = traceparent;
+      req.log = logger.child({ request_id: req.id, trace_id: traceIdOf(traceparent) });
+      return new Promise<void>((done) => {
+        res.on('finish', () => {
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+          requests.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+          span.updateName(`${req.method} ${route}`);
+          span.setAttributes({ 'http.request.method': req.method, 'http.route': route, 'http.response.status_code': res.statusCode });
+          if (res.statusCode >= 500) req.log.error({ method: req.method, url: req.originalUrl, status: res.statusCode }, 'request failed');
+          done();
+        });
+        res.on('close', () => done());
+        next();
+      });
     });
-    next();
   });
 
   app.use(

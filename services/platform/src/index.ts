@@ -11,4 +11,5 @@ export * from './ports.js';
 export * from './postgres.js';
 export * from './runtime.js';
 export * from './schedule.js';
+export * from './telemetry.js';
 export * from './trace.js';

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Ports, Subscription } from './ports.js';
 import { startEmbeddedPostgres } from './postgres.js';
+import { startTelemetry } from './telemetry.js';
 
 /** What every service gets: the same in the embedded host and alone beside a sidecar. */
 export interface ServiceDeps {
@@ -75,6 +76,8 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
   const metrics = createMetrics();
   const embedded = config.TASKSTREAM_RUNTIME === 'embedded';
   const stops: (() => Promise<void>)[] = [];
+  const telemetry = startTelemetry(config.OTEL_EXPORTER_OTLP_ENDPOINT, config.APP_ID ?? 'taskstream');
+  stops.push(telemetry.shutdown);
 
   try {
     let databaseUrl = config.DATABASE_URL;

@@ -1,0 +1,58 @@
+import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { childTraceparent } from './trace.js';
+
+export { SpanKind };
+
+/**
+ * OpenTelemetry traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing
+ * is exported, but trace ids still flow through `traceparent` (see inSpan).
+ */
+export function startTelemetry(endpoint: string | undefined, serviceName: string): { shutdown(): Promise<void> } {
+  if (!endpoint) return { shutdown: async () => undefined };
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` }))],
+  });
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  return {
+    async shutdown() {
+      await provider.shutdown();
+      trace.disable();
+      propagation.disable();
+      context.disable();
+    },
+  };
+}
+
+/**
+ * Runs `work` in a span that continues `parent` (a W3C traceparent) and hands it the traceparent
+ * of the new span, to put on what the work causes (outbox rows, published events, invocations).
+ */
+export function inSpan<T>(
+  name: string,
+  parent: string | undefined,
+  kind: SpanKind,
+  work: (traceparent: string, span: Span) => Promise<T>,
+): Promise<T> {
+  const parentContext = parent ? propagation.extract(ROOT_CONTEXT, { traceparent: parent }) : ROOT_CONTEXT;
+  return trace.getTracer('taskstream').startActiveSpan(name, { kind }, parentContext, async (span) => {
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    // Without an SDK the API records nothing and injects nothing: make the child id ourselves.
+    const traceparent = span.isRecording() && carrier.traceparent ? carrier.traceparent : childTraceparent(parent);
+    try {
+      return await work(traceparent, span);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String((err as Error)?.message ?? err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
