@@ -107,6 +107,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     const published = n;
     await sleep(3000); // stragglers
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    const hub = (rt.services[0] as unknown as { stats(): { connections: number } }).stats();
     child.send({ type: 'report' });
     const report = await nextMessage(child, 'report', 60_000);
     if (report.type !== 'report') throw new Error('no report from clients');
@@ -125,7 +126,6 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     const pct = (p: number) => round(percentile(latencies, p), 2);
     const exposition = await (await fetch(`${rt.url}/metrics`)).text();
     const breakdown = histogramMeans(exposition, ['taskstream_sync_store_duration_seconds', 'taskstream_sync_event_lag_seconds', 'taskstream_event_handler_duration_seconds']);
-    const hub = (rt.services[0] as unknown as { stats(): { connections: number } }).stats();
     return {
       connections,
       connected: ready.connected,

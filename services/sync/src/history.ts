@@ -41,45 +41,100 @@ export interface StoredEvent {
 const UNIQUE_VIOLATION = '23505';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Serialization failures and deadlocks: the statement rolled back whole; run it again. */
+const RETRYABLE = new Set([UNIQUE_VIOLATION, '40P01', '40001']);
+
 /**
- * Stores an event under the user's next sequence, in one statement (one transaction): the
- * sequence bump, the inbox row, the history row and the trimming of the window. An event id
- * seen before returns the sequence it got then and changes nothing.
+ * Stores events of distinct users, each under its user's next sequence, in one statement (one
+ * transaction, one round trip): the sequence bumps, the inbox rows, the history rows and the
+ * trimming of each window. An event id seen before returns the sequence it got then and changes
+ * nothing. Users are bumped in id order, so two replicas storing overlapping batches lock the
+ * counters in the same order.
  *
- * Two replicas storing the same event at once: the second waits on the user's sequence row,
- * then its inbox insert violates the key, the whole statement rolls back (its bump too), and
- * the retry finds the first one's row.
+ * Two replicas storing the same event at once: the second waits on the user's counter row,
+ * then its inbox insert violates the key, the whole statement (bumps included) rolls back, and
+ * the retry finds the first one's rows.
  */
-export async function storeEvent(pool: Pool, event: SyncedEvent, historySize: number): Promise<StoredEvent | undefined> {
+export async function storeEvents(pool: Pool, events: SyncedEvent[], historySize: number): Promise<Map<string, StoredEvent>> {
+  if (new Set(events.map((e) => e.data.user_id)).size !== events.length) throw new Error('storeEvents: one event per user per call');
   for (let attempt = 1; ; attempt++) {
     try {
-      const { rows } = await pool.query<{ sequence: number | null; created: boolean }>(
-        `WITH existing AS (
-           SELECT sequence FROM sync_inbox WHERE event_id = $1
+      const { rows } = await pool.query<{ event_id: string; sequence: number; created: boolean }>(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::jsonb[]) AS i(event_id, user_id, event)
+         ), existing AS (
+           SELECT event_id, sequence FROM sync_inbox WHERE event_id = ANY($1::text[])
          ), bumped AS (
            INSERT INTO sync_sequences AS s (user_id, last_sequence)
-           SELECT $2::uuid, 1 WHERE NOT EXISTS (SELECT 1 FROM existing)
+           SELECT user_id, 1 FROM input WHERE event_id NOT IN (SELECT event_id FROM existing) ORDER BY user_id
            ON CONFLICT (user_id) DO UPDATE SET last_sequence = s.last_sequence + 1
-           RETURNING last_sequence
+           RETURNING user_id, last_sequence
+         ), fresh AS (
+           SELECT i.event_id, i.user_id, i.event, b.last_sequence FROM input i JOIN bumped b USING (user_id)
          ), inbox AS (
-           INSERT INTO sync_inbox (event_id, user_id, sequence) SELECT $1, $2::uuid, last_sequence FROM bumped
+           INSERT INTO sync_inbox (event_id, user_id, sequence) SELECT event_id, user_id, last_sequence FROM fresh
          ), history AS (
-           INSERT INTO sync_history (user_id, sequence, event_id, event) SELECT $2::uuid, last_sequence, $1, $3::jsonb FROM bumped
+           INSERT INTO sync_history (user_id, sequence, event_id, event) SELECT user_id, last_sequence, event_id, event FROM fresh
          ), trimmed AS (
-           DELETE FROM sync_history h USING bumped
-           WHERE h.user_id = $2::uuid AND h.sequence <= bumped.last_sequence - $4::bigint
+           DELETE FROM sync_history h USING bumped b WHERE h.user_id = b.user_id AND h.sequence <= b.last_sequence - $4::bigint
          )
-         SELECT coalesce((SELECT last_sequence FROM bumped), (SELECT sequence FROM existing)) AS sequence,
-                EXISTS (SELECT 1 FROM bumped) AS created`,
-        [event.id, event.data.user_id, JSON.stringify(event), historySize],
+         SELECT event_id, last_sequence AS sequence, true AS created FROM fresh
+         UNION ALL
+         SELECT event_id, sequence, false FROM existing`,
+        [events.map((e) => e.id), events.map((e) => e.data.user_id), events.map((e) => JSON.stringify(e)), historySize],
       );
-      const row = rows[0];
-      return row?.sequence == null ? undefined : { sequence: row.sequence, created: row.created };
+      return new Map(rows.map((r) => [r.event_id, { sequence: r.sequence, created: r.created }]));
     } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION && attempt < 3) continue;
+      if (RETRYABLE.has((err as { code?: string }).code ?? '') && attempt < 5) continue;
       throw err;
     }
   }
+}
+
+/**
+ * Gathers the events that handlers store at the same moment (the bus runs several users'
+ * handlers at once) into one `storeEvents` call: one commit for many events. One statement is
+ * in flight at a time; what arrives meanwhile forms the next batch. Two events of one user never
+ * share a batch, so each user's order holds.
+ */
+export function createEventStore(pool: () => Pool, historySize: number, maxBatch = 64) {
+  type Item = { event: SyncedEvent; resolve: (stored: StoredEvent | undefined) => void; reject: (err: unknown) => void };
+  let queue: Item[] = [];
+  let running = false;
+
+  async function drain() {
+    running = true;
+    while (queue.length > 0) {
+      const batch: Item[] = [];
+      const later: Item[] = [];
+      const users = new Set<string>();
+      for (const item of queue) {
+        const user = item.event.data.user_id;
+        if (batch.length < maxBatch && !users.has(user)) {
+          users.add(user);
+          batch.push(item);
+        } else later.push(item);
+      }
+      queue = later;
+      try {
+        const stored = await storeEvents(
+          pool(),
+          batch.map((item) => item.event),
+          historySize,
+        );
+        for (const item of batch) item.resolve(stored.get(item.event.id));
+      } catch (err) {
+        for (const item of batch) item.reject(err);
+      }
+    }
+    running = false;
+  }
+
+  return (event: SyncedEvent): Promise<StoredEvent | undefined> =>
+    new Promise((resolve, reject) => {
+      queue.push({ event, resolve, reject });
+      if (!running) void drain();
+    });
 }
 
 export interface HistoryPage {

@@ -2,11 +2,12 @@ import type { IncomingMessage, Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { EventSchemas, eventName, SyncEventsQuery, Topics } from '@taskstream/contracts';
-import { parse, principalOf, type Service, type ServiceDeps, type ServiceFactory } from '@taskstream/platform';
+import { type Pool, parse, principalOf, type Service, type ServiceDeps, type ServiceFactory } from '@taskstream/platform';
 import { Router } from 'express';
+import pg from 'pg';
 import { WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { pruneInbox, readHistory, storeEvent, syncMigrations } from './history.js';
+import { createEventStore, pruneInbox, readHistory, syncMigrations } from './history.js';
 import { createHub, type Hub, type HubStats } from './hub.js';
 import { BEARER_PROTOCOL, CloseCodes, type LiveQuery, parseLiveQuery, QueryError, replayPlan, type SyncedEvent, tokenFromProtocols } from './protocol.js';
 
@@ -63,7 +64,7 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
   const consumer = `sync-${replicaId}`;
   const historySize = options.historySize ?? config.SYNC_HISTORY_SIZE;
   const log = logger.child({ service: 'sync', consumer });
-  const latency = metrics.histogram('sync_store_duration_seconds', 'Storing one event in the sync history', [], [
+  const latency = metrics.histogram('sync_store_duration_seconds', 'Storing one event in the sync history (waiting for its batch included)', [], [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
   ]);
 
@@ -71,6 +72,20 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
   const lag = metrics.histogram('sync_event_lag_seconds', 'Event time to fan-out on this replica', [], [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
   ]);
+
+  // Embedded runtime: the history is written without waiting for its own WAL flush. The bus
+  // commits the consumer checkpoint synchronously after the handlers, which flushes these
+  // writes first; after a database crash the events past the checkpoint are redelivered and,
+  // handled in log order again, get the same sequences (ADR 0007). Under Dapr the
+  // acknowledgement goes to the sidecar instead, so the writes are committed durably.
+  const asyncCommit = config.TASKSTREAM_RUNTIME === 'embedded';
+  const storePool = asyncCommit
+    ? new pg.Pool({ connectionString: config.DATABASE_URL, max: 2, options: '-c synchronous_commit=off', idleTimeoutMillis: 30000 })
+    : pool;
+  storePool.on('error', () => undefined);
+  // After stop() the handlers still running until the bus stops use the shared pool.
+  let storeTarget: Pool = storePool;
+  const store = createEventStore(() => storeTarget, historySize);
 
   const hub: Hub = createHub({
     pool,
@@ -163,7 +178,7 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
           }
           const synced = event as unknown as SyncedEvent;
           const end = latency.startTimer();
-          const stored = await storeEvent(pool, synced, historySize);
+          const stored = await store(synced);
           end();
           if (stored) hub.publish(synced.data.user_id, stored.sequence, synced);
           const age = (Date.now() - Date.parse(synced.time)) / 1000;
@@ -188,6 +203,10 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       server?.off('upgrade', upgradeListener);
       await hub.stop();
       wss.close();
+      if (storePool !== pool) {
+        storeTarget = pool;
+        await storePool.end();
+      }
     },
     stats: () => hub.stats(),
   };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import WebSocket from 'ws';
 import { SyncClient, type WebSocketConstructor } from './client.js';
+import { storeEvents } from './history.js';
 import { type SyncService, syncService } from './index.js';
 import { CloseCodes, type SyncedEvent } from './protocol.js';
 import { notificationEvent, onTaskUpdates, taskEvent } from './test-support/events.js';
@@ -379,5 +380,23 @@ describe('several sync replicas', () => {
     expect(message).toMatchObject({ sequence: 31, event: { id: more.id } });
     onB.ws.terminate();
     moved.ws.terminate();
+  });
+
+  it('gives each event one sequence when replicas store overlapping batches at once', async () => {
+    const users = Array.from({ length: 12 }, () => randomUUID());
+    const rounds = Array.from({ length: 8 }, () => users.map((u) => taskEvent(u) as unknown as SyncedEvent));
+    const results: Map<string, { sequence: number }>[] = [];
+    for (const round of rounds) {
+      // Both replicas store the same events, in opposite orders, at the same time.
+      const [fromA, fromB] = await Promise.all([storeEvents(a.pool, round, 100), storeEvents(b.pool, [...round].reverse(), 100)]);
+      expect([...fromB.entries()].sort()).toEqual([...fromA.entries()].map(([id, s]) => [id, { ...s, created: fromB.get(id)!.created }]).sort());
+      expect([...fromA.values(), ...fromB.values()].filter((s) => s.created)).toHaveLength(round.length);
+      results.push(fromA);
+    }
+    for (const [u, user] of users.entries()) {
+      expect(results.map((r, i) => r.get(rounds[i]![u]!.id)!.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      const { rows } = await a.pool.query('SELECT sequence FROM sync_history WHERE user_id = $1 ORDER BY sequence', [user]);
+      expect(rows.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    }
   });
 });
