@@ -24,6 +24,32 @@ export interface HttpAppOptions {
   bodyLimitBytes: number;
   /** Named readiness checks; /readyz is 503 while any of them fails. */
   readiness?: Record<string, () => Promise<boolean>>;
+  /** Deeper JSON bodies are refused with 400 invalid_json. */
+  maxJsonDepth?: number;
+}
+
+const MAX_JSON_DEPTH = 64;
+
+/** Throws 400 invalid_json when the JSON text nests arrays/objects deeper than `max` (strings skipped). */
+export function checkJsonDepth(buf: Buffer, encoding: string, max: number) {
+  let text: string;
+  try {
+    text = /^utf-?8$/i.test(encoding) ? buf.toString('utf8') : new TextDecoder(encoding).decode(buf);
+  } catch {
+    return; // a charset we cannot decode here: the parser answers for it
+  }
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) throw new HttpError(400, 'invalid_json', `request body nests deeper than ${max} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
 }
 
 /** An express app with ids, logs, metrics, JSON parsing, and health endpoints; add routes, then `finishApp`. */
@@ -65,6 +91,9 @@ export function createHttpApp(options: HttpAppOptions): Express {
       limit: options.bodyLimitBytes,
       strict: true,
       type: ['application/json', 'application/*+json'],
+      // JSON.parse copes with any depth, but JSON.stringify, zod and friends recurse: a body of
+      // 200,000 nested arrays would end in a stack overflow (a 500) wherever it is handled.
+      verify: (_req, _res, buf, encoding) => checkJsonDepth(buf, encoding, options.maxJsonDepth ?? MAX_JSON_DEPTH),
     }),
   );
 
