@@ -1,9 +1,16 @@
 import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '@taskstream/platform';
+import { createAuditService } from '@taskstream/audit';
+import { createNotificationService } from '@taskstream/notification';
 import { createSyncService } from '@taskstream/sync';
 import { createTaskApiService, DEMO_USERS } from '@taskstream/task-api';
 
 /** Every service of taskstream, as the embedded host runs them in one process. */
-export const allServices: ServiceFactory[] = [createTaskApiService, createSyncService];
+export const allServices: ServiceFactory[] = [
+  createTaskApiService,
+  (deps) => createNotificationService(deps),
+  createAuditService,
+  createSyncService,
+];
 
 export function startEmbeddedHost(options: RuntimeOptions = {}): Promise<RunningRuntime> {
   return startRuntime(allServices, options);
