@@ -9,7 +9,7 @@
  * The clients run in a child process (raised file limit), so their work does not sit on the
  * server's event loop; both read the same clock (performance.timeOrigin + now()).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import { benchDatabase, percentile, round } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const CLIENT_FLAG = '--sync-bench-clients';
+const SERVER_FLAG = '--sync-bench-server';
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -33,11 +34,21 @@ interface BenchOptions {
 }
 
 type FromClients =
+  | { type: 'result'; result: Record<string, number | string> }
   | { type: 'ready'; connected: number; failed: number }
   | { type: 'report'; receipts: number[]; closes: Record<string, number>; rssBytes: number };
 
 export async function benchSync(options: BenchOptions = {}): Promise<Record<string, number | string>> {
   const connections = options.connections ?? Number(process.env.SYNC_BENCH_CONNECTIONS ?? 5000);
+  // The server holds one descriptor per connection: below that limit, run in a child that raised it.
+  if (!process.argv.includes(SERVER_FLAG) && openFileLimit() < connections + 1024) {
+    const child = withRaisedFileLimit(SERVER_FLAG, {
+      SYNC_BENCH_CONNECTIONS: String(connections),
+      ...(options.seconds ? { SYNC_BENCH_SECONDS: String(options.seconds) } : {}),
+    });
+    const message = (await nextMessage(child, 'result', 30 * 60_000)) as { type: 'result'; result: Record<string, number | string> };
+    return message.result;
+  }
   const seconds = options.seconds ?? Number(process.env.SYNC_BENCH_SECONDS ?? 20);
   const warmupSeconds = options.warmupSeconds ?? 3;
   const work = await mkdtemp(path.join(tmpdir(), 'taskstream-bench-sync-'));
@@ -67,7 +78,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     await writeFile(tokensFile, JSON.stringify(tokens));
 
     const rssIdle = process.memoryUsage().rss;
-    const child = spawnClients({ url: rt.url, tokensFile });
+    const child = withRaisedFileLimit(CLIENT_FLAG, { SYNC_BENCH_URL: rt.url, SYNC_BENCH_TOKENS: tokensFile });
     stops.unshift(async () => child.kill('SIGKILL'));
     const ready = await nextMessage(child, 'ready', 180_000);
     if (ready.type !== 'ready') throw new Error('clients did not start');
@@ -174,13 +185,16 @@ function histogramMeans(text: string, names: string[]): Record<string, number> {
   return out;
 }
 
-function spawnClients(env: { url: string; tokensFile: string }): ChildProcess {
-  // 5,000 sockets need more descriptors than some defaults allow: raise the limit for the child.
-  const command = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "${process.execPath}" --import tsx "${SELF}" ${CLIENT_FLAG}`;
-  return spawn('bash', ['-c', command], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, SYNC_BENCH_URL: env.url, SYNC_BENCH_TOKENS: env.tokensFile },
-  });
+/** The soft limit on open files of this process. */
+function openFileLimit(): number {
+  const text = execFileSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+  return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text);
+}
+
+/** This file again in a child (IPC), with as many open files as the hard limit allows, up to 65536. */
+function withRaisedFileLimit(flag: string, env: Record<string, string>): ChildProcess {
+  const command = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "${process.execPath}" --import tsx "${SELF}" ${flag}`;
+  return spawn('bash', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
 }
 
 function nextMessage(child: ChildProcess, type: FromClients['type'], timeoutMs: number): Promise<FromClients> {
@@ -241,6 +255,9 @@ async function runClients() {
 
 if (process.argv.includes(CLIENT_FLAG)) {
   await runClients();
+} else if (process.argv.includes(SERVER_FLAG)) {
+  const result = await benchSync();
+  process.send!({ type: 'result', result }, () => process.exit(0));
 } else if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
   const result = await benchSync();
   console.log(JSON.stringify(result, null, 2));
