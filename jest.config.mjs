@@ -24,6 +24,8 @@ export default {
       globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
       globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
     },
+    // The Helm chart's rendered objects; needs the helm that `npm run chart:check` builds.
+    { ...common, displayName: 'chart', testMatch: ['<rootDir>/scripts/chart-check/*.check.test.ts'] },
     {
       ...common,
       displayName: 'browser',
