@@ -8,6 +8,7 @@ export * from './http.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './ports.js';
+export * from './recurrence/index.js';
 export * from './postgres.js';
 export * from './runtime.js';
 export * from './schedule.js';
