@@ -40,11 +40,44 @@ export interface SidecarClient {
   ): Promise<SidecarResponse>;
 }
 
-export function createSidecarClient(config: SidecarConfig): SidecarClient {
+/** How long the first call waits for the sidecar to come up (the SDK's DaprClient waits 60 s too). */
+const SIDECAR_WAIT_MS = 60_000;
+
+export function createSidecarClient(config: SidecarConfig, options: { waitMs?: number } = {}): SidecarClient {
   const baseUrl = `http://${config.DAPR_HOST}:${config.DAPR_HTTP_PORT}`;
+  let ready: Promise<void> | undefined;
+
+  /**
+   * The app starts before its sidecar (daprd waits for the app's port), so a service that calls
+   * the sidecar while it starts (schedules a job, reads state) waits for daprd's outbound health
+   * instead of failing with ECONNREFUSED. Once up, calls go straight through.
+   */
+  function sidecarReady(): Promise<void> {
+    ready ??= (async () => {
+      const deadline = Date.now() + (options.waitMs ?? SIDECAR_WAIT_MS);
+      for (;;) {
+        const status = await fetch(`${baseUrl}/v1.0/healthz/outbound`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        if (status >= 200 && status < 300) return;
+        if (Date.now() > deadline)
+          throw new Error(
+            `the Dapr sidecar at ${baseUrl} is not up (outbound health: ${status || 'no answer'})`,
+          );
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })().catch((err) => {
+      ready = undefined; // the next call waits again
+      throw err;
+    });
+    return ready;
+  }
+
   return {
     baseUrl,
     async request(path, init = {}) {
+      await sidecarReady();
       const headers: Record<string, string> = { ...init.headers };
       if (config.DAPR_API_TOKEN) headers['dapr-api-token'] = config.DAPR_API_TOKEN;
       if (init.body !== undefined) headers['content-type'] ??= 'application/json';
