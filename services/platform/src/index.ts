@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './http.js';
 export * from './logger.js';
 export * from './metrics.js';
+export * from './ops/index.js';
 export * from './ports.js';
 export * from './recurrence/index.js';
 export * from './postgres.js';

@@ -3,6 +3,8 @@
  * `embedded/*` implements these on PostgreSQL, `dapr/*` on a Dapr sidecar.
  */
 
+import type { Logger } from './logger.js';
+
 /** A CloudEvent as it travels; shapes and validation live in @taskstream/contracts. */
 export interface Envelope {
   specversion: '1.0';
@@ -36,6 +38,13 @@ export interface DeliveryContext {
   consumer: string;
   /** 1 on first delivery. */
   attempt: number;
+  /**
+   * The consumer span's W3C traceparent (same trace as the event's): put it on what the
+   * handler causes (invocations, events it publishes). Both bus adapters set it.
+   */
+  traceparent?: string;
+  /** A logger carrying trace_id, topic, consumer and event_id. Both bus adapters set it. */
+  log?: Logger;
 }
 
 export interface Subscription {

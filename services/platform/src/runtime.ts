@@ -13,6 +13,8 @@ import { createHttpApp, finishApp, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Ports, Subscription } from './ports.js';
+import { lagOf } from './ops/stats.js';
+import { opsMigrations } from './ops/schema.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTelemetry } from './telemetry.js';
 
@@ -119,12 +121,21 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
         })
       : createDaprPorts({ config: effectiveConfig, app, logger });
 
+    const lag = lagOf(ports.bus);
+    if (lag) {
+      // Events written but not yet handled, per consumer and topic (ADR 0011).
+      metrics.gauge('consumer_lag', 'Events on the topic not yet handled by the consumer', ['consumer', 'topic'], async (g) => {
+        g.reset();
+        for (const l of await lag().catch(() => [])) g.set({ consumer: l.consumer, topic: l.topic }, l.lag);
+      });
+    }
     const deps: ServiceDeps = { config: effectiveConfig, logger, metrics, pool, ports, auth };
     const services: Service[] = [];
     for (const factory of factories) services.push(await factory(deps));
 
     if (config.MIGRATE_ON_START || options.migrateOnly) {
       if (embedded) await runMigrations(pool, 'platform', embeddedMigrations, logger);
+      await runMigrations(pool, 'ops', opsMigrations, logger);
       for (const service of services) await runMigrations(pool, service.name, service.migrations ?? [], logger);
     }
     await options.afterMigrate?.(deps);

@@ -1,5 +1,6 @@
 import type { Service, ServiceDeps } from '@taskstream/platform';
 import { Router } from 'express';
+import { createAdmin } from './admin.js';
 import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
@@ -20,7 +21,9 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
   const relay = createOutboxRelay({ pool, connectionString: config.DATABASE_URL!, bus: ports.bus, logger, metrics });
   metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) => g.set(await relay.backlog()));
 
+  const admin = createAdmin(deps);
   const routes = Router();
+  routes.use(admin.routes);
   routes.use(authRoutes(pool, auth));
   routes.use(webRoutes());
   routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: () => undefined, onCommitted: () => relay.wake() }));
@@ -29,9 +32,11 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
     name: 'task-api',
     routes,
     migrations: taskApiMigrations,
+    subscriptions: admin.subscriptions,
     async start() {
       if (config.SEED_DEMO_USERS) await seedDemoUsers(pool, logger);
       if (options.relay !== false) await relay.start();
+      await admin.start();
     },
     stop: () => relay.stop(),
   };

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Pool, PoolClient } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { deliveryMetrics, runHandler } from '../ops/delivery.js';
 import type { Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
 
 const CHANNEL = 'taskstream_events';
@@ -245,15 +246,7 @@ function createConsumer(
   const log = logger.child({ consumer, topic });
   const lockKey = `taskstream_consumer|${consumer}|${topic}`;
   const metrics = options.metrics;
-  const consumed = metrics?.counter('events_consumed_total', 'Events handled', [
-    'topic',
-    'consumer',
-    'result',
-  ]);
-  const duration = metrics?.histogram('event_handler_duration_seconds', 'Handler duration', [
-    'topic',
-    'consumer',
-  ]);
+  const counters = deliveryMetrics(metrics);
 
   let stopped = false;
   let wakeRequested = true;
@@ -261,19 +254,9 @@ function createConsumer(
   let loop: Promise<void> | undefined;
   const blockedKeys = new Set<string>();
 
-  /** Runs the handler once; returns the error text, or undefined when the event is done with. */
-  async function attempt(event: Envelope, attemptNo: number): Promise<string | undefined> {
-    const end = duration?.startTimer({ topic, consumer });
-    try {
-      const result = (await sub.handler(event, { topic, consumer, attempt: attemptNo })) ?? 'SUCCESS';
-      consumed?.inc({ topic, consumer, result: String(result).toLowerCase() });
-      return result === 'RETRY' ? 'handler asked to retry' : undefined;
-    } catch (err) {
-      consumed?.inc({ topic, consumer, result: 'error' });
-      return err instanceof Error ? err.message || err.name : String(err);
-    } finally {
-      end?.();
-    }
+  /** Runs the handler once (in a consumer span); returns the error text, or undefined when the event is done with. */
+  function attempt(event: Envelope, attemptNo: number): Promise<string | undefined> {
+    return runHandler(sub, event, { topic, consumer, attempt: attemptNo }, logger, counters);
   }
 
   /**
@@ -363,6 +346,7 @@ function createConsumer(
     for (const p of parked) {
       if (p.error === undefined) continue;
       if (retryDelaysMs.length === 0) continue; // dead-lettered right away by handleRetries
+      counters.retried?.inc({ topic, consumer });
       log.warn(
         { event_id: p.row.event.id, attempt: 1, error: p.error, retry_in_ms: retryDelaysMs[0] },
         'handler failed; will retry',
@@ -428,6 +412,7 @@ function createConsumer(
            WHERE consumer = $1 AND topic = $2 AND event_log_id = $3`,
           [consumer, topic, head.event_log_id, attemptNo, error, delay],
         );
+        counters.retried?.inc({ topic, consumer });
         log.warn(
           { event_id: head.event.id, attempt: attemptNo, error, retry_in_ms: delay },
           'handler failed; will retry',
@@ -474,7 +459,8 @@ function createConsumer(
     } finally {
       client.release();
     }
-    consumed?.inc({ topic, consumer, result: 'dead_lettered' });
+    counters.consumed?.inc({ topic, consumer, result: 'dead_lettered' });
+    counters.deadLettered?.inc({ topic, consumer });
     log.error(
       { event_id: event.id, attempts, reason, dead_letter_topic: deadLetterTopic },
       'event dead-lettered',

@@ -1,0 +1,5 @@
+export * from './dead-letters.js';
+export * from './delivery.js';
+export * from './retention.js';
+export * from './schema.js';
+export * from './stats.js';

@@ -1,0 +1,114 @@
+import { DeadLetterQuery, Topics } from '@taskstream/contracts';
+import {
+  adminStats,
+  conflict,
+  DeadLetterStateError,
+  discardDeadLetter,
+  EVENT_LOG_RETENTION_JOB,
+  EVENT_LOG_RETENTION_SCHEDULE,
+  HttpError,
+  InvalidCursorError,
+  listDeadLetters,
+  notFound,
+  parse,
+  principalOf,
+  pruneEventLog,
+  replayDeadLetter,
+  replayTopic,
+  type ServiceDeps,
+  storeDeadLetter,
+  type Subscription,
+} from '@taskstream/platform';
+import { Router } from 'express';
+import { z } from 'zod';
+
+const DiscardBody = z.strictObject({ reason: z.string().trim().min(1).max(1000) });
+const ReplayAllQuery = z.strictObject({ topic: z.string().min(1).max(200) });
+
+/** The topics whose dead letters task-api collects under Dapr (every topic a service consumes). */
+const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates];
+
+/**
+ * Operations: dead letters (list, replay, replay a topic, discard with a reason), throughput and
+ * lag stats, and the daily event-log retention job. Under Dapr the dead letters arrive on
+ * `<topic>.dlq` and are stored here; the embedded bus stores them itself.
+ */
+export function createAdmin(deps: ServiceDeps): {
+  routes: Router;
+  subscriptions: Subscription[];
+  start(): Promise<void>;
+} {
+  const { pool, auth, ports, config, logger } = deps;
+  const log = logger.child({ component: 'admin' });
+  const routes = Router();
+  const admin = [auth.requireUser, auth.requireAdmin];
+
+  routes.get('/api/admin/dlq', ...admin, async (req, res) => {
+    const query = parse(DeadLetterQuery, req.query, 'query');
+    try {
+      res.json(await listDeadLetters(pool, query));
+    } catch (err) {
+      if (err instanceof InvalidCursorError) throw new HttpError(400, 'validation_failed', `invalid query: cursor: ${err.message}`);
+      throw err;
+    }
+  });
+
+  routes.post('/api/admin/dlq/replay', ...admin, async (req, res) => {
+    const { topic } = parse(ReplayAllQuery, req.query, 'query');
+    const replayed = await replayTopic(pool, ports.bus, topic, principalOf(req).userId);
+    req.log.info({ topic, replayed }, 'dead letters of a topic replayed');
+    res.status(202).json({ replayed });
+  });
+
+  routes.post('/api/admin/dlq/:id/replay', ...admin, async (req, res) => {
+    const id = String(req.params.id);
+    try {
+      if (!(await replayDeadLetter(pool, ports.bus, id, principalOf(req).userId))) throw notFound('dead letter');
+    } catch (err) {
+      if (err instanceof DeadLetterStateError) throw conflict(err.message);
+      throw err;
+    }
+    req.log.info({ dead_letter_id: id }, 'dead letter replayed');
+    res.status(202).end();
+  });
+
+  routes.post('/api/admin/dlq/:id/discard', ...admin, async (req, res) => {
+    const { reason } = parse(DiscardBody, req.body, 'body');
+    const id = String(req.params.id);
+    if (!(await discardDeadLetter(pool, id, reason, principalOf(req).userId))) throw notFound('dead letter');
+    req.log.info({ dead_letter_id: id, reason }, 'dead letter discarded');
+    res.status(204).end();
+  });
+
+  routes.get('/api/admin/stats', ...admin, async (_req, res) => {
+    res.json(await adminStats(pool, ports.bus));
+  });
+
+  const subscriptions: Subscription[] =
+    config.TASKSTREAM_RUNTIME === 'dapr'
+      ? CONSUMED_TOPICS.map((topic) => ({
+          topic: `${topic}.dlq`,
+          consumer: 'task-api-dlq',
+          // Its own dead letters would go to `<topic>.dlq.dlq`; nothing consumes that, so keep retrying here.
+          deadLetterTopic: `${topic}.dlq.dlq`,
+          async handler(event) {
+            await storeDeadLetter(pool, `${topic}.dlq`, event);
+            return 'SUCCESS' as const;
+          },
+        }))
+      : [];
+
+  ports.jobs.onTrigger(EVENT_LOG_RETENTION_JOB, async () => {
+    const removed = await pruneEventLog(pool, config.EVENT_LOG_RETENTION_DAYS);
+    log.info({ retention_days: config.EVENT_LOG_RETENTION_DAYS, removed }, 'event log retention ran');
+  });
+
+  return {
+    routes,
+    subscriptions,
+    async start() {
+      // Scheduling again replaces the job: every replica may do this at start.
+      await ports.jobs.schedule({ name: EVENT_LOG_RETENTION_JOB, schedule: EVENT_LOG_RETENTION_SCHEDULE });
+    },
+  };
+}
