@@ -131,16 +131,16 @@ export function createCompletionHandler(options: CompletionHandlerOptions) {
     // Only completions of recurring tasks matter; a broken task.completed event throws.
     const task = completedTaskOf(event);
     if (!task?.recurrence) return 'DROP';
-    const seen = await pool.query('SELECT 1 FROM recurring_inbox WHERE event_id = $1', [event.id]);
-    if (seen.rowCount) return 'SUCCESS';
-
-    const hint = await pool.query<{ due_local: string }>(
-      `SELECT due_local FROM recurring_occurrences WHERE task_id = $1 AND due_date = $2 AND time_zone = $3`,
-      [task.id, task.due_date, task.time_zone],
+    // Handled already? And the local time this task was meant for, if this service created it.
+    const { rows } = await pool.query<{ seen: boolean; due_local: string | null }>(
+      `SELECT EXISTS (SELECT 1 FROM recurring_inbox WHERE event_id = $1) AS seen,
+              (SELECT due_local FROM recurring_occurrences WHERE task_id = $2 AND due_date = $3 AND time_zone = $4) AS due_local`,
+      [event.id, task.id, task.due_date, task.time_zone],
     );
+    if (rows[0]!.seen) return 'SUCCESS';
     let planned: ReturnType<typeof nextTaskOf>;
     try {
-      planned = nextTaskOf(task, hint.rows[0]?.due_local);
+      planned = nextTaskOf(task, rows[0]!.due_local);
     } catch (err) {
       if (err instanceof RecurrenceRuleError) {
         throw new InvalidEventError(

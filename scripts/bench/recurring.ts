@@ -1,0 +1,225 @@
+import { Worker } from 'node:worker_threads';
+import { nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
+import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
+import { createTaskApiService } from '@taskstream/task-api';
+import { benchDatabase, percentile, round } from './support.js';
+
+const USERS = 20;
+const ZONES = ['Europe/London', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'America/Sao_Paulo'];
+const RULES = [
+  'daily',
+  'weekdays',
+  'weekly:MO,WE',
+  'monthly:-1',
+  'FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1',
+  'cron:0 9 * * 1-5',
+];
+
+/** Sends POST /complete at a fixed rate (open loop) from a worker, so the server's event loop is not the clock. */
+const LOAD_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, jobs, ratePerSecond } = workerData;
+const started = performance.now();
+let sent = 0, done = 0, errors = 0;
+const errorKinds = {};
+const fail = (kind) => { errors++; errorKinds[kind] = (errorKinds[kind] || 0) + 1; };
+const latencies = [];
+function fire(job) {
+  const t0 = performance.now();
+  fetch(url + '/api/tasks/' + job.id + '/complete', { method: 'POST', headers: { authorization: 'Bearer ' + job.token } })
+    .then((res) => { if (res.status !== 200) fail('http ' + res.status); return res.arrayBuffer(); })
+    .catch((err) => { fail(String(err.cause?.code || err.message)); })
+    .finally(() => { latencies.push(performance.now() - t0); if (++done === jobs.length) finish(); });
+}
+function finish() {
+  parentPort.postMessage({ seconds: (performance.now() - started) / 1000, errors, errorKinds, latencies });
+}
+function tick() {
+  const due = Math.min(jobs.length, Math.floor(((performance.now() - started) / 1000) * ratePerSecond) + 1);
+  while (sent < due) fire(jobs[sent++]);
+  if (sent < jobs.length) setTimeout(tick, 2);
+}
+tick();
+`;
+
+interface LoadResult {
+  seconds: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  latencies: number[];
+}
+
+/**
+ * Completion → next occurrence committed, embedded, at a fixed completion rate: recurring tasks
+ * (six rule kinds, five zones) are completed through task-api at `rate` per second; the latency
+ * of each is the next task's creating transaction time minus the completing transaction time
+ * (both stamped by task-api in the same process). Also the engine's cost per call.
+ */
+export async function benchRecurring(options: { rate?: number; durationMs?: number } = {}) {
+  const rate = options.rate ?? Number(process.env.BENCH_RECURRING_RATE ?? 200);
+  const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
+  const total = Math.round((rate * durationMs) / 1000);
+  const engine = engineCost();
+  const database = await benchDatabase();
+  const runtime = await startRuntime([createTaskApiService, createRecurringService], {
+    env: {
+      ...process.env,
+      DATABASE_URL: database.url,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      SEED_DEMO_USERS: 'false',
+      NODE_ENV: 'production',
+      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+    },
+  });
+  try {
+    const post = async (path: string, body: unknown, token?: string) => {
+      const res = await fetch(runtime.url + path, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+      if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return res.json() as Promise<{ token: string; id: string }>;
+    };
+    const tokens: string[] = [];
+    for (let i = 0; i < USERS; i++) {
+      const { token } = await post('/api/auth/register', {
+        email: `recurring-${Date.now()}-${i}@example.com`,
+        password: 'bench-password',
+        name: `R ${i}`,
+      });
+      tokens.push(token);
+    }
+    // The tasks to complete, made beforehand (16 at a time), interleaved across users.
+    const jobs: { id: string; token: string }[] = new Array(total);
+    let made = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let i = made++; i < total; i = made++) {
+          const token = tokens[i % USERS]!;
+          const task = await post(
+            '/api/tasks',
+            {
+              title: `Recurring ${i}`,
+              due_date: new Date(Date.now() + 86_400_000 + i * 60_000).toISOString(),
+              time_zone: ZONES[i % ZONES.length],
+              recurrence: { rule: RULES[i % RULES.length], anchor: i % 2 ? 'due' : 'completion' },
+              reminders: [{ offset_minutes: 15, channels: ['in_app'] }],
+            },
+            token,
+          );
+          jobs[i] = { id: task.id, token };
+        }
+      }),
+    );
+    // Let the creations' events drain before the measured load.
+    await waitFor(async () => {
+      const { rows } = await runtime.pool.query(
+        `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`,
+      );
+      return rows[0].n === 0;
+    }, 120_000);
+
+    const load = await new Promise<LoadResult>((resolve, reject) => {
+      const worker = new Worker(LOAD_WORKER, {
+        eval: true,
+        workerData: { url: runtime.url, jobs, ratePerSecond: rate },
+      });
+      worker.once('message', (m) => {
+        resolve(m);
+        void worker.terminate();
+      });
+      worker.once('error', reject);
+    });
+
+    const ids = jobs.map((j) => j.id);
+    const nextIds = ids.map((id) => occurrenceTaskId(id, 2));
+    const drained = await waitFor(async () => {
+      const { rows } = await runtime.pool.query(
+        `SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1::uuid[])`,
+        [nextIds],
+      );
+      return rows[0].n === total;
+    }, 120_000);
+    const { rows } = await runtime.pool.query(
+      `SELECT extract(epoch FROM (n.created_at - t.completed_at)) * 1000 AS ms
+       FROM unnest($1::uuid[], $2::uuid[]) AS p(task_id, next_id)
+       JOIN tasks t ON t.id = p.task_id JOIN tasks n ON n.id = p.next_id`,
+      [ids, nextIds],
+    );
+    const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+    const completes = load.latencies.sort((a, b) => a - b);
+    const dead = await runtime.pool.query(
+      `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = 'recurring'`,
+    );
+    return {
+      target_completions_per_s: rate,
+      completions: total,
+      achieved_completions_per_s: round(total / load.seconds),
+      complete_errors: load.errors,
+      ...(load.errors ? { complete_error_kinds: JSON.stringify(load.errorKinds) } : {}),
+      completed: ids.length,
+      next_tasks_created: latencies.length,
+      every_completed_task_has_its_next: drained,
+      next_p50_ms: round(percentile(latencies, 50), 1),
+      next_p95_ms: round(percentile(latencies, 95), 1),
+      next_p99_ms: round(percentile(latencies, 99), 1),
+      next_max_ms: round(latencies.at(-1) ?? Number.NaN, 1),
+      complete_http_p99_ms: round(percentile(completes, 99), 1),
+      dead_letters: dead.rows[0].n as number,
+      ...engine,
+    };
+  } finally {
+    await runtime.stop();
+    await database.stop();
+  }
+}
+
+async function waitFor(probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** Microseconds per engine call (pure CPU), over the bench's rule kinds and zones. */
+function engineCost(): Record<string, number> {
+  const n = 600;
+  const run = (fn: (i: number) => void) => {
+    for (let i = 0; i < 50; i++) fn(i);
+    const t = performance.now();
+    for (let i = 0; i < n; i++) fn(i);
+    return round(((performance.now() - t) * 1000) / n, 0);
+  };
+  const due = '2026-03-27T09:00:00Z';
+  return {
+    engine_next_occurrence_us: run((i) =>
+      nextOccurrence({
+        recurrence: { rule: RULES[i % RULES.length]! },
+        dueDate: due,
+        completedAt: due,
+        timeZone: ZONES[i % ZONES.length]!,
+        occurrence: 1,
+      }),
+    ),
+    engine_validate_us: run((i) =>
+      validateRecurrenceForTask({
+        recurrence: { rule: RULES[i % RULES.length]! },
+        due_date: due,
+        time_zone: ZONES[i % ZONES.length]!,
+        occurrence: 1,
+      }),
+    ),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await benchRecurring(), null, 2));
+  process.exit(0);
+}
