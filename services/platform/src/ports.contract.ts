@@ -232,7 +232,7 @@ export function describePortContract(
               received(topics.basic).find((d) => d.event.id === event.id),
             );
             expect(got.event).toEqual(event);
-            expect(got.ctx).toEqual({ topic: topics.basic, consumer: 'contract-basic', attempt: 1 });
+            expect(got.ctx).toMatchObject({ topic: topics.basic, consumer: 'contract-basic', attempt: 1 });
           },
           HANG,
         );
