@@ -1,6 +1,7 @@
 import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '@taskstream/platform';
 import { createAuditService } from '@taskstream/audit';
 import { createNotificationService } from '@taskstream/notification';
+import { createRecurringService } from '@taskstream/recurring';
 import { createSyncService } from '@taskstream/sync';
 import { createTaskApiService, DEMO_USERS } from '@taskstream/task-api';
 
@@ -8,6 +9,7 @@ import { createTaskApiService, DEMO_USERS } from '@taskstream/task-api';
 export const allServices: ServiceFactory[] = [
   createTaskApiService,
   (deps) => createNotificationService(deps),
+  createRecurringService,
   createAuditService,
   createSyncService,
 ];

@@ -1,4 +1,5 @@
-import type { Service, ServiceDeps } from '@taskstream/platform';
+import type { Task } from '@taskstream/contracts';
+import { badRequest, RecurrenceRuleError, type Service, type ServiceDeps, validateRecurrenceForTask } from '@taskstream/platform';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
 import { createOutboxRelay } from './outbox.js';
@@ -15,6 +16,16 @@ export interface TaskApiOptions {
   relay?: boolean;
 }
 
+/** A rule the recurring service could not follow is refused when the task is written (400 naming it). */
+function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone' | 'occurrence'>) {
+  try {
+    validateRecurrenceForTask(task);
+  } catch (err) {
+    if (err instanceof RecurrenceRuleError) throw badRequest(`recurrence: ${err.message}`, { field: 'recurrence.rule' });
+    throw err;
+  }
+}
+
 /** REST for users and tasks, and the relay that publishes the outbox. */
 export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions = {}): Service {
   const { pool, auth, config, ports, logger, metrics } = deps;
@@ -26,7 +37,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
   routes.use(admin.routes);
   routes.use(authRoutes(pool, auth));
   routes.use(webRoutes());
-  routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: () => undefined, onCommitted: () => relay.wake() }));
+  routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: checkRecurrence, onCommitted: () => relay.wake() }));
 
   return {
     name: 'task-api',

@@ -197,6 +197,19 @@ describe('bad input gets a 4xx naming the problem', () => {
     expectError(await rt.request('PATCH', '/api/tasks/not-a-uuid', { token: alice, body: { title: 'y' } }), 404, /not found/);
   });
 
+  it('rejects recurrence rules the engine cannot follow, and accepts good ones', async () => {
+    const due = { due_date: '2027-01-04T09:00:00+01:00', time_zone: 'Europe/Berlin' };
+    const bad = ['FREQ=SOMETIMES', 'FREQ=DAILY;INTERVAL=0', 'FREQ=DAILY;COUNT=3;UNTIL=20270201T000000Z', 'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30', '61 * * * *'];
+    for (const rule of bad) {
+      expectError(await create(alice, { title: 'r', ...due, recurrence: { rule } }), 400, /recurrence/);
+    }
+    for (const rule of ['weekly:MO,WE', 'FREQ=MONTHLY;BYDAY=-1FR', '0 9 * * 1-5']) {
+      const res = await create(alice, { title: 'r', ...due, recurrence: { rule, anchor: 'due' } });
+      expect(res.status).toBe(201);
+      expect(res.body.series_id).toBe(res.body.id);
+    }
+  });
+
   it('rejects expired, unsigned, alg-none and foreign tokens', async () => {
     const secret = new TextEncoder().encode(TEST_JWT_SECRET);
     const base = () => new SignJWT({ role: 'user' }).setSubject('01a20946-01c5-7245-a347-3a055a5f8794').setIssuer('taskstream').setAudience('taskstream');
