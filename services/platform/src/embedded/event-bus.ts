@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { deliveryMetrics, runHandler } from '../ops/delivery.js';
 import type { Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
+import { traceIdOf } from '../trace.js';
 
 const CHANNEL = 'taskstream_events';
 const BATCH = 500;
@@ -348,7 +349,7 @@ function createConsumer(
       if (retryDelaysMs.length === 0) continue; // dead-lettered right away by handleRetries
       counters.retried?.inc({ topic, consumer });
       log.warn(
-        { event_id: p.row.event.id, attempt: 1, error: p.error, retry_in_ms: retryDelaysMs[0] },
+        { event_id: p.row.event.id, trace_id: traceIdOf(p.row.event.traceparent), attempt: 1, error: p.error, retry_in_ms: retryDelaysMs[0] },
         'handler failed; will retry',
       );
     }
@@ -414,7 +415,7 @@ function createConsumer(
         );
         counters.retried?.inc({ topic, consumer });
         log.warn(
-          { event_id: head.event.id, attempt: attemptNo, error, retry_in_ms: delay },
+          { event_id: head.event.id, trace_id: traceIdOf(head.event.traceparent), attempt: attemptNo, error, retry_in_ms: delay },
           'handler failed; will retry',
         );
         soonest = Math.min(soonest ?? Number.POSITIVE_INFINITY, delay);
@@ -462,7 +463,7 @@ function createConsumer(
     counters.consumed?.inc({ topic, consumer, result: 'dead_lettered' });
     counters.deadLettered?.inc({ topic, consumer });
     log.error(
-      { event_id: event.id, attempts, reason, dead_letter_topic: deadLetterTopic },
+      { event_id: event.id, trace_id: traceIdOf(event.traceparent), attempts, reason, dead_letter_topic: deadLetterTopic },
       'event dead-lettered',
     );
   }
