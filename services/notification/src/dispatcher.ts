@@ -1,9 +1,8 @@
-import { type Channel, deadLetterTopic, Topics } from '@taskstream/contracts';
-import { type JobTrigger, type OutgoingMessage, type PoolClient, type ServiceDeps, withTransaction } from '@taskstream/platform';
+import type { Channel } from '@taskstream/contracts';
+import { type JobTrigger, type PoolClient, type ServiceDeps, withTransaction } from '@taskstream/platform';
 import { composeReminder, type ReminderContent } from './compose.js';
-import { notificationOfFiring } from './channels/in-app.js';
 import { type ChannelSender, DeliveryError } from './channels/types.js';
-import { reminderEnvelope } from './events.js';
+import type { OutcomeRelay } from './outcomes.js';
 import { preferencesOf, type UserPreferences } from './preferences.js';
 import { quietUntil } from './quiet-hours.js';
 import { type ReminderState, type ReminderStatus, reminderKey, TOMBSTONE_TTL_SECONDS, type TaskRecord, taskKey, updateState } from './state.js';
@@ -12,10 +11,14 @@ export const REMINDER_JOB_PREFIX = 'reminder-';
 export const DELIVERY_JOB_PREFIX = 'delivery-';
 export const reminderJobName = (reminderId: string) => `${REMINDER_JOB_PREFIX}${reminderId}`;
 
+const sameInstant = (a: string | null, b: string | null) => (a === null || b === null ? a === b : Date.parse(a) === Date.parse(b));
+
 /** What a job carries: which firing (and, for a retry or a deferral, which channel). */
 export interface FiringRef {
   reminder_id: string;
   fire_at: string;
+  task_id?: string;
+  user_id?: string;
   channel?: Channel;
 }
 
@@ -41,6 +44,8 @@ export interface DispatcherOptions {
   channels: Record<Channel, ChannelSender>;
   /** Wait before attempt 2, 3, …; after the last, the delivery is dead-lettered. */
   retryDelaysMs: number[];
+  /** Publishes what settled deliveries announce (reminder.sent / failed, notification.created). */
+  outcomes: OutcomeRelay;
 }
 
 /**
@@ -53,7 +58,7 @@ export interface DispatcherOptions {
  * dead-lettered on `reminders.dlq` and announced as `reminder.failed`.
  */
 export function createDispatcher(options: DispatcherOptions) {
-  const { deps, channels, retryDelaysMs } = options;
+  const { deps, channels, retryDelaysMs, outcomes } = options;
   const { pool, ports, logger, metrics, config } = deps;
   const log = logger.child({ component: 'reminder-dispatcher' });
   const delay = metrics.histogram(
@@ -85,28 +90,35 @@ export function createDispatcher(options: DispatcherOptions) {
    * The reminder as it stands, if this firing should still go out: same fire time as planned,
    * not cancelled, and the task not completed, deleted or moved since.
    */
-  async function liveReminder(ref: FiringRef): Promise<ReminderState | undefined> {
-    const r = (await ports.state.get<ReminderState>(reminderKey(ref.reminder_id)))?.value;
+  async function liveReminder(ref: FiringRef): Promise<{ r: ReminderState; prefs: UserPreferences } | undefined> {
+    // The job names the task and user, so the three reads go out together.
+    const [stored, known, knownPrefs] = await Promise.all([
+      ports.state.get<ReminderState>(reminderKey(ref.reminder_id)),
+      ref.task_id ? ports.state.get<TaskRecord>(taskKey(ref.task_id)) : undefined,
+      ref.user_id ? preferencesOf(pool, ref.user_id) : undefined,
+    ]);
+    const r = stored?.value;
     if (!r || Date.parse(r.fire_at) !== Date.parse(ref.fire_at)) return undefined;
     if (r.status !== 'scheduled' && r.status !== 'fired') return undefined;
-    const task = (await ports.state.get<TaskRecord>(taskKey(r.task_id)))?.value;
+    const task = ref.task_id === r.task_id ? known?.value : (await ports.state.get<TaskRecord>(taskKey(r.task_id)))?.value;
+    const prefs = ref.user_id === r.user_id && knownPrefs ? knownPrefs : await preferencesOf(pool, r.user_id);
     if (task && task.version > r.task_version) {
       if (task.status !== 'pending') {
         await markReminder(r, 'cancelled', `task ${task.status}`);
         await cancelDeliveries(r.reminder_id);
         return undefined;
       }
-      if (task.due_date !== r.due_date) {
+      if (!sameInstant(task.due_date, r.due_date)) {
         await markReminder(r, 'superseded', 'task due date changed');
         return undefined;
       }
-      return { ...r, title: task.title };
+      return { r: { ...r, title: task.title }, prefs };
     }
-    return r;
+    return { r, prefs };
   }
 
   async function scheduleFollowUp(r: ReminderState, channel: Channel, name: string, at: Date) {
-    const data: FiringRef = { reminder_id: r.reminder_id, fire_at: r.fire_at, channel };
+    const data: FiringRef = { reminder_id: r.reminder_id, fire_at: r.fire_at, task_id: r.task_id, user_id: r.user_id, channel };
     await ports.jobs.schedule({ name, dueTime: at.toISOString(), data });
   }
 
@@ -116,14 +128,13 @@ export function createDispatcher(options: DispatcherOptions) {
   /** Locks the channel row of this firing (creating it) and lets `work` decide inside the transaction. */
   async function withChannelRow<T>(r: ReminderState, channel: Channel, work: (row: ChannelRow, client: PoolClient) => Promise<T>) {
     return withTransaction(pool, async (client) => {
-      await client.query(
-        `INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, status) VALUES ($1, $2, $3, $4, 'pending')
-         ON CONFLICT DO NOTHING`,
-        [r.reminder_id, r.fire_at, channel, r.user_id],
-      );
+      // Inserted, or the existing row locked and read as last committed (a duplicate waits here).
       const { rows } = await client.query<ChannelRow>(
-        'SELECT * FROM reminder_channels WHERE reminder_id = $1 AND fire_at = $2 AND channel = $3 FOR UPDATE',
-        [r.reminder_id, r.fire_at, channel],
+        `INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, task_id, sequence, task_version, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
+         ON CONFLICT (reminder_id, fire_at, channel) DO UPDATE SET updated_at = reminder_channels.updated_at
+         RETURNING *`,
+        [r.reminder_id, r.fire_at, channel, r.user_id, r.task_id, r.sequence, r.task_version],
       );
       return work(rows[0]!, client);
     });
@@ -144,44 +155,48 @@ export function createDispatcher(options: DispatcherOptions) {
     if ((row.status === 'retrying' || row.status === 'deferred') && row.pending_job && row.next_attempt_at) {
       await scheduleFollowUp(r, row.channel, row.pending_job, row.next_attempt_at);
     }
-    if (SETTLED.includes(row.status) && !row.outcome_published) await publishOutcome(r, row);
+    if (SETTLED.includes(row.status) && !row.outcome_published) outcomes.wake();
   }
 
-  /** reminder.sent / reminder.failed (+ the dead letter), and notification.created for in-app. */
-  async function publishOutcome(r: ReminderState, row: ChannelRow) {
-    const messages: OutgoingMessage[] = [];
-    const key = `${firingId(r)}:${row.channel}`;
-    const payload = { reminder_id: r.reminder_id, channel: row.channel, attempt: Math.max(1, row.attempts) };
-    if (row.status === 'sent') {
-      if (row.channel === 'in_app') {
-        const note = await notificationOfFiring(pool, r.reminder_id, r.fire_at);
-        if (note) {
-          const event = reminderEnvelope(
-            'notification.created',
-            r,
-            { notification_id: note.id, title: note.title, body: note.body, created_at: note.created_at.toISOString() },
-            `${key}:notification`,
-            { id: note.event_id, time: note.created_at.toISOString() },
-          );
-          messages.push({ topic: Topics.taskUpdates, partitionKey: r.user_id, event });
-        }
-      }
-      messages.push({ topic: Topics.reminders, partitionKey: r.user_id, event: reminderEnvelope('reminder.sent', r, payload, `${key}:sent`) });
-    } else if (row.status === 'dead') {
-      const failed = reminderEnvelope('reminder.failed', r, { ...payload, error: row.last_error ?? 'unknown error' }, `${key}:failed`);
-      messages.push({ topic: Topics.reminders, partitionKey: r.user_id, event: failed });
-      messages.push({
-        topic: deadLetterTopic(Topics.reminders),
-        partitionKey: r.user_id,
-        event: { ...failed, deadletterreason: row.last_error ?? 'unknown error', deadletterconsumer: 'notification', deadletterattempts: Math.max(1, row.attempts) },
-      });
-    }
-    if (messages.length > 0) await ports.bus.publish(messages);
-    await pool.query('UPDATE reminder_channels SET outcome_published = true WHERE reminder_id = $1 AND fire_at = $2 AND channel = $3', [
-      r.reminder_id,
-      r.fire_at,
-      row.channel,
-    ]);
+  interface Outcome {
+    status: 'sent' | 'skipped' | 'dead' | 'retrying';
+    attempt: number;
+    /** The error of a failed attempt, or why a channel was skipped. */
+    error: string | null;
+    detail: Record<string, unknown>;
+    retryAt?: Date;
+  }
+
+  /** Records one attempt in `deliveries` and the channel's new state, in one statement. */
+  async function record(client: PoolClient, r: ReminderState, channel: Channel, outcome: Outcome): Promise<ChannelRow> {
+    const retrying = outcome.status === 'retrying';
+    const { rows } = await client.query<ChannelRow>(
+      `WITH attempt AS (
+         INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+       )
+       UPDATE reminder_channels SET status = $8, attempts = $5, last_error = $7, detail = $9, next_attempt_at = $10,
+         pending_job = $11, task_id = $12, sequence = $13, task_version = $14, updated_at = now()
+       WHERE reminder_id = $1 AND fire_at = $2 AND channel = $3 RETURNING *`,
+      [
+        r.reminder_id,
+        r.fire_at,
+        channel,
+        r.user_id,
+        outcome.attempt,
+        retrying ? 'failed' : outcome.status,
+        outcome.error,
+        outcome.status,
+        JSON.stringify(outcome.detail),
+        retrying ? outcome.retryAt : null,
+        retrying ? followUpName(r, channel, outcome.retryAt!) : null,
+        r.task_id,
+        r.sequence,
+        r.task_version,
+      ],
+    );
+    attempts.inc({ channel, status: retrying ? 'failed' : outcome.status });
+    return rows[0]!;
   }
 
   /** One attempt on one channel, recorded with its outcome in the same transaction. */
@@ -190,49 +205,21 @@ export function createDispatcher(options: DispatcherOptions) {
     const row = await withChannelRow(r, channel, async (row, client) => {
       if (SETTLED.includes(row.status) || bookedLater(row, jobName)) return row;
       const attemptNo = row.attempts + 1;
-      const record = (status: string, error: string | null) =>
-        client.query(
-          `INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status, error) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [r.reminder_id, r.fire_at, channel, r.user_id, attemptNo, status, error],
-        );
-      let next: Partial<ChannelRow>;
       try {
         const result = await sender.send({ client, reminder: r, content: content(r), detail: row.detail ?? {}, firingId: firingId(r) });
-        next = { status: result.status, last_error: result.status === 'skipped' ? (result.note ?? null) : null, detail: result.detail ?? row.detail };
-        await record(result.status, result.status === 'skipped' ? (result.note ?? null) : null);
+        const error = result.status === 'skipped' ? (result.note ?? null) : null;
+        return record(client, r, channel, { status: result.status, attempt: attemptNo, error, detail: result.detail ?? row.detail });
       } catch (err) {
         const e = err instanceof DeliveryError ? err : new DeliveryError(err instanceof Error ? err.message : String(err));
         const detail = e.detail ?? row.detail;
         if (e.permanent || attemptNo > retryDelaysMs.length) {
-          next = { status: 'dead', last_error: e.message, detail };
-          await record('dead', e.message);
           log.error({ reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message }, 'reminder delivery gave up');
-        } else {
-          const at = new Date(Date.now() + retryDelaysMs[attemptNo - 1]!);
-          next = { status: 'retrying', last_error: e.message, detail, next_attempt_at: at, pending_job: followUpName(r, channel, at) };
-          await record('failed', e.message);
-          log.warn({ reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message, retry_at: at }, 'reminder delivery failed; will retry');
+          return record(client, r, channel, { status: 'dead', attempt: attemptNo, error: e.message, detail });
         }
+        const retryAt = new Date(Date.now() + retryDelaysMs[attemptNo - 1]!);
+        log.warn({ reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message, retry_at: retryAt }, 'reminder delivery failed; will retry');
+        return record(client, r, channel, { status: 'retrying', attempt: attemptNo, error: e.message, detail, retryAt });
       }
-      attempts.inc({ channel, status: next.status === 'retrying' ? 'failed' : next.status! });
-      const settled = next.status !== 'retrying';
-      const { rows } = await client.query<ChannelRow>(
-        `UPDATE reminder_channels SET status = $4, attempts = $5, last_error = $6, detail = $7,
-           next_attempt_at = $8, pending_job = $9, updated_at = now()
-         WHERE reminder_id = $1 AND fire_at = $2 AND channel = $3 RETURNING *`,
-        [
-          r.reminder_id,
-          r.fire_at,
-          channel,
-          next.status,
-          attemptNo,
-          next.last_error ?? null,
-          JSON.stringify(next.detail ?? {}),
-          settled ? null : next.next_attempt_at,
-          settled ? null : next.pending_job,
-        ],
-      );
-      return rows[0]!;
     });
     await afterCommit(r, row);
   }
@@ -256,16 +243,7 @@ export function createDispatcher(options: DispatcherOptions) {
   async function skip(r: ReminderState, channel: Channel, reason: string) {
     const row = await withChannelRow(r, channel, async (row, client) => {
       if (SETTLED.includes(row.status)) return row;
-      await client.query(
-        `INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status, error) VALUES ($1, $2, $3, $4, $5, 'skipped', $6)`,
-        [r.reminder_id, r.fire_at, channel, r.user_id, row.attempts + 1, reason],
-      );
-      const { rows } = await client.query<ChannelRow>(
-        `UPDATE reminder_channels SET status = 'skipped', last_error = $4, next_attempt_at = NULL, pending_job = NULL, updated_at = now()
-         WHERE reminder_id = $1 AND fire_at = $2 AND channel = $3 RETURNING *`,
-        [r.reminder_id, r.fire_at, channel, reason],
-      );
-      return rows[0]!;
+      return record(client, r, channel, { status: 'skipped', attempt: row.attempts + 1, error: reason, detail: row.detail });
     });
     await afterCommit(r, row);
   }
@@ -283,25 +261,24 @@ export function createDispatcher(options: DispatcherOptions) {
     const early = Date.parse(ref.fire_at) - Date.now();
     // Both schedulers promise "not before due"; should one fire early, fail so it comes back.
     if (early > 0) throw new Error(`reminder job ${trigger.name} fired ${early} ms before it was due`);
-    const r = await liveReminder(ref);
-    if (!r) {
+    const live = await liveReminder(ref);
+    if (!live) {
       log.debug({ job: trigger.name }, 'reminder no longer due; nothing sent');
       return;
     }
     delay.observe(-early / 1000);
-    const prefs = await preferencesOf(pool, r.user_id);
+    const { r, prefs } = live;
     const results = await Promise.allSettled(r.channels.map((channel) => handleChannel(r, channel, prefs, undefined)));
     const failure = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failure) throw failure.reason;
-    await markReminder(r, 'fired');
   }
 
   async function onDeliveryJob(trigger: JobTrigger) {
     const ref = trigger.data as FiringRef;
     if (!ref.channel) throw new Error(`delivery job ${trigger.name} names no channel`);
-    const r = await liveReminder(ref);
-    if (!r) return;
-    await handleChannel(r, ref.channel, await preferencesOf(pool, r.user_id), trigger.name);
+    const live = await liveReminder(ref);
+    if (!live) return;
+    await handleChannel(live.r, ref.channel, live.prefs, trigger.name);
   }
 
   /**
@@ -325,7 +302,7 @@ export function createDispatcher(options: DispatcherOptions) {
       ports.jobs.onTrigger(DELIVERY_JOB_PREFIX, onDeliveryJob);
     },
     async schedule(r: ReminderState) {
-      await ports.jobs.schedule({ name: reminderJobName(r.reminder_id), dueTime: r.fire_at, data: { reminder_id: r.reminder_id, fire_at: r.fire_at } satisfies FiringRef });
+      await ports.jobs.schedule({ name: reminderJobName(r.reminder_id), dueTime: r.fire_at, data: { reminder_id: r.reminder_id, fire_at: r.fire_at, task_id: r.task_id, user_id: r.user_id } satisfies FiringRef });
     },
     cancelDeliveries,
   };

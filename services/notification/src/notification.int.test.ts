@@ -208,16 +208,24 @@ describe('a reminder', () => {
     expect(mailsTo(user)).toHaveLength(0);
   });
 
-  it('is not sent when the job fires after the task was completed but before reminder.cancelled arrived', async () => {
+  it('is held back when the task moved but the new reminder.scheduled has not arrived yet', async () => {
     const user = await newUser();
     const task = newTask(user);
     const fireAt = inSeconds(2);
     await rt.ports.bus.publish([taskEvent('created', task), reminderScheduled(task, fireAt, ['email'])]);
     await eventually(() => rt.ports.jobs.get(`reminder-${task.id}.0`));
-    // Only the task event: the reminder job still exists when it comes due and must see the completion.
-    await rt.ports.bus.publish([taskEvent('completed', { ...task, version: 2, sequence: 2, status: 'completed' })]);
+    // Only the task event so far: the old job still fires, and must see that the due date moved.
+    const moved = { ...task, version: 2, sequence: 2, due_date: inSeconds(7200) };
+    await rt.ports.bus.publish([taskEvent('updated', moved)]);
     await sleep(Date.parse(fireAt) - Date.now() + 2000);
     expect(mailsTo(user)).toHaveLength(0);
+
+    // The reminder for the new time arrives (already due here): sent once, with the new due time.
+    await rt.ports.bus.publish([reminderScheduled(moved, inSeconds(0.5), ['email'])]);
+    const [mail] = await eventually(async () => mailsTo(user).length > 0 && mailsTo(user), 15000);
+    expect(mail!.text).toContain(localHourMinute(moved.due_date!, moved.time_zone));
+    await sleep(1000);
+    expect(mailsTo(user)).toHaveLength(1);
   });
 
   it('is sent once when its job is triggered twice at the same time', async () => {

@@ -10,7 +10,15 @@ import { type ReminderState, reminderKey, TOMBSTONE_TTL_SECONDS, type TaskRecord
  */
 export const MISSED_AFTER_MS = 60 * 60 * 1000;
 
-const finalTtl = (next: { status: string }) => (next.status === 'scheduled' || next.status === 'pending' ? undefined : TOMBSTONE_TTL_SECONDS);
+/** A task record nobody wrote for this long is dropped (a later event of the task makes a new one). */
+const TASK_RECORD_TTL_SECONDS = 400 * 24 * 3600;
+
+/** State is kept a while after it stops mattering: long enough to refuse late, older events. */
+const reminderTtl = (next: ReminderState) =>
+  next.status === 'scheduled'
+    ? Math.max(0, Math.ceil((Date.parse(next.fire_at) - Date.now()) / 1000)) + TOMBSTONE_TTL_SECONDS
+    : TOMBSTONE_TTL_SECONDS;
+const taskTtl = (next: TaskRecord) => (next.status === 'pending' ? TASK_RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS);
 
 /**
  * Keeps reminder state from `reminders` and `task-events`. Each change is guarded by the task
@@ -47,7 +55,7 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
           updated_at: new Date().toISOString(),
         };
       },
-      finalTtl,
+      reminderTtl,
     );
     if (value?.status === 'cancelled' && value.task_version <= source.task_version) await dispatcher.cancelDeliveries(reminderId);
   }
@@ -73,7 +81,7 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
         if (current.reminder_ids.includes(p.reminder_id)) return undefined;
         return { ...current, reminder_ids: [...current.reminder_ids, p.reminder_id] };
       },
-      finalTtl,
+      taskTtl,
     );
     // task-events may be ahead of reminders: the task is already completed or deleted.
     if (task && task.version > data.task_version && task.status !== 'pending') {
@@ -81,12 +89,14 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
       return;
     }
     const missed = Date.parse(p.fire_at) < Date.parse(event.time) - MISSED_AFTER_MS;
+    let previous: ReminderState | undefined;
     const { value } = await updateState<ReminderState>(
       state,
       reminderKey(p.reminder_id),
       (current) => {
         if (current && current.task_version > data.task_version) return undefined;
         if (current && current.event_id === event.id) return undefined;
+        previous = current;
         return {
           reminder_id: p.reminder_id,
           user_id: data.user_id,
@@ -104,11 +114,13 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
           updated_at: new Date().toISOString(),
         };
       },
-      finalTtl,
+      reminderTtl,
     );
     if (!value || value.event_id !== event.id) return;
     // Deliveries still booked for an earlier fire time of this reminder are moot now.
-    await dispatcher.cancelDeliveries(p.reminder_id, { keepFireAt: value.fire_at, keepJob: value.status === 'scheduled' });
+    if (value.status !== 'scheduled' || (previous && previous.fire_at !== value.fire_at)) {
+      await dispatcher.cancelDeliveries(p.reminder_id, { keepFireAt: value.fire_at, keepJob: value.status === 'scheduled' });
+    }
     if (value.status === 'scheduled') await dispatcher.schedule(value);
   }
 
@@ -138,7 +150,7 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
           reminder_ids: current?.reminder_ids ?? [],
         };
       },
-      finalTtl,
+      taskTtl,
     );
     if (!value || value.version !== data.task_version || value.status === 'pending') return;
     for (const reminderId of value.reminder_ids) {

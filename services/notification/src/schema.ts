@@ -108,4 +108,13 @@ export const notificationMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '002_reminder_channels_event_fields',
+    sql: `
+      -- What the outcome events of a firing carry, so that they are published from this table alone.
+      ALTER TABLE reminder_channels ADD COLUMN task_id uuid, ADD COLUMN sequence bigint, ADD COLUMN task_version int;
+      DROP INDEX reminder_channels_unpublished;
+      CREATE INDEX reminder_channels_unpublished ON reminder_channels (updated_at) WHERE NOT outcome_published;
+    `,
+  },
 ];

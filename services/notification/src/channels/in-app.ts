@@ -1,4 +1,3 @@
-import type { Pool } from '@taskstream/platform';
 import { v7 as uuidv7 } from 'uuid';
 import type { ChannelSender, SendContext, SendResult } from './types.js';
 
@@ -29,12 +28,4 @@ export function createInAppChannel(): ChannelSender {
       return { status: 'sent' };
     },
   };
-}
-
-export async function notificationOfFiring(pool: Pool, reminderId: string, fireAt: string): Promise<NotificationRow | undefined> {
-  const { rows } = await pool.query<NotificationRow>('SELECT * FROM notifications WHERE reminder_id = $1 AND fire_at = $2', [
-    reminderId,
-    fireAt,
-  ]);
-  return rows[0];
 }
