@@ -1,5 +1,5 @@
 import type { Task } from '@taskstream/contracts';
-import { badRequest, RecurrenceRuleError, type Service, type ServiceDeps, validateRecurrenceForTask } from '@taskstream/platform';
+import { HttpError, RecurrenceRuleError, type Service, type ServiceDeps, validateRecurrenceForTask } from '@taskstream/platform';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
 import { createOutboxRelay } from './outbox.js';
@@ -21,7 +21,11 @@ function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone
   try {
     validateRecurrenceForTask(task);
   } catch (err) {
-    if (err instanceof RecurrenceRuleError) throw badRequest(`recurrence: ${err.message}`, { field: 'recurrence.rule' });
+    if (err instanceof RecurrenceRuleError) {
+      throw new HttpError(400, 'validation_failed', `invalid body: recurrence.rule: ${err.reason}`, [
+        { path: 'recurrence.rule', message: err.reason },
+      ]);
+    }
     throw err;
   }
 }
