@@ -56,6 +56,24 @@ export const PushSubscriptionBody = z
 export const DeletePushSubscriptionBody = z.strictObject({ endpoint: z.url().max(2048) });
 export const VapidKey = z.object({ public_key: z.string() }).meta({ id: 'VapidKey' });
 
+/** Reminder mail kept locally when no SMTP server is configured (the embedded default). */
+export const MailboxMessage = z
+  .object({
+    id: z.string(),
+    message_id: z.string(),
+    to: z.string(),
+    from: z.string(),
+    subject: z.string(),
+    text: z.string(),
+    html: z.string().nullable(),
+    created_at: DateTime,
+  })
+  .meta({ id: 'MailboxMessage' });
+export const MailboxPage = page(MailboxMessage)
+  .extend({ mode: z.enum(['smtp', 'mailbox']).describe('smtp: mail goes to SMTP_URL and this list stays empty') })
+  .meta({ id: 'MailboxPage' });
+export const ListMailboxQuery = z.strictObject({ cursor: Cursor.optional(), limit: Limit.default(50) });
+
 export const Preferences = z
   .strictObject({
     channels: z.array(Channel).default(['email', 'push', 'in_app']),
@@ -176,7 +194,7 @@ export const LiveEventsQuery = z.strictObject({
 
 /** The public REST surface; contracts/scripts/generate.ts turns this table into OpenAPI 3.1. */
 export interface RouteSpec {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   summary: string;
   auth: 'none' | 'user' | 'admin';
@@ -306,6 +324,29 @@ export const Routes: RouteSpec[] = [
     auth: 'user',
     body: Preferences,
     responses: { 200: Preferences },
+  },
+  {
+    method: 'put',
+    path: '/api/preferences',
+    summary: 'Set notification preferences',
+    auth: 'user',
+    body: Preferences,
+    responses: { 200: Preferences, 400: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/notifications/read-all',
+    summary: 'Mark every notification read',
+    auth: 'user',
+    responses: { 204: null },
+  },
+  {
+    method: 'get',
+    path: '/api/mailbox',
+    summary: 'Reminder mail kept locally (no SMTP_URL)',
+    auth: 'user',
+    query: ListMailboxQuery,
+    responses: { 200: MailboxPage },
   },
   {
     method: 'post',

@@ -1,14 +1,12 @@
 import {
-  Cursor,
   DeletePushSubscriptionBody,
-  Limit,
+  ListMailboxQuery,
   ListNotificationsQuery,
   Preferences,
   PushSubscriptionBody,
 } from '@taskstream/contracts';
 import { type Auth, badRequest, type Logger, notFound, parse, type Pool, principalOf } from '@taskstream/platform';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import { z } from 'zod';
 import type { NotificationRow } from './channels/in-app.js';
 import type { PushChannel } from './channels/push.js';
 import { preferencesOf, savePreferences } from './preferences.js';
@@ -21,8 +19,6 @@ export interface RouteOptions {
   mailMode: 'smtp' | 'mailbox';
   rememberContact: (principal: NonNullable<Request['principal']>) => Promise<void>;
 }
-
-export const ListMailboxQuery = z.strictObject({ cursor: Cursor.optional(), limit: Limit.default(50) });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
