@@ -119,7 +119,7 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
           baseUrl: () => `http://127.0.0.1:${port}`,
           appToken,
         })
-      : createDaprPorts({ config: effectiveConfig, app, logger });
+      : createDaprPorts({ config: effectiveConfig, app, logger, metrics });
 
     const lag = lagOf(ports.bus);
     if (lag) {

@@ -1,7 +1,10 @@
 import type { DaprClient } from '@dapr/dapr';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
-import type { Envelope, EventBus, HandlerResult, OutgoingMessage, Subscription } from '../ports.js';
+import type { Metrics } from '../metrics.js';
+import { deliveryMetrics, runHandler } from '../ops/delivery.js';
+import type { Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
+import { traceIdOf } from '../trace.js';
 
 export interface DaprEventBusOptions {
   dapr: DaprClient;
@@ -11,6 +14,8 @@ export interface DaprEventBusOptions {
   logger: Logger;
   /** Wait before attempt 2, 3, ...; after the last one the event goes to the dead-letter topic. */
   retryDelaysMs: number[];
+  /** Published, consumed, retried and dead-lettered counters and handler durations (as the embedded bus). */
+  metrics?: Metrics;
 }
 
 /** Fields daprd adds to every delivered CloudEvent; handlers get the event as it was published. */
@@ -39,6 +44,8 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
   const inFlight = new Set<Promise<unknown>>();
   const pendingWaits = new Set<() => void>();
   let stopping = false;
+  const counters = deliveryMetrics(options.metrics);
+  const published = options.metrics?.counter('events_published_total', 'Events published', ['topic']);
 
   async function publishOne(message: OutgoingMessage) {
     // daprd replaces `traceparent` with its own span unless `traceid` is present; naming the
@@ -50,6 +57,7 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
       metadata: { partitionKey: message.partitionKey },
     });
     if (result.error) throw new Error(`publish to ${message.topic} failed: ${errorText(result.error)}`);
+    published?.inc({ topic: message.topic });
   }
 
   function delay(ms: number) {
@@ -73,15 +81,15 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     attempts.set(key, attempt);
     if (attempts.size > MAX_TRACKED) attempts.delete(attempts.keys().next().value as string);
 
-    let error: string | undefined;
-    try {
-      const result: HandlerResult =
-        (await sub.handler(event, { topic: sub.topic, consumer: sub.consumer, attempt })) ?? 'SUCCESS';
-      if (result === 'RETRY') error = 'handler asked to retry';
-    } catch (err) {
-      error = err instanceof Error ? err.message || err.name : String(err);
-    }
-    const log = logger.child({ consumer: sub.consumer, topic: sub.topic, event_id: event.id, attempt });
+    // In a consumer span continuing the event's traceparent; undefined when done with.
+    const error = await runHandler(sub, event, { topic: sub.topic, consumer: sub.consumer, attempt }, logger, counters);
+    const log = logger.child({
+      consumer: sub.consumer,
+      topic: sub.topic,
+      event_id: event.id,
+      trace_id: traceIdOf(event.traceparent),
+      attempt,
+    });
     // DROP is answered as SUCCESS: Dapr 1.18 sends DROPped events to the dead-letter topic.
     if (error === undefined) {
       attempts.delete(key);
@@ -89,6 +97,7 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     }
     if (attempt <= retryDelaysMs.length && !stopping) {
       const wait = retryDelaysMs[attempt - 1];
+      counters.retried?.inc({ topic: sub.topic, consumer: sub.consumer });
       log.warn({ error, retry_in_ms: wait }, 'handler failed; will retry');
       await delay(wait);
       return 'RETRY';
@@ -112,6 +121,8 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
       return 'RETRY';
     }
     attempts.delete(key);
+    counters.consumed?.inc({ topic: sub.topic, consumer: sub.consumer, result: 'dead_lettered' });
+    counters.deadLettered?.inc({ topic: sub.topic, consumer: sub.consumer });
     log.error({ reason: error, dead_letter_topic: deadLetterTopic }, 'event dead-lettered');
     return 'SUCCESS';
   }

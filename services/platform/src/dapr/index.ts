@@ -2,6 +2,7 @@ import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
 import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
 import type { Ports } from '../ports.js';
 import { createDaprEventBus } from './event-bus.js';
 import { createDaprInvoker } from './invoker.js';
@@ -34,6 +35,8 @@ export interface DaprPortsOptions {
   /** The service's express app: the sidecar callback routes are mounted on it. */
   app: Express | Router;
   logger: Logger;
+  /** The process's registry: the bus counts deliveries on it. */
+  metrics?: Metrics;
   jobFailurePolicy?: JobFailurePolicy;
 }
 
@@ -74,6 +77,7 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
       router: callbacks,
       logger: logger.child({ port: 'bus' }),
       retryDelaysMs: config.RETRY_DELAYS_MS,
+      metrics: options.metrics,
     }),
     state: createDaprStateStore({ sidecar, storeName: config.STATESTORE_NAME }),
     jobs: createDaprJobScheduler({
