@@ -11,8 +11,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RunningRuntime, startRuntime } from '@taskstream/platform';
@@ -36,7 +37,7 @@ interface BenchOptions {
 type FromClients =
   | { type: 'result'; result: Record<string, number | string> }
   | { type: 'ready'; connected: number; failed: number }
-  | { type: 'report'; receipts: number[]; closes: Record<string, number>; rssBytes: number };
+  | { type: 'report'; receipts: number[]; closes: Record<string, number>; rssBytes: number; cpuMicros: number };
 
 export async function benchSync(options: BenchOptions = {}): Promise<Record<string, number | string>> {
   const connections = options.connections ?? Number(process.env.SYNC_BENCH_CONNECTIONS ?? 5000);
@@ -96,7 +97,9 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     let rssPeak = 0;
     let n = 0;
     const start = now();
+    let cpuAtMeasure: { server: NodeJS.CpuUsage; pg: number } | undefined;
     for (let slice = 0; slice < totalSlices; slice++) {
+      if (slice === measuredFrom) cpuAtMeasure = { server: process.cpuUsage(), pg: postgresCpuMs(databaseUrl) };
       const due = start + slice * sliceMs;
       if (now() - due > sliceMs) lagSlices++;
       await sleep(due - now());
@@ -115,6 +118,9 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       if (slice % slices === 0) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     }
     await Promise.all(inFlight);
+    const serverCpu = process.cpuUsage(cpuAtMeasure?.server);
+    const pgCpuMs = postgresCpuMs(databaseUrl) - (cpuAtMeasure?.pg ?? 0);
+    const measuredEvents = seconds * slices * perSlice;
     const published = n;
     await sleep(3000); // stragglers
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
@@ -158,6 +164,11 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       server_rss_connected_mb: mb(rssConnected),
       server_rss_peak_mb: mb(rssPeak),
       clients_rss_mb: mb(report.rssBytes),
+      // CPU per event over the measured window: what the rate costs, whatever else runs on the machine.
+      server_cpu_us_per_event: round((serverCpu.user + serverCpu.system) / measuredEvents, 1),
+      postgres_cpu_us_per_event: Number.isFinite(pgCpuMs) ? round((pgCpuMs * 1000) / measuredEvents, 1) : 'n/a',
+      clients_cpu_us_per_event: round(report.cpuMicros / Math.max(1, delivered), 1),
+      machine_load_1m: round(loadavg()[0]!, 1),
       closes: JSON.stringify(report.closes),
       ...breakdown,
       target: 'p99 <= 50 ms',
@@ -183,6 +194,35 @@ function histogramMeans(text: string, names: string[]): Record<string, number> {
     if (count > 0) out[`${name.replace(/^taskstream_/, '').replace(/_seconds$/, '')}_mean_ms`] = round((total('sum') / count) * 1000, 2);
   }
   return out;
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from
+ * /proc (Linux); NaN elsewhere or when the server is not a local process.
+ */
+function postgresCpuMs(url: string): number {
+  try {
+    const port = new URL(url).port;
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    const stats = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map((pid) => {
+        try {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+          return { pid, cmdline, ppid: fields[1]!, cpu: Number(fields[11]) + Number(fields[12]) };
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((p) => p !== undefined);
+    const postmaster = stats.find((p) => p.cmdline[0]?.endsWith('/postgres') && p.cmdline.includes('-p') && p.cmdline[p.cmdline.indexOf('-p') + 1] === port);
+    if (!postmaster) return Number.NaN;
+    const ticksUsed = stats.filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid).reduce((sum, p) => sum + p.cpu, 0);
+    return (ticksUsed / ticks) * 1000;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** The soft limit on open files of this process. */
@@ -243,10 +283,12 @@ async function runClients() {
     }
   };
   await Promise.all(Array.from({ length: 100 }, open));
+  const cpuAtReady = process.cpuUsage();
   process.send!({ type: 'ready', connected: tokens.length - failed, failed });
   process.on('message', (message: { type: string }) => {
     if (message.type !== 'report') return;
-    process.send!({ type: 'report', receipts, closes, rssBytes: process.memoryUsage().rss }, () => {
+    const cpu = process.cpuUsage(cpuAtReady);
+    process.send!({ type: 'report', receipts, closes, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system }, () => {
       for (const ws of sockets) ws.terminate();
       process.exit(0);
     });

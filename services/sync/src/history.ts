@@ -9,7 +9,7 @@ export const syncMigrations: Migration[] = [
       CREATE TABLE sync_sequences (
         user_id uuid PRIMARY KEY,
         last_sequence bigint NOT NULL
-      );
+      ) WITH (fillfactor = 50); -- room for in-page (HOT) updates: one per stored event
       -- Inbox: an event id is stored once, whichever replica (or redelivery) comes first; the
       -- sequence it got is kept so that every replica fans it out under the same number.
       CREATE TABLE sync_inbox (
@@ -59,11 +59,18 @@ export async function storeEvents(pool: Pool, events: SyncedEvent[], historySize
   if (new Set(events.map((e) => e.data.user_id)).size !== events.length) throw new Error('storeEvents: one event per user per call');
   for (let attempt = 1; ; attempt++) {
     try {
-      const { rows } = await pool.query<{ event_id: string; sequence: number; created: boolean }>(
-        `WITH input AS (
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::jsonb[]) AS i(event_id, user_id, event)
+      const { rows } = await pool.query<{ event_id: string; sequence: number; created: boolean }>({
+        // Named: planned once per connection, not for every batch.
+        name: 'sync_store_events',
+        // The batch travels as one JSON array: one serialization, one parse.
+        text: `WITH input AS (
+           SELECT e->>'id' AS event_id, (e->'data'->>'user_id')::uuid AS user_id, e AS event
+           FROM jsonb_array_elements($1::jsonb) AS e
          ), existing AS (
-           SELECT event_id, sequence FROM sync_inbox WHERE event_id = ANY($1::text[])
+           -- LATERAL + LIMIT/OFFSET (not flattened): one index probe per event or user, whatever the
+           -- planner guesses about the batch size; a hash join would read the whole table.
+           SELECT i.event_id, x.sequence FROM input i
+           CROSS JOIN LATERAL (SELECT sequence FROM sync_inbox WHERE event_id = i.event_id LIMIT 1) x
          ), bumped AS (
            INSERT INTO sync_sequences AS s (user_id, last_sequence)
            SELECT user_id, 1 FROM input WHERE event_id NOT IN (SELECT event_id FROM existing) ORDER BY user_id
@@ -76,13 +83,15 @@ export async function storeEvents(pool: Pool, events: SyncedEvent[], historySize
          ), history AS (
            INSERT INTO sync_history (user_id, sequence, event_id, event) SELECT user_id, last_sequence, event_id, event FROM fresh
          ), trimmed AS (
-           DELETE FROM sync_history h USING bumped b WHERE h.user_id = b.user_id AND h.sequence <= b.last_sequence - $4::bigint
+           DELETE FROM sync_history WHERE ctid = ANY (ARRAY(
+             SELECT d.ctid FROM bumped b CROSS JOIN LATERAL (
+               SELECT ctid FROM sync_history WHERE user_id = b.user_id AND sequence <= b.last_sequence - $2::bigint OFFSET 0) d))
          )
          SELECT event_id, last_sequence AS sequence, true AS created FROM fresh
          UNION ALL
          SELECT event_id, sequence, false FROM existing`,
-        [events.map((e) => e.id), events.map((e) => e.data.user_id), events.map((e) => JSON.stringify(e)), historySize],
-      );
+        values: [JSON.stringify(events), historySize],
+      });
       return new Map(rows.map((r) => [r.event_id, { sequence: r.sequence, created: r.created }]));
     } catch (err) {
       if (RETRYABLE.has((err as { code?: string }).code ?? '') && attempt < 5) continue;
