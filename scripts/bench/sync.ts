@@ -37,7 +37,13 @@ interface BenchOptions {
 type FromClients =
   | { type: 'result'; result: Record<string, number | string> }
   | { type: 'ready'; connected: number; failed: number }
-  | { type: 'report'; receipts: number[]; closes: Record<string, number>; rssBytes: number; cpuMicros: number };
+  | {
+      type: 'report';
+      receipts: number[];
+      closes: Record<string, number>;
+      rssBytes: number;
+      cpuMicros: number;
+    };
 
 export async function benchSync(options: BenchOptions = {}): Promise<Record<string, number | string>> {
   const connections = options.connections ?? Number(process.env.SYNC_BENCH_CONNECTIONS ?? 5000);
@@ -47,7 +53,10 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       SYNC_BENCH_CONNECTIONS: String(connections),
       ...(options.seconds ? { SYNC_BENCH_SECONDS: String(options.seconds) } : {}),
     });
-    const message = (await nextMessage(child, 'result', 30 * 60_000)) as { type: 'result'; result: Record<string, number | string> };
+    const message = (await nextMessage(child, 'result', 30 * 60_000)) as {
+      type: 'result';
+      result: Record<string, number | string>;
+    };
     return message.result;
   }
   const seconds = options.seconds ?? Number(process.env.SYNC_BENCH_SECONDS ?? 20);
@@ -58,19 +67,22 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     const database = await benchDatabase();
     stops.push(database.stop);
     const databaseUrl = database.url;
-    const rt: RunningRuntime = await startRuntime([syncService({ replicaId: `bench-${randomUUID().slice(0, 8)}` })], {
-      env: {
-        NODE_ENV: 'production',
-        DATABASE_URL: databaseUrl,
-        PORT: '0',
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-        DATA_DIR: work,
-        JWT_SECRET: randomUUID() + randomUUID(),
-        SEED_DEMO_USERS: 'false',
-        DATABASE_POOL_SIZE: '24',
-        METRICS_ENABLED: 'false',
+    const rt: RunningRuntime = await startRuntime(
+      [syncService({ replicaId: `bench-${randomUUID().slice(0, 8)}` })],
+      {
+        env: {
+          NODE_ENV: 'production',
+          DATABASE_URL: databaseUrl,
+          PORT: '0',
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+          DATA_DIR: work,
+          JWT_SECRET: randomUUID() + randomUUID(),
+          SEED_DEMO_USERS: 'false',
+          DATABASE_POOL_SIZE: '24',
+          METRICS_ENABLED: 'false',
+        },
       },
-    });
+    );
     stops.unshift(() => rt.stop());
 
     const users = Array.from({ length: connections }, () => randomUUID());
@@ -99,17 +111,22 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     const start = now();
     let cpuAtMeasure: { server: NodeJS.CpuUsage; pg: number } | undefined;
     for (let slice = 0; slice < totalSlices; slice++) {
-      if (slice === measuredFrom) cpuAtMeasure = { server: process.cpuUsage(), pg: postgresCpuMs(databaseUrl) };
+      if (slice === measuredFrom)
+        cpuAtMeasure = { server: process.cpuUsage(), pg: postgresCpuMs(databaseUrl) };
       const due = start + slice * sliceMs;
       if (now() - due > sliceMs) lagSlices++;
       await sleep(due - now());
       const first = (slice % slices) * perSlice;
-      const batch = users.slice(first, first + perSlice).map((userId) => taskEvent(userId, { title: `b:${n++}` }));
+      const batch = users
+        .slice(first, first + perSlice)
+        .map((userId) => taskEvent(userId, { title: `b:${n++}` }));
       const measured = slice >= measuredFrom;
       const publishing = rt.ports.bus.publish(onTaskUpdates(...batch)).then(() => {
         const at = now();
         for (const event of batch) {
-          const index = Number(((event.data as { payload: { task: { title: string } } }).payload.task.title).slice(2));
+          const index = Number(
+            (event.data as { payload: { task: { title: string } } }).payload.task.title.slice(2),
+          );
           committedAt[index] = measured ? at : -1;
         }
       });
@@ -142,7 +159,11 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => round(percentile(latencies, p), 2);
     const exposition = await (await fetch(`${rt.url}/metrics`)).text();
-    const breakdown = histogramMeans(exposition, ['taskstream_sync_store_duration_seconds', 'taskstream_sync_event_lag_seconds', 'taskstream_event_handler_duration_seconds']);
+    const breakdown = histogramMeans(exposition, [
+      'taskstream_sync_store_duration_seconds',
+      'taskstream_sync_event_lag_seconds',
+      'taskstream_event_handler_duration_seconds',
+    ]);
     return {
       connections,
       connected: ready.connected,
@@ -166,7 +187,9 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       clients_rss_mb: mb(report.rssBytes),
       // CPU per event over the measured window: what the rate costs, whatever else runs on the machine.
       server_cpu_us_per_event: round((serverCpu.user + serverCpu.system) / measuredEvents, 1),
-      postgres_cpu_us_per_event: Number.isFinite(pgCpuMs) ? round((pgCpuMs * 1000) / measuredEvents, 1) : 'n/a',
+      postgres_cpu_us_per_event: Number.isFinite(pgCpuMs)
+        ? round((pgCpuMs * 1000) / measuredEvents, 1)
+        : 'n/a',
       clients_cpu_us_per_event: round(report.cpuMicros / Math.max(1, delivered), 1),
       machine_load_1m: round(loadavg()[0]!, 1),
       closes: JSON.stringify(report.closes),
@@ -191,7 +214,11 @@ function histogramMeans(text: string, names: string[]): Record<string, number> {
         .filter((line) => line.startsWith(`${name}_${suffix}`))
         .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
     const count = total('count');
-    if (count > 0) out[`${name.replace(/^taskstream_/, '').replace(/_seconds$/, '')}_mean_ms`] = round((total('sum') / count) * 1000, 2);
+    if (count > 0)
+      out[`${name.replace(/^taskstream_/, '').replace(/_seconds$/, '')}_mean_ms`] = round(
+        (total('sum') / count) * 1000,
+        2,
+      );
   }
   return out;
 }
@@ -209,16 +236,25 @@ function postgresCpuMs(url: string): number {
       .map((pid) => {
         try {
           const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+            .replace(/^.*\) /, '')
+            .split(' ');
           return { pid, cmdline, ppid: fields[1]!, cpu: Number(fields[11]) + Number(fields[12]) };
         } catch {
           return undefined;
         }
       })
       .filter((p) => p !== undefined);
-    const postmaster = stats.find((p) => p.cmdline[0]?.endsWith('/postgres') && p.cmdline.includes('-p') && p.cmdline[p.cmdline.indexOf('-p') + 1] === port);
+    const postmaster = stats.find(
+      (p) =>
+        p.cmdline[0]?.endsWith('/postgres') &&
+        p.cmdline.includes('-p') &&
+        p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
+    );
     if (!postmaster) return Number.NaN;
-    const ticksUsed = stats.filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid).reduce((sum, p) => sum + p.cpu, 0);
+    const ticksUsed = stats
+      .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
+      .reduce((sum, p) => sum + p.cpu, 0);
     return (ticksUsed / ticks) * 1000;
   } catch {
     return Number.NaN;
@@ -234,12 +270,22 @@ function openFileLimit(): number {
 /** This file again in a child (IPC), with as many open files as the hard limit allows, up to 65536. */
 function withRaisedFileLimit(flag: string, env: Record<string, string>): ChildProcess {
   const command = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "${process.execPath}" --import tsx "${SELF}" ${flag}`;
-  return spawn('bash', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
+  return spawn('bash', ['-c', command], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
+  });
 }
 
-function nextMessage(child: ChildProcess, type: FromClients['type'], timeoutMs: number): Promise<FromClients> {
+function nextMessage(
+  child: ChildProcess,
+  type: FromClients['type'],
+  timeoutMs: number,
+): Promise<FromClients> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`clients: no ${type} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`clients: no ${type} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onMessage = (message: FromClients) => {
       if (message.type !== type) return;
       clearTimeout(timer);
@@ -268,7 +314,8 @@ async function runClients() {
         ws.on('message', (data) => {
           const message = JSON.parse(String(data));
           if (message.type === 'hello') return resolve();
-          if (message.type === 'event') receipts.push(Number(message.event.data.payload.task.title.slice(2)), now());
+          if (message.type === 'event')
+            receipts.push(Number(message.event.data.payload.task.title.slice(2)), now());
         });
         ws.on('error', () => {
           failed++;
@@ -288,10 +335,19 @@ async function runClients() {
   process.on('message', (message: { type: string }) => {
     if (message.type !== 'report') return;
     const cpu = process.cpuUsage(cpuAtReady);
-    process.send!({ type: 'report', receipts, closes, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system }, () => {
-      for (const ws of sockets) ws.terminate();
-      process.exit(0);
-    });
+    process.send!(
+      {
+        type: 'report',
+        receipts,
+        closes,
+        rssBytes: process.memoryUsage().rss,
+        cpuMicros: cpu.user + cpu.system,
+      },
+      () => {
+        for (const ws of sockets) ws.terminate();
+        process.exit(0);
+      },
+    );
   });
 }
 

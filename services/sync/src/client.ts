@@ -6,8 +6,8 @@
  */
 import { CloseCodes, FATAL_CLOSE_CODES, type ServerMessage, type SyncedEvent } from './protocol.js';
 
-export { CloseCodes } from './protocol.js';
 export type { ServerMessage, SyncedEvent } from './protocol.js';
+export { CloseCodes } from './protocol.js';
 
 /** What the client uses of a WebSocket: the part the browser's and `ws`'s have in common. */
 export interface WebSocketLike {
@@ -41,7 +41,10 @@ export interface SyncClientOptions {
   onResync?: (sequence: number) => void;
   /** Replay done, live from here. */
   onLive?: (sequence: number) => void;
-  onStateChange?: (state: SyncClientState, detail?: { code?: number; reason?: string; retryInMs?: number }) => void;
+  onStateChange?: (
+    state: SyncClientState,
+    detail?: { code?: number; reason?: string; retryInMs?: number },
+  ) => void;
   /** Reconnect delays: initialMs · 2^n, capped, with ±20 % jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
 }
@@ -113,7 +116,8 @@ export class SyncClient {
     }
     if (this.stopped) return;
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
+    if (!Ctor)
+      throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
     const byQuery = this.options.tokenTransport === 'query';
     const socket = byQuery ? new Ctor(this.urlFor(token)) : new Ctor(this.urlFor(), ['bearer', token]);
     this.socket = socket;
@@ -149,7 +153,9 @@ export class SyncClient {
   private handle(data: unknown) {
     let message: ServerMessage;
     try {
-      message = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer)) as ServerMessage;
+      message = JSON.parse(
+        typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer),
+      ) as ServerMessage;
     } catch {
       return;
     }

@@ -55,7 +55,13 @@ describe('SyncClient', () => {
   });
 
   it('can carry the token in the query instead', async () => {
-    new SyncClient({ url: 'http://h:1', token: () => 'fresh', tokenTransport: 'query', WebSocket: FakeSocket, onEvent: () => undefined }).start();
+    new SyncClient({
+      url: 'http://h:1',
+      token: () => 'fresh',
+      tokenTransport: 'query',
+      WebSocket: FakeSocket,
+      onEvent: () => undefined,
+    }).start();
     await flush();
     expect(FakeSocket.opened[0]!.url).toBe('ws://h:1/ws/tasks?token=fresh');
   });
@@ -146,7 +152,13 @@ describe('SyncClient', () => {
     for (const code of [4401, 4400]) {
       FakeSocket.opened = [];
       const states: SyncClientState[] = [];
-      const client = new SyncClient({ url: 'http://h', token: 't', WebSocket: FakeSocket, onEvent: () => undefined, onStateChange: (s) => states.push(s) }).start();
+      const client = new SyncClient({
+        url: 'http://h',
+        token: 't',
+        WebSocket: FakeSocket,
+        onEvent: () => undefined,
+        onStateChange: (s) => states.push(s),
+      }).start();
       await flush();
       FakeSocket.opened[0]!.serverClose(code, 'token expired');
       await new Promise((r) => setTimeout(r, 20));

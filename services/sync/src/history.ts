@@ -55,8 +55,13 @@ const RETRYABLE = new Set([UNIQUE_VIOLATION, '40P01', '40001']);
  * then its inbox insert violates the key, the whole statement (bumps included) rolls back, and
  * the retry finds the first one's rows.
  */
-export async function storeEvents(pool: Pool, events: SyncedEvent[], historySize: number): Promise<Map<string, StoredEvent>> {
-  if (new Set(events.map((e) => e.data.user_id)).size !== events.length) throw new Error('storeEvents: one event per user per call');
+export async function storeEvents(
+  pool: Pool,
+  events: SyncedEvent[],
+  historySize: number,
+): Promise<Map<string, StoredEvent>> {
+  if (new Set(events.map((e) => e.data.user_id)).size !== events.length)
+    throw new Error('storeEvents: one event per user per call');
   for (let attempt = 1; ; attempt++) {
     try {
       const { rows } = await pool.query<{ event_id: string; sequence: number; created: boolean }>({
@@ -107,7 +112,11 @@ export async function storeEvents(pool: Pool, events: SyncedEvent[], historySize
  * share a batch, so each user's order holds.
  */
 export function createEventStore(pool: () => Pool, historySize: number, maxBatch = 64) {
-  type Item = { event: SyncedEvent; resolve: (stored: StoredEvent | undefined) => void; reject: (err: unknown) => void };
+  type Item = {
+    event: SyncedEvent;
+    resolve: (stored: StoredEvent | undefined) => void;
+    reject: (err: unknown) => void;
+  };
   let queue: Item[] = [];
   let running = false;
 
@@ -154,7 +163,12 @@ export interface HistoryPage {
 }
 
 /** One consistent read: the user's position and the kept events after `since`. */
-export async function readHistory(pool: Pool, userId: string, since: number, limit: number): Promise<HistoryPage> {
+export async function readHistory(
+  pool: Pool,
+  userId: string,
+  since: number,
+  limit: number,
+): Promise<HistoryPage> {
   // Users are UUIDs; any other subject (a token from another issuer) has no history.
   if (!UUID.test(userId)) return { latest: 0, events: [] };
   const { rows } = await pool.query<{ latest: number; sequence: number | null; event: SyncedEvent | null }>(
@@ -168,7 +182,9 @@ export async function readHistory(pool: Pool, userId: string, since: number, lim
     [userId, since, limit],
   );
   const latest = rows[0]?.latest ?? 0;
-  const events = rows.filter((r) => r.sequence != null).map((r) => ({ sequence: r.sequence!, event: r.event! }));
+  const events = rows
+    .filter((r) => r.sequence != null)
+    .map((r) => ({ sequence: r.sequence!, event: r.event! }));
   return { latest, events };
 }
 

@@ -1,7 +1,15 @@
 import type { Logger, Metrics, Pool } from '@taskstream/platform';
 import { WebSocket } from 'ws';
 import { readHistory } from './history.js';
-import { CloseCodes, type LiveQuery, matchesFilter, replayPlan, type ServerMessage, type SyncedEvent, type SyncFilter } from './protocol.js';
+import {
+  CloseCodes,
+  type LiveQuery,
+  matchesFilter,
+  replayPlan,
+  type ServerMessage,
+  type SyncedEvent,
+  type SyncFilter,
+} from './protocol.js';
 
 export interface HubOptions {
   pool: Pool;
@@ -46,7 +54,9 @@ export function createHub(options: HubOptions) {
   let stopped = false;
 
   const sent = metrics.counter('sync_messages_sent_total', 'Frames sent to WebSocket clients', ['type']);
-  const closed = metrics.counter('sync_disconnects_total', 'WebSocket connections ended, by reason', ['reason']);
+  const closed = metrics.counter('sync_disconnects_total', 'WebSocket connections ended, by reason', [
+    'reason',
+  ]);
   metrics.gauge('sync_connections', 'Open WebSocket connections', [], (g) => g.set(stats().connections));
 
   class Connection {
@@ -146,7 +156,8 @@ export function createHub(options: HubOptions) {
             for (const { sequence, event } of page.events) {
               if (sequence !== this.lastSequence + 1) break; // trimmed meanwhile: the next read decides
               this.lastSequence = sequence;
-              if (matchesFilter(event, this.filter)) await this.sendPaced(frameOf({ type: 'event', sequence, event }), 'event');
+              if (matchesFilter(event, this.filter))
+                await this.sendPaced(frameOf({ type: 'event', sequence, event }), 'event');
               if (this.isClosed()) return;
             }
             if (page.events.length < options.replayPageSize && this.lastSequence >= page.latest) break;
@@ -176,8 +187,15 @@ export function createHub(options: HubOptions) {
 
     closeSlow() {
       if (this.state === 'closed') return;
-      this.log.warn({ buffered: this.ws.bufferedAmount, pending: this.pendingBytes }, 'client not reading; disconnecting');
-      this.close(CloseCodes.slowConsumer, `client not reading: more than ${options.maxBufferedBytes} bytes unsent`, 'slow_consumer');
+      this.log.warn(
+        { buffered: this.ws.bufferedAmount, pending: this.pendingBytes },
+        'client not reading; disconnecting',
+      );
+      this.close(
+        CloseCodes.slowConsumer,
+        `client not reading: more than ${options.maxBufferedBytes} bytes unsent`,
+        'slow_consumer',
+      );
       // The close frame waits behind the unread bytes; do not keep them longer than the grace.
       const timer = setTimeout(() => this.ws.terminate(), options.slowCloseGraceMs);
       timer.unref();
@@ -237,8 +255,8 @@ export function createHub(options: HubOptions) {
         return;
       }
       const connection = new Connection(ws, userId, query.filter, logger.child({ user_id: userId }));
-      let set = byUser.get(userId);
-      if (!set) byUser.set(userId, (set = new Set()));
+      const set = byUser.get(userId) ?? new Set<Connection>();
+      byUser.set(userId, set);
       set.add(connection);
       ws.on('pong', () => {
         connection.alive = true;
@@ -284,7 +302,8 @@ export function createHub(options: HubOptions) {
       stopped = true;
       clearInterval(heartbeat);
       const all = [...byUser.values()].flatMap((set) => [...set]);
-      for (const connection of all) connection.close(CloseCodes.goingAway, 'server shutting down', 'shutdown');
+      for (const connection of all)
+        connection.close(CloseCodes.goingAway, 'server shutting down', 'shutdown');
       // Give close frames a moment, then make sure nothing keeps the server open.
       await new Promise((r) => setTimeout(r, all.length > 0 ? 100 : 0));
       for (const connection of all) connection.ws.terminate();

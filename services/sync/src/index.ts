@@ -2,23 +2,46 @@ import type { IncomingMessage, Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { EventSchemas, eventName, SyncEventsQuery, Topics } from '@taskstream/contracts';
-import { type Pool, parse, principalOf, type Service, type ServiceDeps, type ServiceFactory } from '@taskstream/platform';
+import {
+  type Pool,
+  parse,
+  principalOf,
+  type Service,
+  type ServiceDeps,
+  type ServiceFactory,
+} from '@taskstream/platform';
 import { Router } from 'express';
 import pg from 'pg';
 import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { createEventStore, pruneInbox, readHistory, syncMigrations } from './history.js';
 import { createHub, type Hub, type HubStats } from './hub.js';
-import { BEARER_PROTOCOL, CloseCodes, type LiveQuery, parseLiveQuery, QueryError, replayPlan, type SyncedEvent, tokenFromProtocols } from './protocol.js';
+import {
+  BEARER_PROTOCOL,
+  CloseCodes,
+  type LiveQuery,
+  parseLiveQuery,
+  QueryError,
+  replayPlan,
+  type SyncedEvent,
+  tokenFromProtocols,
+} from './protocol.js';
 
-export * from './protocol.js';
 export { syncMigrations } from './history.js';
 export type { HubStats } from './hub.js';
+export * from './protocol.js';
 
 export const WS_PATH = '/ws/tasks';
 
 /** Event types that reach users live; other task-updates types are acknowledged and ignored. */
-const SYNCED_TYPES = new Set(['task.created', 'task.updated', 'task.completed', 'task.reopened', 'task.deleted', 'notification.created']);
+const SYNCED_TYPES = new Set([
+  'task.created',
+  'task.updated',
+  'task.completed',
+  'task.reopened',
+  'task.deleted',
+  'notification.created',
+]);
 
 /**
  * Settings of this service beyond the shared configuration (SYNC_HISTORY_SIZE is there). Read
@@ -26,8 +49,15 @@ const SYNCED_TYPES = new Set(['task.created', 'task.updated', 'task.completed', 
  */
 const SyncEnv = z.object({
   /** Names this replica's consumer (`sync-<id>`): distinct per replica so each gets every event. */
-  SYNC_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
-  SYNC_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(512 * 1024),
+  SYNC_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/)
+    .optional(),
+  SYNC_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(512 * 1024),
   SYNC_HEARTBEAT_MS: z.coerce.number().int().min(50).max(15000).default(10000),
   SYNC_SLOW_CLOSE_GRACE_MS: z.coerce.number().int().min(0).default(5000),
   SYNC_INBOX_PRUNE_MS: z.coerce.number().int().min(1000).default(3600_000),
@@ -59,19 +89,27 @@ export function syncService(options: SyncOptions): ServiceFactory {
 
 function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService {
   const { pool, logger, metrics, auth, config } = deps;
-  const env = SyncEnv.parse(Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('SYNC_') && v)));
+  const env = SyncEnv.parse(
+    Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('SYNC_') && v)),
+  );
   const replicaId = options.replicaId ?? env.SYNC_REPLICA_ID ?? `${hostname()}-${process.pid}`;
   const consumer = `sync-${replicaId}`;
   const historySize = options.historySize ?? config.SYNC_HISTORY_SIZE;
   const log = logger.child({ service: 'sync', consumer });
-  const latency = metrics.histogram('sync_store_duration_seconds', 'Storing one event in the sync history (waiting for its batch included)', [], [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-  ]);
+  const latency = metrics.histogram(
+    'sync_store_duration_seconds',
+    'Storing one event in the sync history (waiting for its batch included)',
+    [],
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+  );
 
   // Producer's event time → handed to the sockets: the delivery lag of this replica.
-  const lag = metrics.histogram('sync_event_lag_seconds', 'Event time to fan-out on this replica', [], [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-  ]);
+  const lag = metrics.histogram(
+    'sync_event_lag_seconds',
+    'Event time to fan-out on this replica',
+    [],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
 
   // Embedded runtime: the history is written without waiting for its own WAL flush. The bus
   // commits the consumer checkpoint synchronously after the handlers, which flushes these
@@ -80,7 +118,12 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
   // acknowledgement goes to the sidecar instead, so the writes are committed durably.
   const asyncCommit = config.TASKSTREAM_RUNTIME === 'embedded';
   const storePool = asyncCommit
-    ? new pg.Pool({ connectionString: config.DATABASE_URL, max: 2, options: '-c synchronous_commit=off', idleTimeoutMillis: 30000 })
+    ? new pg.Pool({
+        connectionString: config.DATABASE_URL,
+        max: 2,
+        options: '-c synchronous_commit=off',
+        idleTimeoutMillis: 30000,
+      })
     : pool;
   storePool.on('error', () => undefined);
   // After stop() the handlers still running until the bus stops use the shared pool.
@@ -104,7 +147,10 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     const page = await readHistory(pool, userId, query.since, query.limit);
     const plan = replayPlan(query.since, page.latest, page.events[0]?.sequence);
     res.json({
-      events: plan === 'replay' ? page.events.map(({ sequence, event }) => ({ type: 'event', sequence, event })) : [],
+      events:
+        plan === 'replay'
+          ? page.events.map(({ sequence, event }) => ({ type: 'event', sequence, event }))
+          : [],
       resync: plan === 'resync',
       latest: page.latest,
     });
@@ -140,7 +186,9 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (refusal || !userId || !query) {
         const { code, reason } = refusal ?? { code: CloseCodes.unauthorized, reason: 'invalid token' };
-        metrics.counter('sync_disconnects_total', 'WebSocket connections ended, by reason', ['reason']).inc({ reason: String(code) });
+        metrics
+          .counter('sync_disconnects_total', 'WebSocket connections ended, by reason', ['reason'])
+          .inc({ reason: String(code) });
         ws.close(code, reason.slice(0, 120));
         return;
       }
@@ -174,7 +222,9 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
           const checked = EventSchemas[name].safeParse(event);
           if (!checked.success) {
             const issue = checked.error.issues[0];
-            throw new Error(`invalid ${name} event ${event.id}: ${issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'schema mismatch'}`);
+            throw new Error(
+              `invalid ${name} event ${event.id}: ${issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'schema mismatch'}`,
+            );
           }
           const synced = event as unknown as SyncedEvent;
           const end = latency.startTimer();

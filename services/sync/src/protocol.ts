@@ -86,7 +86,8 @@ export function parseLiveQuery(params: URLSearchParams): LiveQuery {
   }
   const statuses = listParam(params, 'status');
   for (const status of statuses ?? []) {
-    if (status !== 'pending' && status !== 'completed') throw new QueryError(`status: pending or completed, not ${status}`);
+    if (status !== 'pending' && status !== 'completed')
+      throw new QueryError(`status: pending or completed, not ${status}`);
   }
   const filter: SyncFilter = {};
   const taskIds = listParam(params, 'task_id', 'task_ids');
@@ -132,7 +133,11 @@ export function matchesFilter(event: SyncedEvent, filter: SyncFilter): boolean {
  * kept. `resync` when the client missed events the window no longer holds, or claims a position
  * the server never reached (its history was reset).
  */
-export function replayPlan(since: number, latest: number, oldestKept: number | undefined): 'none' | 'replay' | 'resync' {
+export function replayPlan(
+  since: number,
+  latest: number,
+  oldestKept: number | undefined,
+): 'none' | 'replay' | 'resync' {
   if (since > latest) return 'resync';
   if (since === latest) return 'none';
   if (oldestKept === undefined || oldestKept > since + 1) return 'resync';

@@ -1,4 +1,11 @@
-import { matchesFilter, parseLiveQuery, QueryError, replayPlan, type SyncedEvent, tokenFromProtocols } from './protocol.js';
+import {
+  matchesFilter,
+  parseLiveQuery,
+  QueryError,
+  replayPlan,
+  type SyncedEvent,
+  tokenFromProtocols,
+} from './protocol.js';
 
 const event = (task?: { status?: string; tags?: string[] }, taskId = 't1'): SyncedEvent => ({
   id: 'e1',
@@ -9,7 +16,9 @@ const event = (task?: { status?: string; tags?: string[] }, taskId = 't1'): Sync
 
 describe('parseLiveQuery', () => {
   it('reads token, since and list filters given either way', () => {
-    const q = parseLiveQuery(new URLSearchParams('token=abc&since=42&tag=a,b&tag=c&status=pending&task_id=x'));
+    const q = parseLiveQuery(
+      new URLSearchParams('token=abc&since=42&tag=a,b&tag=c&status=pending&task_id=x'),
+    );
     expect(q.token).toBe('abc');
     expect(q.since).toBe(42);
     expect([...q.filter.tags!]).toEqual(['a', 'b', 'c']);
@@ -49,7 +58,9 @@ describe('matchesFilter', () => {
     expect(matchesFilter(e, { statuses: new Set(['completed']) })).toBe(false);
     expect(matchesFilter(e, { tags: new Set(['home']) })).toBe(true);
     expect(matchesFilter(e, { tags: new Set(['garden']) })).toBe(false);
-    expect(matchesFilter(e, { statuses: new Set(['pending']), tags: new Set(['work']), taskIds: new Set(['t1']) })).toBe(true);
+    expect(
+      matchesFilter(e, { statuses: new Set(['pending']), tags: new Set(['work']), taskIds: new Set(['t1']) }),
+    ).toBe(true);
   });
 
   it('lets events without a task through only a task id filter', () => {

@@ -27,7 +27,10 @@ describe('sync behind task-api', () => {
     }).start();
     try {
       await eventually(async () => client.state === 'open');
-      const created = await rt.request('POST', '/api/tasks', { token, body: { title: 'Call the plumber', tags: ['home'] } });
+      const created = await rt.request('POST', '/api/tasks', {
+        token,
+        body: { title: 'Call the plumber', tags: ['home'] },
+      });
       expect(created.status).toBe(201);
       const completed = await rt.request('POST', `/api/tasks/${created.body.id}/complete`, { token });
       expect(completed.status).toBe(200);

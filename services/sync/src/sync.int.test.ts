@@ -11,7 +11,8 @@ import { Probe } from './test-support/probe.js';
 const HISTORY = 25;
 
 const syncOf = (rt: TestRuntime) => rt.services.find((s) => s.name === 'sync') as SyncService;
-const publish = (rt: TestRuntime, ...events: ReturnType<typeof taskEvent>[]) => rt.ports.bus.publish(onTaskUpdates(...events));
+const publish = (rt: TestRuntime, ...events: ReturnType<typeof taskEvent>[]) =>
+  rt.ports.bus.publish(onTaskUpdates(...events));
 
 describe('sync over WebSocket', () => {
   let rt: TestRuntime;
@@ -28,7 +29,9 @@ describe('sync over WebSocket', () => {
   };
 
   beforeAll(async () => {
-    rt = await startTestRuntime([syncService({ replicaId: 'one' })], { env: { SYNC_HISTORY_SIZE: String(HISTORY) } });
+    rt = await startTestRuntime([syncService({ replicaId: 'one' })], {
+      env: { SYNC_HISTORY_SIZE: String(HISTORY) },
+    });
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.stop();
@@ -50,7 +53,11 @@ describe('sync over WebSocket', () => {
     await publish(rt, update);
     for (const p of [first, second]) {
       const [message] = await p.waitForEvents(1);
-      expect(message).toMatchObject({ type: 'event', sequence: 1, event: { id: update.id, data: { user_id: alice.id } } });
+      expect(message).toMatchObject({
+        type: 'event',
+        sequence: 1,
+        event: { id: update.id, data: { user_id: alice.id } },
+      });
     }
     // Bob's own event arrives after Alice's was fanned out; it must be the only one he sees.
     const own = taskEvent(bob.id, { title: 'for bob' });
@@ -83,7 +90,10 @@ describe('sync over WebSocket', () => {
     const missed = Array.from({ length: 20 }, (_, i) => taskEvent(alice.id, { version: i + 2 }));
     for (const event of missed) await publish(rt, event); // one commit each, like 20 separate changes
     // Stored before the reconnect (not required, but makes "missed" mean missed).
-    await eventually(async () => (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 21);
+    await eventually(
+      async () =>
+        (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 21,
+    );
 
     const after = clients[clients.push(client().start()) - 1]!;
     expect(after.urlFor()).toContain('since=1');
@@ -100,7 +110,10 @@ describe('sync over WebSocket', () => {
     const alice = await user();
     const early = Array.from({ length: 15 }, () => taskEvent(alice.id));
     for (const event of early) await publish(rt, event);
-    await eventually(async () => (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 15);
+    await eventually(
+      async () =>
+        (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 15,
+    );
 
     const late = Array.from({ length: 40 }, () => taskEvent(alice.id));
     const publishing = (async () => {
@@ -118,7 +131,10 @@ describe('sync over WebSocket', () => {
     const alice = await user();
     const events = Array.from({ length: HISTORY + 5 }, () => taskEvent(alice.id));
     await publish(rt, ...events);
-    await eventually(async () => (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 30);
+    await eventually(
+      async () =>
+        (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 30,
+    );
 
     const p = probe({ token: alice.token, since: 2 });
     expect(await p.live()).toBe(30);
@@ -161,21 +177,28 @@ describe('sync over WebSocket', () => {
     const alice = await user();
     const events = Array.from({ length: HISTORY + 3 }, () => taskEvent(alice.id));
     await publish(rt, ...events);
-    await eventually(async () => (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 28);
+    await eventually(
+      async () =>
+        (await rt.request('GET', '/api/sync/events?since=0', { token: alice.token })).body.latest === 28,
+    );
 
     const page = await rt.request('GET', '/api/sync/events?since=10&limit=5', { token: alice.token });
     expect(page.status).toBe(200);
     expect(page.body.resync).toBe(false);
-    expect(page.body.events.map((m: { sequence: number; event: SyncedEvent }) => [m.sequence, m.event.id])).toEqual(
-      events.slice(10, 15).map((e, i) => [11 + i, e.id]),
-    );
+    expect(
+      page.body.events.map((m: { sequence: number; event: SyncedEvent }) => [m.sequence, m.event.id]),
+    ).toEqual(events.slice(10, 15).map((e, i) => [11 + i, e.id]));
     const gone = await rt.request('GET', '/api/sync/events?since=1', { token: alice.token });
     expect(gone.body).toEqual({ events: [], resync: true, latest: 28 });
     const upToDate = await rt.request('GET', '/api/sync/events?since=28', { token: alice.token });
     expect(upToDate.body).toEqual({ events: [], resync: false, latest: 28 });
 
     const bob = await user();
-    expect((await rt.request('GET', '/api/sync/events?since=0', { token: bob.token })).body).toEqual({ events: [], resync: false, latest: 0 });
+    expect((await rt.request('GET', '/api/sync/events?since=0', { token: bob.token })).body).toEqual({
+      events: [],
+      resync: false,
+      latest: 0,
+    });
     expect((await rt.request('GET', '/api/sync/events?since=0')).status).toBe(401);
     const bad = await rt.request('GET', '/api/sync/events?since=-1', { token: bob.token });
     expect(bad.status).toBe(400);
@@ -185,10 +208,20 @@ describe('sync over WebSocket', () => {
   it('closes with 4401 before any data when the token is bad', async () => {
     const forged = await (async () => {
       const { createAuth } = await import('@taskstream/platform');
-      const other = createAuth({ secret: 'another-secret-another-secret-0123456789', issuer: 'taskstream', audience: 'taskstream', ttlSeconds: 60 });
+      const other = createAuth({
+        secret: 'another-secret-another-secret-0123456789',
+        issuer: 'taskstream',
+        audience: 'taskstream',
+        ttlSeconds: 60,
+      });
       return other.sign({ userId: randomUUID(), role: 'user' });
     })();
-    for (const options of [{ token: 'not-a-jwt' }, { token: forged }, { token: forged, viaProtocol: true }, {}]) {
+    for (const options of [
+      { token: 'not-a-jwt' },
+      { token: forged },
+      { token: forged, viaProtocol: true },
+      {},
+    ]) {
       const p = probe(options);
       const { code, reason } = await p.closed;
       expect(code).toBe(CloseCodes.unauthorized);
@@ -257,7 +290,9 @@ describe('sync over WebSocket', () => {
       [1, event.id],
       [2, next.id],
     ]);
-    const { rows } = await rt.pool.query('SELECT count(*)::int AS n FROM sync_inbox WHERE user_id = $1', [alice.id]);
+    const { rows } = await rt.pool.query('SELECT count(*)::int AS n FROM sync_inbox WHERE user_id = $1', [
+      alice.id,
+    ]);
     expect(rows[0].n).toBe(2);
 
     const broken = taskEvent(alice.id);
@@ -278,10 +313,19 @@ describe('sync limits', () => {
 
   beforeAll(async () => {
     rt = await startTestRuntime(
-      [syncService({ replicaId: 'limits', maxBufferedBytes: BOUND, heartbeatMs: 15000, slowCloseGraceMs: 15000 })],
+      [
+        syncService({
+          replicaId: 'limits',
+          maxBufferedBytes: BOUND,
+          heartbeatMs: 15000,
+          slowCloseGraceMs: 15000,
+        }),
+      ],
       { env: { SYNC_HISTORY_SIZE: '10' } },
     );
-    pinging = await startTestRuntime([syncService({ replicaId: 'heartbeat', heartbeatMs: 250 })], { database: rt.database });
+    pinging = await startTestRuntime([syncService({ replicaId: 'heartbeat', heartbeatMs: 250 })], {
+      database: rt.database,
+    });
   });
   afterAll(async () => {
     await pinging?.close();
@@ -362,12 +406,16 @@ describe('several sync replicas', () => {
     expect(syncOf(a).consumer).not.toBe(syncOf(b).consumer);
 
     const events = Array.from({ length: 30 }, () => taskEvent(id));
-    for (let i = 0; i < events.length; i += 3) await a.ports.bus.publish(onTaskUpdates(...events.slice(i, i + 3)));
+    for (let i = 0; i < events.length; i += 3)
+      await a.ports.bus.publish(onTaskUpdates(...events.slice(i, i + 3)));
     for (const p of [onA, onB]) {
       await p.waitForEvents(30);
       expect(p.events.map((m) => [m.sequence, m.event.id])).toEqual(events.map((e, i) => [i + 1, e.id]));
     }
-    const { rows } = await a.pool.query('SELECT count(*)::int AS n, max(sequence)::int AS top FROM sync_history WHERE user_id = $1', [id]);
+    const { rows } = await a.pool.query(
+      'SELECT count(*)::int AS n, max(sequence)::int AS top FROM sync_history WHERE user_id = $1',
+      [id],
+    );
     expect(rows[0]).toEqual({ n: 30, top: 30 });
 
     // A client moving from one replica to the other resumes without gap or duplicate.
@@ -388,14 +436,22 @@ describe('several sync replicas', () => {
     const results: Map<string, { sequence: number }>[] = [];
     for (const round of rounds) {
       // Both replicas store the same events, in opposite orders, at the same time.
-      const [fromA, fromB] = await Promise.all([storeEvents(a.pool, round, 100), storeEvents(b.pool, [...round].reverse(), 100)]);
-      expect([...fromB.entries()].sort()).toEqual([...fromA.entries()].map(([id, s]) => [id, { ...s, created: fromB.get(id)!.created }]).sort());
+      const [fromA, fromB] = await Promise.all([
+        storeEvents(a.pool, round, 100),
+        storeEvents(b.pool, [...round].reverse(), 100),
+      ]);
+      expect([...fromB.entries()].sort()).toEqual(
+        [...fromA.entries()].map(([id, s]) => [id, { ...s, created: fromB.get(id)!.created }]).sort(),
+      );
       expect([...fromA.values(), ...fromB.values()].filter((s) => s.created)).toHaveLength(round.length);
       results.push(fromA);
     }
     for (const [u, user] of users.entries()) {
       expect(results.map((r, i) => r.get(rounds[i]![u]!.id)!.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-      const { rows } = await a.pool.query('SELECT sequence FROM sync_history WHERE user_id = $1 ORDER BY sequence', [user]);
+      const { rows } = await a.pool.query(
+        'SELECT sequence FROM sync_history WHERE user_id = $1 ORDER BY sequence',
+        [user],
+      );
       expect(rows.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     }
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { dataschemaFor, type EventName, TYPE_PREFIX, Topics } from '@taskstream/contracts';
+import { dataschemaFor, type EventName, Topics, TYPE_PREFIX } from '@taskstream/contracts';
 import type { Envelope, OutgoingMessage } from '@taskstream/platform';
 import { v7 as uuidv7 } from 'uuid';
 
@@ -90,4 +90,8 @@ export function notificationEvent(userId: string, taskId = randomUUID()): Envelo
 
 /** Bus messages for task-updates, keyed by user like every producer does. */
 export const onTaskUpdates = (...events: Envelope[]): OutgoingMessage[] =>
-  events.map((event) => ({ topic: Topics.taskUpdates, partitionKey: (event.data as { user_id: string }).user_id, event }));
+  events.map((event) => ({
+    topic: Topics.taskUpdates,
+    partitionKey: (event.data as { user_id: string }).user_id,
+    event,
+  }));
