@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Topics } from '@taskstream/contracts';
+import { EVENT_LOG_RETENTION_JOB } from '@taskstream/platform';
 import type { Envelope, ServiceFactory } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from './index.js';
@@ -152,5 +153,34 @@ describe('dead letters: list, replay, discard', () => {
     expect((await rt.request('POST', '/api/admin/dlq/1/discard', { token: userToken, body: { reason: 'x' } })).status).toBe(403);
     expect((await rt.request('GET', '/api/admin/stats', { token: userToken })).status).toBe(403);
     expect((await rt.request('GET', '/api/admin/dlq')).status).toBe(401);
+  });
+
+  it('the daily retention job deletes published outbox rows and event-log rows older than EVENT_LOG_RETENTION_DAYS', async () => {
+    const old = `now() - interval '${rt.config.EVENT_LOG_RETENTION_DAYS + 1} days'`;
+    const stamp = randomUUID();
+    const evt = (id: string) => JSON.stringify({ id, stamp });
+    await rt.pool.query(
+      `INSERT INTO outbox (topic, partition_key, event, created_at, published_at) VALUES
+         ('retention-test', 'k', $1, ${old}, ${old}),
+         ('retention-test', 'k', $2, ${old}, NULL),
+         ('retention-test', 'k', $3, now(), now())`,
+      [evt('old-published'), evt('old-unpublished'), evt('recent')],
+    );
+    await rt.pool.query(
+      `INSERT INTO event_log (topic, partition_key, event_id, event, created_at) VALUES
+         ('retention-test', 'k', 'old', $1, ${old}), ('retention-test', 'k', 'recent', $2, now())`,
+      [evt('old'), evt('recent')],
+    );
+    // The relay publishes the unpublished row meanwhile (published now: kept).
+    const outboxIds = async () =>
+      (await rt.pool.query(`SELECT event->>'id' AS id FROM outbox WHERE event->>'stamp' = $1 ORDER BY 1`, [stamp])).rows.map((r) => r.id);
+    expect(await outboxIds()).toEqual(['old-published', 'old-unpublished', 'recent']);
+
+    expect(await rt.ports.jobs.get(EVENT_LOG_RETENTION_JOB)).toMatchObject({ schedule: '@daily' });
+    await rt.ports.jobs.schedule({ name: `${EVENT_LOG_RETENTION_JOB}-now`, dueTime: '0s' });
+    await eventually(async () => (await outboxIds()).length === 2);
+    expect(await outboxIds()).toEqual(['old-unpublished', 'recent']);
+    const log = await rt.pool.query(`SELECT event_id FROM event_log WHERE topic = 'retention-test' AND event_id IN ('old', 'recent') ORDER BY 1`);
+    expect(log.rows.map((r) => r.event_id)).toEqual(['recent']);
   });
 });

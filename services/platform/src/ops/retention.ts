@@ -5,7 +5,7 @@ export const EVENT_LOG_RETENTION_JOB = 'event-log-retention';
 export const EVENT_LOG_RETENTION_SCHEDULE = '@daily';
 
 /**
- * Deletes published outbox rows and event-log rows older than `days`. An event-log row a
+ * Deletes outbox rows published more than `days` ago and event-log rows older than that. An event-log row a
  * consumer still holds for a retry is kept. Deletes in slices so no transaction grows large.
  */
 export async function pruneEventLog(pool: Pool, days: number, slice = 10_000): Promise<{ outbox: number; event_log: number }> {
@@ -15,7 +15,7 @@ export async function pruneEventLog(pool: Pool, days: number, slice = 10_000): P
     for (;;) {
       const { rowCount } = await pool.query(
         `DELETE FROM outbox WHERE id IN (
-           SELECT id FROM outbox WHERE published_at IS NOT NULL AND created_at < now() - make_interval(days => $1) LIMIT $2)`,
+           SELECT id FROM outbox WHERE published_at < now() - make_interval(days => $1) LIMIT $2)`,
         [days, slice],
       );
       removed.outbox += rowCount ?? 0;
