@@ -1,4 +1,4 @@
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,14 @@ export async function benchDatabase(): Promise<{ url: string; stop(): Promise<vo
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
   const dataDir = await mkdtemp(path.join(tmpdir(), 'taskstream-bench-'));
   await chmod(dataDir, 0o755); // as root, the server runs as the postgres user and must reach it
-  return startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'bench' });
+  const database = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'bench' });
+  return {
+    url: database.url,
+    async stop() {
+      await database.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function freePort(): Promise<number> {

@@ -39,6 +39,14 @@ export const ConfigSchema = z.object({
   EVENT_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
   SYNC_HISTORY_SIZE: z.coerce.number().int().min(1).default(1000),
+  /** Names this sync replica's consumer (`sync-<id>`); stable ids avoid re-reading the log after a restart. */
+  SYNC_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, ._- (at most 100)').optional(),
+  SYNC_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(512 * 1024),
+  SYNC_HEARTBEAT_MS: z.coerce.number().int().min(50).max(15000).default(10000),
+  SYNC_SLOW_CLOSE_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  SYNC_INBOX_PRUNE_MS: z.coerce.number().int().min(1000).default(3600_000),
+  /** Partition keys (users) one embedded consumer handles at once; one key is always in order. */
+  BUS_KEY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL').optional(),
   MAIL_FROM: z.string().default('taskstream <reminders@taskstream.local>'),
   VAPID_PUBLIC_KEY: z.string().optional(),

@@ -116,6 +116,7 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
           logger,
           metrics,
           retryDelaysMs: config.RETRY_DELAYS_MS,
+          keyConcurrency: config.BUS_KEY_CONCURRENCY,
           baseUrl: () => `http://127.0.0.1:${port}`,
           appToken,
         })

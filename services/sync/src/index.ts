@@ -13,7 +13,6 @@ import {
 import { Router } from 'express';
 import pg from 'pg';
 import { WebSocketServer } from 'ws';
-import { z } from 'zod';
 import { createEventStore, pruneInbox, readHistory, syncMigrations } from './history.js';
 import { createHub, type Hub, type HubStats } from './hub.js';
 import {
@@ -43,26 +42,6 @@ const SYNCED_TYPES = new Set([
   'notification.created',
 ]);
 
-/**
- * Settings of this service beyond the shared configuration (SYNC_HISTORY_SIZE is there). Read
- * from the process environment; tests pass them to `syncService(options)`.
- */
-const SyncEnv = z.object({
-  /** Names this replica's consumer (`sync-<id>`): distinct per replica so each gets every event. */
-  SYNC_REPLICA_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,100}$/)
-    .optional(),
-  SYNC_MAX_BUFFERED_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .default(512 * 1024),
-  SYNC_HEARTBEAT_MS: z.coerce.number().int().min(50).max(15000).default(10000),
-  SYNC_SLOW_CLOSE_GRACE_MS: z.coerce.number().int().min(0).default(5000),
-  SYNC_INBOX_PRUNE_MS: z.coerce.number().int().min(1000).default(3600_000),
-});
-
 export interface SyncOptions {
   replicaId?: string;
   maxBufferedBytes?: number;
@@ -89,9 +68,7 @@ export function syncService(options: SyncOptions): ServiceFactory {
 
 function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService {
   const { pool, logger, metrics, auth, config } = deps;
-  const env = SyncEnv.parse(
-    Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('SYNC_') && v)),
-  );
+  const env = config;
   const replicaId = options.replicaId ?? env.SYNC_REPLICA_ID ?? `${hostname()}-${process.pid}`;
   const consumer = `sync-${replicaId}`;
   const historySize = options.historySize ?? config.SYNC_HISTORY_SIZE;

@@ -8,8 +8,8 @@ import { traceIdOf } from '../trace.js';
 
 const CHANNEL = 'taskstream_events';
 const BATCH = 500;
-/** How many partition keys one consumer handles at once; one key is always handled in order. */
-const KEY_CONCURRENCY = 16;
+/** How many partition keys one consumer handles at once by default; one key is always handled in order. */
+const KEY_CONCURRENCY = 64;
 /** Safety net for a notification lost while the listener reconnects. */
 const FALLBACK_POLL_MS = 500;
 /** Committed rows waiting behind an older open transaction (which may never notify): look again soon. */
@@ -25,6 +25,8 @@ export interface EmbeddedBusOptions {
   metrics?: Metrics;
   /** Wait before attempt 2, 3, ...; after the last one the event goes to the dead-letter topic. */
   retryDelaysMs: number[];
+  /** Partition keys handled at once per consumer (BUS_KEY_CONCURRENCY). */
+  keyConcurrency?: number;
   /** Poll interval when no notification comes (the normal path is LISTEN/NOTIFY). */
   fallbackPollMs?: number;
   /** Poll interval while committed events wait behind an older, still open transaction. */
@@ -309,7 +311,7 @@ function createConsumer(
         if (parked.some((p) => p.row.partition_key === key)) blockedKeys.add(key);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(KEY_CONCURRENCY, groups.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(options.keyConcurrency ?? KEY_CONCURRENCY, groups.length) }, worker));
 
     const last = rows[rows.length - 1]!;
     const client = await pool.connect();

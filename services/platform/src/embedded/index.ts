@@ -16,6 +16,7 @@ export interface EmbeddedPortsOptions {
   logger: Logger;
   metrics?: Metrics;
   retryDelaysMs: number[];
+  keyConcurrency?: number;
   baseUrl: () => string;
   appToken?: string;
   jobPollIntervalMs?: number;
