@@ -70,7 +70,9 @@ export const MailboxMessage = z
   })
   .meta({ id: 'MailboxMessage' });
 export const MailboxPage = page(MailboxMessage)
-  .extend({ mode: z.enum(['smtp', 'mailbox']).describe('smtp: mail goes to SMTP_URL and this list stays empty') })
+  .extend({
+    mode: z.enum(['smtp', 'mailbox']).describe('smtp: mail goes to SMTP_URL and this list stays empty'),
+  })
   .meta({ id: 'MailboxPage' });
 export const ListMailboxQuery = z.strictObject({ cursor: Cursor.optional(), limit: Limit.default(50) });
 

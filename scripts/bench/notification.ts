@@ -24,13 +24,29 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function scheduled(userId: string, sequence: number, fireAt: string, channels: Channel[]): Envelope {
   const taskId = randomUUID();
   return {
-    specversion: '1.0', id: uuidv7(), type: 'com.taskstream.reminder.scheduled', source: '/taskstream/task-api',
-    time: new Date().toISOString(), subject: taskId, datacontenttype: 'application/json',
+    specversion: '1.0',
+    id: uuidv7(),
+    type: 'com.taskstream.reminder.scheduled',
+    source: '/taskstream/task-api',
+    time: new Date().toISOString(),
+    subject: taskId,
+    datacontenttype: 'application/json',
     dataschema: dataschemaFor('reminder.scheduled'),
     traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
     data: {
-      user_id: userId, task_id: taskId, sequence, task_version: 1, idempotency_key: `${taskId}:1:reminder.scheduled`,
-      payload: { reminder_id: `${taskId}.0`, fire_at: fireAt, channels, title: `Bench task ${sequence}`, due_date: fireAt, time_zone: 'UTC' },
+      user_id: userId,
+      task_id: taskId,
+      sequence,
+      task_version: 1,
+      idempotency_key: `${taskId}:1:reminder.scheduled`,
+      payload: {
+        reminder_id: `${taskId}.0`,
+        fire_at: fireAt,
+        channels,
+        title: `Bench task ${sequence}`,
+        due_date: fireAt,
+        time_zone: 'UTC',
+      },
       changed_fields: [],
     },
   };
@@ -48,7 +64,8 @@ export async function benchNotification(options: NotificationBenchOptions = {}) 
   const users = options.users ?? Number(env.NOTIFICATION_BENCH_USERS ?? 1000);
   const spreadSeconds = options.spreadSeconds ?? Number(env.NOTIFICATION_BENCH_SPREAD_SECONDS ?? 60);
   const leadSeconds = options.leadSeconds ?? Number(env.NOTIFICATION_BENCH_LEAD_SECONDS ?? 60);
-  const channels = options.channels ?? ((env.NOTIFICATION_BENCH_CHANNELS?.split(',') as Channel[] | undefined) ?? ['in_app']);
+  const channels = options.channels ??
+    (env.NOTIFICATION_BENCH_CHANNELS?.split(',') as Channel[] | undefined) ?? ['in_app'];
 
   const database = await benchDatabase();
   const runtime = await startRuntime([createNotificationService], {
@@ -74,15 +91,24 @@ export async function benchNotification(options: NotificationBenchOptions = {}) 
       const sequence = (sequences.get(userId) ?? 0) + 1;
       sequences.set(userId, sequence);
       const fireAt = new Date(firstDue + Math.floor((i / count) * spreadSeconds * 1000)).toISOString();
-      messages.push({ topic: 'reminders', partitionKey: userId, event: scheduled(userId, sequence, fireAt, channels) });
+      messages.push({
+        topic: 'reminders',
+        partitionKey: userId,
+        event: scheduled(userId, sequence, fireAt, channels),
+      });
     }
 
     const ingestStart = Date.now();
-    for (let i = 0; i < messages.length; i += 1000) await runtime.ports.bus.publish(messages.slice(i, i + 1000));
+    for (let i = 0; i < messages.length; i += 1000)
+      await runtime.ports.bus.publish(messages.slice(i, i + 1000));
     const scheduledCount = async () =>
-      Number((await runtime.pool.query(`SELECT count(*) AS n FROM state_store WHERE key LIKE 'reminder:%'`)).rows[0].n);
+      Number(
+        (await runtime.pool.query(`SELECT count(*) AS n FROM state_store WHERE key LIKE 'reminder:%'`))
+          .rows[0].n,
+      );
     while ((await scheduledCount()) < count) {
-      if (Date.now() > firstDue + spreadSeconds * 1000) throw new Error('reminders still not taken in when the minute was over');
+      if (Date.now() > firstDue + spreadSeconds * 1000)
+        throw new Error('reminders still not taken in when the minute was over');
       await sleep(200);
     }
     const ingestSeconds = (Date.now() - ingestStart) / 1000;
@@ -91,8 +117,7 @@ export async function benchNotification(options: NotificationBenchOptions = {}) 
     const deadline = firstDue + spreadSeconds * 1000 + 300_000;
     const fired = async () =>
       Number((await runtime.pool.query(`SELECT count(*) AS n FROM deliveries WHERE attempt = 1`)).rows[0].n);
-    let done = 0;
-    while ((done = await fired()) < count * channels.length && Date.now() < deadline) await sleep(500);
+    while ((await fired()) < count * channels.length && Date.now() < deadline) await sleep(500);
 
     const { rows } = await runtime.pool.query<{ delay_ms: number }>(
       `SELECT extract(epoch FROM (created_at - fire_at)) * 1000 AS delay_ms FROM deliveries WHERE attempt = 1 AND channel = $1`,

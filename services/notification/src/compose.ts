@@ -14,7 +14,12 @@ export interface ReminderContent {
   html: string;
   /** Body of the in-app notification and of the push message. */
   summary: string;
-  push: { title: string; body: string; tag: string; data: { task_id: string; reminder_id: string; due_date: string | null; url: string } };
+  push: {
+    title: string;
+    body: string;
+    tag: string;
+    data: { task_id: string; reminder_id: string; due_date: string | null; url: string };
+  };
 }
 
 /** The due time in the task's own zone, e.g. "Tue, 25 Nov 2025, 14:00 CET". */
@@ -50,7 +55,9 @@ export function composeReminder(facts: ReminderFacts, publicUrl?: string): Remin
   ].join('\n');
   const html = [
     `<p><strong>Reminder:</strong> ${escapeHtml(facts.title)}</p>`,
-    due ? `<p>Due: ${escapeHtml(due)} (${escapeHtml(facts.time_zone)})</p>` : '<p>This task has no due date.</p>',
+    due
+      ? `<p>Due: ${escapeHtml(due)} (${escapeHtml(facts.time_zone)})</p>`
+      : '<p>This task has no due date.</p>',
     link ? `<p><a href="${escapeHtml(link)}">Open the task</a></p>` : '',
   ].join('\n');
   return {
@@ -62,7 +69,12 @@ export function composeReminder(facts: ReminderFacts, publicUrl?: string): Remin
       title: facts.title,
       body: summary,
       tag: facts.reminder_id,
-      data: { task_id: facts.task_id, reminder_id: facts.reminder_id, due_date: facts.due_date, url: link ?? path },
+      data: {
+        task_id: facts.task_id,
+        reminder_id: facts.reminder_id,
+        due_date: facts.due_date,
+        url: link ?? path,
+      },
     },
   };
 }

@@ -1,17 +1,26 @@
 import type { Channel } from '@taskstream/contracts';
 import { type JobTrigger, type PoolClient, type ServiceDeps, withTransaction } from '@taskstream/platform';
-import { composeReminder, type ReminderContent } from './compose.js';
 import { type ChannelSender, DeliveryError } from './channels/types.js';
+import { composeReminder, type ReminderContent } from './compose.js';
 import type { OutcomeRelay } from './outcomes.js';
 import { preferencesOf, type UserPreferences } from './preferences.js';
 import { quietUntil } from './quiet-hours.js';
-import { type ReminderState, type ReminderStatus, reminderKey, TOMBSTONE_TTL_SECONDS, type TaskRecord, taskKey, updateState } from './state.js';
+import {
+  type ReminderState,
+  type ReminderStatus,
+  reminderKey,
+  type TaskRecord,
+  TOMBSTONE_TTL_SECONDS,
+  taskKey,
+  updateState,
+} from './state.js';
 
 export const REMINDER_JOB_PREFIX = 'reminder-';
 export const DELIVERY_JOB_PREFIX = 'delivery-';
 export const reminderJobName = (reminderId: string) => `${REMINDER_JOB_PREFIX}${reminderId}`;
 
-const sameInstant = (a: string | null, b: string | null) => (a === null || b === null ? a === b : Date.parse(a) === Date.parse(b));
+const sameInstant = (a: string | null, b: string | null) =>
+  a === null || b === null ? a === b : Date.parse(a) === Date.parse(b);
 
 /** What a job carries: which firing (and, for a retry or a deferral, which channel). */
 export interface FiringRef {
@@ -67,10 +76,15 @@ export function createDispatcher(options: DispatcherOptions) {
     [],
     [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
   );
-  const attempts = metrics.counter('notification_delivery_attempts_total', 'Reminder delivery attempts by outcome', ['channel', 'status']);
+  const attempts = metrics.counter(
+    'notification_delivery_attempts_total',
+    'Reminder delivery attempts by outcome',
+    ['channel', 'status'],
+  );
 
   const content = (r: ReminderState): ReminderContent => composeReminder(r, config.PUBLIC_URL);
-  const firingId = (r: Pick<ReminderState, 'reminder_id' | 'fire_at'>) => `${r.reminder_id}.${Date.parse(r.fire_at)}`;
+  const firingId = (r: Pick<ReminderState, 'reminder_id' | 'fire_at'>) =>
+    `${r.reminder_id}.${Date.parse(r.fire_at)}`;
 
   async function markReminder(r: ReminderState, status: ReminderStatus, reason?: string) {
     await updateState<ReminderState>(
@@ -90,7 +104,9 @@ export function createDispatcher(options: DispatcherOptions) {
    * The reminder as it stands, if this firing should still go out: same fire time as planned,
    * not cancelled, and the task not completed, deleted or moved since.
    */
-  async function liveReminder(ref: FiringRef): Promise<{ r: ReminderState; prefs: UserPreferences } | undefined> {
+  async function liveReminder(
+    ref: FiringRef,
+  ): Promise<{ r: ReminderState; prefs: UserPreferences } | undefined> {
     // The job names the task and user, so the three reads go out together.
     const [stored, known, knownPrefs] = await Promise.all([
       ports.state.get<ReminderState>(reminderKey(ref.reminder_id)),
@@ -100,7 +116,10 @@ export function createDispatcher(options: DispatcherOptions) {
     const r = stored?.value;
     if (!r || Date.parse(r.fire_at) !== Date.parse(ref.fire_at)) return undefined;
     if (r.status !== 'scheduled' && r.status !== 'fired') return undefined;
-    const task = ref.task_id === r.task_id ? known?.value : (await ports.state.get<TaskRecord>(taskKey(r.task_id)))?.value;
+    const task =
+      ref.task_id === r.task_id
+        ? known?.value
+        : (await ports.state.get<TaskRecord>(taskKey(r.task_id)))?.value;
     const prefs = ref.user_id === r.user_id && knownPrefs ? knownPrefs : await preferencesOf(pool, r.user_id);
     if (task && task.version > r.task_version) {
       if (task.status !== 'pending') {
@@ -118,7 +137,13 @@ export function createDispatcher(options: DispatcherOptions) {
   }
 
   async function scheduleFollowUp(r: ReminderState, channel: Channel, name: string, at: Date) {
-    const data: FiringRef = { reminder_id: r.reminder_id, fire_at: r.fire_at, task_id: r.task_id, user_id: r.user_id, channel };
+    const data: FiringRef = {
+      reminder_id: r.reminder_id,
+      fire_at: r.fire_at,
+      task_id: r.task_id,
+      user_id: r.user_id,
+      channel,
+    };
     await ports.jobs.schedule({ name, dueTime: at.toISOString(), data });
   }
 
@@ -126,7 +151,11 @@ export function createDispatcher(options: DispatcherOptions) {
     `${DELIVERY_JOB_PREFIX}${r.reminder_id}.${channel}.${at.getTime()}`;
 
   /** Locks the channel row of this firing (creating it) and lets `work` decide inside the transaction. */
-  async function withChannelRow<T>(r: ReminderState, channel: Channel, work: (row: ChannelRow, client: PoolClient) => Promise<T>) {
+  async function withChannelRow<T>(
+    r: ReminderState,
+    channel: Channel,
+    work: (row: ChannelRow, client: PoolClient) => Promise<T>,
+  ) {
     return withTransaction(pool, async (client) => {
       // Inserted, or the existing row locked and read as last committed (a duplicate waits here).
       const { rows } = await client.query<ChannelRow>(
@@ -168,7 +197,12 @@ export function createDispatcher(options: DispatcherOptions) {
   }
 
   /** Records one attempt in `deliveries` and the channel's new state, in one statement. */
-  async function record(client: PoolClient, r: ReminderState, channel: Channel, outcome: Outcome): Promise<ChannelRow> {
+  async function record(
+    client: PoolClient,
+    r: ReminderState,
+    channel: Channel,
+    outcome: Outcome,
+  ): Promise<ChannelRow> {
     const retrying = outcome.status === 'retrying';
     const { rows } = await client.query<ChannelRow>(
       `WITH attempt AS (
@@ -206,19 +240,45 @@ export function createDispatcher(options: DispatcherOptions) {
       if (SETTLED.includes(row.status) || bookedLater(row, jobName)) return row;
       const attemptNo = row.attempts + 1;
       try {
-        const result = await sender.send({ client, reminder: r, content: content(r), detail: row.detail ?? {}, firingId: firingId(r) });
+        const result = await sender.send({
+          client,
+          reminder: r,
+          content: content(r),
+          detail: row.detail ?? {},
+          firingId: firingId(r),
+        });
         const error = result.status === 'skipped' ? (result.note ?? null) : null;
-        return record(client, r, channel, { status: result.status, attempt: attemptNo, error, detail: result.detail ?? row.detail });
+        return record(client, r, channel, {
+          status: result.status,
+          attempt: attemptNo,
+          error,
+          detail: result.detail ?? row.detail,
+        });
       } catch (err) {
-        const e = err instanceof DeliveryError ? err : new DeliveryError(err instanceof Error ? err.message : String(err));
+        const e =
+          err instanceof DeliveryError
+            ? err
+            : new DeliveryError(err instanceof Error ? err.message : String(err));
         const detail = e.detail ?? row.detail;
         if (e.permanent || attemptNo > retryDelaysMs.length) {
-          log.error({ reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message }, 'reminder delivery gave up');
+          log.error(
+            { reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message },
+            'reminder delivery gave up',
+          );
           return record(client, r, channel, { status: 'dead', attempt: attemptNo, error: e.message, detail });
         }
         const retryAt = new Date(Date.now() + retryDelaysMs[attemptNo - 1]!);
-        log.warn({ reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message, retry_at: retryAt }, 'reminder delivery failed; will retry');
-        return record(client, r, channel, { status: 'retrying', attempt: attemptNo, error: e.message, detail, retryAt });
+        log.warn(
+          { reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message, retry_at: retryAt },
+          'reminder delivery failed; will retry',
+        );
+        return record(client, r, channel, {
+          status: 'retrying',
+          attempt: attemptNo,
+          error: e.message,
+          detail,
+          retryAt,
+        });
       }
     });
     await afterCommit(r, row);
@@ -243,13 +303,23 @@ export function createDispatcher(options: DispatcherOptions) {
   async function skip(r: ReminderState, channel: Channel, reason: string) {
     const row = await withChannelRow(r, channel, async (row, client) => {
       if (SETTLED.includes(row.status)) return row;
-      return record(client, r, channel, { status: 'skipped', attempt: row.attempts + 1, error: reason, detail: row.detail });
+      return record(client, r, channel, {
+        status: 'skipped',
+        attempt: row.attempts + 1,
+        error: reason,
+        detail: row.detail,
+      });
     });
     await afterCommit(r, row);
   }
 
   /** Preferences decide per channel: off → skipped, quiet (except in-app) → deferred, else attempted. */
-  async function handleChannel(r: ReminderState, channel: Channel, prefs: UserPreferences, jobName: string | undefined) {
+  async function handleChannel(
+    r: ReminderState,
+    channel: Channel,
+    prefs: UserPreferences,
+    jobName: string | undefined,
+  ) {
     if (!prefs.channels.includes(channel)) return skip(r, channel, 'channel turned off in preferences');
     const quietEnd = channel === 'in_app' ? undefined : quietUntil(prefs.quiet_hours, new Date());
     if (quietEnd) return defer(r, channel, quietEnd);
@@ -268,7 +338,9 @@ export function createDispatcher(options: DispatcherOptions) {
     }
     delay.observe(-early / 1000);
     const { r, prefs } = live;
-    const results = await Promise.allSettled(r.channels.map((channel) => handleChannel(r, channel, prefs, undefined)));
+    const results = await Promise.allSettled(
+      r.channels.map((channel) => handleChannel(r, channel, prefs, undefined)),
+    );
     const failure = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failure) throw failure.reason;
   }
@@ -302,7 +374,16 @@ export function createDispatcher(options: DispatcherOptions) {
       ports.jobs.onTrigger(DELIVERY_JOB_PREFIX, onDeliveryJob);
     },
     async schedule(r: ReminderState) {
-      await ports.jobs.schedule({ name: reminderJobName(r.reminder_id), dueTime: r.fire_at, data: { reminder_id: r.reminder_id, fire_at: r.fire_at, task_id: r.task_id, user_id: r.user_id } satisfies FiringRef });
+      await ports.jobs.schedule({
+        name: reminderJobName(r.reminder_id),
+        dueTime: r.fire_at,
+        data: {
+          reminder_id: r.reminder_id,
+          fire_at: r.fire_at,
+          task_id: r.task_id,
+          user_id: r.user_id,
+        } satisfies FiringRef,
+      });
     },
     cancelDeliveries,
   };

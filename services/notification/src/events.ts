@@ -1,4 +1,4 @@
-import { dataschemaFor, type EventName, EventSchemas, eventName, type EventOf } from '@taskstream/contracts';
+import { dataschemaFor, type EventName, type EventOf, EventSchemas, eventName } from '@taskstream/contracts';
 import { childTraceparent, type Envelope } from '@taskstream/platform';
 import { v7 as uuidv7 } from 'uuid';
 import type { ReminderState } from './state.js';

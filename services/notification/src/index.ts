@@ -62,7 +62,13 @@ export function createNotificationService(deps: ServiceDeps, options: Notificati
 
   async function onTaskTopic(event: Envelope): Promise<HandlerResult> {
     const name = nameOf(event);
-    if (name === 'task.created' || name === 'task.updated' || name === 'task.completed' || name === 'task.reopened' || name === 'task.deleted') {
+    if (
+      name === 'task.created' ||
+      name === 'task.updated' ||
+      name === 'task.completed' ||
+      name === 'task.reopened' ||
+      name === 'task.deleted'
+    ) {
       await reminders.onTaskEvent(validated(name, event));
       return 'SUCCESS';
     }

@@ -18,7 +18,11 @@ let smtp: TestSmtpServer;
 let pushService: TestPushService;
 let rt: TestRuntime;
 
-const env = () => ({ SMTP_URL: smtp.url, RETRY_DELAYS_MS: '300,600', MAIL_FROM: 'Taskstream <reminders@taskstream.test>' });
+const env = () => ({
+  SMTP_URL: smtp.url,
+  RETRY_DELAYS_MS: '300,600',
+  MAIL_FROM: 'Taskstream <reminders@taskstream.test>',
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
@@ -54,12 +58,19 @@ function newTask(user: TestUser, overrides: Partial<TestTask> = {}): TestTask {
 }
 
 const mailsTo = (user: TestUser) => smtp.messages.filter((m) => m.to.includes(user.email));
-const pushesTo = (user: TestUser) => pushService.delivered().filter((p) => user.browser.json.endpoint.endsWith(`/push/${p.endpointId}`));
-const notificationsOf = async (user: TestUser, runtime = rt) => (await runtime.request('GET', '/api/notifications', { token: user.token })).body;
+const pushesTo = (user: TestUser) =>
+  pushService.delivered().filter((p) => user.browser.json.endpoint.endsWith(`/push/${p.endpointId}`));
+const notificationsOf = async (user: TestUser, runtime = rt) =>
+  (await runtime.request('GET', '/api/notifications', { token: user.token })).body;
 
 /** The wall-clock "HH:MM" of an instant in a zone, computed here independently of the service. */
 function localHourMinute(iso: string, timeZone: string) {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(iso));
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(iso));
   return `${parts.find((p) => p.type === 'hour')!.value}:${parts.find((p) => p.type === 'minute')!.value}`;
 }
 
@@ -88,7 +99,10 @@ describe('a reminder', () => {
     const user = await newUser();
     const task = newTask(user);
     const fireAt = inSeconds(2.5);
-    await rt.ports.bus.publish([taskEvent('created', { ...task, reminders: [{ at: fireAt, channels: ['email', 'push', 'in_app'] }] }), reminderScheduled(task, fireAt, ['email', 'push', 'in_app'])]);
+    await rt.ports.bus.publish([
+      taskEvent('created', { ...task, reminders: [{ at: fireAt, channels: ['email', 'push', 'in_app'] }] }),
+      reminderScheduled(task, fireAt, ['email', 'push', 'in_app']),
+    ]);
 
     const [mail] = await eventually(async () => mailsTo(user).length > 0 && mailsTo(user), 15000);
     const [push] = await eventually(async () => pushesTo(user).length > 0 && pushesTo(user), 15000);
@@ -111,10 +125,17 @@ describe('a reminder', () => {
     expect(mail!.text).toContain('America/New_York');
 
     // The push message was decrypted with the browser's keys and carried valid VAPID.
-    expect(push!.payload).toMatchObject({ title: task.title, data: { task_id: task.id, reminder_id: `${task.id}.0`, due_date: task.due_date } });
+    expect(push!.payload).toMatchObject({
+      title: task.title,
+      data: { task_id: task.id, reminder_id: `${task.id}.0`, due_date: task.due_date },
+    });
     expect(push!.payload.body).toContain(dueTime);
     const { body: vapid } = await rt.request('GET', '/api/push/vapid-public-key');
-    expect(push!.vapid).toMatchObject({ publicKey: vapid.public_key, aud: pushService.origin, sub: 'mailto:admin@taskstream.local' });
+    expect(push!.vapid).toMatchObject({
+      publicKey: vapid.public_key,
+      aud: pushService.origin,
+      sub: 'mailto:admin@taskstream.local',
+    });
 
     expect(inbox.unread).toBe(1);
     expect(inbox.items[0]).toMatchObject({ task_id: task.id, title: task.title, read: false });
@@ -139,7 +160,10 @@ describe('a reminder', () => {
     expect(mailsTo(user)).toHaveLength(1);
     expect(pushesTo(user)).toHaveLength(1);
     expect((await notificationsOf(user)).items).toHaveLength(1);
-    const { rows } = await rt.pool.query('SELECT channel, status, attempt FROM deliveries WHERE reminder_id = $1 ORDER BY channel', [`${task.id}.0`]);
+    const { rows } = await rt.pool.query(
+      'SELECT channel, status, attempt FROM deliveries WHERE reminder_id = $1 ORDER BY channel',
+      [`${task.id}.0`],
+    );
     expect(rows).toEqual([
       { channel: 'email', status: 'sent', attempt: 1 },
       { channel: 'in_app', status: 'sent', attempt: 1 },
@@ -156,7 +180,10 @@ describe('a reminder', () => {
 
     const moved = { ...task, version: 2, sequence: 2, due_date: inSeconds(7200) };
     const newFire = inSeconds(5);
-    await rt.ports.bus.publish([taskEvent('updated', moved), reminderScheduled(moved, newFire, ['email', 'push'])]);
+    await rt.ports.bus.publish([
+      taskEvent('updated', moved),
+      reminderScheduled(moved, newFire, ['email', 'push']),
+    ]);
     await eventually(async () => (await rt.ports.jobs.get(`reminder-${task.id}.0`))?.dueTime === newFire);
 
     await sleep(Date.parse(oldFire) - Date.now() + 1500);
@@ -193,7 +220,10 @@ describe('a reminder', () => {
     const user = await newUser();
     const task = newTask(user);
     const fireAt = inSeconds(2.5);
-    await rt.ports.bus.publish([taskEvent('created', task), reminderScheduled(task, fireAt, ['email', 'in_app'])]);
+    await rt.ports.bus.publish([
+      taskEvent('created', task),
+      reminderScheduled(task, fireAt, ['email', 'in_app']),
+    ]);
     await eventually(() => rt.ports.jobs.get(`reminder-${task.id}.0`));
 
     await rt.ports.bus.publish([taskEvent('deleted', { ...task, version: 2, sequence: 2 })]);
@@ -235,7 +265,11 @@ describe('a reminder', () => {
     await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'push', 'in_app'])]);
     await eventually(() => rt.ports.jobs.get(`reminder-${task.id}.0`));
     // A second job for the same firing (as a redelivered trigger would be).
-    await rt.ports.jobs.schedule({ name: `reminder-${task.id}.0~again`, dueTime: fireAt, data: { reminder_id: `${task.id}.0`, fire_at: fireAt } });
+    await rt.ports.jobs.schedule({
+      name: `reminder-${task.id}.0~again`,
+      dueTime: fireAt,
+      data: { reminder_id: `${task.id}.0`, fire_at: fireAt },
+    });
     await eventually(async () => mailsTo(user).length > 0 && pushesTo(user).length > 0, 15000);
     await eventually(async () => (await rt.ports.jobs.get(`reminder-${task.id}.0~again`)) === undefined);
     await sleep(1000);
@@ -253,7 +287,10 @@ describe('delivery failures', () => {
     await rt.ports.bus.publish([reminderScheduled(task, inSeconds(1), ['email'])]);
     await eventually(async () => mailsTo(user).length > 0, 15000);
     const rows = await eventually(async () => {
-      const { rows } = await rt.pool.query('SELECT attempt, status, error FROM deliveries WHERE reminder_id = $1 ORDER BY attempt', [`${task.id}.0`]);
+      const { rows } = await rt.pool.query(
+        'SELECT attempt, status, error FROM deliveries WHERE reminder_id = $1 ORDER BY attempt',
+        [`${task.id}.0`],
+      );
       return rows.length === 2 && rows;
     });
     expect(rows[0]).toMatchObject({ attempt: 1, status: 'failed' });
@@ -300,11 +337,15 @@ describe('delivery failures', () => {
     const task = newTask(user);
     await rt.ports.bus.publish([reminderScheduled(task, inSeconds(1), ['push'])]);
     const row = await eventually(async () => {
-      const { rows } = await rt.pool.query('SELECT status, error FROM deliveries WHERE reminder_id = $1', [`${task.id}.0`]);
+      const { rows } = await rt.pool.query('SELECT status, error FROM deliveries WHERE reminder_id = $1', [
+        `${task.id}.0`,
+      ]);
       return rows[0];
     }, 15000);
     expect(row).toMatchObject({ status: 'skipped' });
-    const { rowCount } = await rt.pool.query('SELECT 1 FROM push_subscriptions WHERE user_id = $1', [user.userId]);
+    const { rowCount } = await rt.pool.query('SELECT 1 FROM push_subscriptions WHERE user_id = $1', [
+      user.userId,
+    ]);
     expect(rowCount).toBe(0);
   });
 
@@ -314,7 +355,10 @@ describe('delivery failures', () => {
     const message = reminderScheduled(task, 'tomorrow-ish', ['email']);
     await rt.ports.bus.publish([message]);
     const row = await eventually(async () => {
-      const { rows } = await rt.pool.query(`SELECT reason FROM dead_letters WHERE consumer = 'notification' AND event_id = $1`, [message.event.id]);
+      const { rows } = await rt.pool.query(
+        `SELECT reason FROM dead_letters WHERE consumer = 'notification' AND event_id = $1`,
+        [message.event.id],
+      );
       return rows[0];
     }, 15000);
     expect(row.reason).toMatch(/data\.payload\.fire_at/);
@@ -329,7 +373,10 @@ describe('preferences', () => {
     const hm = (offsetMs: number) => localHourMinute(new Date(Date.now() + offsetMs).toISOString(), zone);
     const put = await rt.request('PUT', '/api/preferences', {
       token: user.token,
-      body: { channels: ['email', 'in_app'], quiet_hours: { start: hm(-3600_000), end: hm(7200_000), time_zone: zone } },
+      body: {
+        channels: ['email', 'in_app'],
+        quiet_hours: { start: hm(-3600_000), end: hm(7200_000), time_zone: zone },
+      },
     });
     expect(put.status).toBe(200);
     expect((await rt.request('GET', '/api/preferences', { token: user.token })).body).toEqual(put.body);
@@ -339,9 +386,10 @@ describe('preferences', () => {
     // In-app is silent and is not held back; push is off; email waits for the end of the quiet hours.
     await eventually(async () => (await notificationsOf(user)).items.length === 1, 15000);
     const channels = await eventually(async () => {
-      const { rows } = await rt.pool.query('SELECT channel, status, next_attempt_at, pending_job FROM reminder_channels WHERE reminder_id = $1 ORDER BY channel', [
-        `${task.id}.0`,
-      ]);
+      const { rows } = await rt.pool.query(
+        'SELECT channel, status, next_attempt_at, pending_job FROM reminder_channels WHERE reminder_id = $1 ORDER BY channel',
+        [`${task.id}.0`],
+      );
       return rows.length === 3 && rows.every((r) => r.status !== 'pending') && rows;
     });
     expect(channels.map((r) => [r.channel, r.status])).toEqual([
@@ -365,7 +413,10 @@ describe('preferences', () => {
     expect((await rt.ports.jobs.get(email.pending_job))?.dueTime).toBe(email.next_attempt_at.toISOString());
 
     // Quiet hours over: the deferred mail goes out once.
-    await rt.request('PUT', '/api/preferences', { token: user.token, body: { channels: ['email', 'in_app'], quiet_hours: null } });
+    await rt.request('PUT', '/api/preferences', {
+      token: user.token,
+      body: { channels: ['email', 'in_app'], quiet_hours: null },
+    });
     await rt.ports.jobs.schedule({ name: email.pending_job, dueTime: '0s', data: booked!.data });
     await eventually(async () => mailsTo(user).length === 1, 15000);
     await sleep(1000);
@@ -374,7 +425,10 @@ describe('preferences', () => {
 
   it('rejects invalid preferences with the field named', async () => {
     const user = await newUser();
-    const res = await rt.request('PUT', '/api/preferences', { token: user.token, body: { channels: ['pigeon'] } });
+    const res = await rt.request('PUT', '/api/preferences', {
+      token: user.token,
+      body: { channels: ['pigeon'] },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(/channels/);
     const quiet = await rt.request('PUT', '/api/preferences', {
@@ -402,15 +456,21 @@ describe('the in-app inbox', () => {
     expect(first.body.items).toHaveLength(2);
     expect(first.body.unread).toBe(3);
     expect(first.body.next_cursor).toBe(first.body.items[1].id);
-    const second = await rt.request('GET', `/api/notifications?limit=2&cursor=${first.body.next_cursor}`, { token: user.token });
+    const second = await rt.request('GET', `/api/notifications?limit=2&cursor=${first.body.next_cursor}`, {
+      token: user.token,
+    });
     expect(second.body.items).toHaveLength(1);
     expect(second.body.next_cursor).toBeNull();
     const ids = [...first.body.items, ...second.body.items].map((n: { id: string }) => n.id);
     expect(ids).toEqual([...ids].sort().reverse());
 
     const target = ids[1];
-    expect((await rt.request('POST', `/api/notifications/${target}/read`, { token: other.token })).status).toBe(404);
-    expect((await rt.request('POST', `/api/notifications/${target}/read`, { token: user.token })).status).toBe(204);
+    expect(
+      (await rt.request('POST', `/api/notifications/${target}/read`, { token: other.token })).status,
+    ).toBe(404);
+    expect(
+      (await rt.request('POST', `/api/notifications/${target}/read`, { token: user.token })).status,
+    ).toBe(204);
     const after = await rt.request('GET', '/api/notifications', { token: user.token });
     expect(after.body.unread).toBe(2);
     expect(after.body.items.find((n: { id: string }) => n.id === target).read).toBe(true);
@@ -418,7 +478,9 @@ describe('the in-app inbox', () => {
     expect(unreadOnly.body.items.map((n: { id: string }) => n.id)).not.toContain(target);
     expect((await notificationsOf(other)).items).toHaveLength(0);
 
-    expect((await rt.request('GET', '/api/notifications?cursor=nope', { token: user.token })).status).toBe(400);
+    expect((await rt.request('GET', '/api/notifications?cursor=nope', { token: user.token })).status).toBe(
+      400,
+    );
     expect((await rt.request('GET', '/api/notifications')).status).toBe(401);
     expect((await rt.request('POST', '/api/notifications/read-all', { token: user.token })).status).toBe(204);
     expect((await notificationsOf(user)).unread).toBe(0);
@@ -428,18 +490,33 @@ describe('the in-app inbox', () => {
 describe('push subscriptions', () => {
   it('are stored per user, removed on request, and validated', async () => {
     const user = await newUser();
-    const count = async () => (await rt.pool.query('SELECT count(*)::int AS n FROM push_subscriptions WHERE user_id = $1', [user.userId])).rows[0].n;
+    const count = async () =>
+      (
+        await rt.pool.query('SELECT count(*)::int AS n FROM push_subscriptions WHERE user_id = $1', [
+          user.userId,
+        ])
+      ).rows[0].n;
     expect(await count()).toBe(1);
     const second = pushService.subscribe();
-    expect((await rt.request('POST', '/api/push/subscriptions', { token: user.token, body: second.json })).status).toBe(201);
+    expect(
+      (await rt.request('POST', '/api/push/subscriptions', { token: user.token, body: second.json })).status,
+    ).toBe(201);
     // Subscribing the same browser again is not a duplicate.
-    expect((await rt.request('POST', '/api/push/subscriptions', { token: user.token, body: second.json })).status).toBe(201);
+    expect(
+      (await rt.request('POST', '/api/push/subscriptions', { token: user.token, body: second.json })).status,
+    ).toBe(201);
     expect(await count()).toBe(2);
-    const del = await rt.request('DELETE', '/api/push/subscriptions', { token: user.token, body: { endpoint: second.json.endpoint } });
+    const del = await rt.request('DELETE', '/api/push/subscriptions', {
+      token: user.token,
+      body: { endpoint: second.json.endpoint },
+    });
     expect(del.status).toBe(204);
     expect(await count()).toBe(1);
 
-    const bad = await rt.request('POST', '/api/push/subscriptions', { token: user.token, body: { endpoint: 'not a url', keys: { p256dh: 'x', auth: 'y' } } });
+    const bad = await rt.request('POST', '/api/push/subscriptions', {
+      token: user.token,
+      body: { endpoint: 'not a url', keys: { p256dh: 'x', auth: 'y' } },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/endpoint/);
     expect((await rt.request('POST', '/api/push/subscriptions', { body: second.json })).status).toBe(401);
@@ -471,14 +548,22 @@ describe('a restart between scheduling and due time', () => {
       expect((await notificationsOf(user)).items).toHaveLength(1);
     } finally {
       // This runtime does not own the database: close() keeps it, so drop it here.
-      rt = { ...restarted, close: async () => { await restarted.stop(); await database.drop(); } };
+      rt = {
+        ...restarted,
+        close: async () => {
+          await restarted.stop();
+          await database.drop();
+        },
+      };
     }
   });
 });
 
 describe('without SMTP_URL', () => {
   it('keeps reminder mail in the local mailbox the web UI shows', async () => {
-    const local = await startTestRuntime([createNotificationService], { env: { RETRY_DELAYS_MS: '300,600' } });
+    const local = await startTestRuntime([createNotificationService], {
+      env: { RETRY_DELAYS_MS: '300,600' },
+    });
     try {
       const user = await newUser(local);
       const task = newTask(user);

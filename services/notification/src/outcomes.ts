@@ -1,5 +1,11 @@
 import { type Channel, deadLetterTopic, Topics } from '@taskstream/contracts';
-import { type EventBus, type Logger, type OutgoingMessage, type Pool, withTransaction } from '@taskstream/platform';
+import {
+  type EventBus,
+  type Logger,
+  type OutgoingMessage,
+  type Pool,
+  withTransaction,
+} from '@taskstream/platform';
 import { reminderEnvelope } from './events.js';
 
 const BATCH = 500;
@@ -26,15 +32,29 @@ interface SettledRow {
 
 /** What a settled channel announces: reminder.sent (+ notification.created for in-app), or reminder.failed and its dead letter. */
 export function outcomeMessages(row: SettledRow): OutgoingMessage[] {
-  const reminder = { user_id: row.user_id, task_id: row.task_id, sequence: row.sequence, task_version: row.task_version };
+  const reminder = {
+    user_id: row.user_id,
+    task_id: row.task_id,
+    sequence: row.sequence,
+    task_version: row.task_version,
+  };
   const key = `${row.reminder_id}.${row.fire_at.getTime()}:${row.channel}`;
   const payload = { reminder_id: row.reminder_id, channel: row.channel, attempt: Math.max(1, row.attempts) };
-  const on = (topic: string, event: OutgoingMessage['event']) => ({ topic, partitionKey: row.user_id, event });
+  const on = (topic: string, event: OutgoingMessage['event']) => ({
+    topic,
+    partitionKey: row.user_id,
+    event,
+  });
   if (row.status === 'sent') {
     const messages: OutgoingMessage[] = [];
     if (row.channel === 'in_app' && row.notification_id) {
       const created = row.notification_created_at!.toISOString();
-      const notification = { notification_id: row.notification_id, title: row.notification_title!, body: row.notification_body!, created_at: created };
+      const notification = {
+        notification_id: row.notification_id,
+        title: row.notification_title!,
+        body: row.notification_body!,
+        created_at: created,
+      };
       // The event id is kept on the notification row: a second publish is the same event.
       const event = reminderEnvelope('notification.created', reminder, notification, `${key}:notification`, {
         id: row.notification_event_id!,
@@ -47,7 +67,12 @@ export function outcomeMessages(row: SettledRow): OutgoingMessage[] {
   }
   if (row.status === 'dead') {
     const reason = row.last_error ?? 'unknown error';
-    const failed = reminderEnvelope('reminder.failed', reminder, { ...payload, error: reason }, `${key}:failed`);
+    const failed = reminderEnvelope(
+      'reminder.failed',
+      reminder,
+      { ...payload, error: reason },
+      `${key}:failed`,
+    );
     return [
       on(Topics.reminders, failed),
       // The dead letter is the failed outcome with the attributes every dead letter carries.
@@ -79,7 +104,9 @@ export function createOutcomeRelay(options: { pool: Pool; bus: EventBus; logger:
   async function publishBatch(): Promise<number> {
     return withTransaction(pool, async (client) => {
       // One relay at a time across replicas; no row locks, so a delivery never waits on a publish.
-      const { rows: lock } = await client.query(`SELECT pg_try_advisory_xact_lock(hashtext('notification_outcome_relay')) AS ok`);
+      const { rows: lock } = await client.query(
+        `SELECT pg_try_advisory_xact_lock(hashtext('notification_outcome_relay')) AS ok`,
+      );
       if (!lock[0].ok) return 0;
       const { rows } = await client.query<SettledRow>(
         `SELECT c.reminder_id, c.fire_at, c.channel, c.user_id, c.task_id, c.sequence, c.task_version, c.status,

@@ -8,12 +8,19 @@ export type UserPreferences = z.infer<typeof Preferences>;
 export const DEFAULT_PREFERENCES: UserPreferences = Preferences.parse({});
 
 export async function preferencesOf(db: Queryable, userId: string): Promise<UserPreferences> {
-  const { rows } = await db.query('SELECT channels, quiet_hours FROM notification_preferences WHERE user_id = $1', [userId]);
+  const { rows } = await db.query(
+    'SELECT channels, quiet_hours FROM notification_preferences WHERE user_id = $1',
+    [userId],
+  );
   if (!rows[0]) return DEFAULT_PREFERENCES;
   return { channels: rows[0].channels, quiet_hours: rows[0].quiet_hours ?? null };
 }
 
-export async function savePreferences(pool: Pool, userId: string, prefs: UserPreferences): Promise<UserPreferences> {
+export async function savePreferences(
+  pool: Pool,
+  userId: string,
+  prefs: UserPreferences,
+): Promise<UserPreferences> {
   const channels = [...new Set(prefs.channels)];
   await pool.query(
     `INSERT INTO notification_preferences (user_id, channels, quiet_hours, updated_at) VALUES ($1, $2, $3, now())

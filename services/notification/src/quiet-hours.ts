@@ -20,7 +20,9 @@ export function quietUntil(quiet: QuietHours | null | undefined, at: Date): Date
   const end = Temporal.PlainTime.from(quiet.end);
   const cmp = Temporal.PlainTime.compare;
   const inside =
-    cmp(start, end) < 0 ? cmp(time, start) >= 0 && cmp(time, end) < 0 : cmp(time, start) >= 0 || cmp(time, end) < 0;
+    cmp(start, end) < 0
+      ? cmp(time, start) >= 0 && cmp(time, end) < 0
+      : cmp(time, start) >= 0 || cmp(time, end) < 0;
   if (!inside) return undefined;
   let until = local.withPlainTime(end);
   if (Temporal.ZonedDateTime.compare(until, local) <= 0) until = local.add({ days: 1 }).withPlainTime(end);

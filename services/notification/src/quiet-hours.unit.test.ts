@@ -37,6 +37,8 @@ describe('quietUntil', () => {
   });
 
   it('treats equal start and end as no quiet period', () => {
-    expect(quietUntil({ start: '08:00', end: '08:00', time_zone: 'UTC' }, at('2025-01-01T08:00:00Z'))).toBeUndefined();
+    expect(
+      quietUntil({ start: '08:00', end: '08:00', time_zone: 'UTC' }, at('2025-01-01T08:00:00Z')),
+    ).toBeUndefined();
   });
 });

@@ -2,7 +2,14 @@ import type { EventOf, TaskEvent } from '@taskstream/contracts';
 import type { StateStore } from '@taskstream/platform';
 import type { Dispatcher } from './dispatcher.js';
 import { nameOf } from './events.js';
-import { type ReminderState, reminderKey, TOMBSTONE_TTL_SECONDS, type TaskRecord, taskKey, updateState } from './state.js';
+import {
+  type ReminderState,
+  reminderKey,
+  type TaskRecord,
+  TOMBSTONE_TTL_SECONDS,
+  taskKey,
+  updateState,
+} from './state.js';
 
 /**
  * A reminder whose time had long passed when its task was written (a task created or reopened
@@ -18,7 +25,8 @@ const reminderTtl = (next: ReminderState) =>
   next.status === 'scheduled'
     ? Math.max(0, Math.ceil((Date.parse(next.fire_at) - Date.now()) / 1000)) + TOMBSTONE_TTL_SECONDS
     : TOMBSTONE_TTL_SECONDS;
-const taskTtl = (next: TaskRecord) => (next.status === 'pending' ? TASK_RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS);
+const taskTtl = (next: TaskRecord) =>
+  next.status === 'pending' ? TASK_RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
 
 /**
  * Keeps reminder state from `reminders` and `task-events`. Each change is guarded by the task
@@ -57,7 +65,8 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
       },
       reminderTtl,
     );
-    if (value?.status === 'cancelled' && value.task_version <= source.task_version) await dispatcher.cancelDeliveries(reminderId);
+    if (value?.status === 'cancelled' && value.task_version <= source.task_version)
+      await dispatcher.cancelDeliveries(reminderId);
   }
 
   async function onScheduled(event: EventOf<'reminder.scheduled'>) {
@@ -119,7 +128,10 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
     if (!value || value.event_id !== event.id) return;
     // Deliveries still booked for an earlier fire time of this reminder are moot now.
     if (value.status !== 'scheduled' || (previous && previous.fire_at !== value.fire_at)) {
-      await dispatcher.cancelDeliveries(p.reminder_id, { keepFireAt: value.fire_at, keepJob: value.status === 'scheduled' });
+      await dispatcher.cancelDeliveries(p.reminder_id, {
+        keepFireAt: value.fire_at,
+        keepJob: value.status === 'scheduled',
+      });
     }
     if (value.status === 'scheduled') await dispatcher.schedule(value);
   }

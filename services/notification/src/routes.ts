@@ -5,7 +5,15 @@ import {
   Preferences,
   PushSubscriptionBody,
 } from '@taskstream/contracts';
-import { type Auth, badRequest, type Logger, notFound, parse, type Pool, principalOf } from '@taskstream/platform';
+import {
+  type Auth,
+  badRequest,
+  type Logger,
+  notFound,
+  type Pool,
+  parse,
+  principalOf,
+} from '@taskstream/platform';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { NotificationRow } from './channels/in-app.js';
 import type { PushChannel } from './channels/push.js';
@@ -25,7 +33,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Pages run newest first by id (UUIDv7, so by time); the cursor is the last id of a page. */
 function cursorId(cursor: string | undefined): string | null {
   if (cursor === undefined) return null;
-  if (!UUID.test(cursor)) throw badRequest('invalid cursor', [{ path: 'cursor', message: 'not a cursor this API returned' }]);
+  if (!UUID.test(cursor))
+    throw badRequest('invalid cursor', [{ path: 'cursor', message: 'not a cursor this API returned' }]);
   return cursor;
 }
 
@@ -69,12 +78,17 @@ export function notificationRoutes(options: RouteOptions): Router {
        ORDER BY id DESC LIMIT $4`,
       [userId, after, query.unread === undefined ? null : query.unread === 'true', query.limit + 1],
     );
-    const unread = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL', [userId]);
+    const unread = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL',
+      [userId],
+    );
     res.json({ ...pageOf(rows, query.limit, toNotification), unread: unread.rows[0]!.n });
   });
 
   router.post('/api/notifications/read-all', auth.requireUser, remember, async (req, res) => {
-    await pool.query('UPDATE notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL', [principalOf(req).userId]);
+    await pool.query('UPDATE notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL', [
+      principalOf(req).userId,
+    ]);
     res.status(204).end();
   });
 
@@ -104,7 +118,9 @@ export function notificationRoutes(options: RouteOptions): Router {
   router.post('/api/push/subscriptions', auth.requireUser, remember, async (req, res) => {
     const body = parse(PushSubscriptionBody, req.body);
     if (!push.endpointAllowed(body.endpoint)) {
-      throw badRequest('invalid body: endpoint: push endpoints must be https', [{ path: 'endpoint', message: 'must be an https URL' }]);
+      throw badRequest('invalid body: endpoint: push endpoints must be https', [
+        { path: 'endpoint', message: 'must be an https URL' },
+      ]);
     }
     await push.subscribe(principalOf(req).userId, body);
     res.status(201).end();

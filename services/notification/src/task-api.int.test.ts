@@ -1,5 +1,5 @@
-import { createTaskApiService } from '@taskstream/task-api';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { createTaskApiService } from '@taskstream/task-api';
 import { createNotificationService } from './index.js';
 import { startSmtpServer, type TestSmtpServer } from './test-support/index.js';
 
@@ -12,7 +12,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   smtp = await startSmtpServer();
-  rt = await startTestRuntime([createTaskApiService, createNotificationService], { env: { SMTP_URL: smtp.url } });
+  rt = await startTestRuntime([createTaskApiService, createNotificationService], {
+    env: { SMTP_URL: smtp.url },
+  });
 });
 
 afterAll(async () => {
@@ -22,7 +24,9 @@ afterAll(async () => {
 
 async function register(name: string) {
   const email = `${name}-${Math.random().toString(36).slice(2)}@example.com`;
-  const res = await rt.request('POST', '/api/auth/register', { body: { email, password: 'correct horse', name } });
+  const res = await rt.request('POST', '/api/auth/register', {
+    body: { email, password: 'correct horse', name },
+  });
   expect(res.status).toBe(201);
   const token = res.body.token as string;
   // The web UI loads the notification settings after login; that call also tells the service the address.
@@ -38,7 +42,12 @@ describe('reminders of tasks made through the REST API', () => {
     const at = inSeconds(2);
     const created = await rt.request('POST', '/api/tasks', {
       token: user.token,
-      body: { title: 'Renew passport', due_date: inSeconds(3600), time_zone: 'Europe/Paris', reminders: [{ at, channels: ['email', 'in_app'] }] },
+      body: {
+        title: 'Renew passport',
+        due_date: inSeconds(3600),
+        time_zone: 'Europe/Paris',
+        reminders: [{ at, channels: ['email', 'in_app'] }],
+      },
     });
     expect(created.status).toBe(201);
 
@@ -64,9 +73,15 @@ describe('reminders of tasks made through the REST API', () => {
     const moved = await rt.request('POST', '/api/tasks', {
       token: user.token,
       // 30 minutes before a due date 30 minutes and 2 s away: fires in about 2 s, unless moved.
-      body: { title: 'Moved', due_date: inSeconds(1802), reminders: [{ offset_minutes: 30, channels: ['email'] }] },
+      body: {
+        title: 'Moved',
+        due_date: inSeconds(1802),
+        reminders: [{ offset_minutes: 30, channels: ['email'] }],
+      },
     });
-    expect((await rt.request('POST', `/api/tasks/${done.body.id}/complete`, { token: user.token })).status).toBe(200);
+    expect(
+      (await rt.request('POST', `/api/tasks/${done.body.id}/complete`, { token: user.token })).status,
+    ).toBe(200);
     const patched = await rt.request('PATCH', `/api/tasks/${moved.body.id}`, {
       token: user.token,
       body: { due_date: inSeconds(1806) },

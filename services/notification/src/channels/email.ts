@@ -21,7 +21,10 @@ interface SmtpError extends Error {
 }
 
 async function contactOf(client: PoolClient, userId: string): Promise<string | undefined> {
-  const { rows } = await client.query<{ email: string }>('SELECT email FROM notification_contacts WHERE user_id = $1', [userId]);
+  const { rows } = await client.query<{ email: string }>(
+    'SELECT email FROM notification_contacts WHERE user_id = $1',
+    [userId],
+  );
   return rows[0]?.email;
 }
 
@@ -71,7 +74,8 @@ export function createEmailChannel(options: EmailOptions): EmailChannel {
     if (!address) return { status: 'skipped', note: 'no email address known for the user' };
     try {
       const info = await smtp.sendMail({ ...mail, to: address });
-      if (info.rejected?.length) throw new DeliveryError(`recipient rejected: ${info.rejected.join(', ')}`, true);
+      if (info.rejected?.length)
+        throw new DeliveryError(`recipient rejected: ${info.rejected.join(', ')}`, true);
       return { status: 'sent', note: info.response };
     } catch (err) {
       if (err instanceof DeliveryError) throw err;

@@ -23,7 +23,16 @@ export function createInAppChannel(): ChannelSender {
       await client.query(
         `INSERT INTO notifications (id, user_id, task_id, reminder_id, fire_at, title, body, event_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reminder_id, fire_at) DO NOTHING`,
-        [uuidv7(), reminder.user_id, reminder.task_id, reminder.reminder_id, reminder.fire_at, reminder.title, content.summary, uuidv7()],
+        [
+          uuidv7(),
+          reminder.user_id,
+          reminder.task_id,
+          reminder.reminder_id,
+          reminder.fire_at,
+          reminder.title,
+          content.summary,
+          uuidv7(),
+        ],
       );
       return { status: 'sent' };
     },

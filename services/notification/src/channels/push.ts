@@ -59,16 +59,21 @@ export function createPushChannel(options: PushOptions): PushChannel {
 
   /** Configured keys, else the pair generated on the first start and kept in the database. */
   async function loadKeys(): Promise<VapidKeys> {
-    if (options.publicKey && options.privateKey) return { publicKey: options.publicKey, privateKey: options.privateKey };
+    if (options.publicKey && options.privateKey)
+      return { publicKey: options.publicKey, privateKey: options.privateKey };
     const generated = webpush.generateVAPIDKeys();
     // Replicas starting together: the first insert wins and everyone reads it back.
-    await pool.query('INSERT INTO notification_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
-      VAPID_SETTING,
-      JSON.stringify(generated),
-    ]);
-    const { rows } = await pool.query<{ value: VapidKeys }>('SELECT value FROM notification_settings WHERE key = $1', [VAPID_SETTING]);
+    await pool.query(
+      'INSERT INTO notification_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+      [VAPID_SETTING, JSON.stringify(generated)],
+    );
+    const { rows } = await pool.query<{ value: VapidKeys }>(
+      'SELECT value FROM notification_settings WHERE key = $1',
+      [VAPID_SETTING],
+    );
     const stored = rows[0]!.value;
-    if (stored.publicKey === generated.publicKey) logger.info('generated VAPID keys for Web Push (kept in the database)');
+    if (stored.publicKey === generated.publicKey)
+      logger.info('generated VAPID keys for Web Push (kept in the database)');
     return { publicKey: stored.publicKey, privateKey: stored.privateKey };
   }
 
@@ -90,17 +95,30 @@ export function createPushChannel(options: PushOptions): PushChannel {
   }
 
   /** One push message to one endpoint: 'ok', 'gone', or a DeliveryError. */
-  async function deliver(sub: SubscriptionRow, payload: string, vapid: VapidKeys, topic: string): Promise<'ok' | 'gone'> {
+  async function deliver(
+    sub: SubscriptionRow,
+    payload: string,
+    vapid: VapidKeys,
+    topic: string,
+  ): Promise<'ok' | 'gone'> {
     if (!endpointAllowed(sub.endpoint)) throw new DeliveryError('push endpoint must be https', true);
     let details: ReturnType<typeof webpush.generateRequestDetails>;
     try {
-      details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } }, payload, {
-        vapidDetails: { subject: options.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },
-        contentEncoding: 'aes128gcm',
-        TTL: PUSH_TTL_SECONDS,
-        urgency: 'high',
-        topic,
-      });
+      details = webpush.generateRequestDetails(
+        { endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } },
+        payload,
+        {
+          vapidDetails: {
+            subject: options.subject,
+            publicKey: vapid.publicKey,
+            privateKey: vapid.privateKey,
+          },
+          contentEncoding: 'aes128gcm',
+          TTL: PUSH_TTL_SECONDS,
+          urgency: 'high',
+          topic,
+        },
+      );
     } catch (err) {
       // Keys the browser never made (bad p256dh/auth) cannot be fixed by trying again.
       throw new DeliveryError(`push encryption: ${(err as Error).message}`, true);
@@ -132,7 +150,9 @@ export function createPushChannel(options: PushOptions): PushChannel {
   async function send(ctx: SendContext): Promise<SendResult> {
     const { client, reminder, content } = ctx;
     const served = new Set((ctx.detail.served as string[] | undefined) ?? []);
-    const refused: Record<string, string> = { ...((ctx.detail.refused as Record<string, string> | undefined) ?? {}) };
+    const refused: Record<string, string> = {
+      ...((ctx.detail.refused as Record<string, string> | undefined) ?? {}),
+    };
     const { rows } = await client.query<SubscriptionRow>(
       'SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at',
       [reminder.user_id],
@@ -155,7 +175,9 @@ export function createPushChannel(options: PushOptions): PushChannel {
           continue;
         }
         served.add(sub.endpoint);
-        await client.query('UPDATE push_subscriptions SET last_success_at = now() WHERE endpoint = $1', [sub.endpoint]);
+        await client.query('UPDATE push_subscriptions SET last_success_at = now() WHERE endpoint = $1', [
+          sub.endpoint,
+        ]);
       } catch (err) {
         const e = err as DeliveryError;
         if (e.permanent) refused[sub.endpoint] = e.message;
@@ -165,12 +187,16 @@ export function createPushChannel(options: PushOptions): PushChannel {
     const detail = { served: [...served], refused };
     if (transient.length > 0) throw new DeliveryError(transient.join('; '), false, detail);
     if (served.size > 0) {
-      const notes = [gone ? `${gone} expired subscription(s) removed` : '', Object.keys(refused).length ? `${Object.keys(refused).length} refused` : '']
+      const notes = [
+        gone ? `${gone} expired subscription(s) removed` : '',
+        Object.keys(refused).length ? `${Object.keys(refused).length} refused` : '',
+      ]
         .filter(Boolean)
         .join(', ');
       return { status: 'sent', detail, note: notes || undefined };
     }
-    if (Object.keys(refused).length > 0) throw new DeliveryError(Object.values(refused).join('; '), true, detail);
+    if (Object.keys(refused).length > 0)
+      throw new DeliveryError(Object.values(refused).join('; '), true, detail);
     return { status: 'skipped', note: 'no live push subscription (expired ones removed)', detail };
   }
 
@@ -184,11 +210,20 @@ export function createPushChannel(options: PushOptions): PushChannel {
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (endpoint) DO UPDATE SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh,
            auth = EXCLUDED.auth, expiration_time = EXCLUDED.expiration_time`,
-        [subscription.endpoint, userId, subscription.keys.p256dh, subscription.keys.auth, subscription.expirationTime ?? null],
+        [
+          subscription.endpoint,
+          userId,
+          subscription.keys.p256dh,
+          subscription.keys.auth,
+          subscription.expirationTime ?? null,
+        ],
       );
     },
     async unsubscribe(userId, endpoint) {
-      const { rowCount } = await pool.query('DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2', [endpoint, userId]);
+      const { rowCount } = await pool.query(
+        'DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2',
+        [endpoint, userId],
+      );
       return (rowCount ?? 0) > 0;
     },
   };

@@ -1,6 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { type Channel, dataschemaFor, type EventName, type Task } from '@taskstream/contracts';
 import type { Envelope, OutgoingMessage } from '@taskstream/platform';
-import { randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
 /** Events as task-api writes them, for driving the notification service in tests. */
@@ -66,7 +66,12 @@ export function fullTask(task: TestTask): Task {
   };
 }
 
-export function reminderScheduled(task: TestTask, fireAt: string, channels: Channel[], index = 0): OutgoingMessage {
+export function reminderScheduled(
+  task: TestTask,
+  fireAt: string,
+  channels: Channel[],
+  index = 0,
+): OutgoingMessage {
   const payload = {
     reminder_id: `${task.id}.${index}`,
     fire_at: fireAt,
@@ -75,7 +80,11 @@ export function reminderScheduled(task: TestTask, fireAt: string, channels: Chan
     due_date: task.due_date,
     time_zone: task.time_zone,
   };
-  return { topic: 'reminders', partitionKey: task.user_id, event: envelope('reminder.scheduled', task, payload) };
+  return {
+    topic: 'reminders',
+    partitionKey: task.user_id,
+    event: envelope('reminder.scheduled', task, payload),
+  };
 }
 
 export function reminderCancelled(task: TestTask, reason: string, index = 0): OutgoingMessage {
@@ -86,6 +95,13 @@ export function reminderCancelled(task: TestTask, reason: string, index = 0): Ou
   };
 }
 
-export function taskEvent(kind: 'created' | 'updated' | 'completed' | 'reopened' | 'deleted', task: TestTask): OutgoingMessage {
-  return { topic: 'task-events', partitionKey: task.user_id, event: envelope(`task.${kind}`, task, { task: fullTask(task) }) };
+export function taskEvent(
+  kind: 'created' | 'updated' | 'completed' | 'reopened' | 'deleted',
+  task: TestTask,
+): OutgoingMessage {
+  return {
+    topic: 'task-events',
+    partitionKey: task.user_id,
+    event: envelope(`task.${kind}`, task, { task: fullTask(task) }),
+  };
 }

@@ -1,4 +1,4 @@
+export * from './events.js';
 export * from './mime.js';
 export * from './smtp.js';
 export * from './web-push-endpoint.js';
-export * from './events.js';

@@ -73,7 +73,12 @@ function leafParts(head: Record<string, string>, body: string): { type: string; 
         return leafParts(inner.head, inner.body);
       });
   }
-  return [{ type: type.split(';')[0]!.trim().toLowerCase(), text: decodeBody(body, head['content-transfer-encoding']) }];
+  return [
+    {
+      type: type.split(';')[0]!.trim().toLowerCase(),
+      text: decodeBody(body, head['content-transfer-encoding']),
+    },
+  ];
 }
 
 export function parseMail(raw: string): ParsedMail {

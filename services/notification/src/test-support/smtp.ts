@@ -31,7 +31,9 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       stream.on('end', () => {
         if (refusals.left > 0) {
           refusals.left--;
-          const err = new Error(refusals.code >= 500 ? 'mailbox unavailable' : 'try again later') as Error & { responseCode: number };
+          const err = new Error(refusals.code >= 500 ? 'mailbox unavailable' : 'try again later') as Error & {
+            responseCode: number;
+          };
           err.responseCode = refusals.code;
           return callback(err);
         }

@@ -8,7 +8,12 @@ import { importJWK, jwtVerify } from 'jose';
  * ECDH between the subscription's private key and the sender's key from the header, keyed with
  * the subscription's auth secret.
  */
-export function decryptAes128gcm(body: Buffer, receiverPrivateKey: Buffer, receiverPublicKey: Buffer, authSecret: Buffer): Buffer {
+export function decryptAes128gcm(
+  body: Buffer,
+  receiverPrivateKey: Buffer,
+  receiverPublicKey: Buffer,
+  authSecret: Buffer,
+): Buffer {
   if (body.length < 21) throw new Error('body shorter than the aes128gcm header');
   const salt = body.subarray(0, 16);
   const recordSize = body.readUInt32BE(16);
@@ -39,7 +44,8 @@ export function decryptAes128gcm(body: Buffer, receiverPrivateKey: Buffer, recei
     while (end >= 0 && plain[end] === 0) end--;
     const delimiter = plain[end];
     const last = i === records - 1;
-    if (delimiter !== (last ? 2 : 1)) throw new Error(`record ${i}: padding delimiter ${delimiter}, expected ${last ? 2 : 1}`);
+    if (delimiter !== (last ? 2 : 1))
+      throw new Error(`record ${i}: padding delimiter ${delimiter}, expected ${last ? 2 : 1}`);
     out.push(plain.subarray(0, end));
   }
   return Buffer.concat(out);
@@ -89,8 +95,16 @@ async function verifyVapid(header: string | undefined, origin: string) {
   if (!match) throw new Error(`no VAPID authorization: ${header ?? '(none)'}`);
   const [, token, key] = match;
   const point = Buffer.from(key!, 'base64url');
-  const jwk = { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33, 65).toString('base64url') };
-  const { payload } = await jwtVerify(token!, await importJWK(jwk, 'ES256'), { algorithms: ['ES256'], audience: origin });
+  const jwk = {
+    kty: 'EC',
+    crv: 'P-256',
+    x: point.subarray(1, 33).toString('base64url'),
+    y: point.subarray(33, 65).toString('base64url'),
+  };
+  const { payload } = await jwtVerify(token!, await importJWK(jwk, 'ES256'), {
+    algorithms: ['ES256'],
+    audience: origin,
+  });
   return { publicKey: key!, aud: String(payload.aud), sub: String(payload.sub) };
 }
 
@@ -109,11 +123,15 @@ export async function startPushService(): Promise<TestPushService> {
     const sub = subscriptions.get(endpointId);
     const next = scripted.get(endpointId)?.shift();
     try {
-      if (req.method !== 'POST' || !sub) throw Object.assign(new Error('unknown subscription'), { status: 404 });
-      if (req.headers['content-encoding'] !== 'aes128gcm') throw new Error(`content-encoding ${req.headers['content-encoding']}`);
+      if (req.method !== 'POST' || !sub)
+        throw Object.assign(new Error('unknown subscription'), { status: 404 });
+      if (req.headers['content-encoding'] !== 'aes128gcm')
+        throw new Error(`content-encoding ${req.headers['content-encoding']}`);
       if (!req.headers.ttl) throw new Error('no TTL header');
       entry.vapid = await verifyVapid(req.headers.authorization, origin);
-      entry.payload = JSON.parse(decryptAes128gcm(body, sub.privateKey, sub.publicKey, sub.authSecret).toString('utf8'));
+      entry.payload = JSON.parse(
+        decryptAes128gcm(body, sub.privateKey, sub.publicKey, sub.authSecret).toString('utf8'),
+      );
       if (next !== undefined) entry.status = next;
     } catch (err) {
       entry.error = (err as Error).message;
