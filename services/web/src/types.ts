@@ -1,0 +1,47 @@
+/**
+ * Shapes of the API from the zod schemas in @taskstream/contracts, as types only: nothing of zod
+ * or the contracts package reaches the bundle.
+ */
+import type {
+  AdminStats as AdminStatsSchema,
+  AuditLogPage as AuditLogPageSchema,
+  AuditLog as AuditLogSchema,
+  AuditVerifyResult as AuditVerifyResultSchema,
+  DeadLetterPage as DeadLetterPageSchema,
+  DeadLetter as DeadLetterSchema,
+  NotificationPage as NotificationPageSchema,
+  Notification as NotificationSchema,
+  Priority as PrioritySchema,
+  RecurrencePreview as RecurrencePreviewSchema,
+  SyncEvents as SyncEventsSchema,
+  TaskStatus as TaskStatusSchema,
+} from '@taskstream/contracts';
+import type { z } from 'zod';
+
+export type {
+  AuthResponse,
+  Channel,
+  CreateTaskBody,
+  ErrorBody,
+  Recurrence,
+  RecurrencePreviewBody,
+  Reminder,
+  Task,
+  TaskPage,
+  TaskSort,
+  UpdateTaskBody,
+  User,
+} from '@taskstream/contracts';
+
+export type AdminStats = z.infer<typeof AdminStatsSchema>;
+export type AuditLog = z.infer<typeof AuditLogSchema>;
+export type AuditLogPage = z.infer<typeof AuditLogPageSchema>;
+export type AuditVerifyResult = z.infer<typeof AuditVerifyResultSchema>;
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;
+export type DeadLetterPage = z.infer<typeof DeadLetterPageSchema>;
+export type AppNotification = z.infer<typeof NotificationSchema>;
+export type NotificationPage = z.infer<typeof NotificationPageSchema>;
+export type Priority = z.infer<typeof PrioritySchema>;
+export type RecurrencePreview = z.infer<typeof RecurrencePreviewSchema>;
+export type SyncEvents = z.infer<typeof SyncEventsSchema>;
+export type TaskStatus = z.infer<typeof TaskStatusSchema>;
