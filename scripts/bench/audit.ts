@@ -1,16 +1,22 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createAuditService } from '@taskstream/audit';
+import { Worker } from 'node:worker_threads';
+import { createAuditService, fetchPage, selectionOf } from '@taskstream/audit';
 import { dataschemaFor, Topics } from '@taskstream/contracts';
-import { type Envelope, type OutgoingMessage, type RunningRuntime, startRuntime } from '@taskstream/platform';
+import { type Envelope, type OutgoingMessage, type Pool, type RunningRuntime, startRuntime } from '@taskstream/platform';
+import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
 import { benchDatabase, percentile, round } from './support.js';
 
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+/** As many clients as the task-api bench. */
+const CLIENTS = 64;
 
 interface AuditBenchOptions {
+  /** How long the task-api load (as in its own bench) runs. */
+  durationMs?: number;
   /** Events of the burst (published at once, then drained). */
   burst?: number;
   /** Events per second of the paced run, and how long it lasts. */
@@ -23,9 +29,10 @@ interface AuditBenchOptions {
 }
 
 /**
- * Ingestion through the bus into audit_logs (a burst drained as fast as it goes, and a paced
- * stream at a task-api-like rate, with the lag from event time to row), then the query latency
- * of `GET /api/audit-logs` with a user and a date filter over a million bulk-loaded rows.
+ * Ingestion into audit_logs — beside the task-api bench's load (what task-api publishes), as a
+ * burst published on the bus at once, and as a steady stream; each with the lag from event time
+ * to row — then the latency of `GET /api/audit-logs` with a user and a date filter over a
+ * million bulk-loaded rows.
  */
 export async function benchAudit(options: AuditBenchOptions = {}) {
   const env = process.env;
@@ -35,9 +42,10 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
   const rows = options.rows ?? Number(env.AUDIT_BENCH_ROWS ?? 1_000_000);
   const users = options.users ?? Number(env.AUDIT_BENCH_USERS ?? 1000);
   const queries = options.queries ?? Number(env.AUDIT_BENCH_QUERIES ?? 300);
+  const durationMs = options.durationMs ?? Number(env.BENCH_DURATION_MS ?? 10000);
 
   const database = await benchDatabase();
-  const runtime = await startRuntime([createAuditService], {
+  const runtime = await startRuntime([createTaskApiService, createAuditService], {
     env: {
       ...env,
       DATABASE_URL: database.url,
@@ -50,14 +58,75 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
     },
   });
   try {
+    const withTaskApi = await ingestBesideTaskApi(runtime, durationMs);
     const burstResult = await ingestBurst(runtime, burst);
     const paced = await ingestPaced(runtime, rate, paceSeconds);
     const query = await queryBench(runtime, rows, users, queries);
-    return { ...burstResult, ...paced, ...query };
+    return { ...withTaskApi, ...burstResult, ...paced, ...query };
   } finally {
     await runtime.stop();
     await database.stop();
   }
+}
+
+/**
+ * The task-api bench's load (64 clients creating tasks back to back, in a worker thread) with
+ * the audit service consuming what task-api publishes: how far the audit trail trails behind.
+ */
+async function ingestBesideTaskApi(runtime: RunningRuntime, durationMs: number) {
+  const tokens: string[] = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    const res = await fetch(`${runtime.url}/api/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `audit-bench-${Date.now()}-${i}@example.com`, password: 'bench-password', name: `Bench ${i}` }),
+    });
+    tokens.push(((await res.json()) as { token: string }).token);
+  }
+  const load = await new Promise<{ completed: number; seconds: number; errors: number }>((resolve, reject) => {
+    const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+      workerData: { url: runtime.url, tokens, warmupMs: 1000, durationMs },
+    });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const loadEnded = performance.now();
+  const created = (await runtime.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n as number;
+  const audited = async () =>
+    (await runtime.pool.query(`SELECT count(*)::int AS n FROM audit_logs WHERE action = 'task.created'`)).rows[0].n as number;
+  const backlogAtEnd = created - (await audited());
+  // Of those, published on task-events already (the embedded bus's log): the audit consumer's own backlog.
+  const published = (await runtime.pool.query(`SELECT count(*)::int AS n FROM event_log WHERE topic = 'task-events'`)).rows[0].n as number;
+  const consumerBacklogAtEnd = published - (await audited());
+  const deadline = Date.now() + 300_000;
+  while ((await audited()) < created) {
+    if (Date.now() > deadline) throw new Error('the audit trail did not catch up with task-api within 5 minutes');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const { rows } = await runtime.pool.query(
+    `SELECT extract(epoch FROM recorded_at - time) * 1000 AS ms FROM audit_logs WHERE action = 'task.created'`,
+  );
+  const lag = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+  // From publication on the bus (the embedded bus's log stamps it) to the audit row: the consumer's share.
+  const fromBus = await runtime.pool.query(
+    `SELECT extract(epoch FROM a.recorded_at - e.created_at) * 1000 AS ms
+     FROM audit_logs a JOIN event_log e ON e.topic = 'task-events' AND e.event_id = a.event_id::text
+     WHERE a.action = 'task.created'`,
+  );
+  const consumerLag = fromBus.rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+  return {
+    task_api_creates_per_s: round(load.completed / load.seconds),
+    task_api_errors: load.errors,
+    audit_rows: created,
+    audit_backlog_at_load_end: backlogAtEnd,
+    audit_consumer_backlog_at_load_end: consumerBacklogAtEnd,
+    audit_caught_up_after_load_s: round((performance.now() - loadEnded) / 1000, 2),
+    audit_lag_p50_ms: round(percentile(lag, 50)),
+    audit_lag_p99_ms: round(percentile(lag, 99)),
+    audit_lag_max_ms: round(lag[lag.length - 1] ?? 0),
+    audit_lag_from_bus_p50_ms: round(percentile(consumerLag, 50)),
+    audit_lag_from_bus_p99_ms: round(percentile(consumerLag, 99)),
+  };
 }
 
 /** A task event of one of `userIds`, stamped now (its time is when it was published). */
@@ -86,6 +155,11 @@ async function count(runtime: RunningRuntime): Promise<number> {
   return (await runtime.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n;
 }
 
+/** The newest chain position: rows after it are the ones a phase writes. */
+async function lastId(runtime: RunningRuntime): Promise<number> {
+  return (await runtime.pool.query('SELECT last_id FROM audit_chain_head')).rows[0].last_id;
+}
+
 async function waitForRows(runtime: RunningRuntime, n: number, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while ((await count(runtime)) < n) {
@@ -94,7 +168,7 @@ async function waitForRows(runtime: RunningRuntime, n: number, timeoutMs: number
   }
 }
 
-/** Lag of the rows written since `fromId`: event time to the row's commit-time stamp. */
+/** Lag of the rows written after `fromId`: from event time to when the row was written. */
 async function lagSince(runtime: RunningRuntime, fromId: number) {
   const { rows } = await runtime.pool.query(
     `SELECT extract(epoch FROM recorded_at - time) * 1000 AS ms FROM audit_logs WHERE id > $1`,
@@ -104,13 +178,14 @@ async function lagSince(runtime: RunningRuntime, fromId: number) {
 }
 
 async function ingestBurst(runtime: RunningRuntime, n: number) {
+  const [fromId, before] = [await lastId(runtime), await count(runtime)];
   const userIds = Array.from({ length: 50 }, () => randomUUID());
   const events = Array.from({ length: n }, (_, i) => event(userIds[i % userIds.length]!, i + 1));
   const started = performance.now();
   for (let i = 0; i < events.length; i += 500) await runtime.ports.bus.publish(events.slice(i, i + 500).map(message));
-  await waitForRows(runtime, n, 600_000);
+  await waitForRows(runtime, before + n, 600_000);
   const seconds = (performance.now() - started) / 1000;
-  const lag = await lagSince(runtime, 0);
+  const lag = await lagSince(runtime, fromId);
   return {
     burst_events: n,
     burst_events_per_s: round(n / seconds),
@@ -121,7 +196,7 @@ async function ingestBurst(runtime: RunningRuntime, n: number) {
 
 /** Publishes at a steady rate in 100 ms ticks, like task-api's relay; reports how far ingestion trails. */
 async function ingestPaced(runtime: RunningRuntime, rate: number, seconds: number) {
-  const fromId = await count(runtime);
+  const [fromId, before] = [await lastId(runtime), await count(runtime)];
   const userIds = Array.from({ length: 64 }, () => randomUUID());
   const total = Math.round(rate * seconds);
   const started = performance.now();
@@ -133,11 +208,11 @@ async function ingestPaced(runtime: RunningRuntime, rate: number, seconds: numbe
       const batch = Array.from({ length: due - sent }, (_, i) => event(userIds[(sent + i) % userIds.length]!, sent + i + 1));
       await runtime.ports.bus.publish(batch.map(message));
       sent = due;
-      maxBacklog = Math.max(maxBacklog, fromId + sent - (await count(runtime)));
+      maxBacklog = Math.max(maxBacklog, before + sent - (await count(runtime)));
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  await waitForRows(runtime, fromId + total, 120_000);
+  await waitForRows(runtime, before + total, 120_000);
   const lag = await lagSince(runtime, fromId);
   return {
     paced_rate_per_s: rate,
@@ -149,29 +224,28 @@ async function ingestPaced(runtime: RunningRuntime, rate: number, seconds: numbe
   };
 }
 
+/** Version-4 UUIDs (the API checks version and variant) derived from a name, in SQL. */
+const sqlUuid = (name: string) => `overlay(overlay(md5(${name}) placing '4' from 13) placing '8' from 17)::uuid`;
+
 /**
- * Bulk-loads `rows` rows with generate_series (spread over `users` users and the last 80 days,
- * so over three or four monthly partitions), then times `GET /api/audit-logs` with a user and
- * a 30-day window, as the user and as an admin, and a free-text search.
+ * Bulk-loads `rows` rows with generate_series, spread over `users` users and the last 80 days
+ * (three or four monthly partitions), five events per task. The rows are not chained (hash and
+ * prev_hash are filler): this is for measuring reads. Returns the users' ids.
  */
-async function queryBench(runtime: RunningRuntime, rows: number, users: number, queries: number) {
-  const pool = runtime.pool;
-  // Version-4 UUIDs (the API checks version and variant) derived from the user's number.
-  const userId = (n: string) => `overlay(overlay(md5('bench-user-' || ${n}) placing '4' from 13) placing '8' from 17)::uuid`;
+export async function bulkLoadAuditRows(pool: Pool, rows: number, users: number): Promise<string[]> {
   const spanSeconds = 80 * 86400;
   for (let days = 0; days <= 80; days += 10) await pool.query(`SELECT audit_ensure_partition(now() - make_interval(days => $1))`, [days]);
   await pool.query('SELECT audit_ensure_partition(now())');
   const head = (await pool.query('SELECT last_id FROM audit_chain_head')).rows[0].last_id as number;
-  const loadStarted = performance.now();
   const chunk = 100_000;
   for (let from = 1; from <= rows; from += chunk) {
     const to = Math.min(rows, from + chunk - 1);
-    // Not chained (hash and prev_hash are filler): this measures reads, not the chain.
     await pool.query(
       `INSERT INTO audit_logs (id, event_id, time, actor, action, task_id, changes, trace_id, source, payload, prev_hash, hash)
        SELECT $1 + g, gen_random_uuid(), now() - make_interval(secs => (g * 7919) % $4),
-         ${userId('(g % $5)')}, (ARRAY['task.created','task.updated','task.completed','task.reopened','task.deleted'])[1 + g % 5],
-         overlay(overlay(md5('bench-task-' || (g / 5)) placing '4' from 13) placing '8' from 17)::uuid,
+         ${sqlUuid(`'bench-user-' || (g % $5)`)},
+         (ARRAY['task.created','task.updated','task.completed','task.reopened','task.deleted'])[1 + g % 5],
+         ${sqlUuid(`'bench-task-' || (g / 5)`)},
          jsonb_build_object('priority', jsonb_build_object('before', 'low', 'after', 'high')),
          md5(g::text), '/taskstream/task-api',
          jsonb_build_object('task', jsonb_build_object('title', 'Bulk task ' || (g / 5), 'description', 'row ' || g, 'tags', jsonb_build_array('bulk'))),
@@ -181,12 +255,24 @@ async function queryBench(runtime: RunningRuntime, rows: number, users: number, 
     );
   }
   await pool.query('UPDATE audit_chain_head SET last_id = (SELECT max(id) FROM audit_logs)');
-  await pool.query('ANALYZE audit_logs');
-  const loadSeconds = (performance.now() - loadStarted) / 1000;
-  const total = await count(runtime);
+  await pool.query('VACUUM ANALYZE audit_logs');
+  const { rows: ids } = await pool.query(`SELECT ${sqlUuid(`'bench-user-' || n`)}::text AS id FROM generate_series(0, $1 - 1) n`, [users]);
+  return ids.map((r) => r.id as string);
+}
 
-  // The users' ids as the load made them.
-  const ids = (await pool.query(`SELECT ${userId('n')}::text AS id FROM generate_series(0, $1 - 1) n`, [users])).rows.map((r) => r.id as string);
+async function queryBench(runtime: RunningRuntime, rows: number, users: number, queries: number) {
+  const loadStarted = performance.now();
+  const ids = await bulkLoadAuditRows(runtime.pool, rows, users);
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
+  return { query_rows: await count(runtime), query_bulk_load_s: round(loadSeconds), ...(await timeQueries(runtime, ids, queries)) };
+}
+
+/**
+ * Times `GET /api/audit-logs` with a user and a 30-day window, as the user and as an admin
+ * filtering by the user, the same query in process (no HTTP), and a free-text search within a
+ * user's rows (one client, one request at a time).
+ */
+export async function timeQueries(runtime: RunningRuntime, ids: string[], queries: number) {
   const admin = await runtime.auth.sign({ userId: randomUUID(), role: 'admin' });
   const tokens = new Map<string, string>();
   for (const id of ids.slice(0, 50)) tokens.set(id, await runtime.auth.sign({ userId: id, role: 'user' }));
@@ -200,36 +286,45 @@ async function queryBench(runtime: RunningRuntime, rows: number, users: number, 
   }
   const window = () => {
     const end = Date.now() - Math.floor(Math.random() * 50) * 86_400_000;
-    return `start_date=${new Date(end - 30 * 86_400_000).toISOString()}&end_date=${new Date(end).toISOString()}`;
+    return { start_date: new Date(end - 30 * 86_400_000).toISOString(), end_date: new Date(end).toISOString() };
   };
+  const query = (filters: Record<string, string>) => new URLSearchParams(filters).toString();
 
   const userTimes: number[] = [];
   const adminTimes: number[] = [];
   const searchTimes: number[] = [];
+  const inProcessTimes: number[] = [];
   let returned = 0;
   const userIds = [...tokens.keys()];
-  for (let i = 0; i < 20; i++) await timed(`/api/audit-logs?${window()}`, tokens.get(userIds[i % userIds.length]!)!); // warm-up
+  for (let i = 0; i < 20; i++) await timed(`/api/audit-logs?${query(window())}`, tokens.get(userIds[i % userIds.length]!)!); // warm-up
   for (let i = 0; i < queries; i++) {
     const user = userIds[i % userIds.length]!;
-    const [ms, n] = await timed(`/api/audit-logs?${window()}`, tokens.get(user)!);
+    const [ms, n] = await timed(`/api/audit-logs?${query(window())}`, tokens.get(user)!);
     userTimes.push(ms);
     returned += n;
-    adminTimes.push((await timed(`/api/audit-logs?user_id=${ids[(i * 37) % ids.length]}&${window()}`, admin))[0]);
-    if (i < 100) searchTimes.push((await timed(`/api/audit-logs?user_id=${user}&q=bulk%20${i}&${window()}`, admin))[0]);
+    adminTimes.push((await timed(`/api/audit-logs?${query({ user_id: ids[(i * 37) % ids.length]!, ...window() })}`, admin))[0]);
+    // The same query without HTTP: the service's query function on its pool.
+    const started = performance.now();
+    await fetchPage(runtime.pool, selectionOf({ userId: user, role: 'user' }, window()), undefined, 50);
+    inProcessTimes.push(performance.now() - started);
+    if (i < 100) searchTimes.push((await timed(`/api/audit-logs?${query({ user_id: user, q: `bulk ${i}`, ...window() })}`, admin))[0]);
   }
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-  const [u, a, s] = [sorted(userTimes), sorted(adminTimes), sorted(searchTimes)];
+  const [u, a, s, d] = [sorted(userTimes), sorted(adminTimes), sorted(searchTimes), sorted(inProcessTimes)];
   return {
-    query_rows: total,
-    query_bulk_load_s: round(loadSeconds),
     query_count: queries,
     query_avg_items: round(returned / queries),
     query_user_p50_ms: round(percentile(u, 50), 2),
     query_user_p99_ms: round(percentile(u, 99), 2),
     query_admin_user_filter_p50_ms: round(percentile(a, 50), 2),
     query_admin_user_filter_p99_ms: round(percentile(a, 99), 2),
+    query_in_process_p50_ms: round(percentile(d, 50), 2),
+    query_in_process_p99_ms: round(percentile(d, 99), 2),
     query_search_p50_ms: round(percentile(s, 50), 2),
     query_search_p99_ms: round(percentile(s, 99), 2),
+    // The machine's load while the queries ran (p99 on a shared machine includes its waits).
+    query_load_average_1m: round(os.loadavg()[0]!, 2),
+    cpus: os.cpus().length,
   };
 }
 

@@ -7,6 +7,7 @@ import { auditMigrations } from './schema.js';
 
 export { auditMigrations } from './schema.js';
 export { canonicalJson, rowHash, GENESIS_HASH } from './chain.js';
+export { fetchPage, selectionOf, type AuditFilters } from './query.js';
 
 /** Name of the daily retention job; a one-off job named `audit-retention<anything>` runs it now. */
 export const RETENTION_JOB = 'audit-retention';

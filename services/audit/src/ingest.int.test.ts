@@ -148,4 +148,16 @@ describe('audit ingestion', () => {
     const admin = await tokenFor(rt, randomUUID(), 'admin');
     expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body.ok).toBe(true);
   });
+
+  it('two writers (as two replicas) recording the same events at once write each event once', async () => {
+    const writers = [createRecorder(rt.pool, createPartitionManager(rt.pool, rt.logger)), createRecorder(rt.pool, createPartitionManager(rt.pool, rt.logger))];
+    const before = await rowCount(rt);
+    const entries = Array.from({ length: 60 }, () => entryOf(taskEvent('updated', task(randomUUID())))!);
+    const results = await Promise.all(entries.flatMap((e) => writers.map((write) => write({ ...e }))));
+    expect(results.filter((r) => r === 'inserted')).toHaveLength(entries.length);
+    expect(results.filter((r) => r === 'duplicate')).toHaveLength(entries.length);
+    expect(await rowCount(rt)).toBe(before + entries.length);
+    const admin = await tokenFor(rt, randomUUID(), 'admin');
+    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body.ok).toBe(true);
+  });
 });

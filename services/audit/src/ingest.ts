@@ -100,15 +100,17 @@ export function createRecorder(pool: Pool, partitions: PartitionManager) {
     for (const time of times) await partitions.ensure(time);
     try {
       return await withTransaction(pool, async (client) => {
+        // Lock the head first; the duplicate check is a statement of its own so that its snapshot,
+        // taken after the lock was granted, sees every row committed by the previous holder.
         const { rows } = await client.query('SELECT last_id, last_hash FROM audit_chain_head FOR UPDATE');
         const head = rows[0];
         if (!head) throw new Error('audit_chain_head is empty: the audit migrations did not run');
-        // Entries already written (by their position in `entries`, from 1).
         const existing = await client.query<{ i: number }>(
           `SELECT k.i::int AS i FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS k(event_id, time, i)
            JOIN audit_logs a ON a.event_id = k.event_id AND a.time = k.time`,
           [entries.map((e) => e.event_id), entries.map((e) => e.time)],
         );
+        // Entries already written, by position (the query counts from 1).
         const written = new Set(existing.rows.map((r) => r.i - 1));
         // Times are normalised ISO strings (entryOf), so equal instants compare equal as text.
         const seen = new Set<string>();

@@ -39,6 +39,10 @@ describe('search terms', () => {
     expect(params).toEqual(['dent:* & appoint:*']);
   });
 
+  it("checks one user's rows one by one rather than through the search index", () => {
+    expect(conditions({ actor: bob, terms: ['dent'] }, [])[1]).toBe(`(search || ''::tsvector) @@ to_tsquery('simple', $2)`);
+  });
+
   it('a query without words filters nothing', () => {
     expect(selectionOf(admin, { q: '???' }).terms).toBeUndefined();
   });

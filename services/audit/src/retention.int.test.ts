@@ -54,6 +54,8 @@ describe('audit retention', () => {
     await settled(rt, order.length);
     const admin = await tokenFor(rt, randomUUID(), 'admin');
     expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body.ok).toBe(true);
+    const listed = async () => (await rt!.request('GET', '/api/audit-logs?limit=200', { token: admin })).body.items.map((r: { event_id: string }) => r.event_id);
+    expect(await listed()).toHaveLength(order.length);
 
     const expiredPartitions = [...new Set(expired.map((e) => partitionFor(new Date(e.time)).name))];
     const keptPartitions = [...new Set(kept.map((e) => partitionFor(new Date(e.time)).name))];
@@ -64,6 +66,8 @@ describe('audit retention', () => {
 
     await runRetention(rt, expiredPartitions);
     expect(await eventIds(rt)).toEqual(new Set(kept.map((e) => e.id)));
+    // Prepared list queries of the pool's connections are re-planned without the dropped tables.
+    expect(await listed()).toEqual([...kept].sort((a, b) => b.time.localeCompare(a.time)).map((e) => e.id));
     expect(await partitionNames(rt)).toEqual(expect.arrayContaining([...keptPartitions, ...ahead]));
     expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({ ok: true, checked: kept.length, first_broken: null });
 
