@@ -22,6 +22,10 @@ export interface StackEnv {
   DAPR_CONFIG: string;
   DAPR_API_TOKEN: string;
   APP_API_TOKEN: string;
+  /** The secret every app of the stack signs and checks user tokens with. */
+  JWT_SECRET?: string;
+  /** `<app id>=<url>,…`: where each service of the stack serves its REST API. */
+  STACK_APPS?: string;
 }
 
 const REQUIRED: (keyof StackEnv)[] = [
@@ -50,6 +54,18 @@ export function readStackEnv(root = repoRoot): StackEnv {
   if (missing.length)
     throw new Error(`${file} lacks ${missing.join(', ')}: run \`bash scripts/stack/stack.sh up\` again`);
   return values as unknown as StackEnv;
+}
+
+/** The stack's services by app id → base URL of their REST API (from `STACK_APPS`). */
+export function stackAppUrls(env: StackEnv = readStackEnv()): Record<string, string> {
+  if (!env.STACK_APPS)
+    throw new Error('.stack/env lacks STACK_APPS: run `bash scripts/stack/stack.sh up` again');
+  return Object.fromEntries(
+    env.STACK_APPS.split(',').map((entry) => [
+      entry.slice(0, entry.indexOf('=')),
+      entry.slice(entry.indexOf('=') + 1),
+    ]),
+  );
 }
 
 /** A port the OS says is free on 127.0.0.1 right now. */

@@ -30,13 +30,15 @@ SCHEDULER_ETCD_PEER_PORT=52380
 SCHEDULER_HEALTHZ_PORT=58081
 SCHEDULER_METRICS_PORT=59091
 
-# One line per service: app id, app port, daprd HTTP, daprd gRPC, daprd metrics.
+# One line per service: app id, app port, daprd HTTP, daprd gRPC, daprd metrics. All below the
+# kernel's ephemeral range (32768+), where a client socket or a test's free port could take one
+# between two runs (a daprd once failed to bind its metrics port 59102 that way).
 APPS=(
-  "task-api 3101 3501 50101 59101"
-  "recurring 3102 3502 50102 59102"
-  "notification 3103 3503 50103 59103"
-  "audit 3104 3504 50104 59104"
-  "sync 3105 3505 50105 59105"
+  "task-api 3101 3501 3601 3701"
+  "recurring 3102 3502 3602 3702"
+  "notification 3103 3503 3603 3703"
+  "audit 3104 3504 3604 3704"
+  "sync 3105 3505 3605 3705"
 )
 
 log() { printf '[stack] %s\n' "$*"; }
@@ -245,11 +247,17 @@ start_scheduler() {
 
 # Secrets are made once per checkout and kept in .stack/env (mode 600), which tests read.
 write_env() {
-  local dapr_token app_token
+  local dapr_token app_token jwt_secret app id app_port urls=()
   dapr_token=$(sed -n 's/^DAPR_API_TOKEN=//p' "$STACK/env" 2>/dev/null || true)
   app_token=$(sed -n 's/^APP_API_TOKEN=//p' "$STACK/env" 2>/dev/null || true)
+  jwt_secret=$(sed -n 's/^JWT_SECRET=//p' "$STACK/env" 2>/dev/null || true)
   [[ -n $dapr_token ]] || dapr_token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
   [[ -n $app_token ]] || app_token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  [[ -n $jwt_secret ]] || jwt_secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+  for app in "${APPS[@]}"; do
+    read -r id app_port _ <<<"$app"
+    urls+=("$id=http://127.0.0.1:$app_port")
+  done
   umask 077
   {
     echo "DATABASE_URL=postgres://postgres:taskstream@127.0.0.1:$PG_PORT/taskstream"
@@ -262,6 +270,9 @@ write_env() {
     echo "DAPR_CONFIG=$REPO/dapr-components/local/configuration.yaml"
     echo "DAPR_API_TOKEN=$dapr_token"
     echo "APP_API_TOKEN=$app_token"
+    # One secret for every app: a token task-api issues is checked by audit, notification, sync.
+    echo "JWT_SECRET=$jwt_secret"
+    echo "STACK_APPS=$(IFS=,; echo "${urls[*]}")"
   } >"$STACK/env.tmp"
   mv "$STACK/env.tmp" "$STACK/env"
   umask 022
@@ -270,6 +281,19 @@ write_env() {
 env_value() { sed -n "s/^$1=//p" "$STACK/env"; }
 
 # --- taskstream services, each with its own daprd -----------------------------------------
+
+# The services' dist/ from the sources: `tsc -b` is incremental (a no-op when nothing changed), so
+# a fresh clone gets its builds and a warm one pays only the up-to-date check. STACK_BUILD=0 skips.
+build_services() {
+  [[ ${STACK_BUILD:-1} == 0 ]] && return 0
+  local started=$SECONDS
+  if (cd "$REPO" && "$REPO/node_modules/.bin/tsc" -b tsconfig.build.json) >"$LOGS/build-services.log" 2>&1; then
+    log "services built (tsc -b) in $((SECONDS - started)) s"
+  else
+    # tsc -b still emits what compiles; the stack runs whatever dist/ exists.
+    log "warning: the services' build reported errors (see $LOGS/build-services.log); running the dist/ that exists"
+  fi
+}
 
 start_app() {
   local id=$1 app_port=$2 http=$3 grpc=$4 metrics=$5 entry="$REPO/services/$1/dist/main.js"
@@ -282,6 +306,7 @@ start_app() {
     DAPR_HOST=127.0.0.1 DAPR_HTTP_PORT="$http" DAPR_GRPC_PORT="$grpc"
     DATABASE_URL="$(env_value DATABASE_URL)"
     DAPR_API_TOKEN="$(env_value DAPR_API_TOKEN)" APP_API_TOKEN="$(env_value APP_API_TOKEN)"
+    JWT_SECRET="$(env_value JWT_SECRET)" DATA_DIR="$DATA/app-$id"
   )
   # The app first: daprd only reports healthy once the app port answers.
   if running "app-$id"; then
@@ -296,7 +321,7 @@ start_app() {
     start "daprd-$id" "--app-id $id" env "${env[@]}" DAPR_HOST_IP=127.0.0.1 "$CACHE/bin/daprd" \
       --app-id "$id" --app-port "$app_port" --app-protocol http \
       --dapr-http-port "$http" --dapr-grpc-port "$grpc" --dapr-listen-addresses 127.0.0.1 \
-      --metrics-port "$metrics" --resources-path "$REPO/dapr-components/local" \
+      --metrics-port "$metrics" --metrics-listen-address 127.0.0.1 --resources-path "$REPO/dapr-components/local" \
       --config "$REPO/dapr-components/local/configuration.yaml" \
       --scheduler-host-address "127.0.0.1:$SCHEDULER_PORT" --placement-host-address "" --log-as-json
     wait_for "daprd for $id" 60 "daprd-$id" http_code_is 204 "http://127.0.0.1:$http/v1.0/healthz"
@@ -312,6 +337,7 @@ up() {
   ensure_dapr
   ensure_kafka
   write_env
+  build_services
   start_postgres
   start_kafka
   start_scheduler

@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { EventSchemas, type Task } from '@taskstream/contracts';
+import { endOffsets, readTopic, saramaPartition } from '../../../scripts/stack/kafka.js';
+import { readStackEnv, stackAppUrls } from '../../../scripts/stack/sidecar.js';
+
+/**
+ * The services as `bash scripts/stack/stack.sh up` runs them: each app alone
+ * (`services/<svc>/dist/main.js`, TASKSTREAM_RUNTIME=dapr) beside its own daprd, Kafka behind
+ * the sidecars, the Dapr scheduler for jobs. Only real REST calls on the apps' ports; what the
+ * test sees is what a user or an operator would.
+ */
+const env = readStackEnv();
+const apps = stackAppUrls(env);
+const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+const TOPIC = 'task-events';
+
+interface Json {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+  body: any;
+}
+
+async function call(
+  app: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<Json> {
+  const response = await fetch(`${apps[app]}${path}`, {
+    method,
+    headers: {
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    },
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Polls until `check` returns a value; a generous bound only against hangs. */
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function register(): Promise<{ token: string; userId: string }> {
+  const res = await call('task-api', 'POST', '/api/auth/register', {
+    body: { email: `stack-${randomUUID()}@example.com`, password: 'stack-e2e-password', name: 'Stack E2E' },
+  });
+  expect(res.status).toBe(201);
+  return { token: res.body.token, userId: res.body.user.id };
+}
+
+async function createTask(token: string, body: Record<string, unknown>): Promise<Task> {
+  const res = await call('task-api', 'POST', '/api/tasks', { token, body });
+  expect(res.status).toBe(201);
+  return res.body as Task;
+}
+
+describe('the stack: every service alone beside its daprd, Kafka, the Dapr scheduler', () => {
+  let user: { token: string; userId: string };
+
+  beforeAll(async () => {
+    // A stack that was just started may still be migrating: wait for task-api before registering.
+    await eventually('task-api ready', async () =>
+      (await call('task-api', 'GET', '/readyz')).status === 200 ? true : undefined,
+    );
+    user = await register();
+  }, 120_000);
+
+  test.each(SERVICES)(
+    '%s answers /readyz 200 on its own port',
+    async (service) => {
+      expect(apps[service]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const ready = await eventually(`${service} ready`, async () => {
+        const res = await call(service, 'GET', '/readyz');
+        return res.status === 200 ? res : undefined;
+      });
+      expect(ready.body.status).toBe('ready');
+    },
+    120_000,
+  );
+
+  test("a created task's event lands on Kafka's task-events keyed by the user id, as a CloudEvent", async () => {
+    const before = await endOffsets(TOPIC, { env });
+    // The topic exists once task-api published anything (auto-created with num.partitions).
+    const partitions = before.size || 4;
+    const partition = saramaPartition(user.userId, partitions);
+    const task = await createTask(user.token, {
+      title: `kafka ${randomUUID()}`,
+      priority: 'high',
+      tags: ['e2e'],
+    });
+
+    const record = await eventually(
+      'the task.created record on Kafka',
+      async () => {
+        const records = await readTopic(TOPIC, {
+          env,
+          partition,
+          offset: before.get(partition) ?? 0,
+          max: 50,
+          timeoutMs: 8_000,
+        });
+        return records.find((r) => JSON.parse(r.value).subject === task.id);
+      },
+      120_000,
+    );
+    expect(record.key).toBe(user.userId);
+    expect(record.partition).toBe(partition);
+    const event = JSON.parse(record.value);
+    expect(event).toMatchObject({
+      specversion: '1.0',
+      type: 'com.taskstream.task.created',
+      subject: task.id,
+      datacontenttype: 'application/json',
+      data: {
+        user_id: user.userId,
+        task_id: task.id,
+        task_version: task.version,
+        payload: { task: { id: task.id, title: task.title } },
+      },
+    });
+    // Every field of the contract, with its format (UUIDv7 id, time with offset, traceparent, …).
+    const parsed = EventSchemas['task.created'].safeParse(event);
+    expect(parsed.error?.issues ?? []).toEqual([]);
+  }, 180_000);
+
+  test('audit, under its own daprd, stores the row and serves it with the same user token', async () => {
+    const task = await createTask(user.token, { title: `audit ${randomUUID()}` });
+    const rows = await eventually('the audit row', async () => {
+      const res = await call('audit', 'GET', `/api/audit-logs?task_id=${task.id}`, { token: user.token });
+      expect(res.status).toBe(200); // 401 here would mean the apps do not share JWT_SECRET
+      return res.body.items.length ? res.body.items : undefined;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ task_id: task.id, actor: user.userId, action: 'task.created' });
+  }, 120_000);
+
+  test("completing a recurring task creates the next occurrence through recurring's invocation of task-api", async () => {
+    const due = new Date(Date.now() + 24 * 3600_000);
+    due.setUTCHours(9, 0, 0, 0);
+    const task = await createTask(user.token, {
+      title: `daily ${randomUUID()}`,
+      due_date: due.toISOString(),
+      recurrence: { rule: 'daily', anchor: 'due' },
+    });
+    const done = await call('task-api', 'POST', `/api/tasks/${task.id}/complete`, { token: user.token });
+    expect(done.status).toBe(200);
+
+    const next = await eventually('the next occurrence', async () => {
+      const res = await call('task-api', 'GET', '/api/tasks?status=pending&limit=100', { token: user.token });
+      return (res.body.items as Task[]).find((t) => t.series_id === task.id);
+    });
+    // Only the recurring service creates a task of a series (POST /internal/tasks, app token).
+    expect(next).toMatchObject({
+      title: task.title,
+      status: 'pending',
+      series_id: task.id,
+      occurrence: task.occurrence + 1,
+      recurrence: { rule: 'daily', anchor: 'due' },
+    });
+    expect(Date.parse(next.due_date!)).toBe(due.getTime() + 24 * 3600_000);
+    expect(next.id).not.toBe(task.id);
+  }, 120_000);
+
+  test('a reminder 3 s ahead fires through the Dapr Jobs API and lands as an in-app notification', async () => {
+    const fireAt = new Date(Date.now() + 3_000);
+    const task = await createTask(user.token, {
+      title: `remind ${randomUUID()}`,
+      reminders: [{ at: fireAt.toISOString(), channels: ['in_app'] }],
+    });
+    const notification = await eventually('the in-app notification', async () => {
+      const res = await call('notification', 'GET', '/api/notifications', { token: user.token });
+      expect(res.status).toBe(200);
+      return (res.body.items as { task_id: string | null; created_at: string }[]).find(
+        (n) => n.task_id === task.id,
+      );
+    });
+    expect(notification).toMatchObject({ task_id: task.id, read: false });
+    expect((notification as unknown as { title: string }).title).toContain(task.title);
+    // Not before it was due (jobs fire no earlier than their due time).
+    expect(Date.parse(notification.created_at)).toBeGreaterThanOrEqual(fireAt.getTime());
+  }, 120_000);
+});
