@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import os, { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { createAuditService } from '@taskstream/audit';
+import { startRuntime } from '@taskstream/platform';
+import { createSyncService } from '@taskstream/sync';
+import { createTaskApiService } from '@taskstream/task-api';
+import express from 'express';
+import { benchDatabase, round } from './support.js';
+
+const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+const CLIENTS = 64;
+
+/** An OTLP/HTTP sink that accepts and counts spans (stands in for a collector). */
+async function startSink() {
+  let spans = 0;
+  const app = express();
+  app.use(express.json({ limit: '50mb' }));
+  app.post('/v1/traces', (req, res) => {
+    for (const rs of req.body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
+    res.json({});
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}`, spans: () => spans, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/**
+ * Cost of tracing: task creation throughput (64 clients, as the task-api bench) of task-api with
+ * the audit and sync consumers, with every span exported over OTLP/HTTP and with no exporter,
+ * in alternating rounds on one database. Metrics are recorded in both (they have no switch).
+ */
+export async function benchOps(options: { roundMs?: number; rounds?: number } = {}) {
+  const roundMs = options.roundMs ?? Number(process.env.OPS_BENCH_ROUND_MS ?? 5000);
+  const rounds = options.rounds ?? Number(process.env.OPS_BENCH_ROUNDS ?? 3);
+  const database = await benchDatabase();
+  const sink = await startSink();
+  const results: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  let errors = 0;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of ['off', 'on'] as const) {
+        const runtime = await startRuntime([createTaskApiService, createAuditService, createSyncService], {
+          env: {
+            ...process.env,
+            DATABASE_URL: database.url,
+            PORT: '0',
+            LOG_LEVEL: 'warn',
+            SEED_DEMO_USERS: 'false',
+            NODE_ENV: 'production',
+            JWT_SECRET,
+            DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-ops-')),
+            OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sink.url : '',
+          },
+        });
+        try {
+          // Users made directly (registering hashes a password per user, which is not what is measured).
+          const tokens: string[] = [];
+          for (let i = 0; i < CLIENTS; i++) {
+            const id = randomUUID();
+            await runtime.pool.query(`INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, 'user', 'x')`, [
+              id,
+              `ops-bench-${id}@example.com`,
+              `B${i}`,
+            ]);
+            tokens.push(await runtime.auth.sign({ userId: id, role: 'user' }));
+          }
+          const load = await new Promise<{ completed: number; seconds: number; errors: number }>((resolve, reject) => {
+            const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+              workerData: { url: runtime.url, tokens, warmupMs: 1000, durationMs: roundMs },
+            });
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          });
+          results[mode].push(load.completed / load.seconds);
+          errors += load.errors;
+        } finally {
+          await runtime.stop();
+        }
+      }
+    }
+  } finally {
+    await sink.close();
+    await database.stop();
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const off = mean(results.off);
+  const on = mean(results.on);
+  return {
+    ops_creates_per_s_tracing_off: round(off),
+    ops_creates_per_s_tracing_on: round(on),
+    ops_tracing_cost_percent: round(((off - on) / off) * 100, 2),
+    ops_rounds: rounds,
+    ops_round_seconds: roundMs / 1000,
+    ops_spans_exported: sink.spans(),
+    ops_errors: errors,
+    cpus: os.cpus().length,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await benchOps(), null, 2));
+  process.exit(0);
+}
