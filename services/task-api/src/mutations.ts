@@ -1,5 +1,5 @@
 import type { Task } from '@taskstream/contracts';
-import { type Pool, type PoolClient, withTransaction } from '@taskstream/platform';
+import type { Pool, PoolClient } from '@taskstream/platform';
 import { messagesFor, type TaskChange } from './task-events.js';
 import { writeOutbox } from './outbox.js';
 
@@ -26,28 +26,30 @@ export async function mutate<R>(
   traceparent: string,
   work: (client: PoolClient, time: string) => Promise<MutationOutcome<R>>,
 ): Promise<R> {
+  if (!UUID.test(userId)) throw new Error(`not a user id: ${userId}`);
+  const client = await pool.connect();
   let published = false;
   try {
-    const result = await withTransaction(pool, async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [userId]);
-      const time = new Date().toISOString();
-      const outcome = await work(client, time);
-      if (!outcome.change) return outcome.result;
-      const { rows } = await client.query<{ last_sequence: number }>(
-        `INSERT INTO user_sequences (user_id, last_sequence) VALUES ($1, 1)
-         ON CONFLICT (user_id) DO UPDATE SET last_sequence = user_sequences.last_sequence + 1
-         RETURNING last_sequence`,
-        [userId],
-      );
+    // One round trip: the id is a checked UUID, so it can be written into the statement.
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('${userId}', 0))`);
+    const time = new Date().toISOString();
+    const outcome = await work(client, time);
+    if (outcome.change) {
       const { kind, before, after } = outcome.change;
-      await writeOutbox(client, messagesFor(kind, before, after, { sequence: rows[0]!.last_sequence, traceparent, time }));
+      // The sequence is taken and stamped on the events by the statement that writes them.
+      await writeOutbox(client, userId, messagesFor(kind, before, after, { sequence: 0, traceparent, time }));
       published = true;
-      return outcome.result;
-    });
+    }
+    await client.query('COMMIT');
     if (published) onCommitted();
-    return result;
+    return outcome.result;
   } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
     if (err instanceof Abort) return err.value as R;
     throw err;
+  } finally {
+    client.release();
   }
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -6,15 +6,29 @@ const BATCH = 1000;
 const POLL_MS = 50;
 
 /**
- * Part of the mutation's transaction: the rows commit with the task. No NOTIFY here: PostgreSQL
+ * Part of the mutation's transaction: takes the user's next sequence, stamps it on every event of
+ * the mutation and writes them; the rows commit with the task. No NOTIFY here: PostgreSQL
  * serialises the commits of notifying transactions, which would cap task creation at one
  * commit per disk flush. The relay is woken after commit instead (see `wake`).
  */
-export async function writeOutbox(client: PoolClient, messages: OutgoingMessage[]) {
+export async function writeOutbox(client: PoolClient, userId: string, messages: OutgoingMessage[]) {
   if (messages.length === 0) return;
   await client.query(
-    'INSERT INTO outbox (topic, partition_key, event) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])',
-    [messages.map((m) => m.topic), messages.map((m) => m.partitionKey), messages.map((m) => JSON.stringify(m.event))],
+    `WITH next AS (
+       INSERT INTO user_sequences (user_id, last_sequence) VALUES ($1, 1)
+       ON CONFLICT (user_id) DO UPDATE SET last_sequence = user_sequences.last_sequence + 1
+       RETURNING last_sequence
+     )
+     INSERT INTO outbox (topic, partition_key, event)
+     SELECT m.topic, m.partition_key, jsonb_set(m.event, '{data,sequence}', to_jsonb(next.last_sequence))
+     FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS m(topic, partition_key, event, n), next
+     ORDER BY m.n`,
+    [
+      userId,
+      messages.map((m) => m.topic),
+      messages.map((m) => m.partitionKey),
+      messages.map((m) => JSON.stringify(m.event)),
+    ],
   );
 }
 
