@@ -38,14 +38,15 @@ async function startSink() {
  */
 export async function benchOps(options: { roundMs?: number; rounds?: number } = {}) {
   const roundMs = options.roundMs ?? Number(process.env.OPS_BENCH_ROUND_MS ?? 5000);
-  const rounds = options.rounds ?? Number(process.env.OPS_BENCH_ROUNDS ?? 3);
+  const rounds = options.rounds ?? Number(process.env.OPS_BENCH_ROUNDS ?? 4);
   const database = await benchDatabase();
   const sink = await startSink();
   const results: Record<'on' | 'off', number[]> = { on: [], off: [] };
   let errors = 0;
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const mode of ['off', 'on'] as const) {
+      // Alternate which mode goes first, so neither always inherits the other's leftovers.
+      for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
         const runtime = await startRuntime([createTaskApiService, createAuditService, createSyncService], {
           env: {
             ...process.env,
