@@ -37,6 +37,9 @@ const MAX_TRACKED = 10_000;
  * redelivers promptly), and after the last attempt publishes the event to `<topic>.dlq` with
  * the error as CloudEvents extension attributes, like the embedded bus.
  */
+/** Keys published side by side by one `publish` call (HTTP connections to the sidecar). */
+const PUBLISH_CONCURRENCY = 16;
+
 export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
   const { dapr, pubsubName, router, logger, retryDelaysMs } = options;
   const subscriptions = new Map<string, Subscription>();
@@ -159,8 +162,25 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
 
   return {
     async publish(messages) {
-      // One at a time: the next record must not overtake this one on the same key.
-      for (const message of messages) await publishOne(message);
+      // Each key's records one at a time, in order (the next must not overtake this one on the
+      // same key); different keys side by side, so a batch costs about one round trip per record
+      // of its busiest key instead of one per record (each publish waits for Kafka's ack).
+      const lanes = new Map<string, OutgoingMessage[]>();
+      for (const message of messages) {
+        const key = `${message.topic}\u0000${message.partitionKey}`;
+        const lane = lanes.get(key);
+        if (lane) lane.push(message);
+        else lanes.set(key, [message]);
+      }
+      const queue = [...lanes.values()];
+      const workers = Array.from({ length: Math.min(PUBLISH_CONCURRENCY, queue.length) }, async () => {
+        for (let lane = queue.shift(); lane; lane = queue.shift()) {
+          for (const message of lane) await publishOne(message);
+        }
+      });
+      // Settle all before failing: a retry of the batch must not race records still in flight.
+      const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
 
     subscribe(subscription) {
