@@ -7,6 +7,7 @@ import { benchTaskApi } from './task-api.js';
 /**
  * `npm run bench [-- --only task-api,audit]`: runs each bench, prints a table, writes JSON to
  * bench-results/. Service benches live beside this file as `<service>.ts` exporting `bench<Name>`.
+ * `-- --runtime dapr` runs scripts/bench/dapr.ts instead: the local Dapr stack beside the embedded host.
  */
 type Bench = () => Promise<Record<string, unknown>>;
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -28,6 +29,10 @@ const benches: [string, Bench | undefined][] = [
   ['notification', await optional('notification.ts', 'benchNotification')],
   ['recurring', await optional('recurring.ts', 'benchRecurring')],
 ];
+const runtimeIndex = args.indexOf('--runtime');
+const runtime = runtimeIndex >= 0 ? args[runtimeIndex + 1] : 'embedded';
+if (runtime !== 'embedded' && runtime !== 'dapr') throw new Error(`--runtime ${runtime}: embedded or dapr`);
+if (runtime === 'dapr') benches.splice(0, benches.length, ['dapr', await optional('dapr.ts', 'benchDapr')]);
 
 const results: Record<string, unknown> = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, time: new Date().toISOString() },

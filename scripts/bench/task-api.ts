@@ -4,13 +4,73 @@ import { startRuntime } from '@taskstream/platform';
 import pg from 'pg';
 import { benchDatabase, percentile, round } from './support.js';
 
-const CLIENTS = 64;
+export const CLIENTS = 64;
 
 interface LoadResult {
   latencies: number[];
   errors: number;
   completed: number;
   seconds: number;
+}
+
+export interface CreateLoad {
+  clients: number;
+  duration_s: number;
+  creates_per_s: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+/** Registers `count` users on a task-api at `url`; their tokens, one client each. */
+export async function registerUsers(url: string, count = CLIENTS): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${url}/api/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        email: `bench-${Date.now()}-${i}@example.com`,
+        password: 'bench-password',
+        name: `Bench ${i}`,
+      }),
+    });
+    if (res.status !== 201)
+      throw new Error(`registering a bench user at ${url} answered ${res.status}: ${await res.text()}`);
+    tokens.push(((await res.json()) as { token: string }).token);
+  }
+  return tokens;
+}
+
+/**
+ * One client per token creating tasks back to back on `url` (POST /api/tasks) from a worker
+ * thread, so the load generator does not share the event loop of a server it measures.
+ */
+export async function runCreateLoad(
+  url: string,
+  tokens: string[],
+  options: { durationMs?: number; warmupMs?: number } = {},
+): Promise<CreateLoad> {
+  const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
+  const warmupMs = options.warmupMs ?? 2000;
+  const load = await new Promise<LoadResult>((resolve, reject) => {
+    const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+      workerData: { url, tokens, warmupMs, durationMs },
+    });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const sorted = load.latencies.sort((a, b) => a - b);
+  return {
+    clients: tokens.length,
+    duration_s: load.seconds,
+    creates_per_s: round(load.completed / load.seconds),
+    p50_ms: round(percentile(sorted, 50), 2),
+    p95_ms: round(percentile(sorted, 95), 2),
+    p99_ms: round(percentile(sorted, 99), 2),
+    errors: load.errors,
+  };
 }
 
 /**
@@ -25,37 +85,15 @@ export async function benchTaskApi(options: { durationMs?: number; warmupMs?: nu
     env: { ...process.env, DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn', SEED_DEMO_USERS: 'false', NODE_ENV: 'production', JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123' },
   });
   try {
-    const tokens: string[] = [];
-    for (let i = 0; i < CLIENTS; i++) {
-      const res = await fetch(`${runtime.url}/api/auth/register`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: `bench-${Date.now()}-${i}@example.com`, password: 'bench-password', name: `Bench ${i}` }),
-      });
-      tokens.push(((await res.json()) as { token: string }).token);
-    }
-    const load = await new Promise<LoadResult>((resolve, reject) => {
-      const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
-        workerData: { url: runtime.url, tokens, warmupMs, durationMs },
-      });
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    const sorted = load.latencies.sort((a, b) => a - b);
+    const tokens = await registerUsers(runtime.url);
+    const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs });
     const backlog = await runtime.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');
     const ceiling = await rawInsertRate(database.url, durationMs);
-    const createsPerSecond = load.completed / load.seconds;
     return {
-      clients: CLIENTS,
-      duration_s: load.seconds,
-      creates_per_s: round(createsPerSecond),
-      p50_ms: round(percentile(sorted, 50), 2),
-      p95_ms: round(percentile(sorted, 95), 2),
-      p99_ms: round(percentile(sorted, 99), 2),
-      errors: load.errors,
+      ...load,
       outbox_backlog_at_end: backlog.rows[0].n as number,
       raw_insert_per_s: round(ceiling),
-      share_of_ceiling: round(createsPerSecond / ceiling, 3),
+      share_of_ceiling: round(load.creates_per_s / ceiling, 3),
     };
   } finally {
     await runtime.stop();
