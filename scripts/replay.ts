@@ -12,7 +12,7 @@
  * host's PostgreSQL on EMBEDDED_PG_PORT.
  */
 import { parseArgs } from 'node:util';
-import { eventName, EventSchemas } from '@taskstream/contracts';
+import { EventSchemas, eventName } from '@taskstream/contracts';
 import { createLogger, createPool, type Envelope, loadConfig, type Pool } from '@taskstream/platform';
 import cliProgress from 'cli-progress';
 import { createRecorder, entryOf } from '../services/audit/src/ingest.js';
@@ -49,7 +49,14 @@ export interface ReplaySummary {
 }
 
 const SOURCE_TOPIC: Record<Projection, string> = { audit: 'task-events', sync: 'task-updates' };
-const SYNCED = new Set(['task.created', 'task.updated', 'task.completed', 'task.reopened', 'task.deleted', 'notification.created']);
+const SYNCED = new Set([
+  'task.created',
+  'task.updated',
+  'task.completed',
+  'task.reopened',
+  'task.deleted',
+  'notification.created',
+]);
 
 export function parseFrom(from: string | undefined): { position?: number; time?: Date } {
   if (from === undefined) return {};
@@ -67,16 +74,28 @@ export async function replayProjection(options: ReplayOptions): Promise<ReplaySu
   const batchSize = options.batchSize ?? 500;
   const { position, time } = parseFrom(options.from);
   const topic = SOURCE_TOPIC[projection];
-  const summary: ReplaySummary = { projection, dry_run: dryRun, read: 0, applied: 0, skipped_as_duplicate: 0, ignored: 0, invalid: 0 };
+  const summary: ReplaySummary = {
+    projection,
+    dry_run: dryRun,
+    read: 0,
+    applied: 0,
+    skipped_as_duplicate: 0,
+    ignored: 0,
+    invalid: 0,
+  };
 
   const where = `topic = $1 AND published_at IS NOT NULL AND ($2::bigint IS NULL OR id >= $2) AND ($3::timestamptz IS NULL OR created_at >= $3)`;
   const params = [topic, position ?? null, time ?? null];
-  const { rows: counted } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE ${where}`, params);
+  const { rows: counted } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM outbox WHERE ${where}`,
+    params,
+  );
   const total = counted[0]?.n ?? 0;
   options.onProgress?.(0, total);
 
   const silent = createLogger({ LOG_LEVEL: 'silent', NODE_ENV: 'production' });
-  const record = projection === 'audit' ? createRecorder(pool, createPartitionManager(pool, silent)) : undefined;
+  const record =
+    projection === 'audit' ? createRecorder(pool, createPartitionManager(pool, silent)) : undefined;
 
   let after = 0;
   for (;;) {
@@ -87,8 +106,22 @@ export async function replayProjection(options: ReplayOptions): Promise<ReplaySu
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.id;
     summary.read += rows.length;
-    if (projection === 'audit') await replayAudit(pool, rows.map((r) => r.event), dryRun, record!, summary);
-    else await replaySync(pool, rows.map((r) => r.event), dryRun, options.historySize ?? 1000, summary);
+    if (projection === 'audit')
+      await replayAudit(
+        pool,
+        rows.map((r) => r.event),
+        dryRun,
+        record!,
+        summary,
+      );
+    else
+      await replaySync(
+        pool,
+        rows.map((r) => r.event),
+        dryRun,
+        options.historySize ?? 1000,
+        summary,
+      );
     options.onProgress?.(summary.read, total);
   }
   return summary;
@@ -129,7 +162,13 @@ async function replayAudit(
   }
 }
 
-async function replaySync(pool: Pool, events: Envelope[], dryRun: boolean, historySize: number, summary: ReplaySummary) {
+async function replaySync(
+  pool: Pool,
+  events: Envelope[],
+  dryRun: boolean,
+  historySize: number,
+  summary: ReplaySummary,
+) {
   const synced: SyncedEvent[] = [];
   for (const event of events) {
     const name = eventName(event.type);
@@ -144,9 +183,10 @@ async function replaySync(pool: Pool, events: Envelope[], dryRun: boolean, histo
     synced.push(event as unknown as SyncedEvent);
   }
   if (dryRun) {
-    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sync_inbox WHERE event_id = ANY($1::text[])', [
-      synced.map((e) => e.id),
-    ]);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM sync_inbox WHERE event_id = ANY($1::text[])',
+      [synced.map((e) => e.id)],
+    );
     const present = rows[0]?.n ?? 0;
     summary.skipped_as_duplicate += present;
     summary.applied += synced.length - present;
@@ -170,14 +210,20 @@ async function main() {
   });
   const projection = values.projection;
   if (projection !== 'audit' && projection !== 'sync') {
-    console.error('usage: npm run replay -- --projection audit|sync [--from <ISO time | outbox position>] [--dry-run]');
+    console.error(
+      'usage: npm run replay -- --projection audit|sync [--from <ISO time | outbox position>] [--dry-run]',
+    );
     process.exit(2);
   }
   const config = loadConfig(process.env);
-  const url = config.DATABASE_URL ?? `postgres://postgres:taskstream@127.0.0.1:${config.EMBEDDED_PG_PORT}/taskstream`;
+  const url =
+    config.DATABASE_URL ?? `postgres://postgres:taskstream@127.0.0.1:${config.EMBEDDED_PG_PORT}/taskstream`;
   const pool = createPool(url, 4);
   const bar = new cliProgress.SingleBar(
-    { format: `${projection} replay [{bar}] {percentage}% | {value}/{total} events | {eta_value}s left`, stream: process.stderr },
+    {
+      format: `${projection} replay [{bar}] {percentage}% | {value}/{total} events | {eta_value}s left`,
+      stream: process.stderr,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
@@ -197,7 +243,8 @@ async function main() {
     });
     bar.stop();
     console.log(JSON.stringify(summary, null, 2));
-    if (summary.dry_run) console.error(`dry run: ${summary.applied} event(s) would be applied, nothing was written`);
+    if (summary.dry_run)
+      console.error(`dry run: ${summary.applied} event(s) would be applied, nothing was written`);
   } catch (err) {
     bar.stop();
     console.error(err instanceof Error ? err.message : err);

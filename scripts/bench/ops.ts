@@ -20,7 +20,8 @@ async function startSink() {
   const app = express();
   app.use(express.json({ limit: '50mb' }));
   app.post('/v1/traces', (req, res) => {
-    for (const rs of req.body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
+    for (const rs of req.body.resourceSpans ?? [])
+      for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
     res.json({});
   });
   const server: Server = await new Promise((resolve) => {
@@ -28,7 +29,11 @@ async function startSink() {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, spans: () => spans, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    spans: () => spans,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 /**
@@ -65,20 +70,21 @@ export async function benchOps(options: { roundMs?: number; rounds?: number } = 
           const tokens: string[] = [];
           for (let i = 0; i < CLIENTS; i++) {
             const id = randomUUID();
-            await runtime.pool.query(`INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, 'user', 'x')`, [
-              id,
-              `ops-bench-${id}@example.com`,
-              `B${i}`,
-            ]);
+            await runtime.pool.query(
+              `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, 'user', 'x')`,
+              [id, `ops-bench-${id}@example.com`, `B${i}`],
+            );
             tokens.push(await runtime.auth.sign({ userId: id, role: 'user' }));
           }
-          const load = await new Promise<{ completed: number; seconds: number; errors: number }>((resolve, reject) => {
-            const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
-              workerData: { url: runtime.url, tokens, warmupMs: 1000, durationMs: roundMs },
-            });
-            worker.once('message', resolve);
-            worker.once('error', reject);
-          });
+          const load = await new Promise<{ completed: number; seconds: number; errors: number }>(
+            (resolve, reject) => {
+              const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+                workerData: { url: runtime.url, tokens, warmupMs: 1000, durationMs: roundMs },
+              });
+              worker.once('message', resolve);
+              worker.once('error', reject);
+            },
+          );
           results[mode].push(load.completed / load.seconds);
           errors += load.errors;
         } finally {

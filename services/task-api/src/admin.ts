@@ -16,8 +16,8 @@ import {
   replayDeadLetter,
   replayTopic,
   type ServiceDeps,
-  storeDeadLetter,
   type Subscription,
+  storeDeadLetter,
 } from '@taskstream/platform';
 import { Router } from 'express';
 import { z } from 'zod';
@@ -48,7 +48,8 @@ export function createAdmin(deps: ServiceDeps): {
     try {
       res.json(await listDeadLetters(pool, query));
     } catch (err) {
-      if (err instanceof InvalidCursorError) throw new HttpError(400, 'validation_failed', `invalid query: cursor: ${err.message}`);
+      if (err instanceof InvalidCursorError)
+        throw new HttpError(400, 'validation_failed', `invalid query: cursor: ${err.message}`);
       throw err;
     }
   });
@@ -63,7 +64,8 @@ export function createAdmin(deps: ServiceDeps): {
   routes.post('/api/admin/dlq/:id/replay', ...admin, async (req, res) => {
     const id = String(req.params.id);
     try {
-      if (!(await replayDeadLetter(pool, ports.bus, id, principalOf(req).userId))) throw notFound('dead letter');
+      if (!(await replayDeadLetter(pool, ports.bus, id, principalOf(req).userId)))
+        throw notFound('dead letter');
     } catch (err) {
       if (err instanceof DeadLetterStateError) throw conflict(err.message);
       throw err;

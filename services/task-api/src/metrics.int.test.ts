@@ -57,7 +57,11 @@ function parsePrometheusText(text: string): { types: Map<string, string>; sample
     const value = /^ (NaN|[+-]Inf|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?: -?\d+)?$/.exec(rest);
     if (!value) fail('bad value');
     const v = value![1]!;
-    samples.push({ name: head![1]!, labels, value: v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v) });
+    samples.push({
+      name: head![1]!,
+      labels,
+      value: v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v),
+    });
   });
   return { types, samples };
 }
@@ -79,9 +83,12 @@ describe('/metrics', () => {
   });
 
   beforeAll(async () => {
-    rt = await startTestRuntime([createTaskApiService, createAuditService, createSyncService, createNotificationService, poison], {
-      env: { RETRY_DELAYS_MS: '20' },
-    });
+    rt = await startTestRuntime(
+      [createTaskApiService, createAuditService, createSyncService, createNotificationService, poison],
+      {
+        env: { RETRY_DELAYS_MS: '20' },
+      },
+    );
   });
   afterAll(async () => {
     await rt?.close();
@@ -89,17 +96,24 @@ describe('/metrics', () => {
 
   it('parses as Prometheus text and has the operations series', async () => {
     const userId = randomUUID();
-    await rt.pool.query(`INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, 'M', 'user', 'x')`, [
-      userId,
-      `metrics-${userId}@example.com`,
-    ]);
+    await rt.pool.query(
+      `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, 'M', 'user', 'x')`,
+      [userId, `metrics-${userId}@example.com`],
+    );
     const token = await rt.auth.sign({ userId, role: 'user' });
     expect((await rt.request('POST', '/api/tasks', { token, body: { title: 'measured' } })).status).toBe(201);
     await rt.ports.bus.publish([
       {
         topic: Topics.taskEvents,
         partitionKey: userId,
-        event: { specversion: '1.0', id: randomUUID(), type: 'com.taskstream.test.poison', source: '/test', time: new Date().toISOString(), data: {} },
+        event: {
+          specversion: '1.0',
+          id: randomUUID(),
+          type: 'com.taskstream.test.poison',
+          source: '/test',
+          time: new Date().toISOString(),
+          data: {},
+        },
       },
     ]);
     await eventually(async () => (await rt.pool.query('SELECT 1 FROM dead_letters')).rowCount === 1);
@@ -112,12 +126,34 @@ describe('/metrics', () => {
       samples.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
 
     expect(types.get('taskstream_http_request_duration_seconds')).toBe('histogram');
-    expect(has('taskstream_http_request_duration_seconds_count', { method: 'POST', route: '/api/tasks', status: '201' })).toBe(true);
+    expect(
+      has('taskstream_http_request_duration_seconds_count', {
+        method: 'POST',
+        route: '/api/tasks',
+        status: '201',
+      }),
+    ).toBe(true);
     expect(has('taskstream_events_published_total', { topic: Topics.taskEvents })).toBe(true);
-    expect(has('taskstream_events_consumed_total', { topic: Topics.taskEvents, consumer: 'audit', result: 'success' })).toBe(true);
-    expect(has('taskstream_events_retried_total', { topic: Topics.taskEvents, consumer: 'metrics-probe' })).toBe(true);
-    expect(has('taskstream_events_dead_lettered_total', { topic: Topics.taskEvents, consumer: 'metrics-probe' })).toBe(true);
-    expect(has('taskstream_event_handler_duration_seconds_bucket', { topic: Topics.taskEvents, consumer: 'audit', le: '+Inf' })).toBe(true);
+    expect(
+      has('taskstream_events_consumed_total', {
+        topic: Topics.taskEvents,
+        consumer: 'audit',
+        result: 'success',
+      }),
+    ).toBe(true);
+    expect(
+      has('taskstream_events_retried_total', { topic: Topics.taskEvents, consumer: 'metrics-probe' }),
+    ).toBe(true);
+    expect(
+      has('taskstream_events_dead_lettered_total', { topic: Topics.taskEvents, consumer: 'metrics-probe' }),
+    ).toBe(true);
+    expect(
+      has('taskstream_event_handler_duration_seconds_bucket', {
+        topic: Topics.taskEvents,
+        consumer: 'audit',
+        le: '+Inf',
+      }),
+    ).toBe(true);
     expect(types.get('taskstream_consumer_lag')).toBe('gauge');
     expect(has('taskstream_consumer_lag', { consumer: 'audit', topic: Topics.taskEvents })).toBe(true);
     expect(has('taskstream_outbox_backlog')).toBe(true);

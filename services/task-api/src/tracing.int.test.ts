@@ -18,7 +18,8 @@ interface CollectedSpan {
 }
 
 /** The ids arrive hex-encoded (OTLP/JSON) or base64 (protobuf-JSON mapping): accept both. */
-const hexId = (id: string) => (/^[0-9a-f]{32}$/i.test(id) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex'));
+const hexId = (id: string) =>
+  /^[0-9a-f]{32}$/i.test(id) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex');
 
 /** A tiny OTLP/HTTP JSON trace collector. */
 async function startCollector() {
@@ -30,7 +31,10 @@ async function startCollector() {
       for (const ss of rs.scopeSpans ?? []) {
         for (const s of ss.spans ?? []) {
           const attributes = Object.fromEntries(
-            (s.attributes ?? []).map((a: { key: string; value: Record<string, unknown> }) => [a.key, Object.values(a.value)[0]]),
+            (s.attributes ?? []).map((a: { key: string; value: Record<string, unknown> }) => [
+              a.key,
+              Object.values(a.value)[0],
+            ]),
           );
           spans.push({ traceId: hexId(s.traceId), name: s.name, kind: s.kind, attributes });
         }
@@ -43,7 +47,11 @@ async function startCollector() {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { spans, url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    spans,
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 describe('tracing across hops', () => {
@@ -104,30 +112,54 @@ describe('tracing across hops', () => {
     expect(created.status).toBe(201);
     const taskId = created.body.id as string;
 
-    const outbox = await rt.pool.query(`SELECT topic, event->>'traceparent' AS tp FROM outbox WHERE event->>'subject' = $1`, [taskId]);
+    const outbox = await rt.pool.query(
+      `SELECT topic, event->>'traceparent' AS tp FROM outbox WHERE event->>'subject' = $1`,
+      [taskId],
+    );
     expect(outbox.rows.length).toBeGreaterThanOrEqual(2);
     for (const row of outbox.rows) expect(traceIdOf(row.tp)).toBe(traceId);
 
-    const audit = await eventually(async () => (await rt.pool.query('SELECT trace_id FROM audit_logs WHERE task_id = $1', [taskId])).rows[0]);
+    const audit = await eventually(
+      async () =>
+        (await rt.pool.query('SELECT trace_id FROM audit_logs WHERE task_id = $1', [taskId])).rows[0],
+    );
     expect(audit.trace_id).toBe(traceId);
     const synced = await eventually(
-      async () => (await rt.pool.query(`SELECT event->>'traceparent' AS tp FROM sync_history WHERE event->>'subject' = $1`, [taskId])).rows[0],
+      async () =>
+        (
+          await rt.pool.query(
+            `SELECT event->>'traceparent' AS tp FROM sync_history WHERE event->>'subject' = $1`,
+            [taskId],
+          )
+        ).rows[0],
     );
     expect(traceIdOf(synced.tp)).toBe(traceId);
 
     // The handler's context continues the trace in a span of its own.
-    const probeDelivery = await eventually(async () => handled.find((h) => traceIdOf(h.eventTraceparent) === traceId));
+    const probeDelivery = await eventually(async () =>
+      handled.find((h) => traceIdOf(h.eventTraceparent) === traceId),
+    );
     expect(traceIdOf(probeDelivery.traceparent)).toBe(traceId);
     expect(probeDelivery.traceparent).not.toBe(probeDelivery.eventTraceparent);
     const logged = lines.find((l) => l.msg === 'probe handled the event' && l.trace_id === traceId);
-    expect(logged).toMatchObject({ topic: Topics.taskEvents, consumer: 'trace-probe', event_id: expect.any(String) });
+    expect(logged).toMatchObject({
+      topic: Topics.taskEvents,
+      consumer: 'trace-probe',
+      event_id: expect.any(String),
+    });
 
     const spans = await eventually(async () => {
       const ours = collector.spans.filter((s) => s.traceId === traceId);
-      const consumers = new Set(ours.filter((s) => s.kind === 5).map((s) => String(s.attributes['messaging.consumer.group.name'])));
+      const consumers = new Set(
+        ours.filter((s) => s.kind === 5).map((s) => String(s.attributes['messaging.consumer.group.name'])),
+      );
       const server = ours.some((s) => s.kind === 2 && s.name === 'POST /api/tasks');
-      return server && consumers.has('audit') && [...consumers].some((c) => c.startsWith('sync-')) ? ours : undefined;
+      return server && consumers.has('audit') && [...consumers].some((c) => c.startsWith('sync-'))
+        ? ours
+        : undefined;
     }, 20000);
-    expect(spans.some((s) => s.kind === 5 && s.attributes['messaging.destination.name'] === Topics.taskUpdates)).toBe(true);
+    expect(
+      spans.some((s) => s.kind === 5 && s.attributes['messaging.destination.name'] === Topics.taskUpdates),
+    ).toBe(true);
   });
 });

@@ -68,10 +68,15 @@ export async function listDeadLetters(pool: Queryable, filter: DeadLetterFilter)
 export async function storeDeadLetter(pool: Pool, dlqTopic: string, event: Envelope, partitionKey?: string) {
   const topic = dlqTopic.replace(/\.dlq$/, '');
   const consumer = typeof event.deadletterconsumer === 'string' ? event.deadletterconsumer : 'unknown';
-  const reason = typeof event.deadletterreason === 'string' ? event.deadletterreason : 'dead-lettered by the sidecar';
+  const reason =
+    typeof event.deadletterreason === 'string' ? event.deadletterreason : 'dead-lettered by the sidecar';
   const attempts = Number(event.deadletterattempts) || 1;
   const original = withoutAttributes(event, DEAD_LETTER_ATTRIBUTES);
-  const key = partitionKey ?? ((original.data as { user_id?: unknown } | null)?.user_id as string | undefined) ?? original.subject ?? original.id;
+  const key =
+    partitionKey ??
+    ((original.data as { user_id?: unknown } | null)?.user_id as string | undefined) ??
+    original.subject ??
+    original.id;
   await pool.query(
     `WITH updated AS (
        UPDATE dead_letters SET reason = $6, attempts = $7, last_failed_at = now(), updated_at = now()
@@ -84,14 +89,18 @@ export async function storeDeadLetter(pool: Pool, dlqTopic: string, event: Envel
   );
 }
 
-async function audit(db: Queryable, actor: string, action: string, target: string, reason: string | null, details: unknown) {
-  await db.query('INSERT INTO admin_actions (actor, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)', [
-    actor,
-    action,
-    target,
-    reason,
-    JSON.stringify(details),
-  ]);
+async function audit(
+  db: Queryable,
+  actor: string,
+  action: string,
+  target: string,
+  reason: string | null,
+  details: unknown,
+) {
+  await db.query(
+    'INSERT INTO admin_actions (actor, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)',
+    [actor, action, target, reason, JSON.stringify(details)],
+  );
 }
 
 interface StoredDeadLetter {
@@ -109,16 +118,31 @@ interface StoredDeadLetter {
  * second replay (or an earlier partial success) change nothing.
  */
 async function redeliver(pool: Pool, bus: EventBus, row: StoredDeadLetter, actor: string) {
-  const event: Envelope = { ...withoutAttributes(row.event, DEAD_LETTER_ATTRIBUTES), [REPLAY_CONSUMER_ATTRIBUTE]: row.consumer };
+  const event: Envelope = {
+    ...withoutAttributes(row.event, DEAD_LETTER_ATTRIBUTES),
+    [REPLAY_CONSUMER_ATTRIBUTE]: row.consumer,
+  };
   await bus.publish([{ topic: row.topic, partitionKey: row.partition_key, event }]);
-  await pool.query(`UPDATE dead_letters SET status = 'replayed', status_reason = NULL, updated_at = now() WHERE id = $1`, [row.id]);
-  await audit(pool, actor, 'dlq.replay', `dead_letter:${row.id}`, null, { topic: row.topic, consumer: row.consumer, event_id: row.event.id });
+  await pool.query(
+    `UPDATE dead_letters SET status = 'replayed', status_reason = NULL, updated_at = now() WHERE id = $1`,
+    [row.id],
+  );
+  await audit(pool, actor, 'dlq.replay', `dead_letter:${row.id}`, null, {
+    topic: row.topic,
+    consumer: row.consumer,
+    event_id: row.event.id,
+  });
 }
 
 const ROW = 'SELECT id, topic, consumer, partition_key, event, status FROM dead_letters';
 
 /** Replays one dead letter; false when there is no such id. A discarded one is refused. */
-export async function replayDeadLetter(pool: Pool, bus: EventBus, id: string, actor: string): Promise<boolean> {
+export async function replayDeadLetter(
+  pool: Pool,
+  bus: EventBus,
+  id: string,
+  actor: string,
+): Promise<boolean> {
   if (!/^\d{1,18}$/.test(id)) return false;
   const { rows } = await pool.query<StoredDeadLetter>(`${ROW} WHERE id = $1`, [id]);
   const row = rows[0];
@@ -130,13 +154,21 @@ export async function replayDeadLetter(pool: Pool, bus: EventBus, id: string, ac
 
 /** Replays every pending dead letter of a topic, oldest first; returns how many. */
 export async function replayTopic(pool: Pool, bus: EventBus, topic: string, actor: string): Promise<number> {
-  const { rows } = await pool.query<StoredDeadLetter>(`${ROW} WHERE topic = $1 AND status = 'pending' ORDER BY id`, [topic]);
+  const { rows } = await pool.query<StoredDeadLetter>(
+    `${ROW} WHERE topic = $1 AND status = 'pending' ORDER BY id`,
+    [topic],
+  );
   for (const row of rows) await redeliver(pool, bus, row, actor);
   return rows.length;
 }
 
 /** Marks a dead letter as discarded, with the reason, and records who did it. */
-export async function discardDeadLetter(pool: Pool, id: string, reason: string, actor: string): Promise<boolean> {
+export async function discardDeadLetter(
+  pool: Pool,
+  id: string,
+  reason: string,
+  actor: string,
+): Promise<boolean> {
   if (!/^\d{1,18}$/.test(id)) return false;
   const { rows } = await pool.query<{ id: number; topic: string; consumer: string; event_id: string }>(
     `UPDATE dead_letters SET status = 'discarded', status_reason = $2, updated_at = now() WHERE id = $1
@@ -145,6 +177,10 @@ export async function discardDeadLetter(pool: Pool, id: string, reason: string, 
   );
   const row = rows[0];
   if (!row) return false;
-  await audit(pool, actor, 'dlq.discard', `dead_letter:${row.id}`, reason, { topic: row.topic, consumer: row.consumer, event_id: row.event_id });
+  await audit(pool, actor, 'dlq.discard', `dead_letter:${row.id}`, reason, {
+    topic: row.topic,
+    consumer: row.consumer,
+    event_id: row.event_id,
+  });
   return true;
 }

@@ -12,24 +12,35 @@ import { traceIdOf } from '../trace.js';
  */
 export const REPLAY_CONSUMER_ATTRIBUTE = 'replayconsumer';
 /** Extensions the bus adds to a dead-lettered event; a replay takes them off again. */
-export const DEAD_LETTER_ATTRIBUTES = ['deadletterreason', 'deadletterconsumer', 'deadletterattempts'] as const;
+export const DEAD_LETTER_ATTRIBUTES = [
+  'deadletterreason',
+  'deadletterconsumer',
+  'deadletterattempts',
+] as const;
 
 /** The event-bus series of every service's /metrics, the same in both runtimes. */
 export function deliveryMetrics(metrics: Metrics | undefined) {
   return {
-    consumed: metrics?.counter('events_consumed_total', 'Events handled, by result (success, drop, retry, error, dead_lettered)', [
+    consumed: metrics?.counter(
+      'events_consumed_total',
+      'Events handled, by result (success, drop, retry, error, dead_lettered)',
+      ['topic', 'consumer', 'result'],
+    ),
+    retried: metrics?.counter('events_retried_total', 'Failed deliveries that will be attempted again', [
       'topic',
       'consumer',
-      'result',
     ]),
-    retried: metrics?.counter('events_retried_total', 'Failed deliveries that will be attempted again', ['topic', 'consumer']),
-    deadLettered: metrics?.counter('events_dead_lettered_total', 'Events sent to the dead-letter topic after their last attempt', [
-      'topic',
-      'consumer',
-    ]),
-    duration: metrics?.histogram('event_handler_duration_seconds', 'Handler duration', ['topic', 'consumer'], [
-      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
-    ]),
+    deadLettered: metrics?.counter(
+      'events_dead_lettered_total',
+      'Events sent to the dead-letter topic after their last attempt',
+      ['topic', 'consumer'],
+    ),
+    duration: metrics?.histogram(
+      'event_handler_duration_seconds',
+      'Handler duration',
+      ['topic', 'consumer'],
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    ),
   };
 }
 
@@ -65,29 +76,40 @@ export async function runHandler(
   }
   const end = metrics.duration?.startTimer({ topic, consumer });
   try {
-    return await inSpan(`${topic} process`, event.traceparent, SpanKind.CONSUMER, async (traceparent, span) => {
-      span.setAttributes({
-        'messaging.system': 'taskstream',
-        'messaging.destination.name': topic,
-        'messaging.consumer.group.name': consumer,
-        'messaging.message.id': event.id,
-        'messaging.operation.type': 'process',
-        'cloudevents.event_type': event.type,
-        'taskstream.attempt': attempt,
-      });
-      const log = logger.child({ trace_id: traceIdOf(traceparent), topic, consumer, event_id: event.id, attempt });
-      let result: HandlerResult;
-      try {
-        result = (await sub.handler(event, { topic, consumer, attempt, traceparent, log })) ?? 'SUCCESS';
-      } catch (err) {
-        metrics.consumed?.inc({ topic, consumer, result: 'error' });
-        const text = err instanceof Error ? err.message || err.name : String(err);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: text });
-        return text;
-      }
-      metrics.consumed?.inc({ topic, consumer, result: result.toLowerCase() });
-      return result === 'RETRY' ? 'handler asked to retry' : undefined;
-    });
+    return await inSpan(
+      `${topic} process`,
+      event.traceparent,
+      SpanKind.CONSUMER,
+      async (traceparent, span) => {
+        span.setAttributes({
+          'messaging.system': 'taskstream',
+          'messaging.destination.name': topic,
+          'messaging.consumer.group.name': consumer,
+          'messaging.message.id': event.id,
+          'messaging.operation.type': 'process',
+          'cloudevents.event_type': event.type,
+          'taskstream.attempt': attempt,
+        });
+        const log = logger.child({
+          trace_id: traceIdOf(traceparent),
+          topic,
+          consumer,
+          event_id: event.id,
+          attempt,
+        });
+        let result: HandlerResult;
+        try {
+          result = (await sub.handler(event, { topic, consumer, attempt, traceparent, log })) ?? 'SUCCESS';
+        } catch (err) {
+          metrics.consumed?.inc({ topic, consumer, result: 'error' });
+          const text = err instanceof Error ? err.message || err.name : String(err);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: text });
+          return text;
+        }
+        metrics.consumed?.inc({ topic, consumer, result: result.toLowerCase() });
+        return result === 'RETRY' ? 'handler asked to retry' : undefined;
+      },
+    );
   } finally {
     end?.();
   }

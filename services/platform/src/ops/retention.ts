@@ -8,9 +8,14 @@ export const EVENT_LOG_RETENTION_SCHEDULE = '@daily';
  * Deletes outbox rows published more than `days` ago and event-log rows older than that. An event-log row a
  * consumer still holds for a retry is kept. Deletes in slices so no transaction grows large.
  */
-export async function pruneEventLog(pool: Pool, days: number, slice = 10_000): Promise<{ outbox: number; event_log: number }> {
+export async function pruneEventLog(
+  pool: Pool,
+  days: number,
+  slice = 10_000,
+): Promise<{ outbox: number; event_log: number }> {
   const removed = { outbox: 0, event_log: 0 };
-  const has = async (t: string) => (await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t])).rows[0]?.ok;
+  const has = async (t: string) =>
+    (await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t])).rows[0]?.ok;
   if (await has('outbox')) {
     for (;;) {
       const { rowCount } = await pool.query(

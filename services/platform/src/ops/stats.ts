@@ -26,7 +26,11 @@ async function tableExists(pool: Pool, name: string): Promise<boolean> {
  * the published outbox rows under Dapr), lag per consumer, pending dead letters, outbox backlog.
  */
 export async function adminStats(pool: Pool, bus: EventBus, windowSeconds = STATS_WINDOW_SECONDS) {
-  const source = (await tableExists(pool, 'event_log')) ? 'event_log' : (await tableExists(pool, 'outbox')) ? 'outbox' : undefined;
+  const source = (await tableExists(pool, 'event_log'))
+    ? 'event_log'
+    : (await tableExists(pool, 'outbox'))
+      ? 'outbox'
+      : undefined;
   const topics: Record<string, { events_per_second: number; total: number }> = {};
   if (source) {
     const published = source === 'outbox' ? 'WHERE published_at IS NOT NULL' : '';
@@ -35,16 +39,20 @@ export async function adminStats(pool: Pool, bus: EventBus, windowSeconds = STAT
        FROM ${source} ${published} GROUP BY topic ORDER BY topic`,
       [windowSeconds],
     );
-    for (const r of rows) topics[r.topic] = { events_per_second: Number(r.recent) / windowSeconds, total: Number(r.total) };
+    for (const r of rows)
+      topics[r.topic] = { events_per_second: Number(r.recent) / windowSeconds, total: Number(r.total) };
   }
   const consumers: Record<string, { lag: number }> = {};
   const lag = lagOf(bus);
   for (const l of lag ? await lag() : []) {
     consumers[l.consumer] = { lag: (consumers[l.consumer]?.lag ?? 0) + l.lag };
   }
-  const { rows: dlq } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM dead_letters WHERE status = 'pending'`);
+  const { rows: dlq } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM dead_letters WHERE status = 'pending'`,
+  );
   const backlog = (await tableExists(pool, 'outbox'))
-    ? (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL')).rows[0]?.n ?? 0
+    ? ((await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL'))
+        .rows[0]?.n ?? 0)
     : 0;
   return { topics, consumers, dlq_size: dlq[0]?.n ?? 0, outbox_backlog: backlog };
 }
