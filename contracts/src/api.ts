@@ -161,6 +161,11 @@ export const DeadLetter = z
     status: z.enum(['pending', 'replayed', 'discarded']),
   })
   .meta({ id: 'DeadLetter' });
+export const DiscardDeadLetterBody = z
+  .strictObject({ reason: z.string().trim().min(1).max(1000) })
+  .meta({ id: 'DiscardDeadLetterBody' });
+export const ReplayTopicQuery = z.strictObject({ topic: z.string().min(1).max(200) });
+export const ReplayTopicResult = z.object({ replayed: z.number().int() }).meta({ id: 'ReplayTopicResult' });
 export const DeadLetterQuery = z.strictObject({
   topic: z.string().max(200).optional(),
   consumer: z.string().max(200).optional(),
@@ -426,9 +431,25 @@ export const Routes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/admin/dlq/{id}/replay',
-    summary: 'Replay a dead letter',
+    summary: 'Replay a dead letter to the consumer that failed it',
     auth: 'admin',
-    responses: { 202: null, 404: ErrorBody },
+    responses: { 202: null, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/dlq/replay',
+    summary: 'Replay every pending dead letter of a topic',
+    auth: 'admin',
+    query: ReplayTopicQuery,
+    responses: { 202: ReplayTopicResult },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/dlq/{id}/discard',
+    summary: 'Discard a dead letter with a reason (recorded)',
+    auth: 'admin',
+    body: DiscardDeadLetterBody,
+    responses: { 204: null, 404: ErrorBody },
   },
   {
     method: 'get',

@@ -66,6 +66,7 @@ describe('events', () => {
 const validBodies: Record<string, unknown> = {
   'post /api/auth/register': { email: 'ada@example.com', password: 'correct horse', name: 'Ada' },
   'post /api/auth/login': { email: 'ada@example.com', password: 'x' },
+  'post /api/admin/dlq/{id}/discard': { reason: 'the task was deleted before the fix' },
   'post /api/tasks': {
     title: 'Water the plants',
     reminders: [{ offset_minutes: 30 }],

@@ -1,4 +1,4 @@
-import { DeadLetterQuery, Topics } from '@taskstream/contracts';
+import { DeadLetterQuery, DiscardDeadLetterBody, ReplayTopicQuery, Topics } from '@taskstream/contracts';
 import {
   adminStats,
   conflict,
@@ -20,10 +20,7 @@ import {
   storeDeadLetter,
 } from '@taskstream/platform';
 import { Router } from 'express';
-import { z } from 'zod';
 
-const DiscardBody = z.strictObject({ reason: z.string().trim().min(1).max(1000) });
-const ReplayAllQuery = z.strictObject({ topic: z.string().min(1).max(200) });
 
 /** The topics whose dead letters task-api collects under Dapr (every topic a service consumes). */
 const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates];
@@ -55,7 +52,7 @@ export function createAdmin(deps: ServiceDeps): {
   });
 
   routes.post('/api/admin/dlq/replay', ...admin, async (req, res) => {
-    const { topic } = parse(ReplayAllQuery, req.query, 'query');
+    const { topic } = parse(ReplayTopicQuery, req.query, 'query');
     const replayed = await replayTopic(pool, ports.bus, topic, principalOf(req).userId);
     req.log.info({ topic, replayed }, 'dead letters of a topic replayed');
     res.status(202).json({ replayed });
@@ -75,7 +72,7 @@ export function createAdmin(deps: ServiceDeps): {
   });
 
   routes.post('/api/admin/dlq/:id/discard', ...admin, async (req, res) => {
-    const { reason } = parse(DiscardBody, req.body, 'body');
+    const { reason } = parse(DiscardDeadLetterBody, req.body, 'body');
     const id = String(req.params.id);
     if (!(await discardDeadLetter(pool, id, reason, principalOf(req).userId))) throw notFound('dead letter');
     req.log.info({ dead_letter_id: id, reason }, 'dead letter discarded');
