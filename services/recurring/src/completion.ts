@@ -1,5 +1,6 @@
 import { type CreateOccurrenceBody, EventSchemas, eventName, type Task } from '@taskstream/contracts';
 import {
+  type DeliveryContext,
   type Envelope,
   type HandlerResult,
   type Invoker,
@@ -127,7 +128,7 @@ export function createCompletionHandler(options: CompletionHandlerOptions) {
     outcomes.inc({ outcome });
   }
 
-  return async function handle(event: Envelope): Promise<HandlerResult> {
+  return async function handle(event: Envelope, ctx?: DeliveryContext): Promise<HandlerResult> {
     // Only completions of recurring tasks matter; a broken task.completed event throws.
     const task = completedTaskOf(event);
     if (!task?.recurrence) return 'DROP';
@@ -166,6 +167,8 @@ export function createCompletionHandler(options: CompletionHandlerOptions) {
       method: 'POST',
       path: '/internal/tasks',
       body,
+      // The next task's events continue the completion's trace.
+      headers: { traceparent: ctx?.traceparent ?? event.traceparent ?? '' },
     });
     if (response.status !== 200 && response.status !== 201) {
       const detail = JSON.stringify(response.body)?.slice(0, 500);
