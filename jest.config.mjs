@@ -16,7 +16,11 @@ export default {
   // A global option in Jest 30 (ignored per project): generous, only to catch hangs; e2e tests set their own.
   testTimeout: 60000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.unit.test.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.unit.test.ts'],
+    },
     {
       ...common,
       displayName: 'int',

@@ -144,7 +144,11 @@ export const SyncEvents = z
   .object({
     events: z.array(SyncMessage),
     resync: z.boolean(),
-    latest: z.number().int().optional().describe("the user's current sync sequence; after a resync, continue from here"),
+    latest: z
+      .number()
+      .int()
+      .optional()
+      .describe("the user's current sync sequence; after a resync, continue from here"),
   })
   .meta({ id: 'SyncEvents' });
 
@@ -192,10 +196,22 @@ export const Health = z.object({
 export const TaskIdParams = z.strictObject({ id: z.uuid() });
 /** `WS /ws/tasks?since=<seq>`; the JWT travels as `token` in the query (browsers cannot set headers). */
 export const LiveEventsQuery = z.strictObject({
-  token: z.string().min(1).optional().describe('the JWT; or send it as the subprotocol after `bearer` (Sec-WebSocket-Protocol: bearer, <jwt>)'),
+  token: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'the JWT; or send it as the subprotocol after `bearer` (Sec-WebSocket-Protocol: bearer, <jwt>)',
+    ),
   since: z.coerce.number().int().min(0).optional(),
-  task_id: z.string().optional().describe('only these tasks (comma-separated ids, or the parameter repeated)'),
-  status: z.string().optional().describe('only tasks with these statuses (pending, completed; comma-separated)'),
+  task_id: z
+    .string()
+    .optional()
+    .describe('only these tasks (comma-separated ids, or the parameter repeated)'),
+  status: z
+    .string()
+    .optional()
+    .describe('only tasks with these statuses (pending, completed; comma-separated)'),
   tag: z.string().optional().describe('only tasks with one of these tags (comma-separated)'),
 });
 

@@ -79,7 +79,10 @@ const validBodies: Record<string, unknown> = {
     time_zone: 'Europe/Berlin',
   },
   'post /api/preferences': { channels: ['email'] },
-  'put /api/preferences': { channels: ['email'], quiet_hours: { start: '22:00', end: '07:00', time_zone: 'Europe/Berlin' } },
+  'put /api/preferences': {
+    channels: ['email'],
+    quiet_hours: { start: '22:00', end: '07:00', time_zone: 'Europe/Berlin' },
+  },
   'post /api/push/subscriptions': {
     endpoint: 'https://push.example.com/abc',
     keys: { p256dh: 'k', auth: 'a' },

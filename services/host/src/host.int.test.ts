@@ -13,7 +13,8 @@ describe('embedded host', () => {
       body: { email: `host-${Date.now()}@example.com`, password: 'host-password', name: 'Host' },
     });
     const token = body.token as string;
-    const task = (await rt.request('POST', '/api/tasks', { token, body: { title: 'Everything at once' } })).body;
+    const task = (await rt.request('POST', '/api/tasks', { token, body: { title: 'Everything at once' } }))
+      .body;
 
     const audit = await eventually(async () => {
       const res = await rt.request('GET', `/api/audit-logs?task_id=${task.id}`, { token });

@@ -1,6 +1,11 @@
-import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '@taskstream/platform';
 import { createAuditService } from '@taskstream/audit';
 import { createNotificationService } from '@taskstream/notification';
+import {
+  type RunningRuntime,
+  type RuntimeOptions,
+  type ServiceFactory,
+  startRuntime,
+} from '@taskstream/platform';
 import { createRecurringService } from '@taskstream/recurring';
 import { createSyncService } from '@taskstream/sync';
 import { createTaskApiService, DEMO_USERS } from '@taskstream/task-api';
@@ -21,6 +26,8 @@ export function startEmbeddedHost(options: RuntimeOptions = {}): Promise<Running
 /** The one line that tells a person where to go. */
 export function readyMessage(runtime: RunningRuntime): string {
   const url = runtime.url.replace('127.0.0.1', 'localhost');
-  const demo = runtime.config.SEED_DEMO_USERS ? `; log in as ${DEMO_USERS[0]!.email} / ${DEMO_USERS[0]!.password}` : '';
+  const demo = runtime.config.SEED_DEMO_USERS
+    ? `; log in as ${DEMO_USERS[0]!.email} / ${DEMO_USERS[0]!.password}`
+    : '';
   return `taskstream is ready at ${url}${demo}`;
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { HttpError, unauthorized } from './errors.js';
 
 export interface Principal {
@@ -34,7 +34,9 @@ const JWKS_ALGS = ['RS256', 'ES256', 'EdDSA'];
 export function createAuth(options: AuthOptions) {
   if (!options.secret && !options.jwksUrl) throw new Error('auth needs a JWT secret or a JWKS URL');
   const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
-  const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = options.jwksUrl
+    ? createRemoteJWKSet(new URL(options.jwksUrl))
+    : undefined;
 
   async function sign(principal: Principal): Promise<string> {
     if (!secret) throw new Error('this deployment verifies external tokens and cannot sign');
@@ -59,7 +61,12 @@ export function createAuth(options: AuthOptions) {
         ? await jwtVerify(token, jwks, { ...verifyOptions, algorithms: JWKS_ALGS })
         : await jwtVerify(token, secret!, { ...verifyOptions, algorithms: HS_ALGS });
       const role = payload.role === 'admin' ? 'admin' : 'user';
-      return { userId: payload.sub!, role, email: payload.email as string | undefined, name: payload.name as string | undefined };
+      return {
+        userId: payload.sub!,
+        role,
+        email: payload.email as string | undefined,
+        name: payload.name as string | undefined,
+      };
     } catch (err) {
       throw new HttpError(401, 'invalid_token', describeJwtError(err));
     }
@@ -92,7 +99,8 @@ function describeJwtError(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'token expired';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature invalid';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim invalid: ${err.claim} ${err.reason}`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return `token claim invalid: ${err.claim} ${err.reason}`;
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'token malformed';
   if (err instanceof joseErrors.JOSENotSupported) return 'token algorithm not supported';
   return 'token invalid';

@@ -21,7 +21,10 @@ export const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+    .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
@@ -30,7 +33,11 @@ export const ConfigSchema = z.object({
   JWT_ISSUER: z.string().default('taskstream'),
   JWT_AUDIENCE: z.string().default('taskstream'),
   JWT_TTL_SECONDS: z.coerce.number().int().min(60).default(43200),
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   RETRY_DELAYS_MS: csvMs.default([1000, 5000, 25000]),
   SEED_DEMO_USERS: bool.default(true),
   /** Services run their own migrations at start under an advisory lock; the chart's hook Job runs `main.js migrate`. */
@@ -40,14 +47,24 @@ export const ConfigSchema = z.object({
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
   SYNC_HISTORY_SIZE: z.coerce.number().int().min(1).default(1000),
   /** Names this sync replica's consumer (`sync-<id>`); stable ids avoid re-reading the log after a restart. */
-  SYNC_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, ._- (at most 100)').optional(),
-  SYNC_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(512 * 1024),
+  SYNC_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, ._- (at most 100)')
+    .optional(),
+  SYNC_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(512 * 1024),
   SYNC_HEARTBEAT_MS: z.coerce.number().int().min(50).max(15000).default(10000),
   SYNC_SLOW_CLOSE_GRACE_MS: z.coerce.number().int().min(0).default(5000),
   SYNC_INBOX_PRUNE_MS: z.coerce.number().int().min(1000).default(3600_000),
   /** Partition keys (users) one embedded consumer handles at once; one key is always in order. */
   BUS_KEY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
-  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL')
+    .optional(),
   MAIL_FROM: z.string().default('taskstream <reminders@taskstream.local>'),
   VAPID_PUBLIC_KEY: z.string().optional(),
   VAPID_PRIVATE_KEY: z.string().optional(),
@@ -85,7 +102,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError([{ variable: 'DATABASE_URL', message: 'required when TASKSTREAM_RUNTIME=dapr' }]);
   }
   if (config.NODE_ENV === 'production' && !config.JWT_SECRET && !config.JWKS_URL) {
-    throw new ConfigError([{ variable: 'JWT_SECRET', message: 'JWT_SECRET or JWKS_URL is required in production' }]);
+    throw new ConfigError([
+      { variable: 'JWT_SECRET', message: 'JWT_SECRET or JWKS_URL is required in production' },
+    ]);
   }
   return config;
 }

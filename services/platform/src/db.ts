@@ -48,12 +48,18 @@ export async function runMigrations(pool: Pool, service: string, migrations: Mig
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       service text NOT NULL, id text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (service, id))`);
-    const { rows } = await client.query<{ id: string }>('SELECT id FROM schema_migrations WHERE service = $1', [service]);
+    const { rows } = await client.query<{ id: string }>(
+      'SELECT id FROM schema_migrations WHERE service = $1',
+      [service],
+    );
     const applied = new Set(rows.map((r) => r.id));
     for (const migration of [...migrations].sort((a, b) => a.id.localeCompare(b.id))) {
       if (applied.has(migration.id)) continue;
       await client.query(migration.sql);
-      await client.query('INSERT INTO schema_migrations (service, id) VALUES ($1, $2)', [service, migration.id]);
+      await client.query('INSERT INTO schema_migrations (service, id) VALUES ($1, $2)', [
+        service,
+        migration.id,
+      ]);
       logger?.info({ service, migration: migration.id }, 'migration applied');
     }
   });

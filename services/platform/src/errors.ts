@@ -13,8 +13,10 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (message: string, details?: unknown) => new HttpError(400, 'bad_request', message, details);
-export const unauthorized = (message = 'authentication required') => new HttpError(401, 'unauthorized', message);
+export const badRequest = (message: string, details?: unknown) =>
+  new HttpError(400, 'bad_request', message, details);
+export const unauthorized = (message = 'authentication required') =>
+  new HttpError(401, 'unauthorized', message);
 export const forbidden = (message = 'not allowed') => new HttpError(403, 'forbidden', message);
 export const notFound = (what = 'resource') => new HttpError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string) => new HttpError(409, 'conflict', message);
@@ -27,7 +29,10 @@ export const unprocessable = (message: string, details?: unknown) =>
 export function validationError(error: z.ZodError, where: 'body' | 'query' | 'params' | 'header' = 'body') {
   const details = error.issues.map((i) => ({
     path: i.path.map(String).join('.') || (where === 'body' ? '(body)' : `(${where})`),
-    message: i.code === 'unrecognized_keys' ? `unknown field(s): ${(i as { keys: string[] }).keys.join(', ')}` : i.message,
+    message:
+      i.code === 'unrecognized_keys'
+        ? `unknown field(s): ${(i as { keys: string[] }).keys.join(', ')}`
+        : i.message,
   }));
   const first = details[0];
   return new HttpError(

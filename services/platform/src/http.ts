@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type NextFunction,
+  type Request,
+  type Response,
+} from 'express';
 import type { z } from 'zod';
 import { HttpError, validationError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -9,6 +15,7 @@ import { inSpan, SpanKind } from './telemetry.js';
 import { traceIdOf } from './trace.js';
 
 declare global {
+  // biome-ignore lint/suspicious/noRedeclare: augments the global Express namespace, not the imported default
   namespace Express {
     interface Request {
       id: string;
@@ -43,11 +50,13 @@ export function checkJsonDepth(buf: Buffer, encoding: string, max: number) {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) throw new HttpError(400, 'invalid_json', `request body nests deeper than ${max} levels`);
+      if (++depth > max)
+        throw new HttpError(400, 'invalid_json', `request body nests deeper than ${max} levels`);
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
 }
@@ -58,9 +67,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  const requests = metrics.histogram('http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status'], [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-  ]);
+  const requests = metrics.histogram(
+    'http_request_duration_seconds',
+    'HTTP request duration',
+    ['method', 'route', 'status'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
@@ -76,8 +88,16 @@ export function createHttpApp(options: HttpAppOptions): Express {
           const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
           requests.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
           span.updateName(`${req.method} ${route}`);
-          span.setAttributes({ 'http.request.method': req.method, 'http.route': route, 'http.response.status_code': res.statusCode });
-          if (res.statusCode >= 500) req.log.error({ method: req.method, url: req.originalUrl, status: res.statusCode }, 'request failed');
+          span.setAttributes({
+            'http.request.method': req.method,
+            'http.route': route,
+            'http.response.status_code': res.statusCode,
+          });
+          if (res.statusCode >= 500)
+            req.log.error(
+              { method: req.method, url: req.originalUrl, status: res.statusCode },
+              'request failed',
+            );
           done();
         });
         res.on('close', () => done());
@@ -93,7 +113,8 @@ export function createHttpApp(options: HttpAppOptions): Express {
       type: ['application/json', 'application/*+json'],
       // JSON.parse copes with any depth, but JSON.stringify, zod and friends recurse: a body of
       // 200,000 nested arrays would end in a stack overflow (a 500) wherever it is handled.
-      verify: (_req, _res, buf, encoding) => checkJsonDepth(buf, encoding, options.maxJsonDepth ?? MAX_JSON_DEPTH),
+      verify: (_req, _res, buf, encoding) =>
+        checkJsonDepth(buf, encoding, options.maxJsonDepth ?? MAX_JSON_DEPTH),
     }),
   );
 
@@ -119,12 +140,16 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
 /** Unknown routes and every thrown error become the JSON error shape; never an HTML page. */
 export function finishApp(app: Express): Express {
-  app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
+  app.use((req, _res, next) =>
+    next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`)),
+  );
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const http = toHttpError(err);
     if (http.status >= 500) (req.log ?? console).error({ err }, 'unhandled error');
     if (res.headersSent) return res.end();
-    res.status(http.status).json({ error: { code: http.code, message: http.message, details: http.details } });
+    res
+      .status(http.status)
+      .json({ error: { code: http.code, message: http.message, details: http.details } });
   };
   app.use(onError);
   return app;
@@ -133,8 +158,10 @@ export function finishApp(app: Express): Express {
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   const e = err as { type?: string; status?: number; message?: string; limit?: number };
-  if (e?.type === 'entity.parse.failed') return new HttpError(400, 'invalid_json', `request body is not valid JSON: ${e.message}`);
-  if (e?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', `request body is larger than ${e.limit} bytes`);
+  if (e?.type === 'entity.parse.failed')
+    return new HttpError(400, 'invalid_json', `request body is not valid JSON: ${e.message}`);
+  if (e?.type === 'entity.too.large')
+    return new HttpError(413, 'payload_too_large', `request body is larger than ${e.limit} bytes`);
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
     return new HttpError(415, 'unsupported_encoding', e.message ?? 'unsupported encoding');
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500)
@@ -143,7 +170,11 @@ function toHttpError(err: unknown): HttpError {
 }
 
 /** Parse a part of the request with its contract schema or throw a 400 naming the field. */
-export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 'body' | 'query' | 'params' | 'header' = 'body'): z.infer<S> {
+export function parse<S extends z.ZodTypeAny>(
+  schema: S,
+  value: unknown,
+  where: 'body' | 'query' | 'params' | 'header' = 'body',
+): z.infer<S> {
   const result = schema.safeParse(value ?? (where === 'body' ? undefined : {}));
   if (!result.success) throw validationError(result.error, where);
   return result.data;

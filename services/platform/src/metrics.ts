@@ -24,12 +24,23 @@ export function createMetrics(prefix = 'taskstream_') {
     histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]) {
       let h = histograms.get(name);
       if (!h) {
-        h = new client.Histogram({ name: prefix + name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) });
+        h = new client.Histogram({
+          name: prefix + name,
+          help,
+          labelNames,
+          registers: [registry],
+          ...(buckets ? { buckets } : {}),
+        });
         histograms.set(name, h);
       }
       return h;
     },
-    gauge(name: string, help: string, labelNames: string[] = [], collect?: (g: client.Gauge<string>) => void | Promise<void>) {
+    gauge(
+      name: string,
+      help: string,
+      labelNames: string[] = [],
+      collect?: (g: client.Gauge<string>) => void | Promise<void>,
+    ) {
       let g = gauges.get(name);
       if (!g) {
         g = new client.Gauge({
@@ -37,7 +48,11 @@ export function createMetrics(prefix = 'taskstream_') {
           help,
           labelNames,
           registers: [registry],
-          collect: collect ? async function (this: client.Gauge<string>) { await collect(this); } : undefined,
+          collect: collect
+            ? async function (this: client.Gauge<string>) {
+                await collect(this);
+              }
+            : undefined,
         });
         gauges.set(name, g);
       }

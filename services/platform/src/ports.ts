@@ -51,6 +51,7 @@ export interface Subscription {
   topic: string;
   /** Stable consumer name (checkpoints and consumer groups hang off it), e.g. `audit`. */
   consumer: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing acknowledges
   handler: (event: Envelope, ctx: DeliveryContext) => Promise<HandlerResult | void>;
   /** Defaults to `<topic>.dlq`. */
   deadLetterTopic?: string;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Express, Router } from 'express';
-import type { Server } from 'node:http';
 import { type Auth, createAuth } from './auth.js';
 import { type Config, loadConfig } from './config.js';
 import { createDaprPorts } from './dapr/index.js';
@@ -12,9 +12,9 @@ import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { createHttpApp, finishApp, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import type { Ports, Subscription } from './ports.js';
-import { lagOf } from './ops/stats.js';
 import { opsMigrations } from './ops/schema.js';
+import { lagOf } from './ops/stats.js';
+import type { Ports, Subscription } from './ports.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTelemetry } from './telemetry.js';
 
@@ -72,7 +72,10 @@ export interface RuntimeOptions {
  * Runs services in one process: all of them in the embedded host, one of them per
  * `services/<svc>/dist/main.js` under Dapr. Same wiring both ways so neither drifts.
  */
-export async function startRuntime(factories: ServiceFactory[], options: RuntimeOptions = {}): Promise<RunningRuntime> {
+export async function startRuntime(
+  factories: ServiceFactory[],
+  options: RuntimeOptions = {},
+): Promise<RunningRuntime> {
   const config = loadConfig(options.env ?? process.env);
   const logger = options.logger ?? createLogger(config, config.APP_ID ?? 'taskstream');
   const metrics = createMetrics();
@@ -85,14 +88,18 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
     let databaseUrl = config.DATABASE_URL;
     if (!databaseUrl) {
       logger.info({ dataDir: path.resolve(config.DATA_DIR, 'postgres') }, 'starting embedded PostgreSQL');
-      const database = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT });
+      const database = await startEmbeddedPostgres({
+        dataDir: config.DATA_DIR,
+        port: config.EMBEDDED_PG_PORT,
+      });
       stops.push(database.stop);
       databaseUrl = database.url;
     }
     const pool = createPool(databaseUrl, config.DATABASE_POOL_SIZE);
     stops.push(() => pool.end());
 
-    const secret = config.JWT_SECRET ?? (config.JWKS_URL ? undefined : await localSecret(config.DATA_DIR, 'jwt-secret'));
+    const secret =
+      config.JWT_SECRET ?? (config.JWKS_URL ? undefined : await localSecret(config.DATA_DIR, 'jwt-secret'));
     const auth = createAuth({
       secret,
       jwksUrl: config.JWKS_URL,
@@ -125,10 +132,15 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
     const lag = lagOf(ports.bus);
     if (lag) {
       // Events written but not yet handled, per consumer and topic (ADR 0011).
-      metrics.gauge('consumer_lag', 'Events on the topic not yet handled by the consumer', ['consumer', 'topic'], async (g) => {
-        g.reset();
-        for (const l of await lag().catch(() => [])) g.set({ consumer: l.consumer, topic: l.topic }, l.lag);
-      });
+      metrics.gauge(
+        'consumer_lag',
+        'Events on the topic not yet handled by the consumer',
+        ['consumer', 'topic'],
+        async (g) => {
+          g.reset();
+          for (const l of await lag().catch(() => [])) g.set({ consumer: l.consumer, topic: l.topic }, l.lag);
+        },
+      );
     }
     const deps: ServiceDeps = { config: effectiveConfig, logger, metrics, pool, ports, auth };
     const services: Service[] = [];
@@ -137,12 +149,24 @@ export async function startRuntime(factories: ServiceFactory[], options: Runtime
     if (config.MIGRATE_ON_START || options.migrateOnly) {
       if (embedded) await runMigrations(pool, 'platform', embeddedMigrations, logger);
       await runMigrations(pool, 'ops', opsMigrations, logger);
-      for (const service of services) await runMigrations(pool, service.name, service.migrations ?? [], logger);
+      for (const service of services)
+        await runMigrations(pool, service.name, service.migrations ?? [], logger);
     }
     await options.afterMigrate?.(deps);
     if (options.migrateOnly) {
       await closeAll(stops, logger);
-      return { url: '', port: 0, config: effectiveConfig, logger, pool, ports, auth, services, app, stop: async () => undefined };
+      return {
+        url: '',
+        port: 0,
+        config: effectiveConfig,
+        logger,
+        pool,
+        ports,
+        auth,
+        services,
+        app,
+        stop: async () => undefined,
+      };
     }
 
     for (const service of services) {
@@ -210,7 +234,10 @@ export async function localSecret(dataDir: string, name: string): Promise<string
  * Entry of a process: start, stop gracefully on SIGTERM/SIGINT, and `migrate` as the only
  * argument runs the migrations and exits (the chart's pre-install hook).
  */
-export async function runMain(factories: ServiceFactory[], options: RuntimeOptions & { onReady?: (rt: RunningRuntime) => void } = {}) {
+export async function runMain(
+  factories: ServiceFactory[],
+  options: RuntimeOptions & { onReady?: (rt: RunningRuntime) => void } = {},
+) {
   if (process.argv[2] === 'migrate') {
     const rt = await startRuntime(factories, { ...options, migrateOnly: true });
     rt.logger.info('migrations applied');

@@ -1,4 +1,12 @@
-import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -12,11 +20,16 @@ export { SpanKind };
  * OpenTelemetry traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing
  * is exported, but trace ids still flow through `traceparent` (see inSpan).
  */
-export function startTelemetry(endpoint: string | undefined, serviceName: string): { shutdown(): Promise<void> } {
+export function startTelemetry(
+  endpoint: string | undefined,
+  serviceName: string,
+): { shutdown(): Promise<void> } {
   if (!endpoint) return { shutdown: async () => undefined };
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` }))],
+    spanProcessors: [
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` })),
+    ],
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   return {
@@ -44,7 +57,8 @@ export function inSpan<T>(
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
     // Without an SDK the API records nothing and injects nothing: make the child id ourselves.
-    const traceparent = span.isRecording() && carrier.traceparent ? carrier.traceparent : childTraceparent(parent);
+    const traceparent =
+      span.isRecording() && carrier.traceparent ? carrier.traceparent : childTraceparent(parent);
     try {
       return await work(traceparent, span);
     } catch (err) {

@@ -29,7 +29,9 @@ export function createRecurringService(deps: ServiceDeps): Service {
     name: 'recurring',
     routes: recurrenceRoutes(auth),
     migrations: recurringMigrations,
-    subscriptions: [{ topic: Topics.taskEvents, consumer: 'recurring', handler: (event, ctx) => handle(event, ctx) }],
+    subscriptions: [
+      { topic: Topics.taskEvents, consumer: 'recurring', handler: (event, ctx) => handle(event, ctx) },
+    ],
     async start() {
       pruner = setInterval(prune, PRUNE_EVERY_MS);
       pruner.unref();

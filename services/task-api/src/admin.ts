@@ -21,7 +21,6 @@ import {
 } from '@taskstream/platform';
 import { Router } from 'express';
 
-
 /** The topics whose dead letters task-api collects under Dapr (every topic a service consumes). */
 const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates];
 

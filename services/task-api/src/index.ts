@@ -1,5 +1,11 @@
 import type { Task } from '@taskstream/contracts';
-import { HttpError, RecurrenceRuleError, type Service, type ServiceDeps, validateRecurrenceForTask } from '@taskstream/platform';
+import {
+  HttpError,
+  RecurrenceRuleError,
+  type Service,
+  type ServiceDeps,
+  validateRecurrenceForTask,
+} from '@taskstream/platform';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
 import { createOutboxRelay } from './outbox.js';
@@ -8,8 +14,8 @@ import { taskApiMigrations } from './schema.js';
 import { authRoutes, seedDemoUsers } from './users.js';
 import { webRoutes } from './web.js';
 
-export { DEMO_USERS, seedDemoUsers } from './users.js';
 export { taskApiMigrations } from './schema.js';
+export { DEMO_USERS, seedDemoUsers } from './users.js';
 
 export interface TaskApiOptions {
   /** Off only in tests that simulate a crash between commit and publish. */
@@ -33,15 +39,31 @@ function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone
 /** REST for users and tasks, and the relay that publishes the outbox. */
 export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions = {}): Service {
   const { pool, auth, config, ports, logger, metrics } = deps;
-  const relay = createOutboxRelay({ pool, connectionString: config.DATABASE_URL!, bus: ports.bus, logger, metrics });
-  metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) => g.set(await relay.backlog()));
+  const relay = createOutboxRelay({
+    pool,
+    connectionString: config.DATABASE_URL!,
+    bus: ports.bus,
+    logger,
+    metrics,
+  });
+  metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) =>
+    g.set(await relay.backlog()),
+  );
 
   const admin = createAdmin(deps);
   const routes = Router();
   routes.use(admin.routes);
   routes.use(authRoutes(pool, auth));
   routes.use(webRoutes());
-  routes.use(taskRoutes({ pool, auth, appToken: config.APP_API_TOKEN, checkRecurrence: checkRecurrence, onCommitted: () => relay.wake() }));
+  routes.use(
+    taskRoutes({
+      pool,
+      auth,
+      appToken: config.APP_API_TOKEN,
+      checkRecurrence: checkRecurrence,
+      onCommitted: () => relay.wake(),
+    }),
+  );
 
   return {
     name: 'task-api',

@@ -1,7 +1,7 @@
 import type { Task } from '@taskstream/contracts';
 import type { Pool, PoolClient } from '@taskstream/platform';
-import { messagesFor, type TaskChange } from './task-events.js';
 import { writeOutbox } from './outbox.js';
+import { messagesFor, type TaskChange } from './task-events.js';
 
 export interface MutationOutcome<R> {
   result: R;

@@ -1,6 +1,11 @@
 import { Topics } from '@taskstream/contracts';
 import type { Envelope, ServiceFactory } from '@taskstream/platform';
-import { createTestDatabase, eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import {
+  createTestDatabase,
+  eventually,
+  startTestRuntime,
+  type TestRuntime,
+} from '@taskstream/platform/test-support';
 import { createTaskApiService } from './index.js';
 
 interface Received {
@@ -26,7 +31,11 @@ function collector() {
 
 async function register(rt: TestRuntime, name: string) {
   const res = await rt.request('POST', '/api/auth/register', {
-    body: { email: `${name}-${Math.random().toString(36).slice(2)}@example.com`, password: 'correct horse', name },
+    body: {
+      email: `${name}-${Math.random().toString(36).slice(2)}@example.com`,
+      password: 'correct horse',
+      name,
+    },
   });
   return { token: res.body.token as string, id: res.body.user.id as string };
 }
@@ -40,7 +49,11 @@ describe('outbox and relay', () => {
       const task = (
         await rt.request('POST', '/api/tasks', {
           token: user.token,
-          body: { title: 'Dentist', due_date: '2027-03-01T10:00:00Z', reminders: [{ offset_minutes: 60, channels: ['email'] }] },
+          body: {
+            title: 'Dentist',
+            due_date: '2027-03-01T10:00:00Z',
+            reminders: [{ offset_minutes: 60, channels: ['email'] }],
+          },
           headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
         })
       ).body;
@@ -62,7 +75,10 @@ describe('outbox and relay', () => {
       expect(event.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-/);
       expect(byTopic('reminders')[0]!.event).toMatchObject({
         type: 'com.taskstream.reminder.scheduled',
-        data: { sequence: 1, payload: { reminder_id: `${task.id}.0`, fire_at: '2027-03-01T09:00:00.000Z', title: 'Dentist' } },
+        data: {
+          sequence: 1,
+          payload: { reminder_id: `${task.id}.0`, fire_at: '2027-03-01T09:00:00.000Z', title: 'Dentist' },
+        },
       });
 
       await rt.request('POST', `/api/tasks/${task.id}/complete`, { token: user.token });
@@ -106,10 +122,15 @@ describe('outbox and relay', () => {
   it('publishes after a restart what was committed but not yet published', async () => {
     const database = await createTestDatabase();
     try {
-      const first = await startTestRuntime([(deps) => createTaskApiService(deps, { relay: false })], { database });
+      const first = await startTestRuntime([(deps) => createTaskApiService(deps, { relay: false })], {
+        database,
+      });
       const user = await register(first, 'crash');
-      for (const title of ['a', 'b', 'c']) await first.request('POST', '/api/tasks', { token: user.token, body: { title } });
-      const { rows } = await first.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');
+      for (const title of ['a', 'b', 'c'])
+        await first.request('POST', '/api/tasks', { token: user.token, body: { title } });
+      const { rows } = await first.pool.query(
+        'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+      );
       expect(rows[0].n).toBe(6);
       await first.close();
 
@@ -117,9 +138,15 @@ describe('outbox and relay', () => {
       const second = await startTestRuntime([createTaskApiService, factory], { database });
       try {
         await eventually(async () => received.filter((r) => r.topic === 'task-events').length >= 3);
-        const titles = received.filter((r) => r.topic === 'task-events').map((r) => (r.event.data as any).payload.task.title);
+        const titles = received
+          .filter((r) => r.topic === 'task-events')
+          .map((r) => (r.event.data as any).payload.task.title);
         expect(titles).toEqual(['a', 'b', 'c']);
-        await eventually(async () => (await second.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL')).rows[0].n === 0);
+        await eventually(
+          async () =>
+            (await second.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL'))
+              .rows[0].n === 0,
+        );
       } finally {
         await second.close();
       }

@@ -61,14 +61,21 @@ export function createOutboxRelay(options: {
   let loop: Promise<void> | undefined;
 
   async function publishBatch(): Promise<number> {
-    const { rows } = await pool.query<{ id: string; topic: string; partition_key: string; event: OutgoingMessage['event'] }>(
+    const { rows } = await pool.query<{
+      id: string;
+      topic: string;
+      partition_key: string;
+      event: OutgoingMessage['event'];
+    }>(
       `SELECT id, topic, partition_key, event FROM outbox
        WHERE published_at IS NULL AND tx < pg_snapshot_xmin(pg_current_snapshot())
        ORDER BY tx, id LIMIT ${BATCH}`,
     );
     if (rows.length === 0) return 0;
     await bus.publish(rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key, event: r.event })));
-    await pool.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+    await pool.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
+      rows.map((r) => r.id),
+    ]);
     for (const r of rows) published.inc({ topic: r.topic });
     return rows.length;
   }
@@ -108,7 +115,9 @@ export function createOutboxRelay(options: {
       if (client === candidate) client = undefined;
     });
     await candidate.connect();
-    const { rows } = await candidate.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('taskstream_outbox_relay')) AS ok`);
+    const { rows } = await candidate.query<{ ok: boolean }>(
+      `SELECT pg_try_advisory_lock(hashtext('taskstream_outbox_relay')) AS ok`,
+    );
     if (!rows[0]?.ok) {
       await candidate.end();
       return;
@@ -134,7 +143,9 @@ export function createOutboxRelay(options: {
       wake?.();
     },
     async backlog() {
-      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');
+      const { rows } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+      );
       return rows[0]?.n ?? 0;
     },
   };

@@ -11,8 +11,8 @@ import {
   badRequest,
   HttpError,
   notFound,
-  parse,
   type Pool,
+  parse,
   preconditionFailed,
   principalOf,
   unprocessable,
@@ -84,29 +84,37 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       throw badRequest('Idempotency-Key must have 1 to 255 characters', { header: 'Idempotency-Key' });
     }
     const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
-    const outcome = await mutate<{ status: number; task: Task }>(pool, onCommitted, userId, req.traceparent, async (client, time) => {
-      if (key !== undefined) {
-        const { rows } = await client.query<{ request_hash: string; status: number; response: Task }>(
-          'SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
-          [userId, key],
-        );
-        const previous = rows[0];
-        if (previous && previous.request_hash !== requestHash) {
-          throw unprocessable('this Idempotency-Key was used with a different request body', { header: 'Idempotency-Key' });
+    const outcome = await mutate<{ status: number; task: Task }>(
+      pool,
+      onCommitted,
+      userId,
+      req.traceparent,
+      async (client, time) => {
+        if (key !== undefined) {
+          const { rows } = await client.query<{ request_hash: string; status: number; response: Task }>(
+            'SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
+            [userId, key],
+          );
+          const previous = rows[0];
+          if (previous && previous.request_hash !== requestHash) {
+            throw unprocessable('this Idempotency-Key was used with a different request body', {
+              header: 'Idempotency-Key',
+            });
+          }
+          if (previous) throw new Abort({ status: previous.status, task: previous.response });
         }
-        if (previous) throw new Abort({ status: previous.status, task: previous.response });
-      }
-      const task = newTask(body, userId, time);
-      checkRecurrence(task);
-      await insertTask(client, task);
-      if (key !== undefined) {
-        await client.query(
-          'INSERT INTO idempotency_keys (user_id, key, request_hash, status, response) VALUES ($1, $2, $3, 201, $4)',
-          [userId, key, requestHash, JSON.stringify(task)],
-        );
-      }
-      return { result: { status: 201, task }, change: { kind: 'created', after: task } };
-    });
+        const task = newTask(body, userId, time);
+        checkRecurrence(task);
+        await insertTask(client, task);
+        if (key !== undefined) {
+          await client.query(
+            'INSERT INTO idempotency_keys (user_id, key, request_hash, status, response) VALUES ($1, $2, $3, 201, $4)',
+            [userId, key, requestHash, JSON.stringify(task)],
+          );
+        }
+        return { result: { status: 201, task }, change: { kind: 'created', after: task } };
+      },
+    );
     sendTask(res, outcome.task, outcome.status);
   });
 
@@ -124,12 +132,17 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       const before = await findTask(client, userId, String(req.params.id), true);
       if (!before) throw notFound('task');
       if (expected !== undefined && expected !== before.version) {
-        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, { current_version: before.version });
+        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, {
+          current_version: before.version,
+        });
       }
       const next: Task = { ...before, ...body, version: before.version + 1, updated_at: time };
-      if (body.due_date !== undefined) next.due_date = body.due_date === null ? null : new Date(body.due_date).toISOString();
-      if (body.recurrence !== undefined && before.series_id === null && body.recurrence !== null) next.series_id = before.id;
-      if (body.recurrence !== undefined || body.due_date !== undefined || body.time_zone !== undefined) checkRecurrence(next);
+      if (body.due_date !== undefined)
+        next.due_date = body.due_date === null ? null : new Date(body.due_date).toISOString();
+      if (body.recurrence !== undefined && before.series_id === null && body.recurrence !== null)
+        next.series_id = before.id;
+      if (body.recurrence !== undefined || body.due_date !== undefined || body.time_zone !== undefined)
+        checkRecurrence(next);
       const after = await saveTask(client, next);
       return { result: after, change: { kind: 'updated', before, after } };
     });
@@ -166,7 +179,9 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       const before = await findTask(client, userId, String(req.params.id), true);
       if (!before) throw notFound('task');
       if (expected !== undefined && expected !== before.version) {
-        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, { current_version: before.version });
+        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, {
+          current_version: before.version,
+        });
       }
       await markDeleted(client, before, time);
       const after: Task = { ...before, version: before.version + 1, updated_at: time };
@@ -181,17 +196,27 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       throw new HttpError(401, 'unauthorized', 'app token required');
     }
     const body = parse(CreateOccurrenceBody, req.body);
-    const outcome = await mutate<{ status: number; task: Task }>(pool, onCommitted, body.user_id, req.traceparent, async (client, time) => {
-      const task: Task = { ...newTask(body, body.user_id, time, body.id), series_id: body.series_id, occurrence: body.occurrence };
-      const inserted = await insertTask(client, task);
-      if (!inserted) {
-        const { rows } = await client.query('SELECT id FROM tasks WHERE id = $1', [body.id]);
-        const existing = await findTask(client, body.user_id, body.id);
-        // Deleted (tombstone) or live: either way the occurrence was already created once.
-        throw new Abort({ status: 200, task: existing ?? { ...task, id: rows[0]?.id ?? body.id } });
-      }
-      return { result: { status: 201, task: inserted }, change: { kind: 'created', after: inserted } };
-    });
+    const outcome = await mutate<{ status: number; task: Task }>(
+      pool,
+      onCommitted,
+      body.user_id,
+      req.traceparent,
+      async (client, time) => {
+        const task: Task = {
+          ...newTask(body, body.user_id, time, body.id),
+          series_id: body.series_id,
+          occurrence: body.occurrence,
+        };
+        const inserted = await insertTask(client, task);
+        if (!inserted) {
+          const { rows } = await client.query('SELECT id FROM tasks WHERE id = $1', [body.id]);
+          const existing = await findTask(client, body.user_id, body.id);
+          // Deleted (tombstone) or live: either way the occurrence was already created once.
+          throw new Abort({ status: 200, task: existing ?? { ...task, id: rows[0]?.id ?? body.id } });
+        }
+        return { result: { status: 201, task: inserted }, change: { kind: 'created', after: inserted } };
+      },
+    );
     sendTask(res, outcome.task, outcome.status);
   });
 

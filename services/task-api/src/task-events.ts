@@ -13,7 +13,16 @@ export interface MutationContext {
 
 const SOURCE = '/taskstream/task-api';
 const TRACKED: (keyof Task)[] = [
-  'title', 'description', 'status', 'priority', 'tags', 'due_date', 'time_zone', 'recurrence', 'reminders', 'completed_at',
+  'title',
+  'description',
+  'status',
+  'priority',
+  'tags',
+  'due_date',
+  'time_zone',
+  'recurrence',
+  'reminders',
+  'completed_at',
 ];
 
 /** Field-level before/after of what a mutation changed (audit shows both). */
@@ -27,7 +36,13 @@ export function diffTasks(before: Task, after: Task): Changes {
   return changes;
 }
 
-function envelope(name: EventName, task: Task, ctx: MutationContext, payload: unknown, changedFields: string[]): Envelope {
+function envelope(
+  name: EventName,
+  task: Task,
+  ctx: MutationContext,
+  payload: unknown,
+  changedFields: string[],
+): Envelope {
   return {
     specversion: '1.0',
     id: uuidv7(),
@@ -66,17 +81,30 @@ export function reminderPlan(task: Task): PlannedReminder[] {
         : task.due_date
           ? new Date(Date.parse(task.due_date) - (reminder.offset_minutes ?? 0) * 60_000)
           : undefined;
-    if (fireAt) plan.push({ reminder_id: `${task.id}.${index}`, fire_at: fireAt.toISOString(), channels: reminder.channels });
+    if (fireAt)
+      plan.push({
+        reminder_id: `${task.id}.${index}`,
+        fire_at: fireAt.toISOString(),
+        channels: reminder.channels,
+      });
   });
   return plan;
 }
 
 const REMINDER_INPUTS: (keyof Task)[] = ['title', 'due_date', 'time_zone', 'reminders', 'status'];
 
-function reminderMessages(change: TaskChange, before: Task | undefined, after: Task, ctx: MutationContext): OutgoingMessage[] {
+function reminderMessages(
+  change: TaskChange,
+  before: Task | undefined,
+  after: Task,
+  ctx: MutationContext,
+): OutgoingMessage[] {
   const oldPlan = before && before.status === 'pending' ? reminderPlan(before) : [];
   const newPlan = after.status === 'pending' && change !== 'deleted' ? reminderPlan(after) : [];
-  const relevant = !before || REMINDER_INPUTS.some((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f])) || change === 'deleted';
+  const relevant =
+    !before ||
+    REMINDER_INPUTS.some((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f])) ||
+    change === 'deleted';
   if (!relevant) return [];
   const keep = new Set(newPlan.map((r) => r.reminder_id));
   const reason = change === 'completed' || change === 'deleted' ? `task ${change}` : 'reminder removed';
@@ -84,7 +112,11 @@ function reminderMessages(change: TaskChange, before: Task | undefined, after: T
   for (const old of oldPlan) {
     if (keep.has(old.reminder_id)) continue;
     messages.push(
-      message(Topics.reminders, after, envelope('reminder.cancelled', after, ctx, { reminder_id: old.reminder_id, reason }, [])),
+      message(
+        Topics.reminders,
+        after,
+        envelope('reminder.cancelled', after, ctx, { reminder_id: old.reminder_id, reason }, []),
+      ),
     );
   }
   for (const reminder of newPlan) {
@@ -94,16 +126,31 @@ function reminderMessages(change: TaskChange, before: Task | undefined, after: T
   return messages;
 }
 
-const message = (topic: string, task: Task, event: Envelope): OutgoingMessage => ({ topic, partitionKey: task.user_id, event });
+const message = (topic: string, task: Task, event: Envelope): OutgoingMessage => ({
+  topic,
+  partitionKey: task.user_id,
+  event,
+});
 
 /**
  * Everything one mutation publishes: the task event on task-events and task-updates (the same
  * event, so consumers can correlate), and reminder.scheduled / reminder.cancelled on reminders.
  */
-export function messagesFor(change: TaskChange, before: Task | undefined, after: Task, ctx: MutationContext): OutgoingMessage[] {
+export function messagesFor(
+  change: TaskChange,
+  before: Task | undefined,
+  after: Task,
+  ctx: MutationContext,
+): OutgoingMessage[] {
   const changes = before ? diffTasks(before, after) : undefined;
   const name = `task.${change}` as EventName;
-  const event = envelope(name, after, ctx, changes ? { task: after, changes } : { task: after }, Object.keys(changes ?? {}));
+  const event = envelope(
+    name,
+    after,
+    ctx,
+    changes ? { task: after, changes } : { task: after },
+    Object.keys(changes ?? {}),
+  );
   return [
     message(Topics.taskEvents, after, event),
     message(Topics.taskUpdates, after, event),

@@ -38,7 +38,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (id: string) => UUID.test(id);
 
 /** A live task of this user, locked for the caller's transaction when `forUpdate`. */
-export async function findTask(db: Queryable, userId: string, id: string, forUpdate = false): Promise<Task | undefined> {
+export async function findTask(
+  db: Queryable,
+  userId: string,
+  id: string,
+  forUpdate = false,
+): Promise<Task | undefined> {
   if (!isUuid(id)) return undefined;
   const { rows } = await db.query<TaskRow>(
     `SELECT ${COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL${forUpdate ? ' FOR UPDATE' : ''}`,
@@ -53,9 +58,23 @@ export async function insertTask(db: Queryable, task: Task): Promise<Task | unde
     `INSERT INTO tasks (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
      ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
     [
-      task.id, task.user_id, task.title, task.description, task.status, task.priority, task.tags, task.due_date,
-      task.time_zone, task.recurrence === null ? null : JSON.stringify(task.recurrence), JSON.stringify(task.reminders),
-      task.series_id, task.occurrence, task.version, task.created_at, task.updated_at, task.completed_at,
+      task.id,
+      task.user_id,
+      task.title,
+      task.description,
+      task.status,
+      task.priority,
+      task.tags,
+      task.due_date,
+      task.time_zone,
+      task.recurrence === null ? null : JSON.stringify(task.recurrence),
+      JSON.stringify(task.reminders),
+      task.series_id,
+      task.occurrence,
+      task.version,
+      task.created_at,
+      task.updated_at,
+      task.completed_at,
     ],
   );
   return rows[0] ? toTask(rows[0]) : undefined;
@@ -68,28 +87,45 @@ export async function saveTask(db: Queryable, task: Task): Promise<Task> {
        recurrence = $10, reminders = $11, version = $12, updated_at = $13, completed_at = $14
      WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
     [
-      task.id, task.user_id, task.title, task.description, task.status, task.priority, task.tags, task.due_date,
-      task.time_zone, task.recurrence === null ? null : JSON.stringify(task.recurrence), JSON.stringify(task.reminders),
-      task.version, task.updated_at, task.completed_at,
+      task.id,
+      task.user_id,
+      task.title,
+      task.description,
+      task.status,
+      task.priority,
+      task.tags,
+      task.due_date,
+      task.time_zone,
+      task.recurrence === null ? null : JSON.stringify(task.recurrence),
+      JSON.stringify(task.reminders),
+      task.version,
+      task.updated_at,
+      task.completed_at,
     ],
   );
   return toTask(rows[0]!);
 }
 
 export async function markDeleted(db: Queryable, task: Task, at: string) {
-  await db.query('UPDATE tasks SET deleted_at = $3, version = version + 1, updated_at = $3 WHERE id = $1 AND user_id = $2', [
-    task.id,
-    task.user_id,
-    at,
-  ]);
+  await db.query(
+    'UPDATE tasks SET deleted_at = $3, version = version + 1, updated_at = $3 WHERE id = $1 AND user_id = $2',
+    [task.id, task.user_id, at],
+  );
 }
 
 /** Keyset paging: the cursor holds the last row's sort value and id. */
-const SORT_KEYS: Record<string, { expr: string; cast: string; value: (t: Task & { priority_rank?: number }) => unknown }> = {
+const SORT_KEYS: Record<
+  string,
+  { expr: string; cast: string; value: (t: Task & { priority_rank?: number }) => unknown }
+> = {
   created_at: { expr: 'created_at', cast: 'timestamptz', value: (t) => t.created_at },
   updated_at: { expr: 'updated_at', cast: 'timestamptz', value: (t) => t.updated_at },
   // Tasks without a due date sort after every dated task.
-  due_date: { expr: "COALESCE(due_date, 'infinity'::timestamptz)", cast: 'timestamptz', value: (t) => t.due_date ?? 'infinity' },
+  due_date: {
+    expr: "COALESCE(due_date, 'infinity'::timestamptz)",
+    cast: 'timestamptz',
+    value: (t) => t.due_date ?? 'infinity',
+  },
   // "priority" ascending means high first.
   priority: {
     expr: 'priority_rank',
@@ -106,7 +142,12 @@ export function encodeCursor(value: unknown, id: string) {
 function decodeCursor(cursor: string): [unknown, string] {
   try {
     const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(decoded) && decoded.length === 2 && typeof decoded[1] === 'string' && isUuid(decoded[1])) {
+    if (
+      Array.isArray(decoded) &&
+      decoded.length === 2 &&
+      typeof decoded[1] === 'string' &&
+      isUuid(decoded[1])
+    ) {
       return decoded as [unknown, string];
     }
   } catch {
@@ -125,7 +166,8 @@ export async function listTasks(db: Queryable, userId: string, query: ListTasksQ
   if (query.status) add((p) => `status = ${p}`, query.status);
   if (query.priority) add((p) => `priority = ${p}`, query.priority);
   if (query.tag) add((p) => `${p} = ANY(tags)`, query.tag);
-  if (query.q) add((p) => `(title ILIKE ${p} OR description ILIKE ${p})`, `%${query.q.replace(/[\\%_]/g, '\\$&')}%`);
+  if (query.q)
+    add((p) => `(title ILIKE ${p} OR description ILIKE ${p})`, `%${query.q.replace(/[\\%_]/g, '\\$&')}%`);
   if (query.due_before) add((p) => `due_date < ${p}`, query.due_before);
   if (query.due_after) add((p) => `due_date >= ${p}`, query.due_after);
 

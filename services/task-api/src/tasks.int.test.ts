@@ -8,7 +8,11 @@ let bob: string;
 
 async function register(name: string) {
   const res = await rt.request('POST', '/api/auth/register', {
-    body: { email: `${name}-${Math.random().toString(36).slice(2)}@example.com`, password: 'correct horse', name },
+    body: {
+      email: `${name}-${Math.random().toString(36).slice(2)}@example.com`,
+      password: 'correct horse',
+      name,
+    },
   });
   expect(res.status).toBe(201);
   return res.body.token as string;
@@ -26,7 +30,9 @@ const create = (token: string, body: Record<string, unknown>, headers?: Record<s
 describe('auth', () => {
   it('logs in with the registered password only', async () => {
     const email = `carol-${Date.now()}@example.com`;
-    await rt.request('POST', '/api/auth/register', { body: { email, password: 'carol-password', name: 'Carol' } });
+    await rt.request('POST', '/api/auth/register', {
+      body: { email, password: 'carol-password', name: 'Carol' },
+    });
     const ok = await rt.request('POST', '/api/auth/login', { body: { email, password: 'carol-password' } });
     expect(ok.status).toBe(200);
     expect(ok.body.user.email).toBe(email);
@@ -34,7 +40,9 @@ describe('auth', () => {
     expect(me.body.user.id).toBe(ok.body.user.id);
     const wrong = await rt.request('POST', '/api/auth/login', { body: { email, password: 'nope-nope' } });
     expect(wrong.status).toBe(401);
-    const again = await rt.request('POST', '/api/auth/register', { body: { email, password: 'other-password', name: 'C' } });
+    const again = await rt.request('POST', '/api/auth/register', {
+      body: { email, password: 'other-password', name: 'C' },
+    });
     expect(again.status).toBe(409);
   });
 });
@@ -50,11 +58,19 @@ describe('tasks', () => {
     });
     expect(created.status).toBe(201);
     const task = created.body;
-    expect(task).toMatchObject({ title: 'Write report', status: 'pending', priority: 'medium', version: 1, occurrence: 1 });
+    expect(task).toMatchObject({
+      title: 'Write report',
+      status: 'pending',
+      priority: 'medium',
+      version: 1,
+      occurrence: 1,
+    });
     expect(task.due_date).toBe('2026-12-01T08:00:00.000Z');
     expect(created.headers.get('etag')).toBe('"1"');
 
-    expect((await rt.request('GET', `/api/tasks/${task.id}`, { token: alice })).body.title).toBe('Write report');
+    expect((await rt.request('GET', `/api/tasks/${task.id}`, { token: alice })).body.title).toBe(
+      'Write report',
+    );
 
     const patched = await rt.request('PATCH', `/api/tasks/${task.id}`, {
       token: alice,
@@ -89,7 +105,9 @@ describe('tasks', () => {
   it('replays an Idempotency-Key instead of creating a second task', async () => {
     const key = `key-${Date.now()}`;
     const body = { title: 'Pay rent', tags: ['idem'] };
-    const responses = await Promise.all(Array.from({ length: 8 }, () => create(alice, body, { 'idempotency-key': key })));
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => create(alice, body, { 'idempotency-key': key })),
+    );
     const ids = new Set(responses.map((r) => r.body.id));
     expect(ids.size).toBe(1);
     expect(responses.every((r) => r.status === 201)).toBe(true);
@@ -147,14 +165,24 @@ describe('tasks', () => {
     }
     const high = await rt.request('GET', '/api/tasks?priority=high&tag=odd&limit=200', { token });
     expect(high.body.items.map((t: any) => t.id).sort()).toEqual(
-      made.filter((t) => t.priority === 'high' && t.tags.includes('odd')).map((t) => t.id).sort(),
+      made
+        .filter((t) => t.priority === 'high' && t.tags.includes('odd'))
+        .map((t) => t.id)
+        .sort(),
     );
     const search = await rt.request('GET', '/api/tasks?q=NEEDLE', { token });
     expect(search.body.items.map((t: any) => t.id)).toEqual([made[5].id]);
-    const window = await rt.request('GET', '/api/tasks?due_after=2027-01-05T00:00:00Z&due_before=2027-01-10T00:00:00Z&limit=200', { token });
+    const window = await rt.request(
+      'GET',
+      '/api/tasks?due_after=2027-01-05T00:00:00Z&due_before=2027-01-10T00:00:00Z&limit=200',
+      { token },
+    );
     expect(window.body.items.map((t: any) => t.id).sort()).toEqual(
       made
-        .filter((t) => t.due_date && t.due_date >= '2027-01-05T00:00:00.000Z' && t.due_date < '2027-01-10T00:00:00.000Z')
+        .filter(
+          (t) =>
+            t.due_date && t.due_date >= '2027-01-05T00:00:00.000Z' && t.due_date < '2027-01-10T00:00:00.000Z',
+        )
         .map((t) => t.id)
         .sort(),
     );
@@ -186,7 +214,11 @@ describe('bad input gets a 4xx naming the problem', () => {
   };
 
   it('rejects malformed bodies', async () => {
-    expectError(await rt.request('POST', '/api/tasks', { token: alice, rawBody: '{"title":' }), 400, /not valid JSON/);
+    expectError(
+      await rt.request('POST', '/api/tasks', { token: alice, rawBody: '{"title":' }),
+      400,
+      /not valid JSON/,
+    );
     expectError(await create(alice, { title: 'x', colour: 'red' }), 400, /unknown field.*colour/);
     expectError(await create(alice, { title: 42 }), 400, /title/);
     expectError(await create(alice, { title: 'x', due_date: '2026-02-30T10:00:00Z' }), 400, /due_date/);
@@ -194,12 +226,22 @@ describe('bad input gets a 4xx naming the problem', () => {
     expectError(await create(alice, { title: 'x', reminders: [{ channels: ['email'] }] }), 400, /reminder/);
     const huge = JSON.stringify({ title: 'x', description: 'a'.repeat(1024 * 1024 + 10) });
     expectError(await rt.request('POST', '/api/tasks', { token: alice, rawBody: huge }), 413, /larger than/);
-    expectError(await rt.request('PATCH', '/api/tasks/not-a-uuid', { token: alice, body: { title: 'y' } }), 404, /not found/);
+    expectError(
+      await rt.request('PATCH', '/api/tasks/not-a-uuid', { token: alice, body: { title: 'y' } }),
+      404,
+      /not found/,
+    );
   });
 
   it('rejects recurrence rules the engine cannot follow, and accepts good ones', async () => {
     const due = { due_date: '2027-01-04T09:00:00+01:00', time_zone: 'Europe/Berlin' };
-    const bad = ['FREQ=SOMETIMES', 'FREQ=DAILY;INTERVAL=0', 'FREQ=DAILY;COUNT=3;UNTIL=20270201T000000Z', 'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30', '61 * * * *'];
+    const bad = [
+      'FREQ=SOMETIMES',
+      'FREQ=DAILY;INTERVAL=0',
+      'FREQ=DAILY;COUNT=3;UNTIL=20270201T000000Z',
+      'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30',
+      '61 * * * *',
+    ];
     for (const rule of bad) {
       expectError(await create(alice, { title: 'r', ...due, recurrence: { rule } }), 400, /recurrence/);
     }
@@ -212,11 +254,27 @@ describe('bad input gets a 4xx naming the problem', () => {
 
   it('rejects expired, unsigned, alg-none and foreign tokens', async () => {
     const secret = new TextEncoder().encode(TEST_JWT_SECRET);
-    const base = () => new SignJWT({ role: 'user' }).setSubject('01a20946-01c5-7245-a347-3a055a5f8794').setIssuer('taskstream').setAudience('taskstream');
-    const expired = await base().setProtectedHeader({ alg: 'HS256' }).setIssuedAt(1000).setExpirationTime(2000).sign(secret);
+    const base = () =>
+      new SignJWT({ role: 'user' })
+        .setSubject('01a20946-01c5-7245-a347-3a055a5f8794')
+        .setIssuer('taskstream')
+        .setAudience('taskstream');
+    const expired = await base()
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt(1000)
+      .setExpirationTime(2000)
+      .sign(secret);
     const noExp = await base().setProtectedHeader({ alg: 'HS256' }).sign(secret);
-    const foreign = await base().setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(40)));
-    const none = new UnsecuredJWT({ role: 'admin' }).setSubject('x').setIssuer('taskstream').setAudience('taskstream').setExpirationTime('1h').encode();
+    const foreign = await base()
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('x'.repeat(40)));
+    const none = new UnsecuredJWT({ role: 'admin' })
+      .setSubject('x')
+      .setIssuer('taskstream')
+      .setAudience('taskstream')
+      .setExpirationTime('1h')
+      .encode();
     const unsigned = `${alice.split('.').slice(0, 2).join('.')}.`;
     const cases: [string, RegExp][] = [
       [expired, /expired/],

@@ -1,5 +1,5 @@
 import { LoginBody, RegisterBody, type User } from '@taskstream/contracts';
-import { conflict, HttpError, type Auth, type Logger, parse, type Pool } from '@taskstream/platform';
+import { type Auth, conflict, HttpError, type Logger, type Pool, parse } from '@taskstream/platform';
 import { Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -21,7 +21,10 @@ const toUser = (row: UserRow): User => ({
   created_at: row.created_at.toISOString(),
 });
 
-export async function createUser(pool: Pool, input: RegisterBody & { role?: 'user' | 'admin' }): Promise<User> {
+export async function createUser(
+  pool: Pool,
+  input: RegisterBody & { role?: 'user' | 'admin' },
+): Promise<User> {
   const { rows } = await pool.query<UserRow>(
     `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT DO NOTHING RETURNING *`,
@@ -31,7 +34,8 @@ export async function createUser(pool: Pool, input: RegisterBody & { role?: 'use
   return toUser(rows[0]);
 }
 
-const issueToken = (auth: Auth, user: User) => auth.sign({ userId: user.id, role: user.role, email: user.email, name: user.name });
+const issueToken = (auth: Auth, user: User) =>
+  auth.sign({ userId: user.id, role: user.role, email: user.email, name: user.name });
 
 export function authRoutes(pool: Pool, auth: Auth): Router {
   const router = Router();
@@ -42,7 +46,9 @@ export function authRoutes(pool: Pool, auth: Auth): Router {
   });
   router.post('/api/auth/login', async (req, res) => {
     const body = parse(LoginBody, req.body);
-    const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [body.email]);
+    const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [
+      body.email,
+    ]);
     const row = rows[0];
     // Same answer for an unknown email and a wrong password: no account probing.
     if (!row || !(await verifyPassword(body.password, row.password_hash))) {

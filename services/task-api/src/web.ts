@@ -13,11 +13,14 @@ export function webRoutes(dir = WEB_DIST): Router {
   const router = Router();
   if (!existsSync(`${dir}/index.html`)) return router;
   router.use(express.static(dir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheForHtml }));
-  router.get(/^\/(?!api\/|ws\/|internal\/|dapr\/|events\/|job\/|healthz|readyz|metrics).*/, (req, res, next) => {
-    if (!req.accepts('html')) return next();
-    res.setHeader('cache-control', 'no-cache');
-    res.sendFile('index.html', { root: dir });
-  });
+  router.get(
+    /^\/(?!api\/|ws\/|internal\/|dapr\/|events\/|job\/|healthz|readyz|metrics).*/,
+    (req, res, next) => {
+      if (!req.accepts('html')) return next();
+      res.setHeader('cache-control', 'no-cache');
+      res.sendFile('index.html', { root: dir });
+    },
+  );
   return router;
 }
 

@@ -311,7 +311,9 @@ function createConsumer(
         if (parked.some((p) => p.row.partition_key === key)) blockedKeys.add(key);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(options.keyConcurrency ?? KEY_CONCURRENCY, groups.length) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(options.keyConcurrency ?? KEY_CONCURRENCY, groups.length) }, worker),
+    );
 
     const last = rows[rows.length - 1]!;
     const client = await pool.connect();
@@ -351,7 +353,13 @@ function createConsumer(
       if (retryDelaysMs.length === 0) continue; // dead-lettered right away by handleRetries
       counters.retried?.inc({ topic, consumer });
       log.warn(
-        { event_id: p.row.event.id, trace_id: traceIdOf(p.row.event.traceparent), attempt: 1, error: p.error, retry_in_ms: retryDelaysMs[0] },
+        {
+          event_id: p.row.event.id,
+          trace_id: traceIdOf(p.row.event.traceparent),
+          attempt: 1,
+          error: p.error,
+          retry_in_ms: retryDelaysMs[0],
+        },
         'handler failed; will retry',
       );
     }
@@ -417,7 +425,13 @@ function createConsumer(
         );
         counters.retried?.inc({ topic, consumer });
         log.warn(
-          { event_id: head.event.id, trace_id: traceIdOf(head.event.traceparent), attempt: attemptNo, error, retry_in_ms: delay },
+          {
+            event_id: head.event.id,
+            trace_id: traceIdOf(head.event.traceparent),
+            attempt: attemptNo,
+            error,
+            retry_in_ms: delay,
+          },
           'handler failed; will retry',
         );
         soonest = Math.min(soonest ?? Number.POSITIVE_INFINITY, delay);
@@ -465,7 +479,13 @@ function createConsumer(
     counters.consumed?.inc({ topic, consumer, result: 'dead_lettered' });
     counters.deadLettered?.inc({ topic, consumer });
     log.error(
-      { event_id: event.id, trace_id: traceIdOf(event.traceparent), attempts, reason, dead_letter_topic: deadLetterTopic },
+      {
+        event_id: event.id,
+        trace_id: traceIdOf(event.traceparent),
+        attempts,
+        reason,
+        dead_letter_topic: deadLetterTopic,
+      },
       'event dead-lettered',
     );
   }

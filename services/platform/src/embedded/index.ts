@@ -8,7 +8,12 @@ import { createEmbeddedJobScheduler } from './job-scheduler.js';
 import { createEmbeddedStateStore } from './state-store.js';
 
 export { embeddedMigrations } from './schema.js';
-export { createEmbeddedEventBus, createEmbeddedInvoker, createEmbeddedJobScheduler, createEmbeddedStateStore };
+export {
+  createEmbeddedEventBus,
+  createEmbeddedInvoker,
+  createEmbeddedJobScheduler,
+  createEmbeddedStateStore,
+};
 
 export interface EmbeddedPortsOptions {
   pool: Pool;
@@ -22,11 +27,17 @@ export interface EmbeddedPortsOptions {
   jobPollIntervalMs?: number;
 }
 
-export function createEmbeddedPorts(options: EmbeddedPortsOptions): Ports & { bus: ReturnType<typeof createEmbeddedEventBus> } {
+export function createEmbeddedPorts(
+  options: EmbeddedPortsOptions,
+): Ports & { bus: ReturnType<typeof createEmbeddedEventBus> } {
   return {
     bus: createEmbeddedEventBus(options),
     state: createEmbeddedStateStore(options.pool),
-    jobs: createEmbeddedJobScheduler({ pool: options.pool, logger: options.logger, pollIntervalMs: options.jobPollIntervalMs }),
+    jobs: createEmbeddedJobScheduler({
+      pool: options.pool,
+      logger: options.logger,
+      pollIntervalMs: options.jobPollIntervalMs,
+    }),
     invoker: createEmbeddedInvoker({ baseUrl: options.baseUrl, appToken: options.appToken }),
   };
 }

@@ -7,7 +7,9 @@ const live = '(expires_at IS NULL OR expires_at > now())';
 export function createEmbeddedStateStore(pool: Pool): StateStore & { purgeExpired(): Promise<number> } {
   return {
     async get<T>(key: string): Promise<StoredState<T> | undefined> {
-      const { rows } = await pool.query(`SELECT value, etag FROM state_store WHERE key = $1 AND ${live}`, [key]);
+      const { rows } = await pool.query(`SELECT value, etag FROM state_store WHERE key = $1 AND ${live}`, [
+        key,
+      ]);
       return rows[0] ? { value: rows[0].value as T, etag: String(rows[0].etag) } : undefined;
     },
 
@@ -39,10 +41,10 @@ export function createEmbeddedStateStore(pool: Pool): StateStore & { purgeExpire
         await pool.query('DELETE FROM state_store WHERE key = $1', [key]);
         return;
       }
-      const { rowCount } = await pool.query(`DELETE FROM state_store WHERE key = $1 AND etag::text = $2 AND ${live}`, [
-        key,
-        options.etag,
-      ]);
+      const { rowCount } = await pool.query(
+        `DELETE FROM state_store WHERE key = $1 AND etag::text = $2 AND ${live}`,
+        [key, options.etag],
+      );
       if (!rowCount) throw new EtagMismatchError(key);
     },
 

@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startRuntime, type RunningRuntime, type RuntimeOptions, type ServiceFactory } from '../runtime.js';
+import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '../runtime.js';
 
 export interface TestDatabase {
   url: string;
@@ -13,7 +13,8 @@ export interface TestDatabase {
 /** A fresh database on the run's PostgreSQL server (see global-setup). */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = process.env.TASKSTREAM_TEST_ADMIN_URL;
-  if (!adminUrl) throw new Error('integration tests need the int project global setup (TASKSTREAM_TEST_ADMIN_URL unset)');
+  if (!adminUrl)
+    throw new Error('integration tests need the int project global setup (TASKSTREAM_TEST_ADMIN_URL unset)');
   const name = `t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -108,7 +109,11 @@ export async function startTestRuntime(
 }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 15000, intervalMs = 50): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 15000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -118,7 +123,8 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
