@@ -85,7 +85,13 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     if (attempts.size > MAX_TRACKED) attempts.delete(attempts.keys().next().value as string);
 
     // In a consumer span continuing the event's traceparent; undefined when done with.
-    const error = await runHandler(sub, event, { topic: sub.topic, consumer: sub.consumer, attempt }, logger, counters);
+    const error = await runHandler(
+      sub,
+      event,
+      { topic: sub.topic, consumer: sub.consumer, attempt },
+      logger,
+      counters,
+    );
     const log = logger.child({
       consumer: sub.consumer,
       topic: sub.topic,
