@@ -4,8 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Channel, dataschemaFor } from '@taskstream/contracts';
 import { createNotificationService } from '@taskstream/notification';
-import { type Envelope, type OutgoingMessage, startRuntime } from '@taskstream/platform';
+import {
+  type Envelope,
+  type OutgoingMessage,
+  type RunningRuntime,
+  type ServiceFactory,
+  startRuntime,
+} from '@taskstream/platform';
+import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
+import { freePort, readStackEnv, type StackEnv, startSidecar } from '../stack/sidecar.js';
 import { benchDatabase, percentile, round } from './support.js';
 
 interface NotificationBenchOptions {
@@ -13,7 +21,7 @@ interface NotificationBenchOptions {
   reminders?: number;
   users?: number;
   spreadSeconds?: number;
-  /** Time given to take in the reminder.scheduled events before the first one is due. */
+  /** Time given to take in the reminder.scheduled events before the first one is due (Dapr: 4×). */
   leadSeconds?: number;
   channels?: Channel[];
 }
@@ -52,104 +60,236 @@ function scheduled(userId: string, sequence: number, fireAt: string, channels: C
   };
 }
 
-/**
- * 10,000 reminders due within the same minute, taken in through the `reminders` topic like
- * task-api's events, each scheduled as its own job. The firing delay of one reminder is the
- * start of its first delivery attempt minus its fire time; also how long the whole firing
- * (in-app row, notification.created, reminder.sent) took to the last one.
- */
-export async function benchNotification(options: NotificationBenchOptions = {}) {
-  const env = process.env;
-  const count = options.reminders ?? Number(env.NOTIFICATION_BENCH_REMINDERS ?? 10_000);
-  const users = options.users ?? Number(env.NOTIFICATION_BENCH_USERS ?? 1000);
-  const spreadSeconds = options.spreadSeconds ?? Number(env.NOTIFICATION_BENCH_SPREAD_SECONDS ?? 60);
-  const leadSeconds = options.leadSeconds ?? Number(env.NOTIFICATION_BENCH_LEAD_SECONDS ?? 60);
-  const channels = options.channels ??
-    (env.NOTIFICATION_BENCH_CHANNELS?.split(',') as Channel[] | undefined) ?? ['in_app'];
+interface Harness {
+  runtime: RunningRuntime;
+  /** reminder.scheduled events the service has taken in so far. */
+  handled(): number;
+  stop(): Promise<void>;
+}
 
+/** The service, with a count of the reminder events its subscription handled. */
+function countingFactory() {
+  let handled = 0;
+  const factory: ServiceFactory = (deps) => {
+    const service = createNotificationService(deps);
+    for (const sub of service.subscriptions ?? []) {
+      if (sub.topic !== 'reminders') continue;
+      const handler = sub.handler;
+      sub.handler = async (event, ctx) => {
+        const result = await handler(event, ctx);
+        if (event.type === 'com.taskstream.reminder.scheduled') handled++;
+        return result;
+      };
+    }
+    return service;
+  };
+  return { factory, handled: () => handled };
+}
+
+const BASE_ENV = {
+  LOG_LEVEL: 'warn',
+  SEED_DEMO_USERS: 'false',
+  NODE_ENV: 'production',
+  JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+  SMTP_URL: undefined,
+};
+
+async function embeddedHarness(): Promise<Harness> {
   const database = await benchDatabase();
-  const runtime = await startRuntime([createNotificationService], {
+  const { factory, handled } = countingFactory();
+  const runtime = await startRuntime([factory], {
     env: {
-      ...env,
+      ...process.env,
+      ...BASE_ENV,
       DATABASE_URL: database.url,
       PORT: '0',
-      LOG_LEVEL: 'warn',
-      SEED_DEMO_USERS: 'false',
-      NODE_ENV: 'production',
-      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
-      SMTP_URL: undefined,
       DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-notification-')),
     },
   });
-  try {
-    const userIds = Array.from({ length: users }, () => uuidv7());
-    const sequences = new Map<string, number>();
-    const firstDue = Date.now() + leadSeconds * 1000;
-    const messages: OutgoingMessage[] = [];
-    for (let i = 0; i < count; i++) {
-      const userId = userIds[i % users]!;
-      const sequence = (sequences.get(userId) ?? 0) + 1;
-      sequences.set(userId, sequence);
-      const fireAt = new Date(firstDue + Math.floor((i / count) * spreadSeconds * 1000)).toISOString();
-      messages.push({
-        topic: 'reminders',
-        partitionKey: userId,
-        event: scheduled(userId, sequence, fireAt, channels),
-      });
-    }
+  return {
+    runtime,
+    handled,
+    async stop() {
+      await runtime.stop();
+      await database.stop();
+    },
+  };
+}
 
-    const ingestStart = Date.now();
-    for (let i = 0; i < messages.length; i += 1000)
-      await runtime.ports.bus.publish(messages.slice(i, i + 1000));
-    const scheduledCount = async () =>
-      Number(
-        (await runtime.pool.query(`SELECT count(*) AS n FROM state_store WHERE key LIKE 'reminder:%'`))
-          .rows[0].n,
-      );
-    while ((await scheduledCount()) < count) {
-      if (Date.now() > firstDue + spreadSeconds * 1000)
-        throw new Error('reminders still not taken in when the minute was over');
-      await sleep(200);
-    }
-    const ingestSeconds = (Date.now() - ingestStart) / 1000;
-    const allScheduledBeforeDue = Date.now() < firstDue;
+/** The same service under Dapr beside a sidecar of its own on the local stack (`scripts/stack/stack.sh up`). */
+async function daprHarness(stack: StackEnv): Promise<Harness> {
+  const name = `notification_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: stack.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(stack.DATABASE_URL);
+  url.pathname = `/${name}`;
+  const [appPort, httpPort] = [await freePort(), await freePort()];
+  const { factory, handled } = countingFactory();
+  const runtime = await startRuntime([factory], {
+    env: {
+      ...process.env,
+      ...BASE_ENV,
+      TASKSTREAM_RUNTIME: 'dapr',
+      APP_ID: 'notification',
+      HOST: '127.0.0.1',
+      PORT: String(appPort),
+      DATABASE_URL: url.toString(),
+      DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-notification-')),
+      DAPR_HOST: '127.0.0.1',
+      DAPR_HTTP_PORT: String(httpPort),
+      DAPR_API_TOKEN: stack.DAPR_API_TOKEN,
+      APP_API_TOKEN: stack.APP_API_TOKEN,
+    },
+  });
+  const sidecar = await startSidecar({ appId: 'notification-bench', appPort, httpPort, env: stack });
+  return {
+    runtime,
+    handled,
+    async stop() {
+      await runtime.stop();
+      await sidecar.close();
+      const c = new pg.Client({ connectionString: stack.DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
 
-    const deadline = firstDue + spreadSeconds * 1000 + 300_000;
-    const fired = async () =>
-      Number((await runtime.pool.query(`SELECT count(*) AS n FROM deliveries WHERE attempt = 1`)).rows[0].n);
-    while ((await fired()) < count * channels.length && Date.now() < deadline) await sleep(500);
+interface Settings {
+  count: number;
+  users: number;
+  spreadSeconds: number;
+  leadSeconds: number;
+  channels: Channel[];
+}
 
-    const { rows } = await runtime.pool.query<{ delay_ms: number }>(
-      `SELECT extract(epoch FROM (created_at - fire_at)) * 1000 AS delay_ms FROM deliveries WHERE attempt = 1 AND channel = $1`,
-      [channels[0]],
-    );
-    const delays = rows.map((r) => Number(r.delay_ms)).sort((a, b) => a - b);
-    const lastDone = await runtime.pool.query(
-      `SELECT extract(epoch FROM (max(updated_at) - max(fire_at))) * 1000 AS ms, count(*) FILTER (WHERE status = 'sent') AS sent,
-         count(*) FILTER (WHERE outcome_published) AS published
-       FROM reminder_channels`,
-    );
-    return {
-      reminders: count,
-      users,
-      channels: channels.join(','),
-      due_within_s: spreadSeconds,
-      ingest_s: round(ingestSeconds, 2),
-      ingest_events_per_s: round(count / ingestSeconds),
-      all_scheduled_before_due: String(allScheduledBeforeDue),
-      fired: delays.length,
-      deliveries_sent: Number(lastDone.rows[0].sent),
-      outcomes_published: Number(lastDone.rows[0].published),
-      early: delays.filter((d) => d < 0).length,
-      fire_delay_p50_ms: round(percentile(delays, 50)),
-      fire_delay_p99_ms: round(percentile(delays, 99)),
-      fire_delay_max_ms: round(delays[delays.length - 1] ?? Number.NaN),
-      last_settled_after_last_due_ms: round(Number(lastDone.rows[0].ms)),
-    };
-  } finally {
-    await runtime.stop();
-    await database.stop();
+/** Publishes the reminders (keys in parallel, each key in order), waits for all firings, measures. */
+async function measure(harness: Harness, s: Settings) {
+  const { runtime } = harness;
+  const userIds = Array.from({ length: s.users }, () => uuidv7());
+  const firstDue = Date.now() + s.leadSeconds * 1000;
+  const lanes: OutgoingMessage[][] = Array.from({ length: 16 }, () => []);
+  const sequences = new Map<string, number>();
+  for (let i = 0; i < s.count; i++) {
+    const u = i % s.users;
+    const userId = userIds[u]!;
+    const sequence = (sequences.get(userId) ?? 0) + 1;
+    sequences.set(userId, sequence);
+    const fireAt = new Date(firstDue + Math.floor((i / s.count) * s.spreadSeconds * 1000)).toISOString();
+    lanes[u % lanes.length]!.push({
+      topic: 'reminders',
+      partitionKey: userId,
+      event: scheduled(userId, sequence, fireAt, s.channels),
+    });
   }
+
+  const ingestStart = Date.now();
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (let i = 0; i < lane.length; i += 500) await runtime.ports.bus.publish(lane.slice(i, i + 500));
+    }),
+  );
+  const publishSeconds = (Date.now() - ingestStart) / 1000;
+  // Taken in late (after the first fire time) still counts; the result says so.
+  const ingestDeadline = firstDue + s.spreadSeconds * 1000 + 600_000;
+  while (harness.handled() < s.count && Date.now() < ingestDeadline) await sleep(200);
+  const ingestSeconds = (Date.now() - ingestStart) / 1000;
+  const allScheduledBeforeDue = Date.now() < firstDue;
+
+  const deadline = firstDue + s.spreadSeconds * 1000 + 300_000;
+  // Only this run's users: a new consumer group may also read older events of the topic.
+  const fired = async () =>
+    Number(
+      (
+        await runtime.pool.query(
+          `SELECT count(*) AS n FROM deliveries WHERE attempt = 1 AND user_id = ANY($1)`,
+          [userIds],
+        )
+      ).rows[0].n,
+    );
+  while ((await fired()) < s.count * s.channels.length && Date.now() < deadline) await sleep(500);
+
+  const { rows } = await runtime.pool.query<{ delay_ms: number }>(
+    `SELECT extract(epoch FROM (created_at - fire_at)) * 1000 AS delay_ms FROM deliveries
+     WHERE attempt = 1 AND channel = $1 AND user_id = ANY($2)`,
+    [s.channels[0], userIds],
+  );
+  const delays = rows.map((r) => Number(r.delay_ms)).sort((a, b) => a - b);
+  const settled = await runtime.pool.query(
+    `SELECT extract(epoch FROM (max(updated_at) - max(fire_at))) * 1000 AS ms, count(*) FILTER (WHERE status = 'sent') AS sent
+     FROM reminder_channels WHERE user_id = ANY($1)`,
+    [userIds],
+  );
+  return {
+    publish_s: round(publishSeconds, 2),
+    ingest_s: round(ingestSeconds, 2),
+    ingest_events_per_s: round(s.count / ingestSeconds),
+    all_scheduled_before_due: String(allScheduledBeforeDue),
+    fired: delays.length,
+    deliveries_sent: Number(settled.rows[0].sent),
+    early: delays.filter((d) => d < 0).length,
+    fire_delay_p50_ms: round(percentile(delays, 50)),
+    fire_delay_p99_ms: round(percentile(delays, 99)),
+    fire_delay_max_ms: round(delays[delays.length - 1] ?? Number.NaN),
+    last_settled_after_last_due_ms: round(Number(settled.rows[0].ms)),
+  };
+}
+
+/**
+ * 10,000 reminders due within the same minute, taken in through the `reminders` topic like
+ * task-api's events, each scheduled as its own job. The firing delay of one reminder is the
+ * start of its first delivery attempt minus its fire time. Embedded always; through the Dapr
+ * stack too (its own app id and database) when `scripts/stack/stack.sh up` is running, unless
+ * NOTIFICATION_BENCH_DAPR=0.
+ */
+export async function benchNotification(options: NotificationBenchOptions = {}) {
+  const env = process.env;
+  const settings: Settings = {
+    count: options.reminders ?? Number(env.NOTIFICATION_BENCH_REMINDERS ?? 10_000),
+    users: options.users ?? Number(env.NOTIFICATION_BENCH_USERS ?? 1000),
+    spreadSeconds: options.spreadSeconds ?? Number(env.NOTIFICATION_BENCH_SPREAD_SECONDS ?? 60),
+    leadSeconds: options.leadSeconds ?? Number(env.NOTIFICATION_BENCH_LEAD_SECONDS ?? 150),
+    channels: options.channels ??
+      (env.NOTIFICATION_BENCH_CHANNELS?.split(',') as Channel[] | undefined) ?? ['in_app'],
+  };
+  const result: Record<string, number | string> = {
+    reminders: settings.count,
+    users: settings.users,
+    channels: settings.channels.join(','),
+    due_within_s: settings.spreadSeconds,
+  };
+  const runtimes = (env.NOTIFICATION_BENCH_RUNTIMES ?? 'embedded,dapr').split(',');
+  if (runtimes.includes('embedded')) {
+    const harness = await embeddedHarness();
+    try {
+      Object.assign(result, await measure(harness, settings));
+    } finally {
+      await harness.stop();
+    }
+  }
+  if (runtimes.includes('dapr')) {
+    let stack: StackEnv | undefined;
+    try {
+      stack = readStackEnv();
+    } catch (err) {
+      result.dapr = `skipped: ${(err as Error).message.split(':')[0]} (the local Dapr stack is not up)`;
+    }
+    if (stack) {
+      const harness = await daprHarness(stack);
+      try {
+        // Taking events in through the sidecar (state API, Jobs API) is slower: more time before the minute.
+        const lead = Number(env.NOTIFICATION_BENCH_DAPR_LEAD_SECONDS ?? settings.leadSeconds * 4);
+        const dapr = await measure(harness, { ...settings, leadSeconds: lead });
+        for (const [k, v] of Object.entries(dapr)) result[`dapr_${k}`] = v;
+      } finally {
+        await harness.stop();
+      }
+    }
+  }
+  return result;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -23,7 +23,18 @@ export interface ReminderContent {
 }
 
 /** The due time in the task's own zone, e.g. "Tue, 25 Nov 2025, 14:00 CET". */
+const formats = new Map<string, Intl.DateTimeFormat>();
+
 export function formatDue(dueDate: string, timeZone: string): string {
+  let format = formats.get(timeZone);
+  if (!format) {
+    format = dueFormat(timeZone);
+    if (formats.size < 1000) formats.set(timeZone, format);
+  }
+  return format.format(new Date(dueDate));
+}
+
+function dueFormat(timeZone: string) {
   return new Intl.DateTimeFormat('en-GB', {
     timeZone,
     weekday: 'short',
@@ -34,7 +45,7 @@ export function formatDue(dueDate: string, timeZone: string): string {
     minute: '2-digit',
     hourCycle: 'h23',
     timeZoneName: 'short',
-  }).format(new Date(dueDate));
+  });
 }
 
 const escapeHtml = (s: string) =>

@@ -1,5 +1,6 @@
 import type { Channel } from '@taskstream/contracts';
 import { type JobTrigger, type PoolClient, type ServiceDeps, withTransaction } from '@taskstream/platform';
+import { deliverInAppOnce } from './channels/in-app.js';
 import { type ChannelSender, DeliveryError } from './channels/types.js';
 import { composeReminder, type ReminderContent } from './compose.js';
 import type { OutcomeRelay } from './outcomes.js';
@@ -235,6 +236,13 @@ export function createDispatcher(options: DispatcherOptions) {
 
   /** One attempt on one channel, recorded with its outcome in the same transaction. */
   async function attempt(r: ReminderState, channel: Channel, jobName: string | undefined) {
+    if (channel === 'in_app') {
+      const row = (await deliverInAppOnce(pool, r, content(r))) as ChannelRow | undefined;
+      if (row) {
+        attempts.inc({ channel, status: 'sent' });
+        return afterCommit(r, row);
+      }
+    }
     const sender = channels[channel];
     const row = await withChannelRow(r, channel, async (row, client) => {
       if (SETTLED.includes(row.status) || bookedLater(row, jobName)) return row;

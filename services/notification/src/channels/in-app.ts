@@ -1,4 +1,7 @@
+import type { Queryable } from '@taskstream/platform';
 import { v7 as uuidv7 } from 'uuid';
+import type { ReminderContent } from '../compose.js';
+import type { ReminderState } from '../state.js';
 import type { ChannelSender, SendContext, SendResult } from './types.js';
 
 export interface NotificationRow {
@@ -37,4 +40,41 @@ export function createInAppChannel(): ChannelSender {
       return { status: 'sent' };
     },
   };
+}
+
+/**
+ * The first in-app delivery of a firing as one statement: the channel row (settled as sent), the
+ * notification and the attempt record, all or nothing. Nothing leaves the database, so no lock
+ * needs holding across a send. Returns the channel row, or undefined when the firing's in-app
+ * row already existed (a duplicate trigger): the caller then takes the general, locked path.
+ */
+export async function deliverInAppOnce(db: Queryable, reminder: ReminderState, content: ReminderContent) {
+  const { rows } = await db.query(
+    `WITH channel AS (
+       INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, task_id, sequence, task_version, status, attempts)
+       VALUES ($1, $2, 'in_app', $3, $4, $5, $6, 'sent', 1)
+       ON CONFLICT DO NOTHING RETURNING *
+     ), note AS (
+       INSERT INTO notifications (id, user_id, task_id, reminder_id, fire_at, title, body, event_id)
+       SELECT $7, $3, $4, $1, $2, $8, $9, $10 FROM channel
+       ON CONFLICT (reminder_id, fire_at) DO NOTHING
+     ), attempt AS (
+       INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status)
+       SELECT $1, $2, 'in_app', $3, 1, 'sent' FROM channel
+     )
+     SELECT * FROM channel`,
+    [
+      reminder.reminder_id,
+      reminder.fire_at,
+      reminder.user_id,
+      reminder.task_id,
+      reminder.sequence,
+      reminder.task_version,
+      uuidv7(),
+      reminder.title,
+      content.summary,
+      uuidv7(),
+    ],
+  );
+  return rows[0];
 }
