@@ -39,10 +39,11 @@ let app: { rt: RunningRuntime; sidecar: Sidecar; stop(): Promise<void> } | undef
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
+/** Generous: a sidecar joining its Kafka consumer group may wait for a rebalance before the first delivery. */
 async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
