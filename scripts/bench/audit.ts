@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createAuditService, fetchPage, selectionOf } from '@taskstream/audit';
 import { dataschemaFor, Topics } from '@taskstream/contracts';
-import { type Envelope, type OutgoingMessage, type Pool, type RunningRuntime, startRuntime } from '@taskstream/platform';
+import { type Envelope, type OutgoingMessage, type Pool, type RunningRuntime, type ServiceFactory, startRuntime } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
 import { benchDatabase, percentile, round } from './support.js';
@@ -45,7 +45,8 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
   const durationMs = options.durationMs ?? Number(env.BENCH_DURATION_MS ?? 10000);
 
   const database = await benchDatabase();
-  const runtime = await startRuntime([createTaskApiService, createAuditService], {
+  const baseline = baselineConsumer();
+  const runtime = await startRuntime([createTaskApiService, createAuditService, baseline.factory], {
     env: {
       ...env,
       DATABASE_URL: database.url,
@@ -58,7 +59,7 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
     },
   });
   try {
-    const withTaskApi = await ingestBesideTaskApi(runtime, durationMs);
+    const withTaskApi = await ingestBesideTaskApi(runtime, durationMs, baseline.handledAt);
     const burstResult = await ingestBurst(runtime, burst);
     const paced = await ingestPaced(runtime, rate, paceSeconds);
     const query = await queryBench(runtime, rows, users, queries);
@@ -73,7 +74,7 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
  * The task-api bench's load (64 clients creating tasks back to back, in a worker thread) with
  * the audit service consuming what task-api publishes: how far the audit trail trails behind.
  */
-async function ingestBesideTaskApi(runtime: RunningRuntime, durationMs: number) {
+async function ingestBesideTaskApi(runtime: RunningRuntime, durationMs: number, baselineAt: Map<string, number>) {
   const tokens: string[] = [];
   for (let i = 0; i < CLIENTS; i++) {
     const res = await fetch(`${runtime.url}/api/auth/register`, {
@@ -114,6 +115,14 @@ async function ingestBesideTaskApi(runtime: RunningRuntime, durationMs: number) 
      WHERE a.action = 'task.created'`,
   );
   const consumerLag = fromBus.rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+  // Against a consumer that does nothing, on the same bus at the same time: what the audit adds.
+  const written = await runtime.pool.query(
+    `SELECT event_id::text AS id, extract(epoch FROM recorded_at) * 1000 AS at FROM audit_logs WHERE action = 'task.created'`,
+  );
+  const overBaseline = written.rows
+    .filter((r) => baselineAt.has(r.id))
+    .map((r) => Number(r.at) - baselineAt.get(r.id)!)
+    .sort((a, b) => a - b);
   return {
     task_api_creates_per_s: round(load.completed / load.seconds),
     task_api_errors: load.errors,
@@ -126,7 +135,28 @@ async function ingestBesideTaskApi(runtime: RunningRuntime, durationMs: number) 
     audit_lag_max_ms: round(lag[lag.length - 1] ?? 0),
     audit_lag_from_bus_p50_ms: round(percentile(consumerLag, 50)),
     audit_lag_from_bus_p99_ms: round(percentile(consumerLag, 99)),
+    audit_lag_over_noop_consumer_p50_ms: round(percentile(overBaseline, 50)),
+    audit_lag_over_noop_consumer_p99_ms: round(percentile(overBaseline, 99)),
   };
+}
+
+/** A consumer of task-events that only notes when each event reached it: the bus's own lag. */
+function baselineConsumer() {
+  const handledAt = new Map<string, number>();
+  const factory: ServiceFactory = () => ({
+    name: 'audit',
+    subscriptions: [
+      {
+        topic: Topics.taskEvents,
+        consumer: 'bench-baseline',
+        handler: async (e: Envelope) => {
+          if (!handledAt.has(e.id)) handledAt.set(e.id, Date.now());
+          return 'SUCCESS' as const;
+        },
+      },
+    ],
+  });
+  return { factory, handledAt };
 }
 
 /** A task event of one of `userIds`, stamped now (its time is when it was published). */

@@ -1,5 +1,5 @@
 import { Topics } from '@taskstream/contracts';
-import type { Service, ServiceDeps, Subscription } from '@taskstream/platform';
+import { createPool, type Pool, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
 import { entryOf, createRecorder } from './ingest.js';
 import { createPartitionManager, retentionCutoff } from './partitions.js';
 import { auditRoutes } from './routes.js';
@@ -20,7 +20,11 @@ export function createAuditService(deps: ServiceDeps): Service {
   const { pool, config, ports, logger, metrics, auth } = deps;
   const log = logger.child({ service: 'audit' });
   const partitions = createPartitionManager(pool, log);
-  const record = createRecorder(pool, partitions);
+  // The chain has one writer at a time; it gets a connection of its own so that request traffic
+  // queueing on the shared pool (the embedded host serves every service from it) cannot starve it.
+  const writerConnection = createPool(config.DATABASE_URL!, 1);
+  let writerPool: Pool = writerConnection;
+  const record = createRecorder(() => writerPool, partitions);
   const rowsWritten = metrics.counter('audit_events_total', 'Task events seen by the audit trail', ['result']);
   const ingestLag = metrics.histogram('audit_ingest_lag_seconds', 'From event time to its audit row', [], [
     0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
@@ -69,6 +73,12 @@ export function createAuditService(deps: ServiceDeps): Service {
       await ensureAhead(new Date());
       // Scheduling again replaces the job: every replica may do this at start.
       await ports.jobs.schedule({ name: RETENTION_JOB, schedule: RETENTION_SCHEDULE });
+    },
+    async stop() {
+      // The bus stops after the services: events it still hands over are written on the shared
+      // pool, which outlives it; the own connection closes once its transaction is done.
+      writerPool = pool;
+      await writerConnection.end();
     },
   };
 }

@@ -64,7 +64,8 @@ const MAX_BATCH = 500;
  * events at once) are written together in the next one: one commit, one lock turn and one WAL
  * flush for the lot. A batch that fails is retried entry by entry, so one bad entry fails alone.
  */
-export function createRecorder(pool: Pool, partitions: PartitionManager) {
+export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionManager) {
+  const poolOf = typeof pool === 'function' ? pool : () => pool;
   let queue: Pending[] = [];
   let writing = false;
 
@@ -99,7 +100,7 @@ export function createRecorder(pool: Pool, partitions: PartitionManager) {
     const times = entries.map((e) => new Date(e.time));
     for (const time of times) await partitions.ensure(time);
     try {
-      return await withTransaction(pool, async (client) => {
+      return await withTransaction(poolOf(), async (client) => {
         // Lock the head first; the duplicate check is a statement of its own so that its snapshot,
         // taken after the lock was granted, sees every row committed by the previous holder.
         const { rows } = await client.query('SELECT last_id, last_hash FROM audit_chain_head FOR UPDATE');
