@@ -53,7 +53,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
   const admin = createAdmin(deps);
   const routes = Router();
   routes.use(admin.routes);
-  routes.use(authRoutes(pool, auth));
+  routes.use(authRoutes(pool, auth, config.APP_API_TOKEN));
   routes.use(webRoutes());
   routes.use(
     taskRoutes({

@@ -3,6 +3,7 @@ import { type Auth, conflict, HttpError, type Logger, type Pool, parse } from '@
 import { Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { isUuid } from './task-store.js';
 
 interface UserRow {
   id: string;
@@ -37,8 +38,19 @@ export async function createUser(
 const issueToken = (auth: Auth, user: User) =>
   auth.sign({ userId: user.id, role: user.role, email: user.email, name: user.name });
 
-export function authRoutes(pool: Pool, auth: Auth): Router {
+export function authRoutes(pool: Pool, auth: Auth, appToken?: string): Router {
   const router = Router();
+  // Service invocation only (notification looks up where to mail a reminder).
+  router.get('/internal/users/:id', async (req, res) => {
+    if (appToken && req.header('dapr-api-token') !== appToken)
+      throw new HttpError(401, 'unauthorized', 'app token required');
+    const id = String(req.params.id);
+    const { rows } = isUuid(id)
+      ? await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])
+      : { rows: [] };
+    if (!rows[0]) throw new HttpError(404, 'not_found', 'user not found');
+    res.json(toUser(rows[0]));
+  });
   router.post('/api/auth/register', async (req, res) => {
     const body = parse(RegisterBody, req.body);
     const user = await createUser(pool, body);

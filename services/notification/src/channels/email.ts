@@ -1,4 +1,4 @@
-import type { Logger, PoolClient } from '@taskstream/platform';
+import type { Invoker, Logger, PoolClient } from '@taskstream/platform';
 import nodemailer from 'nodemailer';
 import { v7 as uuidv7 } from 'uuid';
 import { type ChannelSender, DeliveryError, type SendContext, type SendResult } from './types.js';
@@ -8,6 +8,8 @@ export interface EmailOptions {
   smtpUrl?: string;
   from: string;
   logger: Logger;
+  /** Looks up a user's address at task-api when the user has not called this service yet. */
+  invoker?: Invoker;
 }
 
 export interface EmailChannel extends ChannelSender {
@@ -20,12 +22,28 @@ interface SmtpError extends Error {
   responseCode?: number;
 }
 
-async function contactOf(client: PoolClient, userId: string): Promise<string | undefined> {
+/** The address the user's token last told us, else the account's address from task-api (then kept). */
+async function contactOf(client: PoolClient, userId: string, invoker?: Invoker): Promise<string | undefined> {
   const { rows } = await client.query<{ email: string }>(
     'SELECT email FROM notification_contacts WHERE user_id = $1',
     [userId],
   );
-  return rows[0]?.email;
+  if (rows[0] || !invoker) return rows[0]?.email;
+  const response = await invoker.invoke<{ email?: string; name?: string }>({
+    appId: 'task-api',
+    method: 'GET',
+    path: `/internal/users/${encodeURIComponent(userId)}`,
+  });
+  if (response.status === 404) return undefined;
+  if (response.status !== 200 || !response.body?.email) {
+    throw new Error(`looking up the user's email at task-api answered ${response.status}`);
+  }
+  await client.query(
+    `INSERT INTO notification_contacts (user_id, email, name, updated_at) VALUES ($1, $2, $3, now())
+     ON CONFLICT (user_id) DO NOTHING`,
+    [userId, response.body.email, response.body.name ?? null],
+  );
+  return response.body.email;
 }
 
 /**
@@ -47,7 +65,7 @@ export function createEmailChannel(options: EmailOptions): EmailChannel {
 
   async function send(ctx: SendContext): Promise<SendResult> {
     const { client, reminder, content } = ctx;
-    const address = await contactOf(client, reminder.user_id);
+    const address = await contactOf(client, reminder.user_id, options.invoker);
     const messageId = `<${ctx.firingId}@taskstream>`;
     const mail = {
       from,
