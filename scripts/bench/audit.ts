@@ -5,7 +5,14 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createAuditService, fetchPage, selectionOf } from '@taskstream/audit';
 import { dataschemaFor, Topics } from '@taskstream/contracts';
-import { type Envelope, type OutgoingMessage, type Pool, type RunningRuntime, type ServiceFactory, startRuntime } from '@taskstream/platform';
+import {
+  type Envelope,
+  type OutgoingMessage,
+  type Pool,
+  type RunningRuntime,
+  type ServiceFactory,
+  startRuntime,
+} from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
 import { benchDatabase, percentile, round } from './support.js';
@@ -74,34 +81,48 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
  * The task-api bench's load (64 clients creating tasks back to back, in a worker thread) with
  * the audit service consuming what task-api publishes: how far the audit trail trails behind.
  */
-async function ingestBesideTaskApi(runtime: RunningRuntime, durationMs: number, baselineAt: Map<string, number>) {
+async function ingestBesideTaskApi(
+  runtime: RunningRuntime,
+  durationMs: number,
+  baselineAt: Map<string, number>,
+) {
   const tokens: string[] = [];
   for (let i = 0; i < CLIENTS; i++) {
     const res = await fetch(`${runtime.url}/api/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `audit-bench-${Date.now()}-${i}@example.com`, password: 'bench-password', name: `Bench ${i}` }),
+      body: JSON.stringify({
+        email: `audit-bench-${Date.now()}-${i}@example.com`,
+        password: 'bench-password',
+        name: `Bench ${i}`,
+      }),
     });
     tokens.push(((await res.json()) as { token: string }).token);
   }
-  const load = await new Promise<{ completed: number; seconds: number; errors: number }>((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
-      workerData: { url: runtime.url, tokens, warmupMs: 1000, durationMs },
-    });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+  const load = await new Promise<{ completed: number; seconds: number; errors: number }>(
+    (resolve, reject) => {
+      const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+        workerData: { url: runtime.url, tokens, warmupMs: 1000, durationMs },
+      });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    },
+  );
   const loadEnded = performance.now();
   const created = (await runtime.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n as number;
   const audited = async () =>
-    (await runtime.pool.query(`SELECT count(*)::int AS n FROM audit_logs WHERE action = 'task.created'`)).rows[0].n as number;
+    (await runtime.pool.query(`SELECT count(*)::int AS n FROM audit_logs WHERE action = 'task.created'`))
+      .rows[0].n as number;
   const backlogAtEnd = created - (await audited());
   // Of those, published on task-events already (the embedded bus's log): the audit consumer's own backlog.
-  const published = (await runtime.pool.query(`SELECT count(*)::int AS n FROM event_log WHERE topic = 'task-events'`)).rows[0].n as number;
+  const published = (
+    await runtime.pool.query(`SELECT count(*)::int AS n FROM event_log WHERE topic = 'task-events'`)
+  ).rows[0].n as number;
   const consumerBacklogAtEnd = published - (await audited());
   const deadline = Date.now() + 300_000;
   while ((await audited()) < created) {
-    if (Date.now() > deadline) throw new Error('the audit trail did not catch up with task-api within 5 minutes');
+    if (Date.now() > deadline)
+      throw new Error('the audit trail did not catch up with task-api within 5 minutes');
     await new Promise((r) => setTimeout(r, 20));
   }
   const { rows } = await runtime.pool.query(
@@ -164,22 +185,51 @@ function event(userId: string, sequence: number): Envelope {
   const taskId = randomUUID();
   const now = new Date().toISOString();
   const task = {
-    id: taskId, user_id: userId, title: `Bench task ${sequence}`, description: '', status: 'pending', priority: 'medium',
-    tags: ['bench'], due_date: null, time_zone: 'UTC', recurrence: null, reminders: [], series_id: null, occurrence: 1,
-    version: 2, created_at: now, updated_at: now, completed_at: null,
+    id: taskId,
+    user_id: userId,
+    title: `Bench task ${sequence}`,
+    description: '',
+    status: 'pending',
+    priority: 'medium',
+    tags: ['bench'],
+    due_date: null,
+    time_zone: 'UTC',
+    recurrence: null,
+    reminders: [],
+    series_id: null,
+    occurrence: 1,
+    version: 2,
+    created_at: now,
+    updated_at: now,
+    completed_at: null,
   };
   return {
-    specversion: '1.0', id: uuidv7(), type: 'com.taskstream.task.updated', source: '/taskstream/task-api', time: now,
-    subject: taskId, datacontenttype: 'application/json', dataschema: dataschemaFor('task.updated'),
+    specversion: '1.0',
+    id: uuidv7(),
+    type: 'com.taskstream.task.updated',
+    source: '/taskstream/task-api',
+    time: now,
+    subject: taskId,
+    datacontenttype: 'application/json',
+    dataschema: dataschemaFor('task.updated'),
     traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
     data: {
-      user_id: userId, task_id: taskId, sequence, task_version: 2, idempotency_key: `${taskId}:2:task.updated`,
-      payload: { task, changes: { priority: { before: 'low', after: 'medium' } } }, changed_fields: ['priority'],
+      user_id: userId,
+      task_id: taskId,
+      sequence,
+      task_version: 2,
+      idempotency_key: `${taskId}:2:task.updated`,
+      payload: { task, changes: { priority: { before: 'low', after: 'medium' } } },
+      changed_fields: ['priority'],
     },
   };
 }
 
-const message = (e: Envelope): OutgoingMessage => ({ topic: Topics.taskEvents, partitionKey: (e.data as { user_id: string }).user_id, event: e });
+const message = (e: Envelope): OutgoingMessage => ({
+  topic: Topics.taskEvents,
+  partitionKey: (e.data as { user_id: string }).user_id,
+  event: e,
+});
 
 async function count(runtime: RunningRuntime): Promise<number> {
   return (await runtime.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n;
@@ -212,7 +262,8 @@ async function ingestBurst(runtime: RunningRuntime, n: number) {
   const userIds = Array.from({ length: 50 }, () => randomUUID());
   const events = Array.from({ length: n }, (_, i) => event(userIds[i % userIds.length]!, i + 1));
   const started = performance.now();
-  for (let i = 0; i < events.length; i += 500) await runtime.ports.bus.publish(events.slice(i, i + 500).map(message));
+  for (let i = 0; i < events.length; i += 500)
+    await runtime.ports.bus.publish(events.slice(i, i + 500).map(message));
   await waitForRows(runtime, before + n, 600_000);
   const seconds = (performance.now() - started) / 1000;
   const lag = await lagSince(runtime, fromId);
@@ -235,7 +286,9 @@ async function ingestPaced(runtime: RunningRuntime, rate: number, seconds: numbe
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     if (due > sent) {
-      const batch = Array.from({ length: due - sent }, (_, i) => event(userIds[(sent + i) % userIds.length]!, sent + i + 1));
+      const batch = Array.from({ length: due - sent }, (_, i) =>
+        event(userIds[(sent + i) % userIds.length]!, sent + i + 1),
+      );
       await runtime.ports.bus.publish(batch.map(message));
       sent = due;
       maxBacklog = Math.max(maxBacklog, before + sent - (await count(runtime)));
@@ -255,7 +308,8 @@ async function ingestPaced(runtime: RunningRuntime, rate: number, seconds: numbe
 }
 
 /** Version-4 UUIDs (the API checks version and variant) derived from a name, in SQL. */
-const sqlUuid = (name: string) => `overlay(overlay(md5(${name}) placing '4' from 13) placing '8' from 17)::uuid`;
+const sqlUuid = (name: string) =>
+  `overlay(overlay(md5(${name}) placing '4' from 13) placing '8' from 17)::uuid`;
 
 /**
  * Bulk-loads `rows` rows with generate_series, spread over `users` users and the last 80 days
@@ -264,7 +318,8 @@ const sqlUuid = (name: string) => `overlay(overlay(md5(${name}) placing '4' from
  */
 export async function bulkLoadAuditRows(pool: Pool, rows: number, users: number): Promise<string[]> {
   const spanSeconds = 80 * 86400;
-  for (let days = 0; days <= 80; days += 10) await pool.query(`SELECT audit_ensure_partition(now() - make_interval(days => $1))`, [days]);
+  for (let days = 0; days <= 80; days += 10)
+    await pool.query(`SELECT audit_ensure_partition(now() - make_interval(days => $1))`, [days]);
   await pool.query('SELECT audit_ensure_partition(now())');
   const head = (await pool.query('SELECT last_id FROM audit_chain_head')).rows[0].last_id as number;
   const chunk = 100_000;
@@ -286,7 +341,10 @@ export async function bulkLoadAuditRows(pool: Pool, rows: number, users: number)
   }
   await pool.query('UPDATE audit_chain_head SET last_id = (SELECT max(id) FROM audit_logs)');
   await pool.query('VACUUM ANALYZE audit_logs');
-  const { rows: ids } = await pool.query(`SELECT ${sqlUuid(`'bench-user-' || n`)}::text AS id FROM generate_series(0, $1 - 1) n`, [users]);
+  const { rows: ids } = await pool.query(
+    `SELECT ${sqlUuid(`'bench-user-' || n`)}::text AS id FROM generate_series(0, $1 - 1) n`,
+    [users],
+  );
   return ids.map((r) => r.id as string);
 }
 
@@ -294,7 +352,11 @@ async function queryBench(runtime: RunningRuntime, rows: number, users: number, 
   const loadStarted = performance.now();
   const ids = await bulkLoadAuditRows(runtime.pool, rows, users);
   const loadSeconds = (performance.now() - loadStarted) / 1000;
-  return { query_rows: await count(runtime), query_bulk_load_s: round(loadSeconds), ...(await timeQueries(runtime, ids, queries)) };
+  return {
+    query_rows: await count(runtime),
+    query_bulk_load_s: round(loadSeconds),
+    ...(await timeQueries(runtime, ids, queries)),
+  };
 }
 
 /**
@@ -309,14 +371,19 @@ export async function timeQueries(runtime: RunningRuntime, ids: string[], querie
 
   async function timed(pathAndQuery: string, token: string): Promise<[number, number]> {
     const started = performance.now();
-    const res = await fetch(`${runtime.url}${pathAndQuery}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${runtime.url}${pathAndQuery}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const body = (await res.json()) as { items: unknown[] };
     if (res.status !== 200) throw new Error(`GET ${pathAndQuery}: ${res.status} ${JSON.stringify(body)}`);
     return [performance.now() - started, body.items.length];
   }
   const window = () => {
     const end = Date.now() - Math.floor(Math.random() * 50) * 86_400_000;
-    return { start_date: new Date(end - 30 * 86_400_000).toISOString(), end_date: new Date(end).toISOString() };
+    return {
+      start_date: new Date(end - 30 * 86_400_000).toISOString(),
+      end_date: new Date(end).toISOString(),
+    };
   };
   const query = (filters: Record<string, string>) => new URLSearchParams(filters).toString();
 
@@ -326,18 +393,26 @@ export async function timeQueries(runtime: RunningRuntime, ids: string[], querie
   const inProcessTimes: number[] = [];
   let returned = 0;
   const userIds = [...tokens.keys()];
-  for (let i = 0; i < 20; i++) await timed(`/api/audit-logs?${query(window())}`, tokens.get(userIds[i % userIds.length]!)!); // warm-up
+  for (let i = 0; i < 20; i++)
+    await timed(`/api/audit-logs?${query(window())}`, tokens.get(userIds[i % userIds.length]!)!); // warm-up
   for (let i = 0; i < queries; i++) {
     const user = userIds[i % userIds.length]!;
     const [ms, n] = await timed(`/api/audit-logs?${query(window())}`, tokens.get(user)!);
     userTimes.push(ms);
     returned += n;
-    adminTimes.push((await timed(`/api/audit-logs?${query({ user_id: ids[(i * 37) % ids.length]!, ...window() })}`, admin))[0]);
+    adminTimes.push(
+      (
+        await timed(`/api/audit-logs?${query({ user_id: ids[(i * 37) % ids.length]!, ...window() })}`, admin)
+      )[0],
+    );
     // The same query without HTTP: the service's query function on its pool.
     const started = performance.now();
     await fetchPage(runtime.pool, selectionOf({ userId: user, role: 'user' }, window()), undefined, 50);
     inProcessTimes.push(performance.now() - started);
-    if (i < 100) searchTimes.push((await timed(`/api/audit-logs?${query({ user_id: user, q: `bulk ${i}`, ...window() })}`, admin))[0]);
+    if (i < 100)
+      searchTimes.push(
+        (await timed(`/api/audit-logs?${query({ user_id: user, q: `bulk ${i}`, ...window() })}`, admin))[0],
+      );
   }
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
   const [u, a, s, d] = [sorted(userTimes), sorted(adminTimes), sorted(searchTimes), sorted(inProcessTimes)];

@@ -35,7 +35,12 @@ if (runtime !== 'embedded' && runtime !== 'dapr') throw new Error(`--runtime ${r
 if (runtime === 'dapr') benches.splice(0, benches.length, ['dapr', await optional('dapr.ts', 'benchDapr')]);
 
 const results: Record<string, unknown> = {
-  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, time: new Date().toISOString() },
+  machine: {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    node: process.version,
+    time: new Date().toISOString(),
+  },
 };
 for (const [name, bench] of benches) {
   if (!bench || (only && !only.has(name))) continue;
@@ -45,7 +50,10 @@ for (const [name, bench] of benches) {
   } catch (err) {
     results[name] = { error: String(err) };
   }
-  const rows = Object.entries(results[name] as Record<string, unknown>).map(([metric, value]) => ({ metric, value }));
+  const rows = Object.entries(results[name] as Record<string, unknown>).map(([metric, value]) => ({
+    metric,
+    value,
+  }));
   console.log(`\n${name}`);
   console.table(rows);
 }

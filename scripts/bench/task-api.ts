@@ -82,12 +82,22 @@ export async function benchTaskApi(options: { durationMs?: number; warmupMs?: nu
   const warmupMs = options.warmupMs ?? 2000;
   const database = await benchDatabase();
   const runtime = await startRuntime(allServices, {
-    env: { ...process.env, DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn', SEED_DEMO_USERS: 'false', NODE_ENV: 'production', JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123' },
+    env: {
+      ...process.env,
+      DATABASE_URL: database.url,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      SEED_DEMO_USERS: 'false',
+      NODE_ENV: 'production',
+      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+    },
   });
   try {
     const tokens = await registerUsers(runtime.url);
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs });
-    const backlog = await runtime.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');
+    const backlog = await runtime.pool.query(
+      'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+    );
     const ceiling = await rawInsertRate(database.url, durationMs);
     return {
       ...load,

@@ -9,7 +9,8 @@ export const GENESIS_HASH = '0'.repeat(64);
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  if (Array.isArray(value))
+    return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
   const record = value as Record<string, unknown>;
   const keys = Object.keys(record)
     .filter((k) => record[k] !== undefined)
@@ -79,22 +80,35 @@ const previous = (id: string) => (BigInt(id) - 1n).toString();
  * its successor chains to another hash than its own (the row was rewritten with a fresh hash).
  * The first broken row in chain order is named.
  */
-export async function verifyRows(rows: AsyncIterable<StoredRow>, neighbours: ChainNeighbours): Promise<VerifyOutcome> {
+export async function verifyRows(
+  rows: AsyncIterable<StoredRow>,
+  neighbours: ChainNeighbours,
+): Promise<VerifyOutcome> {
   let checked = 0;
   let before: StoredRow | undefined;
-  const broken = (row: StoredRow, reason: string): VerifyOutcome => ({ ok: false, checked, first_broken: row.id, reason });
+  const broken = (row: StoredRow, reason: string): VerifyOutcome => ({
+    ok: false,
+    checked,
+    first_broken: row.id,
+    reason,
+  });
 
   /** The checks of `row` that need its successor, which is `after` when that is the next id. */
   async function closeRow(row: StoredRow, after: StoredRow | undefined): Promise<VerifyOutcome | undefined> {
-    const successorPrev = after && after.id === next(row.id) ? after.prev_hash : await neighbours.prevHashOf(next(row.id));
+    const successorPrev =
+      after && after.id === next(row.id) ? after.prev_hash : await neighbours.prevHashOf(next(row.id));
     if (successorPrev !== undefined && successorPrev !== row.hash) {
-      return broken(row, `row ${next(row.id)} chains to another hash than this row's: this row was rewritten`);
+      return broken(
+        row,
+        `row ${next(row.id)} chains to another hash than this row's: this row was rewritten`,
+      );
     }
     return undefined;
   }
 
   for await (const row of rows) {
-    if (before && BigInt(row.id) <= BigInt(before.id)) return broken(row, `row id ${row.id} repeats or goes back in the chain`);
+    if (before && BigInt(row.id) <= BigInt(before.id))
+      return broken(row, `row id ${row.id} repeats or goes back in the chain`);
     if (before) {
       const outcome = await closeRow(before, row);
       if (outcome) return outcome;

@@ -1,8 +1,17 @@
-import { canonicalJson, type ChainNeighbours, GENESIS_HASH, rowHash, type StoredRow, verifyRows } from './chain.js';
+import {
+  type ChainNeighbours,
+  canonicalJson,
+  GENESIS_HASH,
+  rowHash,
+  type StoredRow,
+  verifyRows,
+} from './chain.js';
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and leaves out undefined members', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { z: null, y: 'x' }], c: undefined } })).toBe('{"a":{"d":[3,{"y":"x","z":null}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: null, y: 'x' }], c: undefined } })).toBe(
+      '{"a":{"d":[3,{"y":"x","z":null}]},"b":1}',
+    );
   });
 
   it('writes the same text for equal values built in another key order', () => {
@@ -12,7 +21,9 @@ describe('canonicalJson', () => {
   });
 
   it('keeps array order, escapes strings as JSON does, and writes numbers as JSON does', () => {
-    expect(canonicalJson(['b', 'a', 'line\n"quoted"', 1.5, 1e21, -0])).toBe('["b","a","line\\n\\"quoted\\"",1.5,1e+21,0]');
+    expect(canonicalJson(['b', 'a', 'line\n"quoted"', 1.5, 1e21, -0])).toBe(
+      '["b","a","line\\n\\"quoted\\"",1.5,1e+21,0]',
+    );
   });
 });
 
@@ -60,7 +71,13 @@ describe('rowHash', () => {
     const base = content(1, GENESIS_HASH);
     const hash = rowHash(base);
     expect(rowHash({ ...base })).toBe(hash);
-    for (const [field, value] of Object.entries({ action: 'task.deleted', payload: { task: { title: 'other' } }, prev_hash: '1'.repeat(64), trace_id: 'ab', time: '2025-01-01T00:00:00.001Z' })) {
+    for (const [field, value] of Object.entries({
+      action: 'task.deleted',
+      payload: { task: { title: 'other' } },
+      prev_hash: '1'.repeat(64),
+      trace_id: 'ab',
+      time: '2025-01-01T00:00:00.001Z',
+    })) {
       expect(rowHash({ ...base, [field]: value })).not.toBe(hash);
     }
   });
@@ -69,14 +86,23 @@ describe('rowHash', () => {
 describe('verifyRows', () => {
   it('accepts an intact chain and counts its rows', async () => {
     const rows = chain(20);
-    expect(await verifyRows(iterate(rows), neighbours(rows))).toEqual({ ok: true, checked: 20, first_broken: null, reason: null });
+    expect(await verifyRows(iterate(rows), neighbours(rows))).toEqual({
+      ok: true,
+      checked: 20,
+      first_broken: null,
+      reason: null,
+    });
   });
 
   it('names a row whose content was edited', async () => {
     const rows = chain(10);
     rows[6] = { ...rows[6]!, payload: { task: { title: 'forged' } } };
     const outcome = await verifyRows(iterate(rows), neighbours(rows));
-    expect(outcome).toMatchObject({ ok: false, first_broken: '7', reason: 'content does not match its hash' });
+    expect(outcome).toMatchObject({
+      ok: false,
+      first_broken: '7',
+      reason: 'content does not match its hash',
+    });
   });
 
   it('names a row that was edited and given a fresh hash (its successor still chains to the old one)', async () => {
@@ -97,24 +123,36 @@ describe('verifyRows', () => {
   it('checks a selection against neighbours outside it, including hashes kept for pruned rows', async () => {
     const rows = chain(30);
     const selection = rows.filter((r) => Number(r.id) % 3 !== 0 && Number(r.id) > 10);
-    expect(await verifyRows(iterate(selection), neighbours(rows))).toMatchObject({ ok: true, checked: selection.length });
+    expect(await verifyRows(iterate(selection), neighbours(rows))).toMatchObject({
+      ok: true,
+      checked: selection.length,
+    });
 
     const survivors = rows.slice(12);
     const pruned = new Map([['12', rows[11]!.hash]]);
     expect(await verifyRows(iterate(survivors), neighbours(survivors, pruned))).toMatchObject({ ok: true });
-    expect(await verifyRows(iterate(survivors), neighbours(survivors))).toMatchObject({ ok: false, first_broken: '13' });
+    expect(await verifyRows(iterate(survivors), neighbours(survivors))).toMatchObject({
+      ok: false,
+      first_broken: '13',
+    });
   });
 
   it('names the last selected row when the row after it, outside the selection, chains elsewhere', async () => {
     const rows = chain(8);
     const forged = { ...rows[4]!, action: 'task.deleted' };
     rows[4] = { ...forged, hash: rowHash(forged) };
-    expect(await verifyRows(iterate(rows.slice(0, 5)), neighbours(rows))).toMatchObject({ ok: false, first_broken: '5' });
+    expect(await verifyRows(iterate(rows.slice(0, 5)), neighbours(rows))).toMatchObject({
+      ok: false,
+      first_broken: '5',
+    });
   });
 
   it('rejects a repeated id', async () => {
     const rows = chain(5);
-    const outcome = await verifyRows(iterate([...rows.slice(0, 3), rows[2]!, ...rows.slice(3)]), neighbours(rows));
+    const outcome = await verifyRows(
+      iterate([...rows.slice(0, 3), rows[2]!, ...rows.slice(3)]),
+      neighbours(rows),
+    );
     expect(outcome).toMatchObject({ ok: false, first_broken: '3' });
   });
 });

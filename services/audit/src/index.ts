@@ -1,13 +1,19 @@
 import { Topics } from '@taskstream/contracts';
-import { createPool, type Pool, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
-import { entryOf, createRecorder } from './ingest.js';
+import {
+  createPool,
+  type Pool,
+  type Service,
+  type ServiceDeps,
+  type Subscription,
+} from '@taskstream/platform';
+import { createRecorder, entryOf } from './ingest.js';
 import { createPartitionManager, retentionCutoff } from './partitions.js';
 import { auditRoutes } from './routes.js';
 import { auditMigrations } from './schema.js';
 
+export { canonicalJson, GENESIS_HASH, rowHash } from './chain.js';
+export { type AuditFilters, fetchPage, selectionOf } from './query.js';
 export { auditMigrations } from './schema.js';
-export { canonicalJson, rowHash, GENESIS_HASH } from './chain.js';
-export { fetchPage, selectionOf, type AuditFilters } from './query.js';
 
 /** Name of the daily retention job; a one-off job named `audit-retention<anything>` runs it now. */
 export const RETENTION_JOB = 'audit-retention';
@@ -25,10 +31,15 @@ export function createAuditService(deps: ServiceDeps): Service {
   const writerConnection = createPool(config.DATABASE_URL!, 1);
   let writerPool: Pool = writerConnection;
   const record = createRecorder(() => writerPool, partitions);
-  const rowsWritten = metrics.counter('audit_events_total', 'Task events seen by the audit trail', ['result']);
-  const ingestLag = metrics.histogram('audit_ingest_lag_seconds', 'From event time to its audit row', [], [
-    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+  const rowsWritten = metrics.counter('audit_events_total', 'Task events seen by the audit trail', [
+    'result',
   ]);
+  const ingestLag = metrics.histogram(
+    'audit_ingest_lag_seconds',
+    'From event time to its audit row',
+    [],
+    [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  );
   const dropped = metrics.counter('audit_partitions_dropped_total', 'Expired audit partitions dropped');
 
   const subscription: Subscription = {

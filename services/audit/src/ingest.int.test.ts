@@ -16,9 +16,14 @@ function userStream(userId: string, tasks: number): Envelope[] {
       const before = t;
       t = { ...t, ...next, version: t.version + (action === 'created' ? 0 : 1) };
       const changes = Object.fromEntries(
-        Object.keys(next).map((k) => [k, { before: before[k as keyof typeof t], after: t[k as keyof typeof t] }]),
+        Object.keys(next).map((k) => [
+          k,
+          { before: before[k as keyof typeof t], after: t[k as keyof typeof t] },
+        ]),
       );
-      events.push(taskEvent(action, t, { sequence: ++sequence, changes: action === 'created' ? undefined : changes }));
+      events.push(
+        taskEvent(action, t, { sequence: ++sequence, changes: action === 'created' ? undefined : changes }),
+      );
     };
     step('created', {});
     step('updated', { title: `Renamed ${n}`, priority: 'high' });
@@ -32,7 +37,8 @@ function userStream(userId: string, tasks: number): Envelope[] {
 /** Round-robin over the users' streams: each user's order kept, users interleaved. */
 function interleave(streams: Envelope[][]): Envelope[] {
   const out: Envelope[] = [];
-  for (let i = 0; streams.some((s) => i < s.length); i++) for (const s of streams) if (i < s.length) out.push(s[i]!);
+  for (let i = 0; streams.some((s) => i < s.length); i++)
+    for (const s of streams) if (i < s.length) out.push(s[i]!);
   return out;
 }
 
@@ -60,8 +66,14 @@ describe('audit ingestion', () => {
     const userOf = (e: Envelope) => (e.data as { user_id: string }).user_id;
     const half = new Set(users.slice(0, 2));
     await Promise.all([
-      publish(rt, firstPass.filter((e) => half.has(userOf(e)))),
-      publish(rt, firstPass.filter((e) => !half.has(userOf(e)))),
+      publish(
+        rt,
+        firstPass.filter((e) => half.has(userOf(e))),
+      ),
+      publish(
+        rt,
+        firstPass.filter((e) => !half.has(userOf(e))),
+      ),
     ]);
     await publish(rt, rest);
 
@@ -98,7 +110,11 @@ describe('audit ingestion', () => {
     }
 
     const admin = await tokenFor(rt, randomUUID(), 'admin');
-    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({ ok: true, checked: n, first_broken: null });
+    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({
+      ok: true,
+      checked: n,
+      first_broken: null,
+    });
   });
 
   it('ignores other event types and dead-letters an invalid task event with its reason', async () => {
@@ -110,12 +126,18 @@ describe('audit ingestion', () => {
     const good = taskEvent('created', task(randomUUID()));
     await publish(rt, [other, broken, good]);
     const dead = await eventually(async () => {
-      const { rows } = await rt.pool.query(`SELECT reason FROM dead_letters WHERE consumer = 'audit' AND event_id = $1`, [broken.id]);
+      const { rows } = await rt.pool.query(
+        `SELECT reason FROM dead_letters WHERE consumer = 'audit' AND event_id = $1`,
+        [broken.id],
+      );
       return rows[0];
     }, 20000);
     expect(dead.reason).toMatch(/invalid task\.updated event .*data\.task_id/);
     await eventually(async () => (await rowCount(rt)) === before + 1);
-    const { rows } = await rt.pool.query('SELECT event_id::text FROM audit_logs WHERE event_id = ANY($1::uuid[])', [[other.id, broken.id, good.id]]);
+    const { rows } = await rt.pool.query(
+      'SELECT event_id::text FROM audit_logs WHERE event_id = ANY($1::uuid[])',
+      [[other.id, broken.id, good.id]],
+    );
     expect(rows.map((r) => r.event_id)).toEqual([good.id]);
   });
 
@@ -126,7 +148,10 @@ describe('audit ingestion', () => {
     await publish(rt, [e]);
     await eventually(async () => (await rowCount(rt)) === before + 1);
     const name = `audit_logs_y${time.getUTCFullYear()}m${String(time.getUTCMonth() + 1).padStart(2, '0')}`;
-    const { rows } = await rt.pool.query('SELECT tableoid::regclass::text AS partition FROM audit_logs WHERE event_id = $1', [e.id]);
+    const { rows } = await rt.pool.query(
+      'SELECT tableoid::regclass::text AS partition FROM audit_logs WHERE event_id = $1',
+      [e.id],
+    );
     expect(rows[0].partition).toBe(name);
   });
 
@@ -135,7 +160,12 @@ describe('audit ingestion', () => {
     const before = await rowCount(rt);
     const a = entryOf(taskEvent('created', task(randomUUID())))!;
     const b = entryOf(taskEvent('created', task(randomUUID())))!;
-    expect(await Promise.all([record(a), record(b), record({ ...a }), record(b)])).toEqual(['inserted', 'inserted', 'duplicate', 'duplicate']);
+    expect(await Promise.all([record(a), record(b), record({ ...a }), record(b)])).toEqual([
+      'inserted',
+      'inserted',
+      'duplicate',
+      'duplicate',
+    ]);
     expect(await rowCount(rt)).toBe(before + 2);
 
     // PostgreSQL refuses a NUL character in JSON text: that entry fails, the others of its batch land.
@@ -150,7 +180,10 @@ describe('audit ingestion', () => {
   });
 
   it('two writers (as two replicas) recording the same events at once write each event once', async () => {
-    const writers = [createRecorder(rt.pool, createPartitionManager(rt.pool, rt.logger)), createRecorder(rt.pool, createPartitionManager(rt.pool, rt.logger))];
+    const writers = [
+      createRecorder(rt.pool, createPartitionManager(rt.pool, rt.logger)),
+      createRecorder(rt.pool, createPartitionManager(rt.pool, rt.logger)),
+    ];
     const before = await rowCount(rt);
     const entries = Array.from({ length: 60 }, () => entryOf(taskEvent('updated', task(randomUUID())))!);
     const results = await Promise.all(entries.flatMap((e) => writers.map((write) => write({ ...e }))));

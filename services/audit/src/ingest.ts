@@ -1,6 +1,6 @@
-import { EventSchemas, TopicEvents, eventName, type EventName } from '@taskstream/contracts';
+import { type EventName, EventSchemas, eventName, TopicEvents } from '@taskstream/contracts';
 import { type Envelope, type Pool, traceIdOf, withTransaction } from '@taskstream/platform';
-import { rowHash, type ChainedContent } from './chain.js';
+import { type ChainedContent, rowHash } from './chain.js';
 import type { PartitionManager } from './partitions.js';
 
 const AUDITED = new Set<EventName>(TopicEvents['task-events']);
@@ -77,7 +77,7 @@ export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionM
         queue = queue.slice(batch.length);
         try {
           const results = await writeBatch(batch.map((p) => p.entry));
-          batch.forEach((p, i) => p.resolve(results[i]!));
+          for (const [i, p] of batch.entries()) p.resolve(results[i]!);
         } catch (err) {
           if (batch.length === 1) {
             batch[0]!.reject(err);
@@ -133,7 +133,8 @@ export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionM
           results.push('inserted');
         });
         if (rowsToInsert.length === 0) return results;
-        const column = <K extends keyof (ChainedContent & { hash: string })>(k: K) => rowsToInsert.map((r) => r[k]);
+        const column = <K extends keyof (ChainedContent & { hash: string })>(k: K) =>
+          rowsToInsert.map((r) => r[k]);
         const json = (k: 'changes' | 'payload') => rowsToInsert.map((r) => JSON.stringify(r[k]));
         await client.query(
           `WITH inserted AS (
@@ -143,8 +144,20 @@ export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionM
            )
            UPDATE audit_chain_head SET last_id = $13, last_hash = $14`,
           [
-            column('id'), column('event_id'), column('time'), column('actor'), column('action'), column('task_id'), json('changes'),
-            column('trace_id'), column('source'), json('payload'), column('prev_hash'), column('hash'), lastId.toString(), lastHash,
+            column('id'),
+            column('event_id'),
+            column('time'),
+            column('actor'),
+            column('action'),
+            column('task_id'),
+            json('changes'),
+            column('trace_id'),
+            column('source'),
+            json('payload'),
+            column('prev_hash'),
+            column('hash'),
+            lastId.toString(),
+            lastHash,
           ],
         );
         return results;

@@ -7,7 +7,11 @@ describe('entryOf', () => {
   it('maps a task event to the audit fields', () => {
     const t = task(user, { title: 'Dentist', version: 2 });
     const changes = { title: { before: 'Dentst', after: 'Dentist' } };
-    const event = taskEvent('updated', t, { changes, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', time: new Date('2025-03-01T10:00:00.123Z') });
+    const event = taskEvent('updated', t, {
+      changes,
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      time: new Date('2025-03-01T10:00:00.123Z'),
+    });
     expect(entryOf(event)).toEqual({
       event_id: event.id,
       time: '2025-03-01T10:00:00.123Z',
@@ -35,7 +39,9 @@ describe('entryOf', () => {
   });
 
   it('ignores event types the audit does not record', () => {
-    expect(entryOf({ ...taskEvent('created', task(user)), type: 'com.taskstream.reminder.sent' })).toBeUndefined();
+    expect(
+      entryOf({ ...taskEvent('created', task(user)), type: 'com.taskstream.reminder.sent' }),
+    ).toBeUndefined();
     expect(entryOf({ ...taskEvent('created', task(user)), type: 'com.example.other' })).toBeUndefined();
   });
 

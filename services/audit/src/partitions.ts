@@ -35,7 +35,8 @@ export function retentionCutoff(now: Date, retentionDays: number): Date {
 }
 
 /** Only whole months whose every instant is older than the cutoff go. */
-export const isExpired = (partition: MonthPartition, cutoff: Date) => partition.to.getTime() <= cutoff.getTime();
+export const isExpired = (partition: MonthPartition, cutoff: Date) =>
+  partition.to.getTime() <= cutoff.getTime();
 
 export interface PartitionManager {
   /** Makes sure the partition of `time` exists (cached once seen). */
@@ -99,7 +100,10 @@ export function createPartitionManager(pool: Pool, logger: Logger): PartitionMan
           );
           const count = await client.query(`SELECT count(*)::int AS n FROM ${quoteIdent(partition.name)}`);
           await client.query(`DROP TABLE ${quoteIdent(partition.name)}`);
-          logger.info({ partition: partition.name, rows: count.rows[0].n, boundary_rows: kept.rowCount }, 'audit partition dropped');
+          logger.info(
+            { partition: partition.name, rows: count.rows[0].n, boundary_rows: kept.rowCount },
+            'audit partition dropped',
+          );
           return count.rows[0].n as number;
         });
         known.delete(partition.name);

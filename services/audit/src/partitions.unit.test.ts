@@ -26,6 +26,8 @@ describe('monthly partitions', () => {
     expect(isExpired(parsePartition('audit_logs_y2025m02')!, cutoff)).toBe(false);
     expect(isExpired(parsePartition('audit_logs_y2025m05')!, cutoff)).toBe(false);
     expect(isExpired(parsePartition('audit_logs_y2025m01')!, new Date('2025-02-01T00:00:00Z'))).toBe(true);
-    expect(isExpired(parsePartition('audit_logs_y2025m01')!, new Date('2025-01-31T23:59:59.999Z'))).toBe(false);
+    expect(isExpired(parsePartition('audit_logs_y2025m01')!, new Date('2025-01-31T23:59:59.999Z'))).toBe(
+      false,
+    );
   });
 });

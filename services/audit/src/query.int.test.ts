@@ -22,14 +22,23 @@ const HOUR = 3_600_000;
 const wordsOf = (...texts: string[]) => texts.flatMap((t) => t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
 /** The string values inside a JSON value (the search covers values, not keys). */
 const stringsIn = (value: unknown): string[] =>
-  typeof value === 'string' ? [value] : value && typeof value === 'object' ? Object.values(value).flatMap(stringsIn) : [];
+  typeof value === 'string'
+    ? [value]
+    : value && typeof value === 'object'
+      ? Object.values(value).flatMap(stringsIn)
+      : [];
 
 /**
  * Three users, four tasks each, events every 13 hours back from now (so across at least two
  * months), and five events that share one instant (paging must neither skip nor repeat them).
  */
 function dataset(users: string[]) {
-  const tasks = new Map(users.map((u) => [u, TITLES.map((title) => task(u, { title, description: title === 'Buy milk' ? 'oat, not zebra' : '' }))]));
+  const tasks = new Map(
+    users.map((u) => [
+      u,
+      TITLES.map((title) => task(u, { title, description: title === 'Buy milk' ? 'oat, not zebra' : '' })),
+    ]),
+  );
   const now = Date.now();
   const events: Envelope[] = [];
   const rows: Row[] = [];
@@ -48,12 +57,18 @@ function dataset(users: string[]) {
   };
   for (let i = 0; i < 120; i++) {
     const user = users[i % users.length]!;
-    add(tasks.get(user)![i % TITLES.length]!, ACTIONS[i % ACTIONS.length]!, new Date(now - (120 - i) * 13 * HOUR));
+    add(
+      tasks.get(user)![i % TITLES.length]!,
+      ACTIONS[i % ACTIONS.length]!,
+      new Date(now - (120 - i) * 13 * HOUR),
+    );
   }
   const shared = new Date(now - 30 * HOUR + 1);
   for (let i = 0; i < 5; i++) add(tasks.get(users[i % 2]!)![0]!, 'updated', shared);
   // Publish in time order per user, as task-api would.
-  const order = events.map((e, i) => [e, rows[i]!] as const).sort((a, b) => a[1].time.localeCompare(b[1].time));
+  const order = events
+    .map((e, i) => [e, rows[i]!] as const)
+    .sort((a, b) => a[1].time.localeCompare(b[1].time));
   return { events: order.map(([e]) => e), rows, tasks };
 }
 
@@ -82,7 +97,11 @@ async function allPages(rt: TestRuntime, token: string, filters: Filters, limit:
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const query: URLSearchParams = new URLSearchParams({ ...filters, limit: String(limit), ...(cursor ? { cursor } : {}) } as Record<string, string>);
+    const query: URLSearchParams = new URLSearchParams({
+      ...filters,
+      limit: String(limit),
+      ...(cursor ? { cursor } : {}),
+    } as Record<string, string>);
     const res: { status: number; body: any } = await rt.request('GET', `/api/audit-logs?${query}`, { token });
     expect(res.status).toBe(200);
     expect(res.body.items.length).toBeLessThanOrEqual(limit);
@@ -98,7 +117,8 @@ function expectSameRows(actual: { event_id: string; time: string; id: string }[]
   expect(actual.map((a) => a.time)).toEqual(wanted.map((w) => w.time));
   expect(actual.map((a) => a.event_id).sort()).toEqual(wanted.map((w) => w.event_id).sort());
   for (let i = 1; i < actual.length; i++) {
-    if (actual[i]!.time === actual[i - 1]!.time) expect(BigInt(actual[i]!.id)).toBeLessThan(BigInt(actual[i - 1]!.id));
+    if (actual[i]!.time === actual[i - 1]!.time)
+      expect(BigInt(actual[i]!.id)).toBeLessThan(BigInt(actual[i - 1]!.id));
   }
 }
 
@@ -133,13 +153,22 @@ describe('audit query, paging, access and export', () => {
       { event_type: 'com.taskstream.task.completed', user_id: alice },
       { start_date: day(40), end_date: day(10) },
       { user_id: bob, start_date: day(60), end_date: day(1) },
-      { start_date: new Date(Date.now() - 30 * HOUR + 1).toISOString(), end_date: new Date(Date.now() - 30 * HOUR + 2).toISOString() },
+      {
+        start_date: new Date(Date.now() - 30 * HOUR + 1).toISOString(),
+        end_date: new Date(Date.now() - 30 * HOUR + 2).toISOString(),
+      },
       { q: 'dent' },
       { q: 'DENTIST offi' },
       { q: 'zebra', user_id: alice },
       { q: 'high' },
       { q: 'nothing-like-this' },
-      { user_id: alice, q: 'dentist', event_type: 'task.updated', start_date: day(50), end_date: new Date(Date.now() + HOUR).toISOString() },
+      {
+        user_id: alice,
+        q: 'dentist',
+        event_type: 'task.updated',
+        start_date: day(50),
+        end_date: new Date(Date.now() + HOUR).toISOString(),
+      },
     ];
     for (const filters of cases) {
       const wanted = expected(data.rows, filters, admin);
@@ -162,7 +191,9 @@ describe('audit query, paging, access and export', () => {
     expect(other.status).toBe(200);
     expect(other.body).toEqual({ items: [], next_cursor: null });
     const bobsTask = data.tasks.get(bob)![1]!.id;
-    expect((await rt.request('GET', `/api/audit-logs?task_id=${bobsTask}`, { token: aliceToken })).body.items).toEqual([]);
+    expect(
+      (await rt.request('GET', `/api/audit-logs?task_id=${bobsTask}`, { token: aliceToken })).body.items,
+    ).toEqual([]);
     expect((await allPages(rt, aliceToken, { q: 'dentist' }, 50)).every((r) => r.actor === alice)).toBe(true);
 
     const stranger = await tokenFor(rt, randomUUID());
@@ -172,37 +203,79 @@ describe('audit query, paging, access and export', () => {
   });
 
   it('rejects bad filters and cursors with 400 naming the field', async () => {
-    for (const query of ['user_id=nope', 'start_date=yesterday', 'limit=1000', 'cursor=garbage', 'colour=red']) {
+    for (const query of [
+      'user_id=nope',
+      'start_date=yesterday',
+      'limit=1000',
+      'cursor=garbage',
+      'colour=red',
+    ]) {
       const res = await rt.request('GET', `/api/audit-logs?${query}`, { token: adminToken });
       expect(res.status).toBe(400);
       expect(res.body.error.code).toMatch(/validation_failed|bad_request/);
     }
-    const backwards = await rt.request('GET', `/api/audit-logs?start_date=${day(1)}&end_date=${day(2)}`, { token: adminToken });
+    const backwards = await rt.request('GET', `/api/audit-logs?start_date=${day(1)}&end_date=${day(2)}`, {
+      token: adminToken,
+    });
     expect(backwards.status).toBe(400);
   });
 
   it('exports the same selection as NDJSON and CSV', async () => {
     const filters: Filters = { user_id: bob, start_date: day(60) };
     const wanted = expected(data.rows, filters, admin);
-    const ndjson = await rt.request('GET', `/api/audit-logs/export?format=ndjson&${new URLSearchParams({ ...filters })}`, { token: adminToken });
+    const ndjson = await rt.request(
+      'GET',
+      `/api/audit-logs/export?format=ndjson&${new URLSearchParams({ ...filters })}`,
+      { token: adminToken },
+    );
     expect(ndjson.status).toBe(200);
     expect(ndjson.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
-    const lines = (ndjson.body as string).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (ndjson.body as string)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expectSameRows(lines, wanted);
-    expect(lines[0]).toEqual((await rt.request('GET', `/api/audit-logs?${new URLSearchParams({ ...filters, limit: '1' })}`, { token: adminToken })).body.items[0]);
+    expect(lines[0]).toEqual(
+      (
+        await rt.request('GET', `/api/audit-logs?${new URLSearchParams({ ...filters, limit: '1' })}`, {
+          token: adminToken,
+        })
+      ).body.items[0],
+    );
 
-    const csv = await rt.request('GET', `/api/audit-logs/export?format=csv&${new URLSearchParams({ ...filters })}`, { token: adminToken });
+    const csv = await rt.request(
+      'GET',
+      `/api/audit-logs/export?format=csv&${new URLSearchParams({ ...filters })}`,
+      { token: adminToken },
+    );
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const records = parseCsv(csv.body as string);
-    expect(records[0]).toEqual(['id', 'event_id', 'time', 'actor', 'action', 'task_id', 'changes', 'trace_id', 'source', 'payload', 'hash']);
+    expect(records[0]).toEqual([
+      'id',
+      'event_id',
+      'time',
+      'actor',
+      'action',
+      'task_id',
+      'changes',
+      'trace_id',
+      'source',
+      'payload',
+      'hash',
+    ]);
     expect(records.slice(1).map((r) => r[1])).toEqual(lines.map((l) => l.event_id));
     expect(JSON.parse(records[1]![9]!)).toEqual(lines[0].payload);
 
     // A user's export holds their rows only, whatever they ask for.
     const own = await rt.request('GET', '/api/audit-logs/export', { token: aliceToken });
-    const ownLines = (own.body as string).trim().split('\n').map((l) => JSON.parse(l));
+    const ownLines = (own.body as string)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expectSameRows(ownLines, expected(data.rows, {}, { id: alice, admin: false }));
-    const none = await rt.request('GET', `/api/audit-logs/export?format=csv&user_id=${bob}`, { token: aliceToken });
+    const none = await rt.request('GET', `/api/audit-logs/export?format=csv&user_id=${bob}`, {
+      token: aliceToken,
+    });
     expect(parseCsv(none.body as string)).toHaveLength(1);
   });
 
@@ -210,11 +283,16 @@ describe('audit query, paging, access and export', () => {
     const user = randomUUID();
     const t = task(user, { title: 'Bulk' });
     const base = Date.now() - 5 * HOUR;
-    const many = Array.from({ length: 1234 }, (_, i) => taskEvent('updated', t, { time: new Date(base + i), sequence: i + 1 }));
+    const many = Array.from({ length: 1234 }, (_, i) =>
+      taskEvent('updated', t, { time: new Date(base + i), sequence: i + 1 }),
+    );
     await publish(rt, many);
     await settled(rt, data.events.length + many.length, 0, 60000);
     const res = await rt.request('GET', `/api/audit-logs/export?user_id=${user}`, { token: adminToken });
-    const lines = (res.body as string).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (res.body as string)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.event_id)).toEqual([...many].reverse().map((e) => e.id));
   });
 });

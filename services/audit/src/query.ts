@@ -30,7 +30,12 @@ const MAX_TERMS = 10;
 
 /** The words of a free-text query, lower-cased letters and digits only (safe inside a tsquery). */
 export function searchTerms(q: string): string[] {
-  return (q.normalize('NFKC').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, MAX_TERMS);
+  return (
+    q
+      .normalize('NFKC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? []
+  ).slice(0, MAX_TERMS);
 }
 
 /**
@@ -41,14 +46,20 @@ export function searchTerms(q: string): string[] {
 export function selectionOf(principal: Principal, filters: AuditFilters): Selection {
   const own = principal.role === 'admin' ? undefined : principal.userId;
   if (own && filters.user_id && filters.user_id !== own) return { empty: true };
-  if (filters.start_date && filters.end_date && Date.parse(filters.start_date) > Date.parse(filters.end_date)) {
+  if (
+    filters.start_date &&
+    filters.end_date &&
+    Date.parse(filters.start_date) > Date.parse(filters.end_date)
+  ) {
     throw badRequest('start_date must not be after end_date', { field: 'start_date' });
   }
   const terms = filters.q === undefined ? [] : searchTerms(filters.q);
   return {
     actor: own ?? filters.user_id,
     taskId: filters.task_id,
-    action: filters.event_type?.startsWith(TYPE_PREFIX) ? filters.event_type.slice(TYPE_PREFIX.length) : filters.event_type,
+    action: filters.event_type?.startsWith(TYPE_PREFIX)
+      ? filters.event_type.slice(TYPE_PREFIX.length)
+      : filters.event_type,
     start: filters.start_date,
     end: filters.end_date,
     terms: terms.length > 0 ? terms : undefined,
@@ -73,7 +84,9 @@ export function conditions(selection: Selection, params: unknown[]): string[] {
     // is faster than the GIN index, whose prefix look-ups of common words touch thousands of
     // entries and which the planner misjudges; `|| ''` keeps it from using the index there.
     const vector = selection.actor || selection.taskId ? `(search || ''::tsvector)` : 'search';
-    where.push(`${vector} @@ to_tsquery('simple', ${param(selection.terms.map((t) => `${t}:*`).join(' & '))})`);
+    where.push(
+      `${vector} @@ to_tsquery('simple', ${param(selection.terms.map((t) => `${t}:*`).join(' & '))})`,
+    );
   }
   return where;
 }
@@ -83,12 +96,18 @@ export type Position = [timeKey: string, id: string];
 
 const TIME_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
-export const encodeCursor = (position: Position) => Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
+export const encodeCursor = (position: Position) =>
+  Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
 
 export function decodeCursor(cursor: string): Position {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && TIME_KEY.test(value[0]) && /^\d{1,18}$/.test(value[1])) {
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      TIME_KEY.test(value[0]) &&
+      /^\d{1,18}$/.test(value[1])
+    ) {
       return [value[0], value[1]];
     }
   } catch {
@@ -131,7 +150,12 @@ export function toAuditLog(row: AuditLogRow) {
 export type AuditLog = ReturnType<typeof toAuditLog>;
 
 /** Up to `limit` rows of the selection after `after`, newest first. */
-export async function fetchRows(db: Queryable, selection: Selection, after: Position | undefined, limit: number): Promise<AuditLogRow[]> {
+export async function fetchRows(
+  db: Queryable,
+  selection: Selection,
+  after: Position | undefined,
+  limit: number,
+): Promise<AuditLogRow[]> {
   if (selection.empty) return [];
   const params: unknown[] = [];
   const where = conditions(selection, params);
@@ -154,9 +178,17 @@ export async function fetchRows(db: Queryable, selection: Selection, after: Posi
 export const positionOf = (row: AuditLogRow): Position => [row.time_key, row.id];
 
 /** One page and the cursor of the next (null on the last page). */
-export async function fetchPage(db: Queryable, selection: Selection, cursor: string | undefined, limit: number) {
+export async function fetchPage(
+  db: Queryable,
+  selection: Selection,
+  cursor: string | undefined,
+  limit: number,
+) {
   const rows = await fetchRows(db, selection, cursor ? decodeCursor(cursor) : undefined, limit + 1);
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  return { items: items.map(toAuditLog), next_cursor: rows.length > limit && last ? encodeCursor(positionOf(last)) : null };
+  return {
+    items: items.map(toAuditLog),
+    next_cursor: rows.length > limit && last ? encodeCursor(positionOf(last)) : null,
+  };
 }

@@ -23,24 +23,37 @@ describe('selectionOf', () => {
   });
 
   it('rejects a start after the end', () => {
-    expect(() => selectionOf(admin, { start_date: '2025-02-01T00:00:00Z', end_date: '2025-01-01T00:00:00Z' })).toThrow(HttpError);
+    expect(() =>
+      selectionOf(admin, { start_date: '2025-02-01T00:00:00Z', end_date: '2025-01-01T00:00:00Z' }),
+    ).toThrow(HttpError);
   });
 });
 
 describe('search terms', () => {
   it('keeps letters and digits only, lower-cased, as separate words', () => {
-    expect(searchTerms("Dentist's  appointment: 10:30 & (Zahnärztin)")).toEqual(['dentist', 's', 'appointment', '10', '30', 'zahnärztin']);
+    expect(searchTerms("Dentist's  appointment: 10:30 & (Zahnärztin)")).toEqual([
+      'dentist',
+      's',
+      'appointment',
+      '10',
+      '30',
+      'zahnärztin',
+    ]);
     expect(searchTerms('!!! ***')).toEqual([]);
   });
 
   it('becomes one prefix query with every word required', () => {
     const params: unknown[] = [];
-    expect(conditions({ terms: ['dent', 'appoint'] }, params)).toEqual([`search @@ to_tsquery('simple', $1)`]);
+    expect(conditions({ terms: ['dent', 'appoint'] }, params)).toEqual([
+      `search @@ to_tsquery('simple', $1)`,
+    ]);
     expect(params).toEqual(['dent:* & appoint:*']);
   });
 
   it("checks one user's rows one by one rather than through the search index", () => {
-    expect(conditions({ actor: bob, terms: ['dent'] }, [])[1]).toBe(`(search || ''::tsvector) @@ to_tsquery('simple', $2)`);
+    expect(conditions({ actor: bob, terms: ['dent'] }, [])[1]).toBe(
+      `(search || ''::tsvector) @@ to_tsquery('simple', $2)`,
+    );
   });
 
   it('a query without words filters nothing', () => {
@@ -52,11 +65,29 @@ describe('conditions', () => {
   it('binds every filter as a parameter', () => {
     const params: unknown[] = [];
     const where = conditions(
-      { actor: bob, taskId: alice.userId, action: 'task.updated', start: '2025-01-01T00:00:00Z', end: '2025-02-01T00:00:00Z' },
+      {
+        actor: bob,
+        taskId: alice.userId,
+        action: 'task.updated',
+        start: '2025-01-01T00:00:00Z',
+        end: '2025-02-01T00:00:00Z',
+      },
       params,
     );
-    expect(where).toEqual(['actor = $1::uuid', 'task_id = $2::uuid', 'action = $3', 'time >= $4::timestamptz', 'time < $5::timestamptz']);
-    expect(params).toEqual([bob, alice.userId, 'task.updated', '2025-01-01T00:00:00Z', '2025-02-01T00:00:00Z']);
+    expect(where).toEqual([
+      'actor = $1::uuid',
+      'task_id = $2::uuid',
+      'action = $3',
+      'time >= $4::timestamptz',
+      'time < $5::timestamptz',
+    ]);
+    expect(params).toEqual([
+      bob,
+      alice.userId,
+      'task.updated',
+      '2025-01-01T00:00:00Z',
+      '2025-02-01T00:00:00Z',
+    ]);
     expect(conditions({ empty: true, actor: bob }, [])).toEqual(['false']);
   });
 });
@@ -65,7 +96,11 @@ describe('cursor', () => {
   it('round-trips a position and rejects anything else', () => {
     const position: [string, string] = ['2025-01-01T10:00:00.123456Z', '42'];
     expect(decodeCursor(encodeCursor(position))).toEqual(position);
-    for (const bad of ['garbage', encodeCursor(['2025-01-01', '1'] as never), Buffer.from('["2025-01-01T10:00:00.123456Z","1; drop"]').toString('base64url')]) {
+    for (const bad of [
+      'garbage',
+      encodeCursor(['2025-01-01', '1'] as never),
+      Buffer.from('["2025-01-01T10:00:00.123456Z","1; drop"]').toString('base64url'),
+    ]) {
       expect(() => decodeCursor(bad)).toThrow(HttpError);
     }
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createTaskApiService } from '@taskstream/task-api';
 import { eventually, type TestRuntime } from '@taskstream/platform/test-support';
+import { createTaskApiService } from '@taskstream/task-api';
 import { startAudit, tokenFor } from './test-support/harness.js';
 
 describe('audit trail of task operations through the REST API', () => {
@@ -42,21 +42,45 @@ describe('audit trail of task operations through the REST API', () => {
       const res = await rt.request('GET', '/api/audit-logs', { token: ann.token });
       return res.body.items.length >= 3 ? res.body : undefined;
     });
-    expect(page.items.map((r: { action: string }) => r.action)).toEqual(['task.completed', 'task.updated', 'task.created']);
+    expect(page.items.map((r: { action: string }) => r.action)).toEqual([
+      'task.completed',
+      'task.updated',
+      'task.created',
+    ]);
     const [completed, update, create] = page.items;
-    for (const row of page.items) expect(row).toMatchObject({ actor: ann.id, task_id: id, source: expect.any(String), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    for (const row of page.items)
+      expect(row).toMatchObject({
+        actor: ann.id,
+        task_id: id,
+        source: expect.any(String),
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      });
     expect(create.trace_id).toBe(traceId);
     expect(create.changes).toEqual({});
     expect(create.payload.task).toMatchObject({ id, title: 'Dentist', priority: 'low' });
-    expect(update.changes).toEqual({ title: { before: 'Dentist', after: 'Dentist at 10' }, priority: { before: 'low', after: 'high' } });
+    expect(update.changes).toEqual({
+      title: { before: 'Dentist', after: 'Dentist at 10' },
+      priority: { before: 'low', after: 'high' },
+    });
     expect(completed.changes.status).toEqual({ before: 'pending', after: 'completed' });
 
     // No fourth row of Ann's shows up later, and the other user's task is not in her trail.
-    await eventually(async () => (await rt.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n === 4);
+    await eventually(
+      async () => (await rt.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n === 4,
+    );
     expect((await rt.request('GET', '/api/audit-logs', { token: ann.token })).body.items).toHaveLength(3);
     const admin = await tokenFor(rt, randomUUID(), 'admin');
-    const search = await rt.request('GET', `/api/audit-logs?q=${encodeURIComponent('dentist 10')}`, { token: admin });
-    expect(search.body.items.map((r: { action: string }) => r.action)).toEqual(['task.completed', 'task.updated']);
-    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({ ok: true, checked: 4, first_broken: null });
+    const search = await rt.request('GET', `/api/audit-logs?q=${encodeURIComponent('dentist 10')}`, {
+      token: admin,
+    });
+    expect(search.body.items.map((r: { action: string }) => r.action)).toEqual([
+      'task.completed',
+      'task.updated',
+    ]);
+    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({
+      ok: true,
+      checked: 4,
+      first_broken: null,
+    });
   });
 });

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Envelope } from '@taskstream/platform';
-import { createTestDatabase, eventually, type TestDatabase, type TestRuntime } from '@taskstream/platform/test-support';
+import {
+  createTestDatabase,
+  eventually,
+  type TestDatabase,
+  type TestRuntime,
+} from '@taskstream/platform/test-support';
 import { RETENTION_JOB } from './index.js';
 import { partitionFor } from './partitions.js';
 import { task, taskEvent } from './test-support/events.js';
@@ -26,7 +31,11 @@ describe('audit retention', () => {
       )
     ).rows.map((r) => r.name as string);
   const eventIds = async (runtime: TestRuntime) =>
-    new Set((await runtime.pool.query('SELECT event_id::text FROM audit_logs')).rows.map((r) => r.event_id as string));
+    new Set(
+      (await runtime.pool.query('SELECT event_id::text FROM audit_logs')).rows.map(
+        (r) => r.event_id as string,
+      ),
+    );
 
   /** Runs the retention job now (a one-off job under the daily job's name prefix) and waits for it. */
   async function runRetention(runtime: TestRuntime, gone: string[]) {
@@ -54,14 +63,22 @@ describe('audit retention', () => {
     await settled(rt, order.length);
     const admin = await tokenFor(rt, randomUUID(), 'admin');
     expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body.ok).toBe(true);
-    const listed = async () => (await rt!.request('GET', '/api/audit-logs?limit=200', { token: admin })).body.items.map((r: { event_id: string }) => r.event_id);
+    const listed = async () =>
+      (await rt!.request('GET', '/api/audit-logs?limit=200', { token: admin })).body.items.map(
+        (r: { event_id: string }) => r.event_id,
+      );
     expect(await listed()).toHaveLength(order.length);
 
     const expiredPartitions = [...new Set(expired.map((e) => partitionFor(new Date(e.time)).name))];
     const keptPartitions = [...new Set(kept.map((e) => partitionFor(new Date(e.time)).name))];
     const thisMonth = new Date(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1));
-    const ahead = [1, 2].map((m) => partitionFor(new Date(Date.UTC(thisMonth.getUTCFullYear(), thisMonth.getUTCMonth() + m, 1))).name);
-    expect(await partitionNames(rt)).toEqual(expect.arrayContaining([...expiredPartitions, ...keptPartitions, ...ahead]));
+    const ahead = [1, 2].map(
+      (m) =>
+        partitionFor(new Date(Date.UTC(thisMonth.getUTCFullYear(), thisMonth.getUTCMonth() + m, 1))).name,
+    );
+    expect(await partitionNames(rt)).toEqual(
+      expect.arrayContaining([...expiredPartitions, ...keptPartitions, ...ahead]),
+    );
     expect(await rt.ports.jobs.get(RETENTION_JOB)).toMatchObject({ name: RETENTION_JOB, schedule: '@daily' });
 
     await runRetention(rt, expiredPartitions);
@@ -69,13 +86,19 @@ describe('audit retention', () => {
     // Prepared list queries of the pool's connections are re-planned without the dropped tables.
     expect(await listed()).toEqual([...kept].sort((a, b) => b.time.localeCompare(a.time)).map((e) => e.id));
     expect(await partitionNames(rt)).toEqual(expect.arrayContaining([...keptPartitions, ...ahead]));
-    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({ ok: true, checked: kept.length, first_broken: null });
+    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({
+      ok: true,
+      checked: kept.length,
+      first_broken: null,
+    });
 
     // A shorter retention (configuration) takes the month of 89 days ago too on the next run.
     await rt.close();
     rt = await startAudit({ database, env: { AUDIT_RETENTION_DAYS: '30' } });
     await runRetention(rt, [...new Set(kept.slice(0, 2).map((e) => partitionFor(new Date(e.time)).name))]);
     expect(await eventIds(rt)).toEqual(new Set(kept.slice(2).map((e) => e.id)));
-    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toMatchObject({ ok: true });
+    expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toMatchObject({
+      ok: true,
+    });
   });
 });

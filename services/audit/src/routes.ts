@@ -1,16 +1,41 @@
 import { AuditExportQuery, AuditLogQuery, AuditVerifyQuery } from '@taskstream/contracts';
 import { type Auth, type Logger, type Pool, parse, principalOf } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
-import { fetchPage, fetchRows, type Position, positionOf, selectionOf, toAuditLog, type AuditLog } from './query.js';
+import {
+  type AuditLog,
+  fetchPage,
+  fetchRows,
+  type Position,
+  positionOf,
+  selectionOf,
+  toAuditLog,
+} from './query.js';
 import { verifyChain } from './verify.js';
 
 const EXPORT_BATCH = 500;
 
-export const CSV_COLUMNS = ['id', 'event_id', 'time', 'actor', 'action', 'task_id', 'changes', 'trace_id', 'source', 'payload', 'hash'] as const;
+export const CSV_COLUMNS = [
+  'id',
+  'event_id',
+  'time',
+  'actor',
+  'action',
+  'task_id',
+  'changes',
+  'trace_id',
+  'source',
+  'payload',
+  'hash',
+] as const;
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, quote or line break; objects as JSON. */
 export function csvField(value: unknown): string {
-  const text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const text =
+    value === null || value === undefined
+      ? ''
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -76,12 +101,21 @@ export function auditRoutes(options: { pool: Pool; auth: Auth; logger: Logger })
     }
   });
 
-  routes.get('/api/audit-logs/verify', auth.requireUser, auth.requireAdmin, async (req: Request, res: Response) => {
-    const query = parse(AuditVerifyQuery, req.query, 'query');
-    const outcome = await verifyChain(pool, query);
-    if (!outcome.ok) req.log.warn({ first_broken: outcome.first_broken, reason: outcome.reason }, 'audit chain check failed');
-    res.json({ ok: outcome.ok, checked: outcome.checked, first_broken: outcome.first_broken });
-  });
+  routes.get(
+    '/api/audit-logs/verify',
+    auth.requireUser,
+    auth.requireAdmin,
+    async (req: Request, res: Response) => {
+      const query = parse(AuditVerifyQuery, req.query, 'query');
+      const outcome = await verifyChain(pool, query);
+      if (!outcome.ok)
+        req.log.warn(
+          { first_broken: outcome.first_broken, reason: outcome.reason },
+          'audit chain check failed',
+        );
+      res.json({ ok: outcome.ok, checked: outcome.checked, first_broken: outcome.first_broken });
+    },
+  );
 
   return routes;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type TestRuntime } from '@taskstream/platform/test-support';
+import type { TestRuntime } from '@taskstream/platform/test-support';
 import { rowHash } from './chain.js';
 import { task, taskEvent } from './test-support/events.js';
 import { publish, settled, startAudit, tokenFor } from './test-support/harness.js';
@@ -36,17 +36,25 @@ describe('audit chain verification', () => {
   const at = (minute: number) => new Date(base + minute * MINUTE).toISOString();
   const idAtMinute = async (minute: number): Promise<string> =>
     (await rt.pool.query('SELECT id::text FROM audit_logs WHERE time = $1', [at(minute)])).rows[0].id;
-  const row = async (id: string) => (await rt.pool.query('SELECT * FROM audit_logs WHERE id = $1', [id])).rows[0];
+  const row = async (id: string) =>
+    (await rt.pool.query('SELECT * FROM audit_logs WHERE id = $1', [id])).rows[0];
 
   it('accepts the untouched chain, whole or a time range of it', async () => {
     expect(await verify()).toEqual({ ok: true, checked: n, first_broken: null });
-    expect(await verify(`?start_date=${at(10)}&end_date=${at(25)}`)).toEqual({ ok: true, checked: 15, first_broken: null });
+    expect(await verify(`?start_date=${at(10)}&end_date=${at(25)}`)).toEqual({
+      ok: true,
+      checked: 15,
+      first_broken: null,
+    });
   });
 
   it('names a row whose content was edited in the database, and accepts it again once restored', async () => {
     const id = await idAtMinute(17);
     const original = await row(id);
-    await rt.pool.query(`UPDATE audit_logs SET payload = jsonb_set(payload, '{task,title}', '"Forged"') WHERE id = $1`, [id]);
+    await rt.pool.query(
+      `UPDATE audit_logs SET payload = jsonb_set(payload, '{task,title}', '"Forged"') WHERE id = $1`,
+      [id],
+    );
     expect(await verify()).toEqual({ ok: false, checked: expect.any(Number), first_broken: id });
     // A range that ends before the edited row does not reach it.
     expect((await verify(`?end_date=${at(17)}`)).ok).toBe(true);
@@ -64,10 +72,23 @@ describe('audit chain verification', () => {
   it('names a row that was edited and given a fresh hash of its new content', async () => {
     const id = await idAtMinute(8);
     const original = await row(id);
-    const forged = { ...original, id, time: original.time.toISOString(), changes: { title: { before: 'x', after: 'y' } } };
-    await rt.pool.query('UPDATE audit_logs SET changes = $2, hash = $3 WHERE id = $1', [id, forged.changes, rowHash(forged)]);
+    const forged = {
+      ...original,
+      id,
+      time: original.time.toISOString(),
+      changes: { title: { before: 'x', after: 'y' } },
+    };
+    await rt.pool.query('UPDATE audit_logs SET changes = $2, hash = $3 WHERE id = $1', [
+      id,
+      forged.changes,
+      rowHash(forged),
+    ]);
     expect(await verify()).toMatchObject({ ok: false, first_broken: id });
-    await rt.pool.query('UPDATE audit_logs SET changes = $2, hash = $3 WHERE id = $1', [id, original.changes, original.hash]);
+    await rt.pool.query('UPDATE audit_logs SET changes = $2, hash = $3 WHERE id = $1', [
+      id,
+      original.changes,
+      original.hash,
+    ]);
     expect((await verify()).ok).toBe(true);
   });
 

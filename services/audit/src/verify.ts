@@ -58,16 +58,36 @@ async function verifyInSnapshot(client: PoolClient, range: VerifyRange): Promise
   if (!outcome.ok || range.end_date) return outcome;
 
   // The newest row: still there, and the one the head was moved to.
-  const head = (await client.query('SELECT last_id::text AS last_id, last_hash FROM audit_chain_head')).rows[0];
+  const head = (await client.query('SELECT last_id::text AS last_id, last_hash FROM audit_chain_head'))
+    .rows[0];
   if (!head || head.last_id === '0') return outcome;
   const newest = await neighbours.hashOf(head.last_id);
-  if (newest === undefined) return { ...outcome, ok: false, first_broken: head.last_id, reason: `newest row ${head.last_id} is missing` };
+  if (newest === undefined)
+    return {
+      ...outcome,
+      ok: false,
+      first_broken: head.last_id,
+      reason: `newest row ${head.last_id} is missing`,
+    };
   if (newest !== head.last_hash) {
-    return { ...outcome, ok: false, first_broken: head.last_id, reason: `newest row ${head.last_id} differs from the chain head` };
+    return {
+      ...outcome,
+      ok: false,
+      first_broken: head.last_id,
+      reason: `newest row ${head.last_id} differs from the chain head`,
+    };
   }
-  const beyond = await client.query('SELECT id::text AS id FROM audit_logs WHERE id > $1::bigint ORDER BY audit_logs.id LIMIT 1', [head.last_id]);
+  const beyond = await client.query(
+    'SELECT id::text AS id FROM audit_logs WHERE id > $1::bigint ORDER BY audit_logs.id LIMIT 1',
+    [head.last_id],
+  );
   if (beyond.rows[0]) {
-    return { ...outcome, ok: false, first_broken: beyond.rows[0].id, reason: `row ${beyond.rows[0].id} lies beyond the chain head` };
+    return {
+      ...outcome,
+      ok: false,
+      first_broken: beyond.rows[0].id,
+      reason: `row ${beyond.rows[0].id} lies beyond the chain head`,
+    };
   }
   return outcome;
 }

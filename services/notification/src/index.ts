@@ -32,7 +32,12 @@ const CONSUMER = 'notification';
  */
 export function createNotificationService(deps: ServiceDeps, options: NotificationOptions = {}): Service {
   const { config, pool, logger, ports, auth } = deps;
-  const email = createEmailChannel({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, logger, invoker: deps.ports.invoker });
+  const email = createEmailChannel({
+    smtpUrl: config.SMTP_URL,
+    from: config.MAIL_FROM,
+    logger,
+    invoker: deps.ports.invoker,
+  });
   const push = createPushChannel({
     pool,
     logger,

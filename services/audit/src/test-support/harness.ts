@@ -1,16 +1,27 @@
 import type { Envelope, ServiceFactory } from '@taskstream/platform';
-import { eventually, startTestRuntime, type TestDatabase, type TestRuntime } from '@taskstream/platform/test-support';
+import {
+  eventually,
+  startTestRuntime,
+  type TestDatabase,
+  type TestRuntime,
+} from '@taskstream/platform/test-support';
 import { createAuditService } from '../index.js';
 import { onTaskEvents } from './events.js';
 
 /** The audit service (and `also`) on a database of its own, or on `database` to restart on the same data. */
-export async function startAudit(options: { env?: Record<string, string>; also?: ServiceFactory[]; database?: TestDatabase } = {}) {
-  return startTestRuntime([createAuditService, ...(options.also ?? [])], { env: options.env, database: options.database });
+export async function startAudit(
+  options: { env?: Record<string, string>; also?: ServiceFactory[]; database?: TestDatabase } = {},
+) {
+  return startTestRuntime([createAuditService, ...(options.also ?? [])], {
+    env: options.env,
+    database: options.database,
+  });
 }
 
 /** Publishes events on task-events, each under its user's partition key, in the order given. */
 export async function publish(rt: TestRuntime, events: Envelope[]) {
-  for (let i = 0; i < events.length; i += 200) await rt.ports.bus.publish(events.slice(i, i + 200).map(onTaskEvents));
+  for (let i = 0; i < events.length; i += 200)
+    await rt.ports.bus.publish(events.slice(i, i + 200).map(onTaskEvents));
 }
 
 export async function rowCount(rt: TestRuntime): Promise<number> {
@@ -32,4 +43,5 @@ export async function settled(rt: TestRuntime, inserted: number, duplicates = 0,
   );
 }
 
-export const tokenFor = (rt: TestRuntime, userId: string, role: 'user' | 'admin' = 'user') => rt.auth.sign({ userId, role });
+export const tokenFor = (rt: TestRuntime, userId: string, role: 'user' | 'admin' = 'user') =>
+  rt.auth.sign({ userId, role });
