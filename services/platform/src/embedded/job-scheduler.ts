@@ -85,13 +85,18 @@ export function createEmbeddedJobScheduler(options: EmbeddedJobSchedulerOptions)
   /** Arms the wake-up timer for the soonest job that is waiting to run. */
   async function armWakeUp() {
     if (!runner) return;
+    // Index-backed (scheduled_jobs_next_run): this runs after every job. Jobs already due are
+    // graphile-worker's own business; a failed run waiting for its retry is found by the poll.
     const { rows } = await pool.query<{ at: Date | null }>(
-      `SELECT min(run_at) AS at FROM graphile_worker.jobs
-       WHERE task_identifier = $1 AND locked_at IS NULL AND attempts < max_attempts`,
-      [TASK],
+      'SELECT min(next_run_at) AS at FROM scheduled_jobs WHERE next_run_at > now()',
     );
     const at = rows[0]?.at?.getTime();
     if (at === undefined || !runner) return;
+    armAt(at);
+  }
+
+  /** Arms the timer for `at` unless an earlier wake-up is armed already. */
+  function armAt(at: number) {
     if (wakeAt !== undefined && wakeAt <= at && wakeTimer) return; // an earlier wake-up is armed
     clearTimeout(wakeTimer);
     wakeAt = at;
@@ -182,7 +187,8 @@ export function createEmbeddedJobScheduler(options: EmbeddedJobSchedulerOptions)
         );
         await enqueue(client, { name: spec.name, revision: rows[0]!.revision }, runAt);
       });
-      rearm();
+      // No query: a new job can only make the next wake-up earlier.
+      if (runner && runAt.getTime() > Date.now()) armAt(runAt.getTime());
     },
 
     async get(name) {

@@ -99,4 +99,9 @@ export const embeddedMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '004_scheduled_jobs_next_run',
+    // The job scheduler looks up the soonest future job after every run.
+    sql: 'CREATE INDEX scheduled_jobs_next_run ON scheduled_jobs (next_run_at)',
+  },
 ];
