@@ -1,5 +1,11 @@
 import type { Channel } from '@taskstream/contracts';
-import { type JobTrigger, type PoolClient, type ServiceDeps, withTransaction } from '@taskstream/platform';
+import {
+  type JobTrigger,
+  type PoolClient,
+  type ServiceDeps,
+  traceIdOf,
+  withTransaction,
+} from '@taskstream/platform';
 import { deliverInAppOnce } from './channels/in-app.js';
 import { type ChannelSender, DeliveryError } from './channels/types.js';
 import { composeReminder, type ReminderContent } from './compose.js';
@@ -160,11 +166,20 @@ export function createDispatcher(options: DispatcherOptions) {
     return withTransaction(pool, async (client) => {
       // Inserted, or the existing row locked and read as last committed (a duplicate waits here).
       const { rows } = await client.query<ChannelRow>(
-        `INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, task_id, sequence, task_version, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
+        `INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, task_id, sequence, task_version, status, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)
          ON CONFLICT (reminder_id, fire_at, channel) DO UPDATE SET updated_at = reminder_channels.updated_at
          RETURNING *`,
-        [r.reminder_id, r.fire_at, channel, r.user_id, r.task_id, r.sequence, r.task_version],
+        [
+          r.reminder_id,
+          r.fire_at,
+          channel,
+          r.user_id,
+          r.task_id,
+          r.sequence,
+          r.task_version,
+          r.traceparent ?? null,
+        ],
       );
       return work(rows[0]!, client);
     });
@@ -207,8 +222,8 @@ export function createDispatcher(options: DispatcherOptions) {
     const retrying = outcome.status === 'retrying';
     const { rows } = await client.query<ChannelRow>(
       `WITH attempt AS (
-         INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status, error, trace_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $15)
        )
        UPDATE reminder_channels SET status = $8, attempts = $5, last_error = $7, detail = $9, next_attempt_at = $10,
          pending_job = $11, task_id = $12, sequence = $13, task_version = $14, updated_at = now()
@@ -228,6 +243,7 @@ export function createDispatcher(options: DispatcherOptions) {
         r.task_id,
         r.sequence,
         r.task_version,
+        traceIdOf(r.traceparent) ?? null,
       ],
     );
     attempts.inc({ channel, status: retrying ? 'failed' : outcome.status });
@@ -270,14 +286,27 @@ export function createDispatcher(options: DispatcherOptions) {
         const detail = e.detail ?? row.detail;
         if (e.permanent || attemptNo > retryDelaysMs.length) {
           log.error(
-            { reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message },
+            {
+              reminder_id: r.reminder_id,
+              trace_id: traceIdOf(r.traceparent),
+              channel,
+              attempt: attemptNo,
+              error: e.message,
+            },
             'reminder delivery gave up',
           );
           return record(client, r, channel, { status: 'dead', attempt: attemptNo, error: e.message, detail });
         }
         const retryAt = new Date(Date.now() + retryDelaysMs[attemptNo - 1]!);
         log.warn(
-          { reminder_id: r.reminder_id, channel, attempt: attemptNo, error: e.message, retry_at: retryAt },
+          {
+            reminder_id: r.reminder_id,
+            trace_id: traceIdOf(r.traceparent),
+            channel,
+            attempt: attemptNo,
+            error: e.message,
+            retry_at: retryAt,
+          },
           'reminder delivery failed; will retry',
         );
         return record(client, r, channel, {

@@ -23,7 +23,10 @@ export const nameOf = (event: Envelope) => eventName(String(event.type));
  */
 export function reminderEnvelope(
   name: EventName,
-  reminder: Pick<ReminderState, 'user_id' | 'task_id' | 'sequence' | 'task_version'>,
+  reminder: Pick<ReminderState, 'user_id' | 'task_id' | 'sequence' | 'task_version'> & {
+    /** The reminder's trace: its events continue it. */
+    traceparent?: string | null;
+  },
   payload: unknown,
   idempotencyKey: string,
   options: { id?: string; time?: string } = {},
@@ -37,7 +40,7 @@ export function reminderEnvelope(
     subject: reminder.task_id,
     datacontenttype: 'application/json',
     dataschema: dataschemaFor(name),
-    traceparent: childTraceparent(),
+    traceparent: childTraceparent(reminder.traceparent),
     data: {
       user_id: reminder.user_id,
       task_id: reminder.task_id,

@@ -23,6 +23,7 @@ interface SettledRow {
   status: 'sent' | 'skipped' | 'dead' | 'cancelled';
   attempts: number;
   last_error: string | null;
+  traceparent: string | null;
   notification_id: string | null;
   notification_title: string | null;
   notification_body: string | null;
@@ -37,6 +38,7 @@ export function outcomeMessages(row: SettledRow): OutgoingMessage[] {
     task_id: row.task_id,
     sequence: row.sequence,
     task_version: row.task_version,
+    traceparent: row.traceparent,
   };
   const key = `${row.reminder_id}.${row.fire_at.getTime()}:${row.channel}`;
   const payload = { reminder_id: row.reminder_id, channel: row.channel, attempt: Math.max(1, row.attempts) };
@@ -110,7 +112,7 @@ export function createOutcomeRelay(options: { pool: Pool; bus: EventBus; logger:
       if (!lock[0].ok) return 0;
       const { rows } = await client.query<SettledRow>(
         `SELECT c.reminder_id, c.fire_at, c.channel, c.user_id, c.task_id, c.sequence, c.task_version, c.status,
-           c.attempts, c.last_error, n.id AS notification_id, n.title AS notification_title, n.body AS notification_body,
+           c.attempts, c.last_error, c.traceparent, n.id AS notification_id, n.title AS notification_title, n.body AS notification_body,
            n.event_id AS notification_event_id, n.created_at AS notification_created_at
          FROM reminder_channels c
          LEFT JOIN notifications n ON c.channel = 'in_app' AND n.reminder_id = c.reminder_id AND n.fire_at = c.fire_at

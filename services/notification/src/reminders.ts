@@ -120,6 +120,7 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
           status: missed ? 'missed' : 'scheduled',
           ...(missed ? { reason: 'fire time had passed when the task was written' } : {}),
           event_id: event.id,
+          traceparent: event.traceparent,
           updated_at: new Date().toISOString(),
         };
       },

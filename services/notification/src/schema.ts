@@ -117,4 +117,12 @@ export const notificationMigrations: Migration[] = [
       CREATE INDEX reminder_channels_unpublished ON reminder_channels (updated_at) WHERE NOT outcome_published;
     `,
   },
+  {
+    id: '003_delivery_trace',
+    sql: `
+      -- The trace of the task mutation that planned a reminder, on its firing and every attempt.
+      ALTER TABLE reminder_channels ADD COLUMN traceparent text;
+      ALTER TABLE deliveries ADD COLUMN trace_id text;
+    `,
+  },
 ];

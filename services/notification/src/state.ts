@@ -24,6 +24,8 @@ export interface ReminderState {
   reason?: string;
   /** The event that set this state (a redelivery of it changes nothing). */
   event_id: string;
+  /** The trace of the mutation that planned the reminder: its firing and deliveries continue it. */
+  traceparent?: string;
   updated_at: string;
 }
 

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { createAuditService } from '@taskstream/audit';
 import { Topics } from '@taskstream/contracts';
+import { createNotificationService } from '@taskstream/notification';
 import { type DeliveryContext, type ServiceFactory, traceIdOf } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createSyncService } from '@taskstream/sync';
@@ -84,10 +85,13 @@ describe('tracing across hops', () => {
         },
       ],
     });
-    rt = await startTestRuntime([createTaskApiService, createAuditService, createSyncService, probe], {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
-      logger: pino({ level: 'info', base: undefined }, sink),
-    });
+    rt = await startTestRuntime(
+      [createTaskApiService, createAuditService, createSyncService, createNotificationService, probe],
+      {
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
+        logger: pino({ level: 'info', base: undefined }, sink),
+      },
+    );
   });
   afterAll(async () => {
     await rt?.close();
@@ -96,7 +100,7 @@ describe('tracing across hops', () => {
     else process.env.OTEL_BSP_SCHEDULE_DELAY = savedDelay;
   });
 
-  it("puts one request's trace id on its events, the audit row, the sync message, the consumer spans and the handler's log", async () => {
+  it("puts one request's trace id on its events, the audit row, the sync message, the reminder delivery, the consumer spans and the handler's log", async () => {
     const userId = randomUUID();
     await rt.pool.query(
       `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, 'Trace', 'user', 'x')`,
@@ -106,7 +110,12 @@ describe('tracing across hops', () => {
     const traceId = randomBytes(16).toString('hex');
     const created = await rt.request('POST', '/api/tasks', {
       token,
-      body: { title: 'Traced task' },
+      // A reminder due in a moment, so that its delivery is part of the request's trace.
+      body: {
+        title: 'Traced task',
+        due_date: new Date(Date.now() + 60_000).toISOString(),
+        reminders: [{ at: new Date(Date.now() + 1000).toISOString(), channels: ['in_app'] }],
+      },
       headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
     });
     expect(created.status).toBe(201);
@@ -134,6 +143,28 @@ describe('tracing across hops', () => {
         ).rows[0],
     );
     expect(traceIdOf(synced.tp)).toBe(traceId);
+
+    const delivery = await eventually(
+      async () =>
+        (
+          await rt.pool.query(
+            `SELECT d.trace_id, d.status FROM deliveries d JOIN reminder_channels c USING (reminder_id, fire_at, channel)
+             WHERE c.task_id = $1`,
+            [taskId],
+          )
+        ).rows[0],
+      20000,
+    );
+    expect(delivery).toEqual({ trace_id: traceId, status: 'sent' });
+    const notified = await eventually(async () =>
+      rt.pool
+        .query(
+          `SELECT event->>'traceparent' AS tp FROM sync_history WHERE event->>'type' LIKE '%notification.created' AND event->'data'->>'task_id' = $1`,
+          [taskId],
+        )
+        .then((r) => r.rows[0]),
+    );
+    expect(traceIdOf(notified.tp)).toBe(traceId);
 
     // The handler's context continues the trace in a span of its own.
     const probeDelivery = await eventually(async () =>

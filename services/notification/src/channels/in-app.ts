@@ -1,4 +1,4 @@
-import type { Queryable } from '@taskstream/platform';
+import { type Queryable, traceIdOf } from '@taskstream/platform';
 import { v7 as uuidv7 } from 'uuid';
 import type { ReminderContent } from '../compose.js';
 import type { ReminderState } from '../state.js';
@@ -51,16 +51,16 @@ export function createInAppChannel(): ChannelSender {
 export async function deliverInAppOnce(db: Queryable, reminder: ReminderState, content: ReminderContent) {
   const { rows } = await db.query(
     `WITH channel AS (
-       INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, task_id, sequence, task_version, status, attempts)
-       VALUES ($1, $2, 'in_app', $3, $4, $5, $6, 'sent', 1)
+       INSERT INTO reminder_channels (reminder_id, fire_at, channel, user_id, task_id, sequence, task_version, status, attempts, traceparent)
+       VALUES ($1, $2, 'in_app', $3, $4, $5, $6, 'sent', 1, $11)
        ON CONFLICT DO NOTHING RETURNING *
      ), note AS (
        INSERT INTO notifications (id, user_id, task_id, reminder_id, fire_at, title, body, event_id)
        SELECT $7, $3, $4, $1, $2, $8, $9, $10 FROM channel
        ON CONFLICT (reminder_id, fire_at) DO NOTHING
      ), attempt AS (
-       INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status)
-       SELECT $1, $2, 'in_app', $3, 1, 'sent' FROM channel
+       INSERT INTO deliveries (reminder_id, fire_at, channel, user_id, attempt, status, trace_id)
+       SELECT $1, $2, 'in_app', $3, 1, 'sent', $12 FROM channel
      )
      SELECT * FROM channel`,
     [
@@ -74,6 +74,8 @@ export async function deliverInAppOnce(db: Queryable, reminder: ReminderState, c
       reminder.title,
       content.summary,
       uuidv7(),
+      reminder.traceparent ?? null,
+      traceIdOf(reminder.traceparent) ?? null,
     ],
   );
   return rows[0];
