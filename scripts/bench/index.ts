@@ -24,6 +24,7 @@ const only = onlyIndex >= 0 ? new Set(args[onlyIndex + 1]?.split(',')) : undefin
 
 const benches: [string, Bench | undefined][] = [
   ['task-api', benchTaskApi],
+  ['task-api-host', () => benchTaskApi({ services: 'all' })],
   ['audit', await optional('audit.ts', 'benchAudit')],
   ['sync', await optional('sync.ts', 'benchSync')],
   ['notification', await optional('notification.ts', 'benchNotification')],

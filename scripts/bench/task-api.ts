@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { allServices } from '@taskstream/host';
 import { startRuntime } from '@taskstream/platform';
+import { createTaskApiService } from '@taskstream/task-api';
 import pg from 'pg';
 import { benchDatabase, percentile, round } from './support.js';
 
@@ -74,14 +75,18 @@ export async function runCreateLoad(
 }
 
 /**
- * Task-create throughput and latency at 64 concurrent clients against the embedded host, beside
- * the raw PostgreSQL insert rate of the same database in the same run (the ceiling).
+ * Task-create throughput and latency at 64 concurrent clients against task-api on the embedded
+ * runtime, beside the raw PostgreSQL insert rate of the same database in the same run (the
+ * ceiling). `services: 'all'` runs the whole embedded host instead (what `npm start` runs): every
+ * consumer of the events shares the process and the database with the API being measured.
  */
-export async function benchTaskApi(options: { durationMs?: number; warmupMs?: number } = {}) {
+export async function benchTaskApi(
+  options: { durationMs?: number; warmupMs?: number; services?: 'task-api' | 'all' } = {},
+) {
   const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
   const warmupMs = options.warmupMs ?? 2000;
   const database = await benchDatabase();
-  const runtime = await startRuntime(allServices, {
+  const runtime = await startRuntime(options.services === 'all' ? allServices : [createTaskApiService], {
     env: {
       ...process.env,
       DATABASE_URL: database.url,
@@ -100,6 +105,7 @@ export async function benchTaskApi(options: { durationMs?: number; warmupMs?: nu
     );
     const ceiling = await rawInsertRate(database.url, durationMs);
     return {
+      services: options.services ?? 'task-api',
       ...load,
       outbox_backlog_at_end: backlog.rows[0].n as number,
       raw_insert_per_s: round(ceiling),

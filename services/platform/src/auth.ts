@@ -28,6 +28,10 @@ export interface AuthOptions {
 }
 
 const HS_ALGS = ['HS256'];
+/** Verified tokens remembered: a client sends the same token with every request. */
+const VERIFIED_CACHE_SIZE = 10_000;
+/** A remembered token is checked again after this long, so that a key taken out of the JWKS ends it soon. */
+const VERIFIED_CACHE_MS = 5 * 60 * 1000;
 const JWKS_ALGS = ['RS256', 'ES256', 'EdDSA'];
 
 /** Sign and verify JWTs with the algorithm pinned and `exp` required; `alg: none` never passes. */
@@ -50,7 +54,23 @@ export function createAuth(options: AuthOptions) {
       .sign(secret);
   }
 
+  // Signature checks cost more than the rest of a small request; a token's claims cannot change.
+  const verified = new Map<string, { principal: Principal; until: number }>();
+
   async function verify(token: string): Promise<Principal> {
+    const known = verified.get(token);
+    if (known && known.until > Date.now()) return known.principal;
+    verified.delete(token);
+    const principal = await verifySignature(token);
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+    verified.set(token, {
+      principal: principal.principal,
+      until: Math.min(principal.exp, Date.now() + VERIFIED_CACHE_MS),
+    });
+    return principal.principal;
+  }
+
+  async function verifySignature(token: string): Promise<{ principal: Principal; exp: number }> {
     try {
       const verifyOptions = {
         issuer: options.issuer,
@@ -61,12 +81,13 @@ export function createAuth(options: AuthOptions) {
         ? await jwtVerify(token, jwks, { ...verifyOptions, algorithms: JWKS_ALGS })
         : await jwtVerify(token, secret!, { ...verifyOptions, algorithms: HS_ALGS });
       const role = payload.role === 'admin' ? 'admin' : 'user';
-      return {
+      const principal: Principal = {
         userId: payload.sub!,
         role,
         email: payload.email as string | undefined,
         name: payload.name as string | undefined,
       };
+      return { principal, exp: payload.exp! * 1000 };
     } catch (err) {
       throw new HttpError(401, 'invalid_token', describeJwtError(err));
     }

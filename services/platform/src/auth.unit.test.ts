@@ -43,6 +43,16 @@ describe('auth: JWT verification', () => {
     });
   });
 
+  test('a token accepted once is refused once it has expired (remembered tokens keep their exp)', async () => {
+    const token = await claims((j) => j.setExpirationTime(now() + 2))
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(key);
+    expect(await auth.verify(token)).toMatchObject({ userId: 'user-1' });
+    expect(await auth.verify(token)).toMatchObject({ userId: 'user-1' });
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await rejection(token)).message).toBe('token expired');
+  });
+
   test('a valid HS256 token from elsewhere with the same secret is accepted; an unknown role is a user', async () => {
     const token = await claims((j) => j.setExpirationTime('5m'))
       .setProtectedHeader({ alg: 'HS256' })

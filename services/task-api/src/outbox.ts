@@ -6,30 +6,51 @@ const BATCH = 1000;
 const POLL_MS = 50;
 
 /**
- * Part of the mutation's transaction: takes the user's next sequence, stamps it on every event of
- * the mutation and writes them; the rows commit with the task. No NOTIFY here: PostgreSQL
- * serialises the commits of notifying transactions, which would cap task creation at one
- * commit per disk flush. The relay is woken after commit instead (see `wake`).
+ * Common table expressions that take the user's next sequence, stamp it on every event of the
+ * mutation and write them, in one statement with the change: `$user`, `$topics`, `$keys` and
+ * `$events` are the statement's parameters; rows of the CTE `gate`, when given, decide whether
+ * the change happened (no row, no sequence, no event).
+ */
+export function outboxWrites(p: {
+  user: string;
+  topics: string;
+  keys: string;
+  events: string;
+  gate?: string;
+}) {
+  return `next_sequence AS (
+       INSERT INTO user_sequences (user_id, last_sequence) SELECT ${p.user}, 1${p.gate ? ` FROM ${p.gate}` : ''}
+       ON CONFLICT (user_id) DO UPDATE SET last_sequence = user_sequences.last_sequence + 1
+       RETURNING last_sequence
+     ), outbox_rows AS (
+       INSERT INTO outbox (topic, partition_key, event)
+       SELECT m.topic, m.partition_key, jsonb_set(m.event, '{data,sequence}', to_jsonb(next_sequence.last_sequence))
+       FROM unnest(${p.topics}::text[], ${p.keys}::text[], ${p.events}::jsonb[]) WITH ORDINALITY AS m(topic, partition_key, event, n),
+         next_sequence
+       ORDER BY m.n
+     )`;
+}
+
+/** The parameters `outboxWrites` reads: topics, partition keys and events. */
+export const outboxValues = (messages: OutgoingMessage[]) => [
+  messages.map((m) => m.topic),
+  messages.map((m) => m.partitionKey),
+  messages.map((m) => JSON.stringify(m.event)),
+];
+
+/**
+ * Part of the mutation's transaction: the user's next sequence and the mutation's events; the
+ * rows commit with the task. No NOTIFY here: PostgreSQL serialises the commits of notifying
+ * transactions, which would cap task creation at one commit per disk flush. The relay is woken
+ * after commit instead (see `wake`).
  */
 export async function writeOutbox(client: PoolClient, userId: string, messages: OutgoingMessage[]) {
   if (messages.length === 0) return;
-  await client.query(
-    `WITH next AS (
-       INSERT INTO user_sequences (user_id, last_sequence) VALUES ($1, 1)
-       ON CONFLICT (user_id) DO UPDATE SET last_sequence = user_sequences.last_sequence + 1
-       RETURNING last_sequence
-     )
-     INSERT INTO outbox (topic, partition_key, event)
-     SELECT m.topic, m.partition_key, jsonb_set(m.event, '{data,sequence}', to_jsonb(next.last_sequence))
-     FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS m(topic, partition_key, event, n), next
-     ORDER BY m.n`,
-    [
-      userId,
-      messages.map((m) => m.topic),
-      messages.map((m) => m.partitionKey),
-      messages.map((m) => JSON.stringify(m.event)),
-    ],
-  );
+  await client.query({
+    name: 'task_api_write_outbox',
+    text: `WITH ${outboxWrites({ user: '$1::uuid', topics: '$2', keys: '$3', events: '$4' })} SELECT 1`,
+    values: [userId, ...outboxValues(messages)],
+  });
 }
 
 export interface OutboxRelay {

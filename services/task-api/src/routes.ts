@@ -19,8 +19,8 @@ import {
 } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
-import { Abort, mutate } from './mutations.js';
-import { findTask, insertTask, listTasks, markDeleted, saveTask } from './task-store.js';
+import { createTask, mutate } from './mutations.js';
+import { findTask, listTasks, markDeleted, saveTask } from './task-store.js';
 
 export interface TaskRoutesOptions {
   pool: Pool;
@@ -84,38 +84,21 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       throw badRequest('Idempotency-Key must have 1 to 255 characters', { header: 'Idempotency-Key' });
     }
     const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
-    const outcome = await mutate<{ status: number; task: Task }>(
-      pool,
-      onCommitted,
-      userId,
-      req.traceparent,
-      async (client, time) => {
-        if (key !== undefined) {
-          const { rows } = await client.query<{ request_hash: string; status: number; response: Task }>(
-            'SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
-            [userId, key],
-          );
-          const previous = rows[0];
-          if (previous && previous.request_hash !== requestHash) {
-            throw unprocessable('this Idempotency-Key was used with a different request body', {
-              header: 'Idempotency-Key',
-            });
-          }
-          if (previous) throw new Abort({ status: previous.status, task: previous.response });
-        }
-        const task = newTask(body, userId, time);
-        checkRecurrence(task);
-        await insertTask(client, task);
-        if (key !== undefined) {
-          await client.query(
-            'INSERT INTO idempotency_keys (user_id, key, request_hash, status, response) VALUES ($1, $2, $3, 201, $4)',
-            [userId, key, requestHash, JSON.stringify(task)],
-          );
-        }
-        return { result: { status: 201, task }, change: { kind: 'created', after: task } };
-      },
-    );
-    sendTask(res, outcome.task, outcome.status);
+    const task = newTask(body, userId, new Date().toISOString());
+    checkRecurrence(task);
+    const idempotency = key === undefined ? undefined : { key, requestHash };
+    const outcome = await createTask(pool, onCommitted, task, req.traceparent, idempotency);
+    if (outcome.kind === 'replayed') {
+      if (outcome.prior.request_hash !== requestHash) {
+        throw unprocessable('this Idempotency-Key was used with a different request body', {
+          header: 'Idempotency-Key',
+        });
+      }
+      return sendTask(res, outcome.prior.response, outcome.prior.status);
+    }
+    // A new id every time: it cannot exist already.
+    if (outcome.kind === 'exists') throw new Error(`task id ${task.id} was already taken`);
+    sendTask(res, task, 201);
   });
 
   router.get('/api/tasks/:id', auth.requireUser, async (req, res) => {
@@ -196,28 +179,16 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       throw new HttpError(401, 'unauthorized', 'app token required');
     }
     const body = parse(CreateOccurrenceBody, req.body);
-    const outcome = await mutate<{ status: number; task: Task }>(
-      pool,
-      onCommitted,
-      body.user_id,
-      req.traceparent,
-      async (client, time) => {
-        const task: Task = {
-          ...newTask(body, body.user_id, time, body.id),
-          series_id: body.series_id,
-          occurrence: body.occurrence,
-        };
-        const inserted = await insertTask(client, task);
-        if (!inserted) {
-          const { rows } = await client.query('SELECT id FROM tasks WHERE id = $1', [body.id]);
-          const existing = await findTask(client, body.user_id, body.id);
-          // Deleted (tombstone) or live: either way the occurrence was already created once.
-          throw new Abort({ status: 200, task: existing ?? { ...task, id: rows[0]?.id ?? body.id } });
-        }
-        return { result: { status: 201, task: inserted }, change: { kind: 'created', after: inserted } };
-      },
-    );
-    sendTask(res, outcome.task, outcome.status);
+    const task: Task = {
+      ...newTask(body, body.user_id, new Date().toISOString(), body.id),
+      series_id: body.series_id,
+      occurrence: body.occurrence,
+    };
+    const outcome = await createTask(pool, onCommitted, task, req.traceparent);
+    if (outcome.kind === 'created') return sendTask(res, task, 201);
+    // Deleted (tombstone) or live: either way the occurrence was already created once.
+    const existing = await findTask(pool, body.user_id, body.id);
+    sendTask(res, existing ?? task, 200);
   });
 
   return router;

@@ -52,56 +52,43 @@ export async function findTask(
   return rows[0] ? toTask(rows[0]) : undefined;
 }
 
-/** Inserts unless the id exists (a replayed occurrence); returns undefined then. */
-export async function insertTask(db: Queryable, task: Task): Promise<Task | undefined> {
-  const { rows } = await db.query<TaskRow>(
-    `INSERT INTO tasks (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
-     ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-    [
-      task.id,
-      task.user_id,
-      task.title,
-      task.description,
-      task.status,
-      task.priority,
-      task.tags,
-      task.due_date,
-      task.time_zone,
-      task.recurrence === null ? null : JSON.stringify(task.recurrence),
-      JSON.stringify(task.reminders),
-      task.series_id,
-      task.occurrence,
-      task.version,
-      task.created_at,
-      task.updated_at,
-      task.completed_at,
-    ],
-  );
-  return rows[0] ? toTask(rows[0]) : undefined;
+export const TASK_COLUMNS = COLUMNS;
+
+/** Typed placeholders `$1::uuid, …` for TASK_COLUMNS, as `taskValues` fills them (typed, so also usable in a SELECT). */
+export const TASK_PLACEHOLDERS =
+  'uuid uuid text text text text text[] timestamptz text jsonb jsonb uuid int int timestamptz timestamptz timestamptz'
+    .split(' ')
+    .map((type, i) => `$${i + 1}::${type}`)
+    .join(', ');
+
+/** A task as the parameters of an insert of TASK_COLUMNS, in that order. */
+export function taskValues(task: Task): unknown[] {
+  return [
+    task.id,
+    task.user_id,
+    task.title,
+    task.description,
+    task.status,
+    task.priority,
+    task.tags,
+    task.due_date,
+    task.time_zone,
+    task.recurrence === null ? null : JSON.stringify(task.recurrence),
+    JSON.stringify(task.reminders),
+    task.series_id,
+    task.occurrence,
+    task.version,
+    task.created_at,
+    task.updated_at,
+    task.completed_at,
+  ];
 }
 
-/** Writes every mutable field of `task` (the caller computed it from the locked row). */
+/** Writes `task` over its row (the caller computed it from the locked row; id and owner stay). */
 export async function saveTask(db: Queryable, task: Task): Promise<Task> {
   const { rows } = await db.query<TaskRow>(
-    `UPDATE tasks SET title = $3, description = $4, status = $5, priority = $6, tags = $7, due_date = $8, time_zone = $9,
-       recurrence = $10, reminders = $11, version = $12, updated_at = $13, completed_at = $14
-     WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
-    [
-      task.id,
-      task.user_id,
-      task.title,
-      task.description,
-      task.status,
-      task.priority,
-      task.tags,
-      task.due_date,
-      task.time_zone,
-      task.recurrence === null ? null : JSON.stringify(task.recurrence),
-      JSON.stringify(task.reminders),
-      task.version,
-      task.updated_at,
-      task.completed_at,
-    ],
+    `UPDATE tasks SET (${COLUMNS}) = (${TASK_PLACEHOLDERS}) WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
+    taskValues(task),
   );
   return toTask(rows[0]!);
 }
