@@ -1,8 +1,8 @@
 import type { Task } from '@taskstream/contracts';
 import type { Pool, PoolClient } from '@taskstream/platform';
 import { outboxValues, outboxWrites, writeOutbox } from './outbox.js';
-import { TASK_COLUMNS, TASK_PLACEHOLDERS, taskValues } from './task-store.js';
 import { messagesFor, type TaskChange } from './task-events.js';
+import { TASK_COLUMNS, TASK_PLACEHOLDERS, taskValues } from './task-store.js';
 
 export interface MutationOutcome<R> {
   result: R;
