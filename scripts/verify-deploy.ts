@@ -4,8 +4,8 @@
  *   npx tsx scripts/verify-deploy.ts [--namespace taskstream] [--release taskstream]
  *                                    [--timeout 300] [--context <kube context>]
  *
- * For every Deployment of the release (label app.kubernetes.io/instance=<release>,
- * part-of=taskstream): the rollout is complete (observed generation, updated = ready = available =
+ * For every Deployment (and the sync StatefulSet) of the release (label
+ * app.kubernetes.io/instance=<release>, part-of=taskstream): the rollout is complete (observed generation, updated = ready = available =
  * desired replicas); each of its pods has the daprd sidecar injected (container `daprd`) beside
  * the app container, every container ready, and the app id annotation equal to the component.
  * Then the Dapr Components, Resiliency and Configuration of the release exist. Polls until all
@@ -48,7 +48,9 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-export function rolloutCheck(d: k8s.V1Deployment): Check {
+type Workload = k8s.V1Deployment | k8s.V1StatefulSet;
+
+export function rolloutCheck(d: Workload): Check {
   const name = `rollout ${d.metadata?.name}`;
   const want = d.spec?.replicas ?? 1;
   const s = d.status ?? {};
@@ -95,10 +97,11 @@ async function checkOnce(kc: k8s.KubeConfig, o: Options): Promise<Check[]> {
   const selector = `app.kubernetes.io/instance=${o.release},app.kubernetes.io/part-of=taskstream`;
   const checks: Check[] = [];
 
-  const deployments = (
-    await apps.listNamespacedDeployment({ namespace: o.namespace, labelSelector: selector })
-  ).items;
-  const byApp = new Map<string, k8s.V1Deployment>();
+  const deployments: Workload[] = [
+    ...(await apps.listNamespacedDeployment({ namespace: o.namespace, labelSelector: selector })).items,
+    ...(await apps.listNamespacedStatefulSet({ namespace: o.namespace, labelSelector: selector })).items,
+  ];
+  const byApp = new Map<string, Workload>();
   for (const d of deployments) {
     const id = d.metadata?.labels?.['app.kubernetes.io/component'];
     if (id && d.spec?.template.metadata?.annotations?.['dapr.io/enabled'] === 'true') byApp.set(id, d);

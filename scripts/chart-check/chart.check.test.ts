@@ -32,6 +32,12 @@ beforeAll(
 const objects = (file: string, kind: string): Obj[] =>
   (renders.get(file) ?? []).filter((r) => r.object.kind === kind).map((r) => r.object);
 
+/** The services' workloads: Deployments, and the StatefulSet of a broadcast service (sync). */
+const workloads = (file: string): Obj[] =>
+  [...objects(file, 'Deployment'), ...objects(file, 'StatefulSet')].filter((w) =>
+    APP_IDS.includes(w.metadata.labels['app.kubernetes.io/component']),
+  );
+
 test('there are values files to render', () => {
   expect(valuesFiles).toEqual(
     expect.arrayContaining(['values-minikube.yaml', 'values-aks.yaml', 'values-gke.yaml', 'values-oke.yaml']),
@@ -39,13 +45,16 @@ test('there are values files to render', () => {
 });
 
 describe.each(valuesFiles)('%s', (file) => {
-  test('one Deployment per service', () => {
-    const ids = objects(file, 'Deployment').map((d) => d.metadata.labels['app.kubernetes.io/component']);
+  test('one workload per service: a Deployment each, a StatefulSet for sync', () => {
+    const ids = workloads(file).map((d) => d.metadata.labels['app.kubernetes.io/component']);
+    expect(
+      objects(file, 'StatefulSet').map((w) => w.metadata.labels['app.kubernetes.io/component']),
+    ).toContain('sync');
     expect(ids.sort()).toEqual(APP_IDS);
   });
 
   test('every Deployment: non-root, read-only root filesystem, no capabilities, resources, probes', () => {
-    for (const d of objects(file, 'Deployment')) {
+    for (const d of workloads(file)) {
       const pod = d.spec.template.spec;
       expect(pod.securityContext.runAsNonRoot).toBe(true);
       expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
@@ -76,7 +85,7 @@ describe.each(valuesFiles)('%s', (file) => {
 
   test('every Deployment: Dapr sidecar annotations', () => {
     const configs = objects(file, 'Configuration').map((c) => c.metadata.name);
-    for (const d of objects(file, 'Deployment')) {
+    for (const d of workloads(file)) {
       const id = d.metadata.labels['app.kubernetes.io/component'];
       const a = d.spec.template.metadata.annotations;
       expect(a).toMatchObject({
@@ -100,7 +109,7 @@ describe.each(valuesFiles)('%s', (file) => {
   test('every container env name is one of services/platform/src/config.ts', () => {
     const known = Object.keys(ConfigSchema.shape);
     const containers = [
-      ...objects(file, 'Deployment').flatMap((d) => d.spec.template.spec.containers),
+      ...workloads(file).flatMap((d) => d.spec.template.spec.containers),
       ...objects(file, 'Job').flatMap((j) => j.spec.template.spec.containers),
     ];
     for (const c of containers) {
@@ -113,7 +122,7 @@ describe.each(valuesFiles)('%s', (file) => {
       expect(env.PORT.value).toBe('8080');
       expect(env.DATABASE_URL.valueFrom.secretKeyRef.name).toBeTruthy();
     }
-    for (const d of objects(file, 'Deployment')) {
+    for (const d of workloads(file)) {
       const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Obj) => [e.name, e]));
       expect(env.APP_ID.value).toBe(d.metadata.labels['app.kubernetes.io/component']);
       expect(env.DAPR_API_TOKEN.valueFrom.secretKeyRef.name).toBe(
@@ -125,9 +134,41 @@ describe.each(valuesFiles)('%s', (file) => {
     }
   });
 
+  test('sync subscribes through the broadcast pub/sub (a consumer group per stable pod name), the others share one group per app', () => {
+    const components = objects(file, 'Component');
+    const meta = (name: string) =>
+      Object.fromEntries(
+        components.find((c) => c.metadata.name === name).spec.metadata.map((m: Obj) => [m.name, m.value]),
+      );
+    expect(meta('pubsub').consumerGroup).toBe('{appID}');
+    expect(meta('pubsub-broadcast')).toMatchObject({ consumerGroup: '{podName}', initialOffset: 'newest' });
+    expect(meta('pubsub-broadcast').brokers).toBe(meta('pubsub').brokers);
+    expect(components.find((c) => c.metadata.name === 'pubsub-broadcast').scopes).toEqual(['sync']);
+    for (const w of workloads(file)) {
+      const id = w.metadata.labels['app.kubernetes.io/component'];
+      const env = Object.fromEntries(w.spec.template.spec.containers[0].env.map((e: Obj) => [e.name, e]));
+      expect({ id, pubsub: env.PUBSUB_NAME.value }).toEqual({
+        id,
+        pubsub: id === 'sync' ? 'pubsub-broadcast' : 'pubsub',
+      });
+      if (id === 'sync') {
+        expect(w.kind).toBe('StatefulSet');
+        expect(env.SYNC_REPLICA_ID.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+      }
+    }
+    const resiliency = objects(file, 'Resiliency')[0];
+    expect(Object.keys(resiliency.spec.targets.components)).toEqual(
+      expect.arrayContaining(['pubsub', 'pubsub-broadcast']),
+    );
+  });
+
   test('Dapr components are scoped to the app ids; state store is postgresql v2', () => {
     const components = objects(file, 'Component');
-    expect(components.map((c) => c.metadata.name).sort()).toEqual(['pubsub', 'statestore']);
+    expect(components.map((c) => c.metadata.name).sort()).toEqual([
+      'pubsub',
+      'pubsub-broadcast',
+      'statestore',
+    ]);
     for (const c of [...components, ...objects(file, 'Resiliency')]) {
       expect(c.scopes.length).toBeGreaterThan(0);
       for (const s of c.scopes) expect(APP_IDS).toContain(s);
@@ -178,7 +219,7 @@ describe.each(valuesFiles)('%s', (file) => {
       expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
       expect(c.env.map((e: Obj) => e.name)).not.toContain('DAPR_API_TOKEN');
     }
-    for (const d of objects(file, 'Deployment')) {
+    for (const d of workloads(file)) {
       const env = d.spec.template.spec.containers[0].env;
       expect(env).toContainEqual({ name: 'MIGRATE_ON_START', value: 'false' });
     }
@@ -186,8 +227,11 @@ describe.each(valuesFiles)('%s', (file) => {
 });
 
 test('the cloud values use SASL/SCRAM over TLS with credentials from a Secret', () => {
-  for (const file of ['values-aks.yaml', 'values-gke.yaml', 'values-oke.yaml']) {
-    const pubsub = objects(file, 'Component').find((c) => c.metadata.name === 'pubsub');
+  for (const [file, name] of ['values-aks.yaml', 'values-gke.yaml', 'values-oke.yaml'].flatMap((f) => [
+    [f, 'pubsub'],
+    [f, 'pubsub-broadcast'],
+  ])) {
+    const pubsub = objects(file!, 'Component').find((c) => c.metadata.name === name);
     const meta = Object.fromEntries(pubsub.spec.metadata.map((m: Obj) => [m.name, m]));
     expect(meta.authType.value).toBe('password');
     expect(meta.saslMechanism.value).toMatch(/^SHA-(256|512)$/);
@@ -202,7 +246,7 @@ test('Minikube runs Redpanda and PostgreSQL in the cluster and pub/sub talks to 
   const sets = objects('values-minikube.yaml', 'StatefulSet').map(
     (s) => s.metadata.labels['app.kubernetes.io/component'],
   );
-  expect(sets.sort()).toEqual(['postgresql', 'redpanda']);
+  expect(sets.sort()).toEqual(['postgresql', 'redpanda', 'sync']);
   const pubsub = objects('values-minikube.yaml', 'Component').find((c) => c.metadata.name === 'pubsub');
   expect(pubsub.spec.metadata).toContainEqual({ name: 'brokers', value: 'taskstream-redpanda:9092' });
 });

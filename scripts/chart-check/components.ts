@@ -38,6 +38,19 @@ const targets: Target[] = [
     redpanda: true,
   },
   {
+    file: 'pubsub/broadcast-redpanda-cloud.yaml',
+    about:
+      'Pub/sub of sync on Redpanda Cloud: the same brokers, one consumer group per pod (every replica gets every update).',
+    pick: is('Component', 'pubsub-broadcast'),
+    redpanda: false,
+  },
+  {
+    file: 'pubsub/broadcast-in-cluster.yaml',
+    about: "Pub/sub of sync on the chart's one-node Redpanda: one consumer group per pod.",
+    pick: is('Component', 'pubsub-broadcast'),
+    redpanda: true,
+  },
+  {
     file: 'statestore.yaml',
     about: 'State store: state.postgresql v2, connection string from Secret taskstream-secrets.',
     pick: is('Component', 'statestore'),

@@ -157,7 +157,14 @@ services/platform/src/config.ts only. The Dapr tokens go only to containers besi
 - name: MIGRATE_ON_START
   value: {{ ternary "false" "true" $root.Values.migrations.enabled | quote }}
 - name: PUBSUB_NAME
-  value: {{ $root.Values.dapr.pubsub.name | quote }}
+  value: {{ ternary $root.Values.dapr.pubsub.broadcastName $root.Values.dapr.pubsub.name (and $svc.broadcast .sidecar) | quote }}
+{{- if and $svc.broadcast .sidecar }}
+# The replica's own name: stable across restarts in a StatefulSet.
+- name: SYNC_REPLICA_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
 - name: STATESTORE_NAME
   value: {{ $root.Values.dapr.statestore.name | quote }}
 {{- if $root.Values.ingress.enabled }}
