@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventSchemas, type Task } from '@taskstream/contracts';
+import pg from 'pg';
 import { endOffsets, readTopic, saramaPartition } from '../../../scripts/stack/kafka.js';
 import { readStackEnv, stackAppUrls } from '../../../scripts/stack/sidecar.js';
 
@@ -59,12 +60,24 @@ async function eventually<T>(
   }
 }
 
-async function register(): Promise<{ token: string; userId: string }> {
+async function register(): Promise<{ token: string; userId: string; email: string }> {
+  const email = `stack-${randomUUID()}@example.com`;
   const res = await call('task-api', 'POST', '/api/auth/register', {
-    body: { email: `stack-${randomUUID()}@example.com`, password: 'stack-e2e-password', name: 'Stack E2E' },
+    body: { email, password: 'stack-e2e-password', name: 'Stack E2E' },
   });
   expect(res.status).toBe(201);
-  return { token: res.body.token, userId: res.body.user.id };
+  return { token: res.body.token, userId: res.body.user.id, email };
+}
+
+/** A registered user made admin in the database, as an operator would, and logged in again. */
+async function registerAdmin(db: pg.Client): Promise<string> {
+  const admin = await register();
+  await db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.userId]);
+  const res = await call('task-api', 'POST', '/api/auth/login', {
+    body: { email: admin.email, password: 'stack-e2e-password' },
+  });
+  expect(res.status).toBe(200);
+  return res.body.token;
 }
 
 async function createTask(token: string, body: Record<string, unknown>): Promise<Task> {
@@ -198,4 +211,78 @@ describe('the stack: every service alone beside its daprd, Kafka, the Dapr sched
     // Not before it was due (jobs fire no earlier than their due time).
     expect(Date.parse(notification.created_at)).toBeGreaterThanOrEqual(fireAt.getTime());
   }, 120_000);
+
+  test("a failing consumer's event lands in task-api's DLQ with its reason after the retries; once fixed, a replay stores it exactly once", async () => {
+    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    await db.connect();
+    const marker = `poison-${randomUUID()}`;
+    const fn = `e2e_fail_${marker.replaceAll('-', '_')}`;
+    try {
+      const adminToken = await registerAdmin(db);
+      // Audit's storage refuses this one task's row: its consumer keeps failing, the others go on.
+      await db.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.payload::text LIKE '%${marker}%' THEN RAISE EXCEPTION 'audit storage refused the row (${marker})'; END IF;
+          RETURN NEW;
+        END $$`);
+      await db.query(
+        `CREATE TRIGGER ${fn} BEFORE INSERT ON audit_logs FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+      );
+      const task = await createTask(user.token, { title: marker });
+
+      // 1 s + 5 s + 25 s of retries, then <topic>.dlq through daprd and Kafka, then task-api's DLQ.
+      const dead = await eventually(
+        'the dead letter in /api/admin/dlq',
+        async () => {
+          const res = await call('task-api', 'GET', '/api/admin/dlq?topic=task-events&consumer=audit', {
+            token: adminToken,
+          });
+          expect(res.status).toBe(200);
+          return res.body.items.find((d: { event: { subject?: string } }) => d.event.subject === task.id);
+        },
+        150_000,
+      );
+      expect(dead).toMatchObject({ topic: 'task-events', consumer: 'audit', attempts: 4, status: 'pending' });
+      expect(dead.reason).toContain(`audit storage refused the row (${marker})`);
+      const auditRows = async () =>
+        (await call('audit', 'GET', `/api/audit-logs?task_id=${task.id}`, { token: user.token })).body.items;
+      expect(await auditRows()).toEqual([]);
+
+      // The fix, then the replay: audit alone gets the event again and stores it once.
+      await db.query(`DROP TRIGGER ${fn} ON audit_logs`);
+      const replay = await call('task-api', 'POST', `/api/admin/dlq/${dead.id}/replay`, {
+        token: adminToken,
+      });
+      expect(replay.status).toBe(202);
+      const rows = await eventually('the replayed audit row', async () => {
+        const items = await auditRows();
+        return items.length ? items : undefined;
+      });
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ task_id: task.id, action: 'task.created' });
+
+      // A second replay changes nothing: still one row once it has been through.
+      expect(
+        (await call('task-api', 'POST', `/api/admin/dlq/${dead.id}/replay`, { token: adminToken })).status,
+      ).toBe(202);
+      const replays = await eventually('both replays through audit', async () => {
+        const { rows } = await db.query(
+          `SELECT count(*)::int AS n FROM admin_actions WHERE action = 'dlq.replay' AND target = $1`,
+          [`dead_letter:${dead.id}`],
+        );
+        return rows[0].n === 2 ? rows[0].n : undefined;
+      });
+      expect(replays).toBe(2);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await auditRows()).toHaveLength(1);
+      const listed = await call('task-api', 'GET', `/api/admin/dlq?topic=task-events&status=replayed`, {
+        token: adminToken,
+      });
+      expect(listed.body.items.map((d: { id: string }) => d.id)).toContain(dead.id);
+    } finally {
+      await db.query(`DROP TRIGGER IF EXISTS ${fn} ON audit_logs`).catch(() => undefined);
+      await db.query(`DROP FUNCTION IF EXISTS ${fn}()`).catch(() => undefined);
+      await db.end();
+    }
+  }, 240_000);
 });

@@ -140,7 +140,15 @@ export function createEmbeddedJobScheduler(options: EmbeddedJobSchedulerOptions)
     if (!match) throw new Error(`no handler for job ${spec.name}`);
     await match.handle({ name: spec.name, data: spec.data });
 
-    // The run succeeded: the next one of a repeating job, or the job is done.
+    // The run succeeded. A one-off job is done (unless replaced meanwhile: the new one stands).
+    if (!spec.schedule) {
+      await pool.query('DELETE FROM scheduled_jobs WHERE name = $1 AND revision = $2', [
+        job.name,
+        job.revision,
+      ]);
+      return;
+    }
+    // A repeating job: its next run, or it is done.
     await withTransaction(pool, async (client) => {
       const { rows: current } = await client.query<JobRow>(
         'SELECT * FROM scheduled_jobs WHERE name = $1 AND revision = $2 FOR UPDATE',
