@@ -28,6 +28,19 @@ interface NotificationBenchOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The stack's env file outlives the stack: is its database answering? */
+async function reachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** reminder.scheduled as task-api publishes it. */
 function scheduled(userId: string, sequence: number, fireAt: string, channels: Channel[]): Envelope {
   const taskId = randomUUID();
@@ -241,9 +254,9 @@ async function measure(harness: Harness, s: Settings) {
 /**
  * 10,000 reminders due within the same minute, taken in through the `reminders` topic like
  * task-api's events, each scheduled as its own job. The firing delay of one reminder is the
- * start of its first delivery attempt minus its fire time. Embedded always; through the Dapr
- * stack too (its own app id and database) when `scripts/stack/stack.sh up` is running, unless
- * NOTIFICATION_BENCH_DAPR=0.
+ * start of its first delivery attempt minus its fire time. Embedded, and through the Dapr stack
+ * (its own app id and database) when `scripts/stack/stack.sh up` is running;
+ * NOTIFICATION_BENCH_RUNTIMES=embedded|dapr picks one.
  */
 export async function benchNotification(options: NotificationBenchOptions = {}) {
   const env = process.env;
@@ -276,6 +289,10 @@ export async function benchNotification(options: NotificationBenchOptions = {}) 
       stack = readStackEnv();
     } catch (err) {
       result.dapr = `skipped: ${(err as Error).message.split(':')[0]} (the local Dapr stack is not up)`;
+    }
+    if (stack && !(await reachable(stack.DATABASE_URL))) {
+      result.dapr = 'skipped: the local Dapr stack is not running (scripts/stack/stack.sh up)';
+      stack = undefined;
     }
     if (stack) {
       const harness = await daprHarness(stack);
