@@ -19,7 +19,8 @@ import {
 } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
-import { createTask, mutate } from './mutations.js';
+import { createTaskWriter } from './create-batch.js';
+import { mutate } from './mutations.js';
 import { findTask, listTasks, markDeleted, saveTask } from './task-store.js';
 
 export interface TaskRoutesOptions {
@@ -69,6 +70,7 @@ function newTask(body: CreateTaskBody, userId: string, time: string, id = uuidv7
 
 export function taskRoutes(options: TaskRoutesOptions): Router {
   const { pool, auth, checkRecurrence, onCommitted } = options;
+  const createTask = createTaskWriter(pool, onCommitted);
   const router = Router();
 
   router.get('/api/tasks', auth.requireUser, async (req, res) => {
@@ -87,7 +89,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
     const task = newTask(body, userId, new Date().toISOString());
     checkRecurrence(task);
     const idempotency = key === undefined ? undefined : { key, requestHash };
-    const outcome = await createTask(pool, onCommitted, task, req.traceparent, idempotency);
+    const outcome = await createTask(task, req.traceparent, idempotency);
     if (outcome.kind === 'replayed') {
       if (outcome.prior.request_hash !== requestHash) {
         throw unprocessable('this Idempotency-Key was used with a different request body', {
@@ -184,7 +186,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
       series_id: body.series_id,
       occurrence: body.occurrence,
     };
-    const outcome = await createTask(pool, onCommitted, task, req.traceparent);
+    const outcome = await createTask(task, req.traceparent);
     if (outcome.kind === 'created') return sendTask(res, task, 201);
     // Deleted (tombstone) or live: either way the occurrence was already created once.
     const existing = await findTask(pool, body.user_id, body.id);
