@@ -10,6 +10,7 @@ import {
   type Auth,
   badRequest,
   HttpError,
+  newId,
   notFound,
   type Pool,
   parse,
@@ -18,7 +19,6 @@ import {
   unprocessable,
 } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
-import { v7 as uuidv7 } from 'uuid';
 import { createTaskWriter } from './create-batch.js';
 import { mutate } from './mutations.js';
 import { findTask, listTasks, markDeleted, saveTask } from './task-store.js';
@@ -46,7 +46,7 @@ function expectedVersion(req: Request): number | undefined {
   return Number(match[1]);
 }
 
-function newTask(body: CreateTaskBody, userId: string, time: string, id = uuidv7()): Task {
+function newTask(body: CreateTaskBody, userId: string, time: string, id = newId()): Task {
   return {
     id,
     user_id: userId,
@@ -85,13 +85,15 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
     if (key !== undefined && (key.length === 0 || key.length > 255)) {
       throw badRequest('Idempotency-Key must have 1 to 255 characters', { header: 'Idempotency-Key' });
     }
-    const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
     const task = newTask(body, userId, new Date().toISOString());
     checkRecurrence(task);
-    const idempotency = key === undefined ? undefined : { key, requestHash };
+    const idempotency =
+      key === undefined
+        ? undefined
+        : { key, requestHash: createHash('sha256').update(JSON.stringify(body)).digest('base64url') };
     const outcome = await createTask(task, req.traceparent, idempotency);
     if (outcome.kind === 'replayed') {
-      if (outcome.prior.request_hash !== requestHash) {
+      if (outcome.prior.request_hash !== idempotency?.requestHash) {
         throw unprocessable('this Idempotency-Key was used with a different request body', {
           header: 'Idempotency-Key',
         });

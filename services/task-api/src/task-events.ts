@@ -1,6 +1,5 @@
 import { dataschemaFor, type EventName, type Task, Topics } from '@taskstream/contracts';
-import type { Envelope, OutgoingMessage } from '@taskstream/platform';
-import { v7 as uuidv7 } from 'uuid';
+import { type Envelope, newId, type OutgoingMessage } from '@taskstream/platform';
 
 export type TaskChange = 'created' | 'updated' | 'completed' | 'reopened' | 'deleted';
 type Changes = Record<string, { before: unknown; after: unknown }>;
@@ -45,7 +44,7 @@ function envelope(
 ): Envelope {
   return {
     specversion: '1.0',
-    id: uuidv7(),
+    id: newId(),
     type: `com.taskstream.${name}`,
     source: SOURCE,
     time: ctx.time,
