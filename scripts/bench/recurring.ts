@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
+import { lagOf, nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
 import { benchDatabase, percentile, round } from './support.js';
@@ -116,12 +116,15 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
         }
       }),
     );
-    // Let the creations' events drain before the measured load.
+    // Let the creations' events drain, through the outbox and every consumer, before the measured
+    // load: otherwise the first completions queue behind them (each user's events are in order).
+    const lag = lagOf(runtime.ports.bus);
     await waitFor(async () => {
       const { rows } = await runtime.pool.query(
         `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`,
       );
-      return rows[0].n === 0;
+      const consumers = lag ? await lag() : [];
+      return rows[0].n === 0 && consumers.every((c) => c.lag === 0);
     }, 120_000);
 
     const load = await new Promise<LoadResult>((resolve, reject) => {

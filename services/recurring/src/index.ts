@@ -30,7 +30,14 @@ export function createRecurringService(deps: ServiceDeps): Service {
     routes: recurrenceRoutes(auth),
     migrations: recurringMigrations,
     subscriptions: [
-      { topic: Topics.taskEvents, consumer: 'recurring', handler: (event, ctx) => handle(event, ctx) },
+      {
+        topic: Topics.taskEvents,
+        consumer: 'recurring',
+        handler: (event, ctx) => handle(event, ctx),
+        // Only one task's events need their order (each next occurrence has its own id): a
+        // user's other tasks go on beside it, and a failing one holds back only itself.
+        orderKey: (event) => (typeof event.subject === 'string' ? event.subject : undefined),
+      },
     ],
     async start() {
       pruner = setInterval(prune, PRUNE_EVERY_MS);

@@ -1,44 +1,73 @@
 import type { Task } from '@taskstream/contracts';
-import type { Pool, PoolClient } from '@taskstream/platform';
-import { outboxValues, outboxWrites, writeOutbox } from './outbox.js';
+import type { Pool } from '@taskstream/platform';
+import { outboxValues, outboxWrites } from './outbox.js';
 import { messagesFor, type TaskChange } from './task-events.js';
-import { TASK_COLUMNS, TASK_PLACEHOLDERS, taskValues } from './task-store.js';
+import { TASK_COLUMNS, TASK_PLACEHOLDERS, type TaskRow, taskValues, toTask } from './task-store.js';
 
-export interface MutationOutcome<R> {
-  result: R;
-  /** What changed; nothing is published when absent (e.g. completing a completed task). */
-  change?: { kind: TaskChange; before?: Task; after: Task };
-}
+/** What a change to an existing task decided: nothing (the task as it is), or a new version. */
+export type TaskDecision = { unchanged: Task } | { kind: Exclude<TaskChange, 'created'>; after: Task };
 
 /**
- * One transaction: the user's lock, the next sequence, the change, its outbox rows.
- * The advisory lock comes before any write so that one user's transactions take their
- * transaction ids in sequence order — the relay publishes in transaction id order.
+ * Changes one task of a user in one transaction of three round trips: (1) begin, the user's
+ * lock and the task's row locked and read; (2) the new version and its outbox rows (the user's
+ * next sequence stamped on them) in one statement; (3) commit. `decide` sees the task as
+ * locked (undefined when the user has no such live task) and returns the change, or throws
+ * (404, 412) to roll back. The advisory lock comes before any write so that one user's
+ * transactions take their ids in sequence order: the relay publishes in transaction id order.
  */
-export async function mutate<R>(
+export async function changeTask(
   pool: Pool,
   onCommitted: () => void,
   userId: string,
+  taskId: string,
   traceparent: string,
-  work: (client: PoolClient, time: string) => Promise<MutationOutcome<R>>,
-): Promise<R> {
+  decide: (before: Task | undefined, time: string) => TaskDecision,
+): Promise<Task> {
   if (!UUID.test(userId)) throw new Error(`not a user id: ${userId}`);
+  if (!UUID.test(taskId)) {
+    const decision = decide(undefined, new Date().toISOString());
+    if ('unchanged' in decision) return decision.unchanged;
+    throw new Error(`not a task id: ${taskId}`);
+  }
   const client = await pool.connect();
-  let published = false;
   try {
-    // One round trip: the id is a checked UUID, so it can be written into the statement.
-    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('${userId}', 0))`);
+    // Checked UUIDs only are written into this text: three statements, one round trip.
+    const results = (await client.query(
+      `BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('${userId}', 0));
+       SELECT ${TASK_COLUMNS} FROM tasks WHERE id = '${taskId}' AND user_id = '${userId}' AND deleted_at IS NULL FOR UPDATE`,
+    )) as unknown as { rows: TaskRow[] }[];
+    const row = results[2]?.rows[0];
+    const before = row ? toTask(row) : undefined;
     const time = new Date().toISOString();
-    const outcome = await work(client, time);
-    if (outcome.change) {
-      const { kind, before, after } = outcome.change;
-      // The sequence is taken and stamped on the events by the statement that writes them.
-      await writeOutbox(client, userId, messagesFor(kind, before, after, { sequence: 0, traceparent, time }));
-      published = true;
+    const decision = decide(before, time);
+    if ('unchanged' in decision) {
+      await client.query('COMMIT');
+      return decision.unchanged;
     }
+    const { kind, after } = decision;
+    const messages = messagesFor(kind, before, after, { sequence: 0, traceparent, time });
+    // A deletion leaves a tombstone; any other change writes the new version whole.
+    const [write, values] =
+      kind === 'deleted'
+        ? [
+            'UPDATE tasks SET deleted_at = $3::timestamptz, version = $4::int, updated_at = $3::timestamptz WHERE id = $1 AND user_id = $2',
+            [after.id, after.user_id, after.updated_at, after.version],
+          ]
+        : [
+            `UPDATE tasks SET (${TASK_COLUMNS}) = (${TASK_PLACEHOLDERS}) WHERE id = $1 AND user_id = $2`,
+            taskValues(after),
+          ];
+    const p = values.length;
+    await client.query({
+      name: `task_api_change_task_${kind === 'deleted' ? 'delete' : 'save'}`,
+      text: `WITH saved AS (${write} RETURNING id),
+        ${outboxWrites({ user: '$2::uuid', topics: `$${p + 1}`, keys: `$${p + 2}`, events: `$${p + 3}`, gate: 'saved' })}
+        SELECT 1`,
+      values: [...values, ...outboxValues(messages)],
+    });
     await client.query('COMMIT');
-    if (published) onCommitted();
-    return outcome.result;
+    onCommitted();
+    return after;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -38,21 +38,6 @@ export const outboxValues = (messages: OutgoingMessage[]) => [
   messages.map((m) => JSON.stringify(m.event)),
 ];
 
-/**
- * Part of the mutation's transaction: the user's next sequence and the mutation's events; the
- * rows commit with the task. No NOTIFY here: PostgreSQL serialises the commits of notifying
- * transactions, which would cap task creation at one commit per disk flush. The relay is woken
- * after commit instead (see `wake`).
- */
-export async function writeOutbox(client: PoolClient, userId: string, messages: OutgoingMessage[]) {
-  if (messages.length === 0) return;
-  await client.query({
-    name: 'task_api_write_outbox',
-    text: `WITH ${outboxWrites({ user: '$1::uuid', topics: '$2', keys: '$3', events: '$4' })} SELECT 1`,
-    values: [userId, ...outboxValues(messages)],
-  });
-}
-
 export interface OutboxRelay {
   start(): Promise<void>;
   stop(): Promise<void>;

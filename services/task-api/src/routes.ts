@@ -20,8 +20,8 @@ import {
 } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
 import { createTaskWriter } from './create-batch.js';
-import { mutate } from './mutations.js';
-import { findTask, listTasks, markDeleted, saveTask } from './task-store.js';
+import { changeTask } from './mutations.js';
+import { findTask, listTasks } from './task-store.js';
 
 export interface TaskRoutesOptions {
   pool: Pool;
@@ -44,6 +44,15 @@ function expectedVersion(req: Request): number | undefined {
   const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(header);
   if (!match) throw badRequest('If-Match must be the task version, e.g. "3"', { header: 'If-Match' });
   return Number(match[1]);
+}
+
+/** 412 when If-Match named another version. */
+function checkVersion(task: Task, expected: number | undefined) {
+  if (expected !== undefined && expected !== task.version) {
+    throw preconditionFailed(`task is at version ${task.version}, not ${expected}`, {
+      current_version: task.version,
+    });
+  }
 }
 
 function newTask(body: CreateTaskBody, userId: string, time: string, id = newId()): Task {
@@ -115,14 +124,10 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
     const body = parse(UpdateTaskBody, req.body);
     const expected = expectedVersion(req);
     const { userId } = principalOf(req);
-    const task = await mutate(pool, onCommitted, userId, req.traceparent, async (client, time) => {
-      const before = await findTask(client, userId, String(req.params.id), true);
+    const id = String(req.params.id);
+    const task = await changeTask(pool, onCommitted, userId, id, req.traceparent, (before, time) => {
       if (!before) throw notFound('task');
-      if (expected !== undefined && expected !== before.version) {
-        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, {
-          current_version: before.version,
-        });
-      }
+      checkVersion(before, expected);
       const next: Task = { ...before, ...body, version: before.version + 1, updated_at: time };
       if (body.due_date !== undefined)
         next.due_date = body.due_date === null ? null : new Date(body.due_date).toISOString();
@@ -130,29 +135,27 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
         next.series_id = before.id;
       if (body.recurrence !== undefined || body.due_date !== undefined || body.time_zone !== undefined)
         checkRecurrence(next);
-      const after = await saveTask(client, next);
-      return { result: after, change: { kind: 'updated', before, after } };
+      return { kind: 'updated', after: next };
     });
     sendTask(res, task);
   });
 
   const transition = (kind: 'completed' | 'reopened') => async (req: Request, res: Response) => {
     const { userId } = principalOf(req);
-    const task = await mutate(pool, onCommitted, userId, req.traceparent, async (client, time) => {
-      const before = await findTask(client, userId, String(req.params.id), true);
+    const id = String(req.params.id);
+    const task = await changeTask(pool, onCommitted, userId, id, req.traceparent, (before, time) => {
       if (!before) throw notFound('task');
       const target = kind === 'completed' ? 'completed' : 'pending';
       // Completing a completed task (a double click) changes nothing and publishes nothing.
-      if (before.status === target) return { result: before };
-      const next: Task = {
+      if (before.status === target) return { unchanged: before };
+      const after: Task = {
         ...before,
         status: target,
         completed_at: kind === 'completed' ? time : null,
         version: before.version + 1,
         updated_at: time,
       };
-      const after = await saveTask(client, next);
-      return { result: after, change: { kind, before, after } };
+      return { kind, after };
     });
     sendTask(res, task);
   };
@@ -162,17 +165,11 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
   router.delete('/api/tasks/:id', auth.requireUser, async (req, res) => {
     const expected = expectedVersion(req);
     const { userId } = principalOf(req);
-    await mutate(pool, onCommitted, userId, req.traceparent, async (client, time) => {
-      const before = await findTask(client, userId, String(req.params.id), true);
+    const id = String(req.params.id);
+    await changeTask(pool, onCommitted, userId, id, req.traceparent, (before, time) => {
       if (!before) throw notFound('task');
-      if (expected !== undefined && expected !== before.version) {
-        throw preconditionFailed(`task is at version ${before.version}, not ${expected}`, {
-          current_version: before.version,
-        });
-      }
-      await markDeleted(client, before, time);
-      const after: Task = { ...before, version: before.version + 1, updated_at: time };
-      return { result: undefined, change: { kind: 'deleted', before, after } };
+      checkVersion(before, expected);
+      return { kind: 'deleted', after: { ...before, version: before.version + 1, updated_at: time } };
     });
     res.status(204).end();
   });

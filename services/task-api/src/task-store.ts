@@ -84,22 +84,6 @@ export function taskValues(task: Task): unknown[] {
   ];
 }
 
-/** Writes `task` over its row (the caller computed it from the locked row; id and owner stay). */
-export async function saveTask(db: Queryable, task: Task): Promise<Task> {
-  const { rows } = await db.query<TaskRow>(
-    `UPDATE tasks SET (${COLUMNS}) = (${TASK_PLACEHOLDERS}) WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
-    taskValues(task),
-  );
-  return toTask(rows[0]!);
-}
-
-export async function markDeleted(db: Queryable, task: Task, at: string) {
-  await db.query(
-    'UPDATE tasks SET deleted_at = $3, version = version + 1, updated_at = $3 WHERE id = $1 AND user_id = $2',
-    [task.id, task.user_id, at],
-  );
-}
-
 /** Keyset paging: the cursor holds the last row's sort value and id. */
 const SORT_KEYS: Record<
   string,

@@ -255,7 +255,10 @@ function createConsumer(
   let wakeRequested = true;
   let wakeUp: (() => void) | undefined;
   let loop: Promise<void> | undefined;
+  /** Keys whose events wait in consumer_retries (there stored under the same order key). */
   const blockedKeys = new Set<string>();
+  /** Events with the same order key run one after another, in log order; the partition key unless the subscription says. */
+  const orderKeyOf = (row: LogRow) => sub.orderKey?.(row.event) ?? row.partition_key;
 
   /** Runs the handler once (in a consumer span); returns the error text, or undefined when the event is done with. */
   function attempt(event: Envelope, attemptNo: number): Promise<string | undefined> {
@@ -284,9 +287,10 @@ function createConsumer(
 
     const byKey = new Map<string, LogRow[]>();
     for (const row of rows) {
-      const list = byKey.get(row.partition_key);
+      const key = orderKeyOf(row);
+      const list = byKey.get(key);
       if (list) list.push(row);
-      else byKey.set(row.partition_key, [row]);
+      else byKey.set(key, [row]);
     }
     // Events not handled in this pass: failed ones (with their error), and those queued behind a
     // failure, a key already held back, or a stop. All wait in consumer_retries, in log order.
@@ -308,7 +312,7 @@ function createConsumer(
           }
         }
         for (; i < list.length; i++) parked.push({ row: list[i]! });
-        if (parked.some((p) => p.row.partition_key === key)) blockedKeys.add(key);
+        if (parked.some((p) => orderKeyOf(p.row) === key)) blockedKeys.add(key);
       }
     };
     await Promise.all(
@@ -331,7 +335,7 @@ function createConsumer(
             consumer,
             topic,
             parked.map((p) => p.row.id),
-            parked.map((p) => p.row.partition_key),
+            parked.map((p) => orderKeyOf(p.row)),
             parked.map((p) => p.error ?? null),
             retryDelaysMs[0] ?? 0,
           ],
@@ -374,7 +378,7 @@ function createConsumer(
       if (stopped) break;
       while (!stopped) {
         const { rows } = await pool.query(
-          `SELECT r.event_log_id, r.attempts, r.last_error, r.first_failed_at,
+          `SELECT r.event_log_id, r.attempts, r.last_error, r.first_failed_at, e.partition_key,
              (extract(epoch FROM (coalesce(r.next_attempt_at, now()) - now())) * 1000)::float8 AS wait_ms, e.event
            FROM consumer_retries r JOIN event_log e ON e.id = r.event_log_id
            WHERE r.consumer = $1 AND r.topic = $2 AND r.partition_key = $3
@@ -396,7 +400,7 @@ function createConsumer(
           await deadLetter(
             head.event_log_id,
             head.event,
-            key,
+            head.partition_key,
             head.last_error ?? 'retries exhausted',
             head.attempts,
             head.first_failed_at,
@@ -413,7 +417,14 @@ function createConsumer(
           continue;
         }
         if (attemptNo > retryDelaysMs.length) {
-          await deadLetter(head.event_log_id, head.event, key, error, attemptNo, head.first_failed_at);
+          await deadLetter(
+            head.event_log_id,
+            head.event,
+            head.partition_key,
+            error,
+            attemptNo,
+            head.first_failed_at,
+          );
           continue;
         }
         const delay = retryDelaysMs[attemptNo - 1]!;
