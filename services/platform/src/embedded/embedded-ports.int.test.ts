@@ -297,6 +297,43 @@ describe('embedded EventBus', () => {
     expect(got.list[2]!.at - got.list[0]!.at).toBeGreaterThanOrEqual(1500 - 5);
   });
 
+  test("with an order key, a failing event holds back only its own key: the same user's other keys go on, its own wait in order", async () => {
+    const topic = topicOf('order-key');
+    const got = recorder();
+    let failing = true;
+    const subject = (event: Envelope) => String(event.subject);
+    const handler = async (event: Envelope, ctx: DeliveryContext) => {
+      await got.handler(event, ctx);
+      if (failing && subject(event) === 'task-a') throw new Error('down (test)');
+    };
+    const bus = await startBus([{ topic, consumer: 'order-key-test', handler, orderKey: subject }], {
+      retryDelaysMs: [1000],
+    });
+    stops.push(bus);
+    const on = (task: string, n: number) => ({
+      topic,
+      partitionKey: 'user-k',
+      event: { ...testEnvelope('user-k', n), subject: task },
+    });
+    await bus.publish([on('task-a', 0), on('task-b', 1), on('task-a', 2), on('task-b', 3)]);
+    // task-b's events go through while task-a's first one waits for its retry, and task-a's second waits behind it.
+    await eventually(async () => got.list.filter((r) => r.event.subject === 'task-b').length === 2);
+    expect(
+      got.list.filter((r) => r.event.subject === 'task-a').map((r) => (r.event.data as { n: number }).n),
+    ).toEqual([0]);
+    failing = false;
+    await eventually(async () => got.list.length === 5, 20_000);
+    expect(
+      got.list
+        .filter((r) => r.event.subject === 'task-a')
+        .map((r) => [(r.event.data as { n: number }).n, r.ctx.attempt]),
+    ).toEqual([
+      [0, 1],
+      [0, 2],
+      [2, 1],
+    ]);
+  });
+
   test('the listener reconnects after its connection is killed; wake-ups work again', async () => {
     const topic = topicOf('reconnect');
     const got = recorder();
