@@ -155,6 +155,19 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       [ids, nextIds],
     );
     const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+    // Where the time goes: completion → its event in the outbox is published to the bus (relay),
+    // and published → next occurrence committed (consumer, invocation, create).
+    const stages = await runtime.pool.query<{ relay_ms: number; consumer_ms: number }>(
+      `SELECT extract(epoch FROM (o.published_at - t.completed_at)) * 1000 AS relay_ms,
+         extract(epoch FROM (n.created_at - o.published_at)) * 1000 AS consumer_ms
+       FROM unnest($1::uuid[], $2::uuid[]) AS p(task_id, next_id)
+       JOIN tasks t ON t.id = p.task_id JOIN tasks n ON n.id = p.next_id
+       JOIN outbox o ON o.topic = 'task-events' AND o.event->>'subject' = p.task_id::text
+         AND o.event->>'type' = 'com.taskstream.task.completed'`,
+      [ids, nextIds],
+    );
+    const relay = stages.rows.map((r) => Number(r.relay_ms)).sort((a, b) => a - b);
+    const consumer = stages.rows.map((r) => Number(r.consumer_ms)).sort((a, b) => a - b);
     const completes = load.latencies.sort((a, b) => a - b);
     const dead = await runtime.pool.query(
       `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = 'recurring'`,
@@ -173,6 +186,10 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       next_p99_ms: round(percentile(latencies, 99), 1),
       next_max_ms: round(latencies.at(-1) ?? Number.NaN, 1),
       complete_http_p99_ms: round(percentile(completes, 99), 1),
+      relay_p50_ms: round(percentile(relay, 50), 1),
+      relay_p99_ms: round(percentile(relay, 99), 1),
+      consumer_p50_ms: round(percentile(consumer, 50), 1),
+      consumer_p99_ms: round(percentile(consumer, 99), 1),
       dead_letters: dead.rows[0].n as number,
       ...engine,
     };

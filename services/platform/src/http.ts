@@ -132,6 +132,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
   app.get('/metrics', async (_req, res) => {
+    if (!metrics.enabled) {
+      res
+        .status(404)
+        .json({ error: { code: 'not_found', message: 'metrics are off (METRICS_ENABLED=false)' } });
+      return;
+    }
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });

@@ -1,19 +1,35 @@
 import client from 'prom-client';
 
+/** What a series is when metrics are off (METRICS_ENABLED=false): every call does nothing. */
+const OFF = {
+  inc() {},
+  dec() {},
+  set() {},
+  observe() {},
+  reset() {},
+  remove() {},
+  startTimer: () => () => 0,
+  labels: () => OFF,
+} as unknown as client.Counter<string> & client.Histogram<string> & client.Gauge<string>;
+
 /**
  * One registry per process. Series are created lazily by name so that every service can
- * ask for "its" counter without a central list drifting out of date.
+ * ask for "its" counter without a central list drifting out of date. Off, nothing is recorded
+ * and `/metrics` answers 404.
  */
-export function createMetrics(prefix = 'taskstream_') {
+export function createMetrics(prefix = 'taskstream_', options: { enabled?: boolean } = {}) {
+  const enabled = options.enabled ?? true;
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix });
+  if (enabled) client.collectDefaultMetrics({ register: registry, prefix });
   const counters = new Map<string, client.Counter<string>>();
   const histograms = new Map<string, client.Histogram<string>>();
   const gauges = new Map<string, client.Gauge<string>>();
 
   return {
     registry,
+    enabled,
     counter(name: string, help: string, labelNames: string[] = []) {
+      if (!enabled) return OFF;
       let c = counters.get(name);
       if (!c) {
         c = new client.Counter({ name: prefix + name, help, labelNames, registers: [registry] });
@@ -22,6 +38,7 @@ export function createMetrics(prefix = 'taskstream_') {
       return c;
     },
     histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]) {
+      if (!enabled) return OFF;
       let h = histograms.get(name);
       if (!h) {
         h = new client.Histogram({
@@ -41,6 +58,7 @@ export function createMetrics(prefix = 'taskstream_') {
       labelNames: string[] = [],
       collect?: (g: client.Gauge<string>) => void | Promise<void>,
     ) {
+      if (!enabled) return OFF;
       let g = gauges.get(name);
       if (!g) {
         g = new client.Gauge({

@@ -78,7 +78,7 @@ export async function startRuntime(
 ): Promise<RunningRuntime> {
   const config = loadConfig(options.env ?? process.env);
   const logger = options.logger ?? createLogger(config, config.APP_ID ?? 'taskstream');
-  const metrics = createMetrics();
+  const metrics = createMetrics('taskstream_', { enabled: config.METRICS_ENABLED });
   const embedded = config.TASKSTREAM_RUNTIME === 'embedded';
   const stops: (() => Promise<void>)[] = [];
   const telemetry = startTelemetry(config.OTEL_EXPORTER_OTLP_ENDPOINT, config.APP_ID ?? 'taskstream');
