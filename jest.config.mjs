@@ -10,6 +10,9 @@ const common = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // Runtime data of the local stack and the embedded start (the Dapr scheduler's etcd writes
+  // `.snap` files, which Jest would take for obsolete snapshots).
+  modulePathIgnorePatterns: ['<rootDir>/.stack/', '<rootDir>/.data/'],
 };
 
 export default {

@@ -61,6 +61,8 @@ async function startSink() {
 export async function benchOps(options: { roundMs?: number; rounds?: number } = {}) {
   const roundMs = options.roundMs ?? Number(process.env.OPS_BENCH_ROUND_MS ?? 5000);
   const rounds = options.rounds ?? Number(process.env.OPS_BENCH_ROUNDS ?? 4);
+  // What "on" switches on (both by default): OPS_BENCH_PARTS=tracing or =metrics measures one.
+  const parts = new Set((process.env.OPS_BENCH_PARTS ?? 'tracing,metrics').split(','));
   const database = await benchDatabase();
   const sink = await startSink();
   const results: Record<'on' | 'off', number[]> = { on: [], off: [] };
@@ -80,8 +82,8 @@ export async function benchOps(options: { roundMs?: number; rounds?: number } = 
             NODE_ENV: 'production',
             JWT_SECRET,
             DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-ops-')),
-            OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sink.url : '',
-            METRICS_ENABLED: mode === 'on' ? 'true' : 'false',
+            OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' && parts.has('tracing') ? sink.url : '',
+            METRICS_ENABLED: mode === 'on' && parts.has('metrics') ? 'true' : 'false',
           },
         });
         try {
@@ -123,6 +125,7 @@ export async function benchOps(options: { roundMs?: number; rounds?: number } = 
     ops_creates_per_s_off: round(off),
     ops_creates_per_s_on: round(on),
     ops_tracing_and_metrics_cost_percent: round(((off - on) / off) * 100, 2),
+    ops_switched: [...parts].join('+'),
     ops_rounds: rounds,
     ops_round_seconds: roundMs / 1000,
     ops_spans_exported: spansExported,

@@ -76,6 +76,18 @@ export const ConfigSchema = z.object({
   PUBSUB_NAME: z.string().default('pubsub'),
   STATESTORE_NAME: z.string().default('statestore'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  // Read by the OpenTelemetry SDK itself; checked here so that a typo stops the start.
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ])
+    .optional(),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
   METRICS_ENABLED: bool.default(true),
 });
 

@@ -56,9 +56,9 @@ export function inSpan<T>(
   return trace.getTracer('taskstream').startActiveSpan(name, { kind }, parentContext, async (span) => {
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
-    // Without an SDK the API records nothing and injects nothing: make the child id ourselves.
-    const traceparent =
-      span.isRecording() && carrier.traceparent ? carrier.traceparent : childTraceparent(parent);
+    // With the SDK, the span's own context, sampled or not (a trace sampled out stays out
+    // downstream); without it the API injects nothing: make the child id ourselves.
+    const traceparent = carrier.traceparent ?? childTraceparent(parent);
     try {
       return await work(traceparent, span);
     } catch (err) {
