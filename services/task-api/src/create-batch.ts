@@ -1,6 +1,7 @@
 import type { Task } from '@taskstream/contracts';
 import type { OutgoingMessage, Pool } from '@taskstream/platform';
 import { type CreateOutcome, createTask } from './mutations.js';
+import { outboxMessages, outboxWrites } from './outbox.js';
 import { messagesFor } from './task-events.js';
 import { TASK_COLUMNS } from './task-store.js';
 
@@ -24,19 +25,7 @@ const BATCH_SQL = `WITH input AS (
   ), created AS (
     INSERT INTO tasks (${TASK_COLUMNS}) SELECT ${TASK_COLUMNS} FROM input WHERE (SELECT count(*) FROM user_locks) >= 0
     ON CONFLICT (id) DO NOTHING RETURNING id, user_id
-  ), next_sequence AS (
-    INSERT INTO user_sequences (user_id, last_sequence) SELECT user_id, 1 FROM created
-    ON CONFLICT (user_id) DO UPDATE SET last_sequence = user_sequences.last_sequence + 1
-    RETURNING user_id, last_sequence
-  ), outbox_rows AS (
-    INSERT INTO outbox (topic, partition_key, event)
-    SELECT m.topic, m.partition_key, jsonb_set(m.event, '{data,sequence}', to_jsonb(s.last_sequence))
-    FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (task_id uuid, topic text, partition_key text, event jsonb))
-      WITH ORDINALITY AS m(task_id, topic, partition_key, event, n)
-    JOIN created c ON c.id = m.task_id
-    JOIN next_sequence s ON s.user_id = c.user_id
-    ORDER BY m.n
-  )
+  ), ${outboxWrites({ messages: '$2', gate: 'created' })}
   SELECT id FROM created`;
 
 interface Pending {
@@ -63,16 +52,7 @@ export function createTaskWriter(pool: Pool, onCommitted: () => void) {
         text: BATCH_SQL,
         values: [
           JSON.stringify(batch.map((p) => p.task)),
-          JSON.stringify(
-            batch.flatMap((p) =>
-              p.messages.map((m) => ({
-                task_id: p.task.id,
-                topic: m.topic,
-                partition_key: m.partitionKey,
-                event: m.event,
-              })),
-            ),
-          ),
+          outboxMessages(batch.map((p) => ({ taskId: p.task.id, messages: p.messages }))),
         ],
       });
       const created = new Set(rows.map((r) => r.id));

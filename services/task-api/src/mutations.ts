@@ -1,6 +1,6 @@
 import type { Task } from '@taskstream/contracts';
 import type { Pool } from '@taskstream/platform';
-import { outboxValues, outboxWrites } from './outbox.js';
+import { outboxMessages, outboxWrites } from './outbox.js';
 import { messagesFor, type TaskChange } from './task-events.js';
 import { TASK_COLUMNS, TASK_PLACEHOLDERS, type TaskRow, taskValues, toTask } from './task-store.js';
 
@@ -57,13 +57,12 @@ export async function changeTask(
             `UPDATE tasks SET (${TASK_COLUMNS}) = (${TASK_PLACEHOLDERS}) WHERE id = $1 AND user_id = $2`,
             taskValues(after),
           ];
-    const p = values.length;
     await client.query({
       name: `task_api_change_task_${kind === 'deleted' ? 'delete' : 'save'}`,
-      text: `WITH saved AS (${write} RETURNING id),
-        ${outboxWrites({ user: '$2::uuid', topics: `$${p + 1}`, keys: `$${p + 2}`, events: `$${p + 3}`, gate: 'saved' })}
+      text: `WITH saved AS (${write} RETURNING id, user_id),
+        ${outboxWrites({ messages: `$${values.length + 1}`, gate: 'saved' })}
         SELECT 1`,
-      values: [...values, ...outboxValues(messages)],
+      values: [...values, outboxMessages([{ taskId: after.id, messages }])],
     });
     await client.query('COMMIT');
     onCommitted();
@@ -94,8 +93,7 @@ const NEXT = TASK_COLUMNS.split(',').length + 1;
 
 /**
  * A new task in one statement, so one round trip and its own transaction: the user's lock, the
- * task, the Idempotency-Key's record, the next sequence and the outbox rows, as `mutate` does in
- * four. Every write reads the lock's row, so the lock is held before the transaction takes its
+ * task, the Idempotency-Key's record, the next sequence and the outbox rows. Every write reads the lock's row, so the lock is held before the transaction takes its
  * id (the relay's order). The statement's snapshot predates the lock: a concurrent request with
  * the same key then fails on the key's primary key, and is run again to see the first answer.
  */
@@ -111,31 +109,24 @@ export async function createTask(
     traceparent,
     time: task.updated_at,
   });
-  const [key, hash, response, topics, keys, events] = [
-    NEXT,
-    NEXT + 1,
-    NEXT + 2,
-    NEXT + 3,
-    NEXT + 4,
-    NEXT + 5,
-  ].map((n) => `$${n}`);
+  const [key, hash, response, outbox] = [NEXT, NEXT + 1, NEXT + 2, NEXT + 3].map((n) => `$${n}`);
   const text = `WITH user_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($2::uuid::text, 0))),
      prior AS MATERIALIZED (
        SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $2 AND key = ${key}::text
      ), created AS (
        INSERT INTO tasks (${TASK_COLUMNS}) SELECT ${TASK_PLACEHOLDERS} FROM user_lock WHERE NOT EXISTS (SELECT 1 FROM prior)
-       ON CONFLICT (id) DO NOTHING RETURNING id
+       ON CONFLICT (id) DO NOTHING RETURNING id, user_id
      ), remembered AS (
        INSERT INTO idempotency_keys (user_id, key, request_hash, status, response)
        SELECT $2, ${key}, ${hash}::text, 201, ${response}::jsonb FROM created WHERE ${key}::text IS NOT NULL
-     ), ${outboxWrites({ user: '$2::uuid', topics, keys, events, gate: 'created' })}
+     ), ${outboxWrites({ messages: outbox, gate: 'created' })}
      SELECT (SELECT count(*) FROM created)::int AS created, (SELECT row_to_json(prior) FROM prior) AS prior`;
   const values = [
     ...taskValues(task),
     idempotency?.key ?? null,
     idempotency?.requestHash ?? null,
     idempotency ? JSON.stringify(task) : null,
-    ...outboxValues(messages),
+    outboxMessages([{ taskId: task.id, messages }]),
   ];
   for (let attempt = 1; ; attempt++) {
     try {

@@ -6,37 +6,39 @@ const BATCH = 1000;
 const POLL_MS = 50;
 
 /**
- * Common table expressions that take the user's next sequence, stamp it on every event of the
- * mutation and write them, in one statement with the change: `$user`, `$topics`, `$keys` and
- * `$events` are the statement's parameters; rows of the CTE `gate`, when given, decide whether
- * the change happened (no row, no sequence, no event).
+ * Common table expressions, in one statement with the change, that take each changed task's
+ * user's next sequence, stamp it on that task's events and write them to the outbox. `gate` is a
+ * CTE with a row (id, user_id) per task that did change (no row, no sequence, no event; one task
+ * per user in a statement); `messages` is the parameter holding `outboxMessages`.
  */
-export function outboxWrites(p: {
-  user: string;
-  topics: string;
-  keys: string;
-  events: string;
-  gate?: string;
-}) {
+export function outboxWrites(p: { messages: string; gate: string }) {
   return `next_sequence AS (
-       INSERT INTO user_sequences (user_id, last_sequence) SELECT ${p.user}, 1${p.gate ? ` FROM ${p.gate}` : ''}
+       INSERT INTO user_sequences (user_id, last_sequence) SELECT user_id, 1 FROM ${p.gate}
        ON CONFLICT (user_id) DO UPDATE SET last_sequence = user_sequences.last_sequence + 1
-       RETURNING last_sequence
+       RETURNING user_id, last_sequence
      ), outbox_rows AS (
        INSERT INTO outbox (topic, partition_key, event)
-       SELECT m.topic, m.partition_key, jsonb_set(m.event, '{data,sequence}', to_jsonb(next_sequence.last_sequence))
-       FROM unnest(${p.topics}::text[], ${p.keys}::text[], ${p.events}::jsonb[]) WITH ORDINALITY AS m(topic, partition_key, event, n),
-         next_sequence
+       SELECT m.topic, m.partition_key, jsonb_set(m.event, '{data,sequence}', to_jsonb(s.last_sequence))
+       FROM ROWS FROM (jsonb_to_recordset(${p.messages}::jsonb) AS (task_id uuid, topic text, partition_key text, event jsonb))
+         WITH ORDINALITY AS m(task_id, topic, partition_key, event, n)
+       JOIN ${p.gate} g ON g.id = m.task_id
+       JOIN next_sequence s ON s.user_id = g.user_id
        ORDER BY m.n
      )`;
 }
 
-/** The parameters `outboxWrites` reads: topics, partition keys and events. */
-export const outboxValues = (messages: OutgoingMessage[]) => [
-  messages.map((m) => m.topic),
-  messages.map((m) => m.partitionKey),
-  messages.map((m) => JSON.stringify(m.event)),
-];
+/** The `messages` parameter of `outboxWrites`: every task's events, in order. */
+export const outboxMessages = (changes: { taskId: string; messages: OutgoingMessage[] }[]) =>
+  JSON.stringify(
+    changes.flatMap(({ taskId, messages }) =>
+      messages.map((m) => ({
+        task_id: taskId,
+        topic: m.topic,
+        partition_key: m.partitionKey,
+        event: m.event,
+      })),
+    ),
+  );
 
 export interface OutboxRelay {
   start(): Promise<void>;
