@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { createPool, type Pool, runMigrations } from '../db.js';
 import { createHttpApp, finishApp, listen, type RunningServer } from '../http.js';
 import { createMetrics } from '../metrics.js';
+import { opsMigrations } from '../ops/schema.js';
 import { type ContractInstance, describePortContract, testEnvelope } from '../ports.contract.js';
 import type {
   DeliveryContext,
@@ -29,6 +30,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   admin = createPool(db.url, 4);
   await runMigrations(admin, 'platform', embeddedMigrations);
+  await runMigrations(admin, 'ops', opsMigrations);
 }, 60_000);
 
 afterAll(async () => {

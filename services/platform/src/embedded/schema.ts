@@ -1,6 +1,9 @@
 import type { Migration } from '../db.js';
 
-/** Tables of the embedded runtime: the event log, consumer progress, dead letters, key/value state. */
+/**
+ * Tables of the embedded runtime: the event log, consumer progress, key/value state. Dead letters
+ * go to `dead_letters`, which both runtimes share (ops/schema.ts, migrated right after these).
+ */
 export const embeddedMigrations: Migration[] = [
   {
     id: '001_event_log',
@@ -41,23 +44,6 @@ export const embeddedMigrations: Migration[] = [
         PRIMARY KEY (consumer, topic, event_log_id)
       );
       CREATE INDEX consumer_retries_key ON consumer_retries (consumer, topic, partition_key, event_log_id);
-
-      CREATE TABLE dead_letters (
-        id bigserial PRIMARY KEY,
-        topic text NOT NULL,
-        consumer text NOT NULL,
-        partition_key text NOT NULL,
-        event_id text NOT NULL,
-        event jsonb NOT NULL,
-        reason text NOT NULL,
-        attempts int NOT NULL,
-        first_failed_at timestamptz NOT NULL,
-        last_failed_at timestamptz NOT NULL,
-        status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'replayed', 'discarded')),
-        status_reason text,
-        updated_at timestamptz NOT NULL DEFAULT now()
-      );
-      CREATE INDEX dead_letters_topic ON dead_letters (topic, status, id);
 
       CREATE TABLE state_store (
         key text PRIMARY KEY,

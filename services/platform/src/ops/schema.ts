@@ -1,9 +1,10 @@
 import type { Migration } from '../db.js';
 
 /**
- * Operations tables, the same in both runtimes. `dead_letters` has the shape the embedded bus
- * writes (its own migration creates it first there); under Dapr, task-api's subscriptions on
- * `<topic>.dlq` fill it. `admin_actions` records who replayed or discarded what, and why.
+ * Operations tables, the same in both runtimes. The embedded bus writes `dead_letters` itself;
+ * under Dapr, task-api's subscriptions on `<topic>.dlq` fill it. (Databases made before this
+ * was the one definition got it from the embedded runtime's first migration: hence IF NOT EXISTS.)
+ * `admin_actions` records who replayed or discarded what, and why.
  */
 export const opsMigrations: Migration[] = [
   {
