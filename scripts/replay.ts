@@ -12,7 +12,7 @@
  * host's PostgreSQL on EMBEDDED_PG_PORT.
  */
 import { parseArgs } from 'node:util';
-import { EventSchemas, eventName } from '@taskstream/contracts';
+import { EventSchemas, eventName, TopicEvents } from '@taskstream/contracts';
 import { createLogger, createPool, type Envelope, loadConfig, type Pool } from '@taskstream/platform';
 import cliProgress from 'cli-progress';
 import { createRecorder, entryOf } from '../services/audit/src/ingest.js';
@@ -49,14 +49,7 @@ export interface ReplaySummary {
 }
 
 const SOURCE_TOPIC: Record<Projection, string> = { audit: 'task-events', sync: 'task-updates' };
-const SYNCED = new Set([
-  'task.created',
-  'task.updated',
-  'task.completed',
-  'task.reopened',
-  'task.deleted',
-  'notification.created',
-]);
+const SYNCED = new Set<string>(TopicEvents['task-updates']);
 
 export function parseFrom(from: string | undefined): { position?: number; time?: Date } {
   if (from === undefined) return {};

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { EventSchemas, eventName, SyncEventsQuery, Topics } from '@taskstream/contracts';
+import { EventSchemas, eventName, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
 import {
   type Pool,
   parse,
@@ -33,14 +33,7 @@ export * from './protocol.js';
 export const WS_PATH = '/ws/tasks';
 
 /** Event types that reach users live; other task-updates types are acknowledged and ignored. */
-const SYNCED_TYPES = new Set([
-  'task.created',
-  'task.updated',
-  'task.completed',
-  'task.reopened',
-  'task.deleted',
-  'notification.created',
-]);
+const SYNCED_TYPES = new Set<string>(TopicEvents[Topics.taskUpdates]);
 
 export interface SyncOptions {
   replicaId?: string;
