@@ -15,9 +15,8 @@ import {
 } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
-import { benchDatabase, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, round } from './support.js';
 
-const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 /** As many clients as the task-api bench. */
 const CLIENTS = 64;
 
@@ -54,16 +53,9 @@ export async function benchAudit(options: AuditBenchOptions = {}) {
   const database = await benchDatabase();
   const baseline = baselineConsumer();
   const runtime = await startRuntime([createTaskApiService, createAuditService, baseline.factory], {
-    env: {
-      ...env,
-      DATABASE_URL: database.url,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      SEED_DEMO_USERS: 'false',
-      NODE_ENV: 'production',
-      JWT_SECRET,
+    env: benchEnv(database.url, {
       DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-audit-')),
-    },
+    }),
   });
   try {
     const withTaskApi = await ingestBesideTaskApi(runtime, durationMs, baseline.handledAt);

@@ -7,9 +7,8 @@ import { createAuditService } from '@taskstream/audit';
 import { startRuntime } from '@taskstream/platform';
 import { createSyncService } from '@taskstream/sync';
 import { createTaskApiService } from '@taskstream/task-api';
-import { benchDatabase, round } from './support.js';
+import { benchDatabase, benchEnv, round } from './support.js';
 
-const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 const CLIENTS = 64;
 
 /**
@@ -73,18 +72,11 @@ export async function benchOps(options: { roundMs?: number; rounds?: number } = 
       // Alternate which mode goes first, so neither always inherits the other's leftovers.
       for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
         const runtime = await startRuntime([createTaskApiService, createAuditService, createSyncService], {
-          env: {
-            ...process.env,
-            DATABASE_URL: database.url,
-            PORT: '0',
-            LOG_LEVEL: 'warn',
-            SEED_DEMO_USERS: 'false',
-            NODE_ENV: 'production',
-            JWT_SECRET,
+          env: benchEnv(database.url, {
             DATA_DIR: await mkdtemp(path.join(tmpdir(), 'taskstream-bench-ops-')),
             OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' && parts.has('tracing') ? sink.url : '',
             METRICS_ENABLED: mode === 'on' && parts.has('metrics') ? 'true' : 'false',
-          },
+          }),
         });
         try {
           // Users made directly (registering hashes a password per user, which is not what is measured).

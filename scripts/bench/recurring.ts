@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { lagOf, nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
-import { benchDatabase, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, round } from './support.js';
 
 const USERS = 20;
 const ZONES = ['Europe/London', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'America/Sao_Paulo'];
@@ -62,15 +62,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
   const engine = engineCost();
   const database = await benchDatabase();
   const runtime = await startRuntime([createTaskApiService, createRecurringService], {
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      SEED_DEMO_USERS: 'false',
-      NODE_ENV: 'production',
-      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
-    },
+    env: benchEnv(database.url),
   });
   try {
     const post = async (path: string, body: unknown, token?: string) => {

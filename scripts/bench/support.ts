@@ -19,6 +19,20 @@ export async function benchDatabase(): Promise<{ url: string; stop(): Promise<vo
   };
 }
 
+/** Environment of a bench runtime: its database, any free port, quiet logs, no demo users. */
+export function benchEnv(databaseUrl: string, extra: Record<string, string | undefined> = {}) {
+  return {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    SEED_DEMO_USERS: 'false',
+    NODE_ENV: 'production',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+    ...extra,
+  };
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -79,7 +79,6 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
           JWT_SECRET: randomUUID() + randomUUID(),
           SEED_DEMO_USERS: 'false',
           DATABASE_POOL_SIZE: '24',
-          METRICS_ENABLED: 'false',
         },
       },
     );

@@ -3,7 +3,7 @@ import { allServices } from '@taskstream/host';
 import { startRuntime } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import pg from 'pg';
-import { benchDatabase, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, round } from './support.js';
 
 export const CLIENTS = 64;
 
@@ -87,15 +87,7 @@ export async function benchTaskApi(
   const warmupMs = options.warmupMs ?? 2000;
   const database = await benchDatabase();
   const runtime = await startRuntime(options.services === 'all' ? allServices : [createTaskApiService], {
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      SEED_DEMO_USERS: 'false',
-      NODE_ENV: 'production',
-      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
-    },
+    env: benchEnv(database.url),
   });
   try {
     const tokens = await registerUsers(runtime.url);
