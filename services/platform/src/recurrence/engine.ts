@@ -66,6 +66,11 @@ export interface GenerateInput {
   monthEnd: MonthEnd;
   /** DTSTART as a local wall-clock date-time in `timeZone`. */
   startWall: Temporal.PlainDateTime;
+  /**
+   * DTSTART's instant. Sub-daily rules count elapsed time from it; the wall time alone cannot
+   * tell the two readings of a fall-back hour apart (01:08 EDT and 01:08 EST).
+   */
+  startAt: Temporal.Instant;
   /** Only occurrences after this instant (at or after when `inclusive`). */
   after: Temporal.Instant;
   inclusive: boolean;
@@ -127,6 +132,8 @@ function sortDistinct(list: Occurrence[]): Occurrence[] {
 class Collector {
   readonly found: Occurrence[] = [];
   private stopAfter: Temporal.PlainDateTime | undefined;
+  /** Instants kept so far: a gap time moved forward may land on a time the rule also produces. */
+  private readonly seen = new Set<bigint>();
 
   constructor(
     private readonly limit: number,
@@ -138,7 +145,8 @@ class Collector {
   offer(wall: Temporal.PlainDateTime): boolean {
     if (this.stopAfter && Temporal.PlainDateTime.compare(wall, this.stopAfter) >= 0) return false;
     const at = this.place(wall);
-    if (!this.keep(at)) return true;
+    if (!this.keep(at) || this.seen.has(at.epochNanoseconds)) return true;
+    this.seen.add(at.epochNanoseconds);
     this.found.push({ at, wall });
     if (this.found.length >= this.limit) {
       const reading = at.toPlainDateTime();
@@ -280,7 +288,7 @@ function generateZoned(
   until: Temporal.Instant | undefined,
   keep: (z: Temporal.ZonedDateTime) => boolean,
 ): Occurrence[] {
-  const dtstart = placeInZone(input.startWall, input.timeZone);
+  const dtstart = input.startAt.toZonedDateTimeISO(input.timeZone);
   let stop = dtstart.add({ days: SUB_DAILY_HORIZON_DAYS });
   if (until && Temporal.Instant.compare(until, stop.toInstant()) < 0)
     stop = until.toZonedDateTimeISO(input.timeZone);

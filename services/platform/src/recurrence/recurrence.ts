@@ -91,6 +91,7 @@ export function parseRule(rule: string, opts: ParseRuleOptions = {}): ParseRuleR
       timeZone,
       monthEnd,
       startWall: wallOf(start, timeZone),
+      startAt: start,
       after: start,
       inclusive: true,
       limit: 1,
@@ -157,6 +158,7 @@ export function previewOccurrences(input: PreviewInput): string[] {
     timeZone: input.timeZone,
     monthEnd,
     startWall: first.toPlainDateTime(),
+    startAt: start,
     after: start,
     inclusive: false,
     limit: limit - 1,
@@ -242,9 +244,11 @@ export function nextOccurrence(input: NextOccurrenceInput): NextOccurrence | nul
     throw new RecurrenceRuleError('a due date or a completion time is needed');
 
   let startWall: Temporal.PlainDateTime;
+  let startAt: Temporal.Instant;
   let after: Temporal.Instant;
   if (anchor === 'due') {
     startWall = intendedWall(due!, timeZone, input.dueLocal);
+    startAt = due!;
     after = due!;
   } else {
     const done = completed!;
@@ -252,11 +256,13 @@ export function nextOccurrence(input: NextOccurrenceInput): NextOccurrence | nul
     const subDaily = parsed.kind === 'cron' || parsed.freq === 'HOURLY' || parsed.freq === 'MINUTELY';
     if (subDaily) {
       startWall = doneWall;
+      startAt = done;
       after = done;
     } else {
       const time = due ? intendedWall(due, timeZone, input.dueLocal).toPlainTime() : doneWall.toPlainTime();
       startWall = doneWall.toPlainDate().toPlainDateTime(time);
-      after = placeInZone(startWall, timeZone).toInstant();
+      startAt = placeInZone(startWall, timeZone).toInstant();
+      after = startAt;
     }
     if (due) after = later(after, due);
   }
@@ -265,6 +271,7 @@ export function nextOccurrence(input: NextOccurrenceInput): NextOccurrence | nul
     timeZone,
     monthEnd: input.recurrence.month_end ?? 'skip',
     startWall,
+    startAt,
     after,
     inclusive: false,
     limit: 1,

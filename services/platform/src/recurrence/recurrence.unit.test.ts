@@ -145,6 +145,34 @@ describe('RRULE', () => {
       '2026-03-08T05:30:00-04:00',
     ]);
   });
+
+  it('a gap time that lands on another time of the rule is one occurrence, and the preview stays full', () => {
+    // Sydney skips 02:00-03:00 on 2012-10-07: that day's 02:00 is due at 03:00, as is its 03:00.
+    expect(
+      preview('FREQ=DAILY;BYHOUR=2,3;BYMINUTE=0', '2012-10-06T02:00:00+10:00', 'Australia/Sydney', 4),
+    ).toEqual([
+      '2012-10-06T02:00:00+10:00',
+      '2012-10-06T03:00:00+10:00',
+      '2012-10-07T03:00:00+11:00',
+      '2012-10-08T02:00:00+11:00',
+    ]);
+  });
+
+  it('MINUTELY in the repeated fall-back hour counts from the due instant, not its wall time', () => {
+    // 01:08 happens twice on 2012-11-04 in New York; the second one (EST) is the due date.
+    const zone = { timeZone: 'America/New_York' };
+    expect(next('FREQ=MINUTELY;INTERVAL=16', '2012-11-04T01:08:00-05:00', zone)?.dueDate).toBe(
+      '2012-11-04T01:24:00-05:00',
+    );
+    expect(preview('FREQ=MINUTELY;INTERVAL=16', '2012-11-04T01:52:00-05:00', zone.timeZone, 2)).toEqual([
+      '2012-11-04T01:52:00-05:00',
+      '2012-11-04T02:08:00-05:00',
+    ]);
+    expect(
+      next('FREQ=HOURLY', null, { ...zone, anchor: 'completion', completedAt: '2012-11-04T01:30:00-05:00' })
+        ?.dueDate,
+    ).toBe('2012-11-04T02:30:00-05:00');
+  });
 });
 
 describe('cron', () => {
