@@ -106,11 +106,14 @@ async function ingestBesideTaskApi(
     (await runtime.pool.query(`SELECT count(*)::int AS n FROM audit_logs WHERE action = 'task.created'`))
       .rows[0].n as number;
   const backlogAtEnd = created - (await audited());
-  // Of those, published on task-events already (the embedded bus's log): the audit consumer's own backlog.
-  const published = (
-    await runtime.pool.query(`SELECT count(*)::int AS n FROM event_log WHERE topic = 'task-events'`)
+  // Of those, published on task-events already (the embedded bus's log): the audit consumer's own
+  // backlog. One statement, so both counts come from the same snapshot.
+  const consumerBacklogAtEnd = (
+    await runtime.pool.query(
+      `SELECT ((SELECT count(*) FROM event_log WHERE topic = 'task-events')
+            - (SELECT count(*) FROM audit_logs WHERE action = 'task.created'))::int AS n`,
+    )
   ).rows[0].n as number;
-  const consumerBacklogAtEnd = published - (await audited());
   const deadline = Date.now() + 300_000;
   while ((await audited()) < created) {
     if (Date.now() > deadline)

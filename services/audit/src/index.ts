@@ -45,6 +45,10 @@ export function createAuditService(deps: ServiceDeps): Service {
   const subscription: Subscription = {
     topic: Topics.taskEvents,
     consumer: 'audit',
+    // No order among events: each is one row, chained in the order it is recorded. Started
+    // together (in log order), a whole bus batch lands in one chain transaction.
+    orderKey: (event) => event.id,
+    concurrency: 500,
     async handler(event) {
       const entry = entryOf(event);
       if (!entry) return 'DROP';

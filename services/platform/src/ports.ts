@@ -62,6 +62,13 @@ export interface Subscription {
    * follows the Kafka partition (the user) whatever this says. Undefined: the partition key.
    */
   orderKey?: (event: Envelope) => string | undefined;
+  /**
+   * How many order keys the embedded bus runs at once for this consumer (default
+   * BUS_KEY_CONCURRENCY; a bus batch is at most 500 events). A consumer that gathers concurrent
+   * events into one write (the audit trail) takes a whole batch at once. Under Dapr the sidecar's
+   * delivery decides.
+   */
+  concurrency?: number;
 }
 
 export interface EventBus {

@@ -336,6 +336,39 @@ describe('embedded EventBus', () => {
     ]);
   });
 
+  test('a subscription concurrency runs that many order keys at once (default: the bus setting)', async () => {
+    const topic = topicOf('concurrency');
+    const peak = { wide: 0, narrow: 0 };
+    const running = { wide: 0, narrow: 0 };
+    const handlerFor = (name: 'wide' | 'narrow') => async () => {
+      running[name]++;
+      peak[name] = Math.max(peak[name], running[name]);
+      await new Promise((r) => setTimeout(r, 50));
+      running[name]--;
+    };
+    const bus = await startBus(
+      [
+        { topic, consumer: 'wide', handler: handlerFor('wide'), orderKey: (e) => e.id, concurrency: 200 },
+        { topic, consumer: 'narrow', handler: handlerFor('narrow'), orderKey: (e) => e.id },
+      ],
+      { keyConcurrency: 4 },
+    );
+    stops.push(bus);
+    await bus.publish(
+      Array.from({ length: 100 }, (_, n) => ({
+        topic,
+        partitionKey: 'user-c',
+        event: testEnvelope('user-c', n),
+      })),
+    );
+    await eventually(async () => {
+      const lag = await bus.lag();
+      return lag.filter((l) => l.topic === topic).every((l) => l.lag === 0) && running.narrow === 0;
+    }, 20_000);
+    expect(peak.wide).toBe(100);
+    expect(peak.narrow).toBe(4);
+  });
+
   test('the listener reconnects after its connection is killed; wake-ups work again', async () => {
     const topic = topicOf('reconnect');
     const got = recorder();

@@ -316,7 +316,10 @@ function createConsumer(
       }
     };
     await Promise.all(
-      Array.from({ length: Math.min(options.keyConcurrency ?? KEY_CONCURRENCY, groups.length) }, worker),
+      Array.from(
+        { length: Math.min(sub.concurrency ?? options.keyConcurrency ?? KEY_CONCURRENCY, groups.length) },
+        worker,
+      ),
     );
 
     const last = rows[rows.length - 1]!;
