@@ -20,15 +20,17 @@ DAPR_VERSION=1.18.2
 KAFKA_VERSION=4.2.0
 KAFKA_DIR="$CACHE/kafka-$KAFKA_VERSION"
 
-# Fixed loopback ports, clear of 8080 (embedded host), 5432 and 54329 (developer and embedded PostgreSQL).
+# Fixed loopback ports, clear of 8080 (embedded host), 5432 and 54329 (developer and embedded
+# PostgreSQL), and all below the kernel's ephemeral range (32768+): a client socket once held the
+# scheduler's former port 50006 just as the stack started.
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
-PG_PORT=55433
-SCHEDULER_PORT=50006
-SCHEDULER_ETCD_CLIENT_PORT=52379
-SCHEDULER_ETCD_PEER_PORT=52380
-SCHEDULER_HEALTHZ_PORT=58081
-SCHEDULER_METRICS_PORT=59091
+PG_PORT=25433
+SCHEDULER_PORT=30006
+SCHEDULER_ETCD_CLIENT_PORT=22379
+SCHEDULER_ETCD_PEER_PORT=22380
+SCHEDULER_HEALTHZ_PORT=28081
+SCHEDULER_METRICS_PORT=29091
 
 # One line per service: app id, app port, daprd HTTP, daprd gRPC, daprd metrics. All below the
 # kernel's ephemeral range (32768+), where a client socket or a test's free port could take one

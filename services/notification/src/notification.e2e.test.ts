@@ -39,20 +39,29 @@ let app: { rt: RunningRuntime; sidecar: Sidecar; stop(): Promise<void> } | undef
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
-/** Generous: a sidecar joining its Kafka consumer group may wait for a rebalance before the first delivery. */
+/**
+ * Generous: a sidecar joining its Kafka consumer group may wait for a rebalance before the first
+ * delivery (once more than a minute on a busy machine). A timeout shows the sidecar's last log lines.
+ */
 async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
+  timeoutMs = 100_000,
 ) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const logs = app?.sidecar.logs().slice(-3000) ?? '(no sidecar)';
+      throw new Error(`${what}: not within ${timeoutMs} ms\n--- daprd log (tail) ---\n${logs}`);
+    }
     await sleep(100);
   }
 }
+
+/** Per test: the first delivery may wait for the consumer group (see waitFor). */
+const TEST_TIMEOUT_MS = 150_000;
 
 /** A database of its own on the stack's PostgreSQL server, for the service's tables. */
 async function createDatabase(adminUrl: string) {
@@ -160,67 +169,79 @@ afterAll(async () => {
 });
 
 describe('notification under Dapr (Kafka, state.postgresql, Dapr scheduler)', () => {
-  it('delivers a reminder once, on time, by email, Web Push and in-app', async () => {
-    const { rt, sidecar } = app!;
-    const user = await newUser(rt);
-    const task = newTask(user.userId);
-    const fireAt = inSeconds(4);
-    await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'push', 'in_app'])]);
-    await waitFor('the Dapr job', () => daprJob(sidecar, `reminder-${task.id}.0`));
+  it(
+    'delivers a reminder once, on time, by email, Web Push and in-app',
+    async () => {
+      const { rt, sidecar } = app!;
+      const user = await newUser(rt);
+      const task = newTask(user.userId);
+      const fireAt = inSeconds(4);
+      await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'push', 'in_app'])]);
+      await waitFor('the Dapr job', () => daprJob(sidecar, `reminder-${task.id}.0`));
 
-    const [mail] = await waitFor('the mail', () => mailsTo(user.email).length > 0 && mailsTo(user.email));
-    await waitFor('the push message', () => pushesTo(user.endpoint).length > 0);
-    expect(mail!.receivedAt).toBeGreaterThanOrEqual(Date.parse(fireAt));
-    expect(mail!.subject).toBe(`Reminder: ${task.title}`);
-    expect(pushesTo(user.endpoint)[0]!.payload.title).toBe(task.title);
-    const inbox = await waitFor('the in-app notification', async () => {
-      const res = await fetch(`${rt.url}/api/notifications`, {
-        headers: { authorization: `Bearer ${user.token}` },
+      const [mail] = await waitFor('the mail', () => mailsTo(user.email).length > 0 && mailsTo(user.email));
+      await waitFor('the push message', () => pushesTo(user.endpoint).length > 0);
+      expect(mail!.receivedAt).toBeGreaterThanOrEqual(Date.parse(fireAt));
+      expect(mail!.subject).toBe(`Reminder: ${task.title}`);
+      expect(pushesTo(user.endpoint)[0]!.payload.title).toBe(task.title);
+      const inbox = await waitFor('the in-app notification', async () => {
+        const res = await fetch(`${rt.url}/api/notifications`, {
+          headers: { authorization: `Bearer ${user.token}` },
+        });
+        const body = await res.json();
+        return body.items.length > 0 && body;
       });
-      const body = await res.json();
-      return body.items.length > 0 && body;
-    });
-    expect(inbox.items[0]).toMatchObject({ task_id: task.id, title: task.title });
-    await sleep(2000);
-    expect(mailsTo(user.email)).toHaveLength(1);
-    expect(pushesTo(user.endpoint)).toHaveLength(1);
-  });
+      expect(inbox.items[0]).toMatchObject({ task_id: task.id, title: task.title });
+      await sleep(2000);
+      expect(mailsTo(user.email)).toHaveLength(1);
+      expect(pushesTo(user.endpoint)).toHaveLength(1);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('deletes the job when the task is completed, and sends nothing', async () => {
-    const { rt, sidecar } = app!;
-    const user = await newUser(rt);
-    const task = newTask(user.userId);
-    const fireAt = inSeconds(6);
-    await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email'])]);
-    await waitFor('the Dapr job', () => daprJob(sidecar, `reminder-${task.id}.0`));
-    const done = { ...task, version: 2, sequence: 2, status: 'completed' as const };
-    await rt.ports.bus.publish([taskEvent('completed', done), reminderCancelled(done, 'task completed')]);
-    await waitFor(
-      'the job deleted',
-      async () => (await daprJob(sidecar, `reminder-${task.id}.0`)) === undefined,
-    );
-    await sleep(Date.parse(fireAt) - Date.now() + 2000);
-    expect(mailsTo(user.email)).toHaveLength(0);
-  });
+  it(
+    'deletes the job when the task is completed, and sends nothing',
+    async () => {
+      const { rt, sidecar } = app!;
+      const user = await newUser(rt);
+      const task = newTask(user.userId);
+      const fireAt = inSeconds(6);
+      await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email'])]);
+      await waitFor('the Dapr job', () => daprJob(sidecar, `reminder-${task.id}.0`));
+      const done = { ...task, version: 2, sequence: 2, status: 'completed' as const };
+      await rt.ports.bus.publish([taskEvent('completed', done), reminderCancelled(done, 'task completed')]);
+      await waitFor(
+        'the job deleted',
+        async () => (await daprJob(sidecar, `reminder-${task.id}.0`)) === undefined,
+      );
+      await sleep(Date.parse(fireAt) - Date.now() + 2000);
+      expect(mailsTo(user.email)).toHaveLength(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('still delivers once after the app and its sidecar restart between scheduling and due time', async () => {
-    const user = await newUser(app!.rt);
-    const task = newTask(user.userId);
-    const fireAt = inSeconds(12);
-    await app!.rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'in_app'])]);
-    await waitFor('the Dapr job', () => daprJob(app!.sidecar, `reminder-${task.id}.0`));
+  it(
+    'still delivers once after the app and its sidecar restart between scheduling and due time',
+    async () => {
+      const user = await newUser(app!.rt);
+      const task = newTask(user.userId);
+      const fireAt = inSeconds(12);
+      await app!.rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'in_app'])]);
+      await waitFor('the Dapr job', () => daprJob(app!.sidecar, `reminder-${task.id}.0`));
 
-    await app!.stop();
-    app = undefined;
-    app = await startApp();
-    expect(Date.now()).toBeLessThan(Date.parse(fireAt));
-    const [mail] = await waitFor(
-      'the mail',
-      () => mailsTo(user.email).length > 0 && mailsTo(user.email),
-      40_000,
-    );
-    expect(mail!.receivedAt).toBeGreaterThanOrEqual(Date.parse(fireAt));
-    await sleep(2000);
-    expect(mailsTo(user.email)).toHaveLength(1);
-  });
+      await app!.stop();
+      app = undefined;
+      app = await startApp();
+      expect(Date.now()).toBeLessThan(Date.parse(fireAt));
+      const [mail] = await waitFor(
+        'the mail',
+        () => mailsTo(user.email).length > 0 && mailsTo(user.email),
+        40_000,
+      );
+      expect(mail!.receivedAt).toBeGreaterThanOrEqual(Date.parse(fireAt));
+      await sleep(2000);
+      expect(mailsTo(user.email)).toHaveLength(1);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
