@@ -15,10 +15,16 @@ const RULES = [
   'cron:0 9 * * 1-5',
 ];
 
-/** Sends POST /complete at a fixed rate (open loop) from a worker, so the server's event loop is not the clock. */
+/**
+ * Sends POST /complete at a fixed rate (open loop) from a worker, so the server's event loop is
+ * not the clock. node:http with kept-alive connections, as the task-api bench's load worker:
+ * fetch costs several times the CPU per request, and the load shares the machine's cores.
+ */
 const LOAD_WORKER = `
+const http = require('node:http');
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, jobs, ratePerSecond } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const started = performance.now();
 let sent = 0, done = 0, errors = 0;
 const errorKinds = {};
@@ -26,10 +32,17 @@ const fail = (kind) => { errors++; errorKinds[kind] = (errorKinds[kind] || 0) + 
 const latencies = [];
 function fire(job) {
   const t0 = performance.now();
-  fetch(url + '/api/tasks/' + job.id + '/complete', { method: 'POST', headers: { authorization: 'Bearer ' + job.token } })
-    .then((res) => { if (res.status !== 200) fail('http ' + res.status); return res.arrayBuffer(); })
-    .catch((err) => { fail(String(err.cause?.code || err.message)); })
-    .finally(() => { latencies.push(performance.now() - t0); if (++done === jobs.length) finish(); });
+  const finished = () => { latencies.push(performance.now() - t0); if (++done === jobs.length) finish(); };
+  const request = http.request(new URL('/api/tasks/' + job.id + '/complete', url), {
+    method: 'POST', agent, headers: { authorization: 'Bearer ' + job.token, 'content-length': 0 },
+  }, (res) => {
+    if (res.statusCode !== 200) fail('http ' + res.statusCode);
+    res.resume();
+    res.on('end', finished);
+    res.on('error', (err) => { fail(String(err.code || err.message)); finished(); });
+  });
+  request.on('error', (err) => { fail(String(err.code || err.message)); finished(); });
+  request.end();
 }
 function finish() {
   parentPort.postMessage({ seconds: (performance.now() - started) / 1000, errors, errorKinds, latencies });
