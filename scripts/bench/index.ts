@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pressureSince, pressureTotals } from './support.js';
 import { benchTaskApi } from './task-api.js';
 
 /**
@@ -46,11 +47,15 @@ const results: Record<string, unknown> = {
 for (const [name, bench] of benches) {
   if (!bench || (only && !only.has(name))) continue;
   process.stderr.write(`bench ${name}...\n`);
+  const pressure = pressureTotals();
+  const started = performance.now();
   try {
     results[name] = await bench();
   } catch (err) {
     results[name] = { error: String(err) };
   }
+  // How much the machine itself stalled meanwhile: shared cores and disks make runs differ.
+  Object.assign(results[name] as object, pressureSince(pressure, performance.now() - started));
   const rows = Object.entries(results[name] as Record<string, unknown>).map(([metric, value]) => ({
     metric,
     value,

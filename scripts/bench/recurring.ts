@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { lagOf, nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
-import { benchDatabase, benchEnv, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, pressureSince, pressureTotals, round } from './support.js';
 
 const USERS = 20;
 const ZONES = ['Europe/London', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'America/Sao_Paulo'];
@@ -132,6 +132,8 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       return rows[0].n === 0 && consumers.every((c) => c.lag === 0);
     }, 120_000);
 
+    const pressure = pressureTotals();
+    const loadStarted = performance.now();
     const load = await new Promise<LoadResult>((resolve, reject) => {
       const worker = new Worker(LOAD_WORKER, {
         eval: true,
@@ -196,6 +198,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       consumer_p50_ms: round(percentile(consumer, 50), 1),
       consumer_p99_ms: round(percentile(consumer, 99), 1),
       dead_letters: dead.rows[0].n as number,
+      ...pressureSince(pressure, performance.now() - loadStarted),
       ...engine,
     };
   } finally {

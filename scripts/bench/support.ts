@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,3 +53,35 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * Linux pressure stall totals (µs since boot): time some task waited for a CPU, and time every
+ * task waited for I/O. Undefined where /proc/pressure is missing.
+ */
+export function pressureTotals(): { cpuSome: number; ioFull: number } | undefined {
+  try {
+    const total = (file: string, kind: string) => {
+      const line = readFileSync(`/proc/pressure/${file}`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(kind));
+      return Number(/total=(\d+)/.exec(line ?? '')?.[1] ?? Number.NaN);
+    };
+    return { cpuSome: total('cpu', 'some'), ioFull: total('io', 'full') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of a run's wall time (%) the machine stalled on CPU and on I/O: how noisy the run was. */
+export function pressureSince(
+  before: ReturnType<typeof pressureTotals>,
+  elapsedMs: number,
+): Record<string, number> {
+  const after = pressureTotals();
+  if (!before || !after || elapsedMs <= 0) return {};
+  const pct = (us: number) => round((us / 1000 / elapsedMs) * 100, 1);
+  return {
+    machine_cpu_pressure_pct: pct(after.cpuSome - before.cpuSome),
+    machine_io_stall_pct: pct(after.ioFull - before.ioFull),
+  };
+}
