@@ -15,7 +15,7 @@ import type {
   Subscription,
 } from '../ports.js';
 import { createTestDatabase, eventually, type TestDatabase } from '../test-support/index.js';
-import { createEmbeddedEventBus, type EmbeddedBusOptions } from './event-bus.js';
+import { createEmbeddedEventBus, type EmbeddedBusOptions, FETCH_NEW_SQL } from './event-bus.js';
 import { createEmbeddedJobScheduler, createEmbeddedPorts, embeddedMigrations } from './index.js';
 
 // The embedded adapters on a real PostgreSQL (the int project's throwaway server), one database
@@ -367,6 +367,35 @@ describe('embedded EventBus', () => {
     }, 20_000);
     expect(peak.wide).toBe(100);
     expect(peak.narrow).toBe(4);
+  });
+
+  test('a consumer fetch reads from its checkpoint on, however long the retained log', async () => {
+    // Once a fetch filtered the whole retained log of the topic up to the checkpoint.
+    const topic = topicOf('long-log');
+    await admin.query(
+      `INSERT INTO event_log (topic, partition_key, event_id, event)
+       SELECT $1, 'user-' || (g % 50), 'e-' || g, jsonb_build_object('n', g) FROM generate_series(1, 30000) g`,
+      [topic],
+    );
+    await admin.query(
+      `INSERT INTO consumer_checkpoints (consumer, topic, tx, last_id)
+       SELECT 'long-log', $1, tx, id FROM event_log WHERE topic = $1 ORDER BY tx, id OFFSET 29900 LIMIT 1`,
+      [topic],
+    );
+    await admin.query('ANALYZE event_log');
+    await admin.query('ANALYZE consumer_checkpoints');
+    const { rows } = await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${FETCH_NEW_SQL}`, [
+      'long-log',
+      topic,
+    ]);
+    let examined = 0;
+    const walk = (node: { Plans?: unknown[] } & Record<string, unknown>) => {
+      if (node['Relation Name'] === 'event_log')
+        examined += Number(node['Actual Rows']) * Number(node['Actual Loops']);
+      for (const child of node.Plans ?? []) walk(child as typeof node);
+    };
+    walk(rows[0]['QUERY PLAN'][0].Plan);
+    expect(examined).toBe(99); // the events after the checkpoint, and no others
   });
 
   test('the listener reconnects after its connection is killed; wake-ups work again', async () => {

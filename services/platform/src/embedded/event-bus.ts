@@ -232,6 +232,19 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
   };
 }
 
+/**
+ * A consumer's next events after its checkpoint ($1 consumer, $2 topic), with whether each is
+ * below the visibility horizon. The checkpoint is a row subquery, not a joined CTE: so it is an
+ * index condition and the scan starts at the checkpoint. Joined, it was a filter, and every fetch
+ * read the topic's whole retained log up to the checkpoint (245 ms at 165,000 events, not 1 ms).
+ */
+export const FETCH_NEW_SQL = `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+  SELECT e.id, e.tx::text AS tx, e.partition_key, e.event, e.tx < h.xmin AS visible
+  FROM event_log e, h
+  WHERE e.topic = $2
+    AND (e.tx, e.id) > (SELECT tx, last_id FROM consumer_checkpoints WHERE consumer = $1 AND topic = $2)
+  ORDER BY e.tx, e.id LIMIT ${BATCH + 1}`;
+
 type Consumer = ReturnType<typeof createConsumer>;
 
 function createConsumer(
@@ -270,15 +283,7 @@ function createConsumer(
    * whether committed events wait behind an older open transaction.
    */
   async function handleNew(): Promise<{ more: boolean; hidden: boolean }> {
-    const { rows: all } = await pool.query<LogRow>(
-      `WITH c AS (SELECT tx, last_id FROM consumer_checkpoints WHERE consumer = $1 AND topic = $2),
-            h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-       SELECT e.id, e.tx::text AS tx, e.partition_key, e.event, e.tx < h.xmin AS visible
-       FROM event_log e, c, h
-       WHERE e.topic = $2 AND (e.tx, e.id) > (c.tx, c.last_id)
-       ORDER BY e.tx, e.id LIMIT ${BATCH + 1}`,
-      [consumer, topic],
-    );
+    const { rows: all } = await pool.query<LogRow>(FETCH_NEW_SQL, [consumer, topic]);
     // Rows are in tx order, so the visible ones come first.
     const rows = all.filter((r) => r.visible).slice(0, BATCH);
     const hidden = all.some((r) => !r.visible);
