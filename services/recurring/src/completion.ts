@@ -157,11 +157,15 @@ export function createCompletionHandler(options: CompletionHandlerOptions) {
     }
 
     const { body, next } = planned;
-    await pool.query(
-      `INSERT INTO recurring_occurrences (task_id, series_id, occurrence, due_date, due_local, time_zone)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id) DO NOTHING`,
-      [body.id, body.series_id, body.occurrence, next.dueDate, next.local, body.time_zone],
-    );
+    // Only a due date moved by a DST gap needs its intended local time kept: any other reads
+    // right by itself (no row, no hint). Saves a write per occurrence, and the table stays small.
+    if (next.shifted) {
+      await pool.query(
+        `INSERT INTO recurring_occurrences (task_id, series_id, occurrence, due_date, due_local, time_zone)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id) DO NOTHING`,
+        [body.id, body.series_id, body.occurrence, next.dueDate, next.local, body.time_zone],
+      );
+    }
     const response = await invoker.invoke<Task | { error?: { message?: string } }>({
       appId: 'task-api',
       method: 'POST',

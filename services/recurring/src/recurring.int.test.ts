@@ -149,6 +149,9 @@ describe('completing a recurring task', () => {
     await handledThrough(created[0]!.id);
     const [next] = (await seriesTasks(first.id)).filter((t) => t.occurrence === 2);
     expect(next!.due_date).toBe('2026-03-29T08:00:00.000Z'); // 09:00 BST
+    // 09:00 exists that day: the due date says it all, no local time is kept.
+    const kept = await rt.pool.query('SELECT 1 FROM recurring_occurrences WHERE task_id = $1', [nextId]);
+    expect(kept.rowCount).toBe(0);
 
     // As if the process had stopped between creating the task and recording the event.
     const [completed] = await taskEvents('task.completed', first.id);
@@ -161,6 +164,28 @@ describe('completing a recurring task', () => {
       completed!.event.id,
     ]);
     expect(inbox.rows).toEqual([{ outcome: 'existed' }]);
+  });
+
+  it('a time a DST gap skips is due after the gap, and the task after it goes back to the asked time', async () => {
+    const first = await createTask({
+      title: 'Night backup',
+      due_date: '2026-03-07T07:30:00Z', // Saturday 02:30 EST; New York skips 02:00-03:00 on Sunday
+      time_zone: 'America/New_York',
+      recurrence: { rule: 'daily' },
+    });
+    const dueOf = async (occurrence: number) =>
+      eventually(async () => {
+        const task = (await seriesTasks(first.id)).find((t) => t.occurrence === occurrence);
+        return task?.due_date;
+      });
+    await complete(first.id);
+    expect(await dueOf(2)).toBe('2026-03-08T07:30:00.000Z'); // 03:30 EDT, just after the gap
+    const kept = await rt.pool.query('SELECT due_local FROM recurring_occurrences WHERE task_id = $1', [
+      occurrenceTaskId(first.id, 2),
+    ]);
+    expect(kept.rows).toEqual([{ due_local: '2026-03-08T02:30:00' }]);
+    await complete(occurrenceTaskId(first.id, 2));
+    expect(await dueOf(3)).toBe('2026-03-09T06:30:00.000Z'); // 02:30 EDT again
   });
 
   it('ends the series after COUNT tasks, and completing a reopened task does not create a second next task', async () => {

@@ -4,8 +4,9 @@ import type { Migration } from '@taskstream/platform';
  * - recurring_inbox: one row per task event handled (the consumer's inbox), with what came of it.
  *   Redelivered events are recognised by their id; the deterministic id of the next task is what
  *   makes creating it effectively once, so pruning old rows is safe.
- * - recurring_occurrences: the local date-time each next task was meant for. A due date in a DST
- *   gap (02:30 on a spring-forward night is due 03:30) would otherwise move the rest of the series.
+ * - recurring_occurrences: the local date-time a next task was meant for, kept only when a DST gap
+ *   moved its due date (02:30 on a spring-forward night is due 03:30), which would otherwise move
+ *   the rest of the series.
  */
 export const recurringMigrations: Migration[] = [
   {

@@ -189,6 +189,8 @@ export interface NextOccurrence {
   dueDate: string;
   /** The local date-time the rule asked for (differs from `dueDate`'s only in a DST gap). */
   local: string;
+  /** True when `local` does not exist that day (a DST gap), so `dueDate` alone reads later. */
+  shifted: boolean;
   /** The next task's number in the series (`occurrence` + 1). */
   occurrence: number;
 }
@@ -280,6 +282,7 @@ export function nextOccurrence(input: NextOccurrenceInput): NextOccurrence | nul
   return {
     dueDate: formatOccurrence(next.at),
     local: next.wall.toString(),
+    shifted: !next.wall.equals(next.at.toPlainDateTime()),
     occurrence: input.occurrence + 1,
   };
 }

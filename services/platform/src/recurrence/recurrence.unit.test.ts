@@ -352,6 +352,7 @@ describe('nextOccurrence', () => {
     expect(next('daily', '2026-06-05T09:00:00Z', { completedAt: '2026-06-09T18:00:00Z' })).toEqual({
       dueDate: '2026-06-06T09:00:00+00:00',
       local: '2026-06-06T09:00:00',
+      shifted: false,
       occurrence: 2,
     });
     expect(
@@ -422,6 +423,7 @@ describe('nextOccurrence', () => {
     expect(gapDay).toEqual({
       dueDate: '2026-03-08T03:30:00-04:00',
       local: '2026-03-08T02:30:00',
+      shifted: true,
       occurrence: 2,
     });
     const after = nextOccurrence({
