@@ -1,35 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Task } from '@taskstream/contracts';
-import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
-import { v7 as uuidv7 } from 'uuid';
+import { sampleTask, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskWriter } from './create-batch.js';
 import { createTaskApiService } from './index.js';
 
 const traceparent = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
 
-function task(userId: string, overrides: Partial<Task> = {}): Task {
-  const time = new Date().toISOString();
-  return {
-    id: uuidv7(),
-    user_id: userId,
-    title: 'batched',
-    description: '',
-    status: 'pending',
-    priority: 'medium',
-    tags: ['a', 'b'],
-    due_date: null,
-    time_zone: 'UTC',
-    recurrence: null,
-    reminders: [],
-    series_id: null,
-    occurrence: 1,
-    version: 1,
-    created_at: time,
-    updated_at: time,
-    completed_at: null,
-    ...overrides,
-  };
-}
+const task = (userId: string, overrides: Partial<Task> = {}) =>
+  sampleTask(userId, { title: 'batched', tags: ['a', 'b'], ...overrides });
 
 describe('task writer: creates of many users share one statement', () => {
   let rt: TestRuntime;

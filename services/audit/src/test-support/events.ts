@@ -1,33 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { dataschemaFor, type Task, Topics } from '@taskstream/contracts';
 import type { Envelope, OutgoingMessage } from '@taskstream/platform';
+import { sampleTask } from '@taskstream/platform/test-support';
 import { v7 as uuidv7 } from 'uuid';
 
 export type TaskAction = 'created' | 'updated' | 'completed' | 'reopened' | 'deleted';
 
-export function task(userId: string, over: Partial<Task> = {}): Task {
-  const now = new Date().toISOString();
-  return {
-    id: randomUUID(),
-    user_id: userId,
-    title: 'Water the plants',
-    description: '',
-    status: 'pending',
-    priority: 'medium',
-    tags: [],
-    due_date: null,
-    time_zone: 'UTC',
-    recurrence: null,
-    reminders: [],
-    series_id: null,
-    occurrence: 1,
-    version: 1,
-    created_at: now,
-    updated_at: now,
-    completed_at: null,
-    ...over,
-  };
-}
+export const task = (userId: string, over: Partial<Task> = {}): Task => sampleTask(userId, over);
 
 export interface EventOptions {
   time?: Date;

@@ -5,6 +5,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '../runtime.js';
 
+export { sampleTask } from './tasks.js';
+
 export interface TestDatabase {
   url: string;
   drop(): Promise<void>;
