@@ -15,6 +15,7 @@ import {
 } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
+import { sampleTask } from '../../services/platform/src/test-support/tasks.js';
 import { benchDatabase, benchEnv, percentile, round } from './support.js';
 
 /** As many clients as the task-api bench. */
@@ -179,25 +180,14 @@ function baselineConsumer() {
 function event(userId: string, sequence: number): Envelope {
   const taskId = randomUUID();
   const now = new Date().toISOString();
-  const task = {
+  const task = sampleTask(userId, {
     id: taskId,
-    user_id: userId,
     title: `Bench task ${sequence}`,
-    description: '',
-    status: 'pending',
-    priority: 'medium',
     tags: ['bench'],
-    due_date: null,
-    time_zone: 'UTC',
-    recurrence: null,
-    reminders: [],
-    series_id: null,
-    occurrence: 1,
     version: 2,
     created_at: now,
     updated_at: now,
-    completed_at: null,
-  };
+  });
   return {
     specversion: '1.0',
     id: uuidv7(),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { dataschemaFor, type EventName, Topics, TYPE_PREFIX } from '@taskstream/contracts';
 import type { Envelope, OutgoingMessage } from '@taskstream/platform';
+import { sampleTask } from '@taskstream/platform/test-support';
 import { v7 as uuidv7 } from 'uuid';
 
 export interface TaskEventOptions {
@@ -37,25 +38,17 @@ export function taskEvent(userId: string, options: TaskEventOptions = {}): Envel
       task_version: version,
       idempotency_key: `${taskId}:${version}:${name}`,
       payload: {
-        task: {
+        task: sampleTask(userId, {
           id: taskId,
-          user_id: userId,
           title: options.title ?? 'Water the plants',
           description: options.description ?? '',
           status,
-          priority: 'medium',
           tags: options.tags ?? [],
-          due_date: null,
-          time_zone: 'UTC',
-          recurrence: null,
-          reminders: [],
-          series_id: null,
-          occurrence: 1,
           version,
           created_at: now,
           updated_at: now,
           completed_at: status === 'completed' ? now : null,
-        },
+        }),
       },
       changed_fields: name === 'task.updated' ? ['title'] : [],
     },
