@@ -48,7 +48,7 @@ export function createAuditService(deps: ServiceDeps): Service {
     // No order among events: each is one row, chained in the order it is recorded. Started
     // together (in log order), a whole bus batch lands in one chain transaction.
     orderKey: (event) => event.id,
-    concurrency: 500,
+    concurrency: Number.POSITIVE_INFINITY,
     async handler(event) {
       const entry = entryOf(event);
       if (!entry) return 'DROP';

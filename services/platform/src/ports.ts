@@ -64,9 +64,8 @@ export interface Subscription {
   orderKey?: (event: Envelope) => string | undefined;
   /**
    * How many order keys the embedded bus runs at once for this consumer (default
-   * BUS_KEY_CONCURRENCY; a bus batch is at most 500 events). A consumer that gathers concurrent
-   * events into one write (the audit trail) takes a whole batch at once. Under Dapr the sidecar's
-   * delivery decides.
+   * BUS_KEY_CONCURRENCY). A consumer that gathers concurrent events into one write (the audit
+   * trail) takes a whole batch at once with Infinity. Under Dapr the sidecar's delivery decides.
    */
   concurrency?: number;
 }
