@@ -193,6 +193,11 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       machine_load_1m: round(loadavg()[0]!, 1),
       closes: JSON.stringify(report.closes),
       ...breakdown,
+      // Whether the tail is made before the server hands an event to the sockets, or after.
+      server_lag_over_50ms_pct: round(
+        100 * shareAbove(exposition, 'taskstream_sync_event_lag_seconds', '0.05'),
+        2,
+      ),
       target: 'p99 <= 50 ms',
     };
   } finally {
@@ -203,15 +208,19 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
+/** Sum of the values of the exposition's lines that match. */
+function sumLines(text: string, match: (line: string) => boolean): number {
+  return text
+    .split('\n')
+    .filter(match)
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
 /** Mean of each named histogram (all label sets together), in ms, from the Prometheus text. */
 function histogramMeans(text: string, names: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of names) {
-    const total = (suffix: string) =>
-      text
-        .split('\n')
-        .filter((line) => line.startsWith(`${name}_${suffix}`))
-        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    const total = (suffix: string) => sumLines(text, (line) => line.startsWith(`${name}_${suffix}`));
     const count = total('count');
     if (count > 0)
       out[`${name.replace(/^taskstream_/, '').replace(/_seconds$/, '')}_mean_ms`] = round(
@@ -220,6 +229,13 @@ function histogramMeans(text: string, names: string[]): Record<string, number> {
       );
   }
   return out;
+}
+
+/** Share of a histogram's observations above the bucket bound `le` (all label sets together). */
+function shareAbove(text: string, name: string, le: string): number {
+  const count = sumLines(text, (line) => line.startsWith(`${name}_count`));
+  const within = sumLines(text, (line) => line.startsWith(`${name}_bucket`) && line.includes(`le="${le}"`));
+  return count > 0 ? 1 - within / count : Number.NaN;
 }
 
 /**

@@ -106,52 +106,78 @@ export async function storeEvents(
 }
 
 /**
- * Gathers the events that handlers store at the same moment (the bus runs several users'
- * handlers at once) into one `storeEvents` call: one commit for many events. One statement is
- * in flight at a time; what arrives meanwhile forms the next batch. Two events of one user never
- * share a batch, so each user's order holds.
+ * Gathers the events that handlers store at the same moment (the bus runs many users' handlers
+ * at once) into `storeEvents` calls of up to `maxBatch` events: one commit for many events. The
+ * first batch waits one turn of the event loop, so that the handlers started together share it;
+ * up to `parallel` statements run at once, and what arrives meanwhile forms the next batches.
+ * Two events of one user never share a batch, and a user with an event in flight waits for it:
+ * each user's events are stored in the order they arrived.
  */
-export function createEventStore(pool: () => Pool, historySize: number, maxBatch = 64) {
+export function createEventStore(
+  pool: () => Pool,
+  historySize: number,
+  { maxBatch = 64, parallel = 4 }: { maxBatch?: number; parallel?: number } = {},
+) {
   type Item = {
     event: SyncedEvent;
     resolve: (stored: StoredEvent | undefined) => void;
     reject: (err: unknown) => void;
   };
   let queue: Item[] = [];
-  let running = false;
+  let inFlight = 0;
+  let scheduled = false;
+  /** Users with an event in a statement that has not returned yet. */
+  const busy = new Set<string>();
 
-  async function drain() {
-    running = true;
-    while (queue.length > 0) {
-      const batch: Item[] = [];
-      const later: Item[] = [];
-      const users = new Set<string>();
-      for (const item of queue) {
-        const user = item.event.data.user_id;
-        if (batch.length < maxBatch && !users.has(user)) {
-          users.add(user);
-          batch.push(item);
-        } else later.push(item);
-      }
-      queue = later;
-      try {
-        const stored = await storeEvents(
-          pool(),
-          batch.map((item) => item.event),
-          historySize,
-        );
-        for (const item of batch) item.resolve(stored.get(item.event.id));
-      } catch (err) {
-        for (const item of batch) item.reject(err);
-      }
+  function takeBatch(): Item[] {
+    const batch: Item[] = [];
+    const later: Item[] = [];
+    for (const item of queue) {
+      const user = item.event.data.user_id;
+      if (batch.length < maxBatch && !busy.has(user)) {
+        busy.add(user);
+        batch.push(item);
+      } else later.push(item);
     }
-    running = false;
+    queue = later;
+    return batch;
+  }
+
+  async function run(batch: Item[]) {
+    inFlight++;
+    try {
+      const stored = await storeEvents(
+        pool(),
+        batch.map((item) => item.event),
+        historySize,
+      );
+      for (const item of batch) item.resolve(stored.get(item.event.id));
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+    } finally {
+      inFlight--;
+      for (const item of batch) busy.delete(item.event.data.user_id);
+      startBatches();
+    }
+  }
+
+  function startBatches() {
+    while (queue.length > 0 && inFlight < parallel) {
+      const batch = takeBatch();
+      if (batch.length === 0) return; // every queued user waits for a statement in flight
+      void run(batch);
+    }
   }
 
   return (event: SyncedEvent): Promise<StoredEvent | undefined> =>
     new Promise((resolve, reject) => {
       queue.push({ event, resolve, reject });
-      if (!running) void drain();
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        startBatches();
+      });
     });
 }
 

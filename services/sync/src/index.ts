@@ -59,6 +59,10 @@ export function syncService(options: SyncOptions): ServiceFactory {
   return (deps) => buildSyncService(deps, options);
 }
 
+/** Events per history statement, and statements at once (ADR 0007). */
+const STORE_BATCH = 64;
+const STORE_PARALLEL = 4;
+
 function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService {
   const { pool, logger, metrics, auth, config } = deps;
   const env = config;
@@ -90,7 +94,7 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
   const storePool = asyncCommit
     ? new pg.Pool({
         connectionString: config.DATABASE_URL,
-        max: 2,
+        max: STORE_PARALLEL,
         options: '-c synchronous_commit=off',
         idleTimeoutMillis: 30000,
       })
@@ -98,7 +102,10 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
   storePool.on('error', () => undefined);
   // After stop() the handlers still running until the bus stops use the shared pool.
   let storeTarget: Pool = storePool;
-  const store = createEventStore(() => storeTarget, historySize);
+  const store = createEventStore(() => storeTarget, historySize, {
+    maxBatch: STORE_BATCH,
+    parallel: STORE_PARALLEL,
+  });
 
   const hub: Hub = createHub({
     pool,
@@ -186,6 +193,8 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       {
         topic: Topics.taskUpdates,
         consumer,
+        // Enough users at once to fill every store statement that may run.
+        concurrency: STORE_BATCH * STORE_PARALLEL,
         async handler(event) {
           const name = eventName(event.type);
           if (!name || !SYNCED_TYPES.has(name)) return 'DROP';

@@ -4,7 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import WebSocket from 'ws';
 import { SyncClient, type WebSocketConstructor } from './client.js';
-import { storeEvents } from './history.js';
+import { createEventStore, storeEvents } from './history.js';
 import { type SyncService, syncService } from './index.js';
 import { CloseCodes, type SyncedEvent } from './protocol.js';
 import { notificationEvent, onTaskUpdates, taskEvent } from './test-support/events.js';
@@ -438,6 +438,28 @@ describe('several sync replicas', () => {
     expect(message).toMatchObject({ sequence: 31, event: { id: more.id } });
     onB.ws.terminate();
     moved.ws.terminate();
+  });
+
+  it("stores each user's events in arrival order while several statements run at once", async () => {
+    const store = createEventStore(() => a.pool, 100, { maxBatch: 4, parallel: 4 });
+    const users = Array.from({ length: 3 }, () => randomUUID());
+    // Each user's events arrive back to back, so most of them queue behind their own user's
+    // statement while statements of other users run.
+    const events = users.flatMap((u) =>
+      Array.from({ length: 6 }, () => taskEvent(u) as unknown as SyncedEvent),
+    );
+    const stored = await Promise.all(events.map((e) => store(e)));
+    for (const user of users) {
+      const mine = events.flatMap((e, i) => (e.data.user_id === user ? [stored[i]] : []));
+      expect(mine).toEqual([1, 2, 3, 4, 5, 6].map((sequence) => ({ sequence, created: true })));
+      const { rows } = await a.pool.query(
+        'SELECT sequence, event_id FROM sync_history WHERE user_id = $1 ORDER BY sequence',
+        [user],
+      );
+      expect(rows.map((r) => r.event_id)).toEqual(
+        events.filter((e) => e.data.user_id === user).map((e) => e.id),
+      );
+    }
   });
 
   it('gives each event one sequence when replicas store overlapping batches at once', async () => {
