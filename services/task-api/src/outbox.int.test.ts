@@ -7,6 +7,7 @@ import {
   type TestRuntime,
 } from '@taskstream/platform/test-support';
 import { createTaskApiService } from './index.js';
+import { RELAY_READ_SQL } from './outbox.js';
 
 interface Received {
   topic: string;
@@ -152,6 +153,48 @@ describe('outbox and relay', () => {
       }
     } finally {
       await database.drop();
+    }
+  });
+
+  it('reads on from the last row it published, not over the published rows before it', async () => {
+    const rt = await startTestRuntime([createTaskApiService]);
+    try {
+      // 3,000 rows published in their own transaction: their old versions stay in the
+      // unpublished-rows index as dead entries until vacuum runs.
+      const client = await rt.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(
+          `INSERT INTO outbox (topic, partition_key, event)
+           SELECT 'relay-read-test', 'user-' || g, jsonb_build_object('n', g) FROM generate_series(1, 3000) g`,
+        );
+        await client.query(`UPDATE outbox SET published_at = now() WHERE topic = 'relay-read-test'`);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const { rows: lastRows } = await rt.pool.query(
+        'SELECT tx::text AS tx, id FROM outbox ORDER BY outbox.tx DESC, id DESC LIMIT 1',
+      );
+      const examined = async (position: { tx: string; id: string }) => {
+        const { rows } = await rt.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${RELAY_READ_SQL}`, [
+          position.tx,
+          position.id,
+        ]);
+        let entries = 0;
+        const walk = (node: { Plans?: unknown[] } & Record<string, unknown>) => {
+          if (node['Index Name'] === 'outbox_unpublished')
+            entries += Number(node['Actual Rows']) * Number(node['Actual Loops']);
+          for (const child of node.Plans ?? []) walk(child as typeof node);
+        };
+        walk(rows[0]['QUERY PLAN'][0].Plan);
+        return entries;
+      };
+      expect(await examined(lastRows[0])).toBe(0);
+      // From the front, the same read steps over every dead entry.
+      expect(await examined({ tx: '0', id: '0' })).toBeGreaterThanOrEqual(3000);
+    } finally {
+      await rt.close();
     }
   });
 });
