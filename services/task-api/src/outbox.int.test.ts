@@ -3,6 +3,7 @@ import type { Envelope, ServiceFactory } from '@taskstream/platform';
 import {
   createTestDatabase,
   eventually,
+  rowsRead,
   startTestRuntime,
   type TestRuntime,
 } from '@taskstream/platform/test-support';
@@ -176,20 +177,13 @@ describe('outbox and relay', () => {
       const { rows: lastRows } = await rt.pool.query(
         'SELECT tx::text AS tx, id FROM outbox ORDER BY outbox.tx DESC, id DESC LIMIT 1',
       );
-      const examined = async (position: { tx: string; id: string }) => {
-        const { rows } = await rt.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${RELAY_READ_SQL}`, [
-          position.tx,
-          position.id,
-        ]);
-        let entries = 0;
-        const walk = (node: { Plans?: unknown[] } & Record<string, unknown>) => {
-          if (node['Index Name'] === 'outbox_unpublished')
-            entries += Number(node['Actual Rows']) * Number(node['Actual Loops']);
-          for (const child of node.Plans ?? []) walk(child as typeof node);
-        };
-        walk(rows[0]['QUERY PLAN'][0].Plan);
-        return entries;
-      };
+      const examined = (position: { tx: string; id: string }) =>
+        rowsRead(
+          rt.pool,
+          RELAY_READ_SQL,
+          [position.tx, position.id],
+          (node) => node['Index Name'] === 'outbox_unpublished',
+        );
       expect(await examined(lastRows[0])).toBe(0);
       // From the front, the same read steps over every dead entry.
       expect(await examined({ tx: '0', id: '0' })).toBeGreaterThanOrEqual(3000);

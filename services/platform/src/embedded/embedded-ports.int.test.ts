@@ -14,7 +14,7 @@ import type {
   JobTrigger,
   Subscription,
 } from '../ports.js';
-import { createTestDatabase, eventually, type TestDatabase } from '../test-support/index.js';
+import { createTestDatabase, eventually, rowsRead, type TestDatabase } from '../test-support/index.js';
 import { createEmbeddedEventBus, type EmbeddedBusOptions, FETCH_NEW_SQL } from './event-bus.js';
 import { createEmbeddedJobScheduler, createEmbeddedPorts, embeddedMigrations } from './index.js';
 
@@ -424,17 +424,12 @@ describe('embedded EventBus', () => {
     );
     await admin.query('ANALYZE event_log');
     await admin.query('ANALYZE consumer_checkpoints');
-    const { rows } = await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${FETCH_NEW_SQL}`, [
-      'long-log',
-      topic,
-    ]);
-    let examined = 0;
-    const walk = (node: { Plans?: unknown[] } & Record<string, unknown>) => {
-      if (node['Relation Name'] === 'event_log')
-        examined += Number(node['Actual Rows']) * Number(node['Actual Loops']);
-      for (const child of node.Plans ?? []) walk(child as typeof node);
-    };
-    walk(rows[0]['QUERY PLAN'][0].Plan);
+    const examined = await rowsRead(
+      admin,
+      FETCH_NEW_SQL,
+      ['long-log', topic],
+      (node) => node['Relation Name'] === 'event_log',
+    );
     expect(examined).toBe(99); // the events after the checkpoint, and no others
   });
 

@@ -130,3 +130,23 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Runs `sql` under EXPLAIN ANALYZE and counts the rows (or index entries) its plan nodes that
+ * match produced, across loops: how much a query reads, not only what it returns.
+ */
+export async function rowsRead(
+  db: Pick<pg.Pool, 'query'>,
+  sql: string,
+  params: unknown[],
+  matches: (node: Record<string, unknown>) => boolean,
+): Promise<number> {
+  const { rows } = await db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  let read = 0;
+  const walk = (node: { Plans?: unknown[] } & Record<string, unknown>) => {
+    if (matches(node)) read += Number(node['Actual Rows']) * Number(node['Actual Loops']);
+    for (const child of node.Plans ?? []) walk(child as typeof node);
+  };
+  walk(rows[0]['QUERY PLAN'][0].Plan);
+  return read;
+}
