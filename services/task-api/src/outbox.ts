@@ -2,8 +2,10 @@ import type { EventBus, Logger, Metrics, OutgoingMessage, Pool, PoolClient } fro
 import pg from 'pg';
 
 const BATCH = 1000;
-/** Picks up rows committed by other task-api replicas, and rows held back behind an older open transaction. */
+/** Picks up rows committed by other task-api replicas (this process wakes the relay after its own commits). */
 const POLL_MS = 50;
+/** Committed rows wait behind an older open transaction: look again this soon. */
+const HORIZON_POLL_MS = 5;
 
 /**
  * Common table expressions, in one statement with the change, that take each changed task's
@@ -40,11 +42,16 @@ export const outboxMessages = (changes: { taskId: string; messages: OutgoingMess
     ),
   );
 
-/** The relay's next rows after position ($1 tx, $2 id), below the visibility horizon, in publishing order. */
-export const RELAY_READ_SQL = `SELECT o.id, o.tx::text AS tx, o.topic, o.partition_key, o.event FROM outbox o
-  WHERE o.published_at IS NULL AND o.tx < pg_snapshot_xmin(pg_current_snapshot())
-    AND (o.tx, o.id) > ($1::xid8, $2::bigint)
-  ORDER BY o.tx, o.id LIMIT ${BATCH}`;
+/**
+ * The relay's next rows after position ($1 tx, $2 id), in publishing order, each with whether
+ * its transaction is below the visibility horizon (older than every running one): only those
+ * are published; the others say to look again soon.
+ */
+export const RELAY_READ_SQL = `SELECT o.id, o.tx::text AS tx, o.topic, o.partition_key, o.event,
+    o.tx < pg_snapshot_xmin(pg_current_snapshot()) AS visible
+  FROM outbox o
+  WHERE o.published_at IS NULL AND (o.tx, o.id) > ($1::xid8, $2::bigint)
+  ORDER BY o.tx, o.id LIMIT ${BATCH + 1}`;
 
 export interface OutboxRelay {
   start(): Promise<void>;
@@ -82,15 +89,20 @@ export function createOutboxRelay(options: {
    */
   let after: { tx: string; id: string } | undefined;
 
-  async function publishBatch(): Promise<number> {
-    const { rows } = await pool.query<{
+  /** Publishes the next visible rows; says how many, and whether committed rows wait behind the horizon. */
+  async function publishBatch(): Promise<{ count: number; hidden: boolean }> {
+    const { rows: all } = await pool.query<{
       id: string;
       tx: string;
       topic: string;
       partition_key: string;
       event: OutgoingMessage['event'];
+      visible: boolean;
     }>(RELAY_READ_SQL, [after?.tx ?? '0', after?.id ?? '0']);
-    if (rows.length === 0) return 0;
+    // Rows are in tx order, so the visible ones come first.
+    const rows = all.filter((r) => r.visible).slice(0, BATCH);
+    const hidden = all.some((r) => !r.visible);
+    if (rows.length === 0) return { count: 0, hidden };
     await bus.publish(rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key, event: r.event })));
     await pool.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
       rows.map((r) => r.id),
@@ -98,15 +110,16 @@ export function createOutboxRelay(options: {
     const last = rows[rows.length - 1]!;
     after = { tx: last.tx, id: last.id };
     for (const r of rows) published.inc({ topic: r.topic });
-    return rows.length;
+    return { count: rows.length, hidden };
   }
 
   async function run() {
     while (running) {
       let count = 0;
+      let hidden = false;
       try {
         if (!client) await acquire();
-        if (client) count = await publishBatch();
+        if (client) ({ count, hidden } = await publishBatch());
       } catch (err) {
         logger.warn({ err }, 'outbox relay: publish failed; retrying');
         await sleep(1000);
@@ -116,9 +129,10 @@ export function createOutboxRelay(options: {
         notified = false;
         continue;
       }
-      // Rows of a transaction still open become visible once older transactions end: poll soon.
+      // Rows behind an older open transaction become visible when it ends, and it may not be
+      // this process's to wake the relay: look again soon.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, client ? (count > 0 ? 5 : POLL_MS) : 2000);
+        const timer = setTimeout(resolve, client ? (count > 0 || hidden ? HORIZON_POLL_MS : POLL_MS) : 2000);
         wake = () => {
           notified = false;
           clearTimeout(timer);

@@ -13,7 +13,7 @@ const KEY_CONCURRENCY = 64;
 /** Safety net for a notification lost while the listener reconnects. */
 const FALLBACK_POLL_MS = 500;
 /** Committed rows waiting behind an older open transaction (which may never notify): look again soon. */
-const HORIZON_POLL_MS = 50;
+const HORIZON_POLL_MS = 10;
 /** A consumer whose lock another process holds tries again this often. */
 const LOCK_RETRY_MS = 2000;
 const SHUTDOWN_TIMEOUT_MS = 30_000;
