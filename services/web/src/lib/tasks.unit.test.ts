@@ -1,30 +1,19 @@
+import { sampleTask } from '@taskstream/platform/test-support';
 import type { Task } from '../types.js';
 import { compareTasks, matchesFilters, TaskStore } from './tasks.js';
 
 let counter = 0;
+/** A task with a predictable id, title and creation time, in creation order. */
 function task(fields: Partial<Task> = {}): Task {
   counter++;
-  const id = fields.id ?? `0190a000-0000-7000-8000-${String(counter).padStart(12, '0')}`;
-  return {
-    id,
-    user_id: '0190a000-0000-7000-8000-aaaaaaaaaaaa',
+  const at = new Date(Date.UTC(2026, 0, 1, 0, counter)).toISOString();
+  return sampleTask('0190a000-0000-7000-8000-aaaaaaaaaaaa', {
+    id: `0190a000-0000-7000-8000-${String(counter).padStart(12, '0')}`,
     title: `task ${counter}`,
-    description: '',
-    status: 'pending',
-    priority: 'medium',
-    tags: [],
-    due_date: null,
-    time_zone: 'UTC',
-    recurrence: null,
-    reminders: [],
-    series_id: null,
-    occurrence: 1,
-    version: 1,
-    created_at: new Date(Date.UTC(2026, 0, 1, 0, counter)).toISOString(),
-    updated_at: new Date(Date.UTC(2026, 0, 1, 0, counter)).toISOString(),
-    completed_at: null,
+    created_at: at,
+    updated_at: at,
     ...fields,
-  };
+  });
 }
 
 const event = (kind: string, t: Task) => ({
