@@ -153,6 +153,20 @@ async function daprJob(sidecar: Sidecar, name: string) {
   return res.status === 200 ? ((await res.json()) as { dueTime?: string }) : undefined;
 }
 
+/** A reminder of a new task of `user`, `seconds` from now, published and seen as a Dapr job. */
+async function scheduleThroughDapr(
+  running: { rt: RunningRuntime; sidecar: Sidecar },
+  user: { userId: string },
+  seconds: number,
+  channels: Parameters<typeof reminderScheduled>[2],
+) {
+  const task = newTask(user.userId);
+  const fireAt = inSeconds(seconds);
+  await running.rt.ports.bus.publish([reminderScheduled(task, fireAt, channels)]);
+  await waitFor('the Dapr job', () => daprJob(running.sidecar, `reminder-${task.id}.0`));
+  return { task, fireAt };
+}
+
 beforeAll(async () => {
   stack = readStackEnv();
   database = await createDatabase(stack.DATABASE_URL);
@@ -172,12 +186,9 @@ describe('notification under Dapr (Kafka, state.postgresql, Dapr scheduler)', ()
   it(
     'delivers a reminder once, on time, by email, Web Push and in-app',
     async () => {
-      const { rt, sidecar } = app!;
+      const { rt } = app!;
       const user = await newUser(rt);
-      const task = newTask(user.userId);
-      const fireAt = inSeconds(4);
-      await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'push', 'in_app'])]);
-      await waitFor('the Dapr job', () => daprJob(sidecar, `reminder-${task.id}.0`));
+      const { task, fireAt } = await scheduleThroughDapr(app!, user, 4, ['email', 'push', 'in_app']);
 
       const [mail] = await waitFor('the mail', () => mailsTo(user.email).length > 0 && mailsTo(user.email));
       await waitFor('the push message', () => pushesTo(user.endpoint).length > 0);
@@ -204,10 +215,7 @@ describe('notification under Dapr (Kafka, state.postgresql, Dapr scheduler)', ()
     async () => {
       const { rt, sidecar } = app!;
       const user = await newUser(rt);
-      const task = newTask(user.userId);
-      const fireAt = inSeconds(6);
-      await rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email'])]);
-      await waitFor('the Dapr job', () => daprJob(sidecar, `reminder-${task.id}.0`));
+      const { task, fireAt } = await scheduleThroughDapr(app!, user, 6, ['email']);
       const done = { ...task, version: 2, sequence: 2, status: 'completed' as const };
       await rt.ports.bus.publish([taskEvent('completed', done), reminderCancelled(done, 'task completed')]);
       await waitFor(
@@ -224,10 +232,7 @@ describe('notification under Dapr (Kafka, state.postgresql, Dapr scheduler)', ()
     'still delivers once after the app and its sidecar restart between scheduling and due time',
     async () => {
       const user = await newUser(app!.rt);
-      const task = newTask(user.userId);
-      const fireAt = inSeconds(12);
-      await app!.rt.ports.bus.publish([reminderScheduled(task, fireAt, ['email', 'in_app'])]);
-      await waitFor('the Dapr job', () => daprJob(app!.sidecar, `reminder-${task.id}.0`));
+      const { fireAt } = await scheduleThroughDapr(app!, user, 12, ['email', 'in_app']);
 
       await app!.stop();
       app = undefined;
