@@ -3,6 +3,7 @@
  * `embedded/*` implements these on PostgreSQL, `dapr/*` on a Dapr sidecar.
  */
 
+import type { Queryable } from './db.js';
 import type { Logger } from './logger.js';
 
 /** A CloudEvent as it travels; shapes and validation live in @taskstream/contracts. */
@@ -71,8 +72,13 @@ export interface Subscription {
 }
 
 export interface EventBus {
-  /** Publish in order; resolves when the bus holds the messages durably. */
-  publish(messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Publish in order; resolves when the bus holds the messages durably. `options.within`: an open
+   * transaction on the bus's database that the embedded event log writes in, so the messages are
+   * in the log exactly when that transaction commits (the outbox relay marks its rows in it).
+   * Other runtimes publish at once and ignore it.
+   */
+  publish(messages: OutgoingMessage[], options?: { within?: Queryable }): Promise<void>;
   /** Register before start(). */
   subscribe(subscription: Subscription): void;
   start(): Promise<void>;

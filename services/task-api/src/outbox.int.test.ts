@@ -157,6 +157,42 @@ describe('outbox and relay', () => {
     }
   });
 
+  it('puts a batch into the embedded event log together with its published mark, or neither', async () => {
+    const rt = await startTestRuntime([createTaskApiService]);
+    try {
+      // Every attempt to mark rows published fails (a sequence counts the attempts: it is not
+      // rolled back with them).
+      await rt.pool.query(`CREATE SEQUENCE mark_attempts;
+        CREATE FUNCTION fail_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN PERFORM nextval('mark_attempts'); RAISE EXCEPTION 'mark refused'; END $$;
+        CREATE TRIGGER fail_mark BEFORE UPDATE OF published_at ON outbox
+          FOR EACH ROW EXECUTE FUNCTION fail_mark()`);
+      const user = await register(rt, 'atomic');
+      await rt.request('POST', '/api/tasks', { token: user.token, body: { title: 'Both or neither' } });
+      const copies = async () =>
+        (
+          await rt.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM event_log l JOIN outbox o ON o.event->>'id' = l.event_id AND o.topic = l.topic`,
+          )
+        ).rows[0]!.n;
+      await eventually(
+        async () => (await rt.pool.query('SELECT last_value FROM mark_attempts')).rows[0].last_value >= 2,
+      );
+      expect(await copies()).toBe(0);
+
+      await rt.pool.query('DROP TRIGGER fail_mark ON outbox');
+      await eventually(
+        async () =>
+          (await rt.pool.query('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL')).rows[0]
+            .n === 0,
+      );
+      const { rows } = await rt.pool.query('SELECT count(*)::int AS n FROM outbox');
+      expect(await copies()).toBe(rows[0].n); // each row once, after all those failed attempts
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('reads on from the last row it published, not over the published rows before it', async () => {
     const rt = await startTestRuntime([createTaskApiService]);
     try {

@@ -1,4 +1,11 @@
-import type { EventBus, Logger, Metrics, OutgoingMessage, Pool, PoolClient } from '@taskstream/platform';
+import {
+  type EventBus,
+  type Logger,
+  type Metrics,
+  type OutgoingMessage,
+  type Pool,
+  withTransaction,
+} from '@taskstream/platform';
 import pg from 'pg';
 
 const BATCH = 1000;
@@ -103,10 +110,19 @@ export function createOutboxRelay(options: {
     const rows = all.filter((r) => r.visible).slice(0, BATCH);
     const hidden = all.some((r) => !r.visible);
     if (rows.length === 0) return { count: 0, hidden };
-    await bus.publish(rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key, event: r.event })));
-    await pool.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
-      rows.map((r) => r.id),
-    ]);
+    await withTransaction(pool, async (tx) => {
+      // Nothing here needs its own WAL flush: the rows stay in the durable outbox, and a crash
+      // that loses this commit loses the embedded log's copy and the mark together (under Dapr,
+      // the mark alone: the rows go out again, and consumers dedupe by event id).
+      await tx.query('SET LOCAL synchronous_commit = off');
+      await bus.publish(
+        rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key, event: r.event })),
+        { within: tx },
+      );
+      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
+        rows.map((r) => r.id),
+      ]);
+    });
     const last = rows[rows.length - 1]!;
     after = { tx: last.tx, id: last.id };
     for (const r of rows) published.inc({ topic: r.topic });

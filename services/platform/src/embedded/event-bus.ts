@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Pool, PoolClient } from '../db.js';
+import { type Pool, type PoolClient, withTransaction } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { deliveryMetrics, runHandler } from '../ops/delivery.js';
@@ -185,7 +185,7 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
   }
 
   return {
-    publish: (messages) => publish(messages),
+    publish: (messages, publishOptions) => publish(messages, publishOptions?.within),
 
     subscribe(subscription) {
       if (running) throw new Error('subscribe before start()');
@@ -392,9 +392,7 @@ function createConsumer(
 
   /** Parks the events not handled and moves the checkpoint past the batch, in one transaction. */
   async function commitBatch(last: LogRow, parked: { row: LogRow; error?: string }[]) {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await withTransaction(pool, async (client) => {
       if (parked.length > 0) {
         await client.query(
           `INSERT INTO consumer_retries (consumer, topic, event_log_id, partition_key, attempts, next_attempt_at, last_error, first_failed_at)
@@ -419,13 +417,7 @@ function createConsumer(
          WHERE consumer = $1 AND topic = $2 AND (tx, last_id) < ($3::xid8, $4::bigint)`,
         [consumer, topic, last.tx, last.id],
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Works through held-back keys; returns ms until the next retry is due (or undefined). */
@@ -518,9 +510,7 @@ function createConsumer(
     attempts: number,
     firstFailedAt: Date | null,
   ) {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await withTransaction(pool, async (client) => {
       await client.query(
         `INSERT INTO dead_letters (topic, consumer, partition_key, event_id, event, reason, attempts, first_failed_at, last_failed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), now())`,
@@ -538,13 +528,7 @@ function createConsumer(
         'DELETE FROM consumer_retries WHERE consumer = $1 AND topic = $2 AND event_log_id = $3',
         [consumer, topic, logId],
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     counters.consumed?.inc({ topic, consumer, result: 'dead_lettered' });
     counters.deadLettered?.inc({ topic, consumer });
     log.error(
