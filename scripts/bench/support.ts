@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { startEmbeddedPostgres } from '@taskstream/platform';
 
 /** DATABASE_URL when set, else a fresh embedded PostgreSQL with default (durable) settings. */
@@ -56,9 +57,11 @@ export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 1
 
 /**
  * Linux pressure stall totals (µs since boot): time some task waited for a CPU, and time every
- * task waited for I/O. Undefined where /proc/pressure is missing.
+ * task waited for I/O. Undefined where /proc/pressure is missing. Also starts the disk flush
+ * probe (once), so `pressureSince` can say how the disk behaved in the same window.
  */
-export function pressureTotals(): { cpuSome: number; ioFull: number } | undefined {
+export function pressureTotals(): { cpuSome: number; ioFull: number; at: number } | undefined {
+  diskProbe ??= startDiskProbe();
   try {
     const total = (file: string, kind: string) => {
       const line = readFileSync(`/proc/pressure/${file}`, 'utf8')
@@ -66,7 +69,7 @@ export function pressureTotals(): { cpuSome: number; ioFull: number } | undefine
         .find((l) => l.startsWith(kind));
       return Number(/total=(\d+)/.exec(line ?? '')?.[1] ?? Number.NaN);
     };
-    return { cpuSome: total('cpu', 'some'), ioFull: total('io', 'full') };
+    return { cpuSome: total('cpu', 'some'), ioFull: total('io', 'full'), at: performance.now() };
   } catch {
     return undefined;
   }
@@ -83,5 +86,59 @@ export function pressureSince(
   return {
     machine_cpu_pressure_pct: pct(after.cpuSome - before.cpuSome),
     machine_io_stall_pct: pct(after.ioFull - before.ioFull),
+    ...diskFlushesSince(before.at),
+  };
+}
+
+/** Flushes slower than this stall every commit waiting for the WAL behind them. */
+const DISK_STALL_MS = 50;
+let diskProbe: { samples: { at: number; ms: number }[] } | undefined;
+
+/**
+ * Every 10 ms, writes 8 KB to a file beside the bench databases and flushes it (fdatasync, as
+ * PostgreSQL flushes its WAL), in a worker thread: a commit can never be faster than the disk's
+ * flush at that moment, and a virtual disk's flushes stall now and then for hundreds of ms.
+ */
+function startDiskProbe(): { samples: { at: number; ms: number }[] } {
+  const probe = { samples: [] as { at: number; ms: number }[] };
+  const file = path.join(tmpdir(), `taskstream-bench-flush-${process.pid}`);
+  const worker = new Worker(
+    `const fs = require('node:fs');
+    const { parentPort, workerData } = require('node:worker_threads');
+    const fd = fs.openSync(workerData.file, 'w');
+    const page = Buffer.alloc(8192, 1);
+    setInterval(() => {
+      fs.writeSync(fd, page, 0, page.length, 0);
+      const t0 = performance.now();
+      fs.fdatasyncSync(fd);
+      parentPort.postMessage({ at: performance.timeOrigin + t0, ms: performance.now() - t0 });
+    }, 10);`,
+    { eval: true, workerData: { file } },
+  );
+  worker.on('message', (m: { at: number; ms: number }) =>
+    probe.samples.push({ at: m.at - performance.timeOrigin, ms: m.ms }),
+  );
+  worker.on('error', () => undefined);
+  worker.unref();
+  process.once('exit', () => {
+    try {
+      unlinkSync(file);
+    } catch {}
+  });
+  return probe;
+}
+
+/** The disk's flush times since `from` (performance.now() time): median, worst, and stalled share. */
+function diskFlushesSince(from: number): Record<string, number> {
+  const samples = diskProbe?.samples.filter((s) => s.at >= from) ?? [];
+  if (samples.length === 0) return {};
+  const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
+  const elapsed = performance.now() - from;
+  const stalled = sorted.filter((ms) => ms >= DISK_STALL_MS);
+  return {
+    disk_flush_p50_ms: round(percentile(sorted, 50), 2),
+    disk_flush_max_ms: round(sorted.at(-1)!, 0),
+    disk_flushes_over_50ms: stalled.length,
+    disk_flush_stalled_pct: round((stalled.reduce((a, b) => a + b, 0) / elapsed) * 100, 1),
   };
 }
