@@ -2,7 +2,15 @@ import { Worker } from 'node:worker_threads';
 import { lagOf, nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
-import { benchDatabase, benchEnv, percentile, pressureSince, pressureTotals, round } from './support.js';
+import {
+  benchDatabase,
+  benchEnv,
+  percentile,
+  postgresCpuMs,
+  pressureSince,
+  pressureTotals,
+  round,
+} from './support.js';
 
 const USERS = 20;
 const ZONES = ['Europe/London', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'America/Sao_Paulo'];
@@ -134,6 +142,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
 
     const pressure = pressureTotals();
     const loadStarted = performance.now();
+    const cpuAtLoad = { app: process.cpuUsage(), pg: postgresCpuMs(database.url) };
     const load = await new Promise<LoadResult>((resolve, reject) => {
       const worker = new Worker(LOAD_WORKER, {
         eval: true,
@@ -155,6 +164,10 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       );
       return rows[0].n === total;
     }, 120_000);
+    // CPU per completion, both sides: steadier than latency on a shared machine, so changes to
+    // the path show in it. The app's figure includes the load worker's requests.
+    const appCpu = process.cpuUsage(cpuAtLoad.app);
+    const pgCpuMs = postgresCpuMs(database.url) - cpuAtLoad.pg;
     const { rows } = await runtime.pool.query(
       `SELECT extract(epoch FROM (n.created_at - t.completed_at)) * 1000 AS ms
        FROM unnest($1::uuid[], $2::uuid[]) AS p(task_id, next_id)
@@ -198,6 +211,8 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       consumer_p50_ms: round(percentile(consumer, 50), 1),
       consumer_p99_ms: round(percentile(consumer, 99), 1),
       dead_letters: dead.rows[0].n as number,
+      app_cpu_us_per_completion: round((appCpu.user + appCpu.system) / total, 0),
+      postgres_cpu_us_per_completion: round((pgCpuMs * 1000) / total, 0),
       ...pressureSince(pressure, performance.now() - loadStarted),
       ...engine,
     };

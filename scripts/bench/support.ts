@@ -1,4 +1,5 @@
-import { readFileSync, unlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -141,4 +142,42 @@ function diskFlushesSince(from: number): Record<string, number> {
     disk_flushes_over_50ms: stalled.length,
     disk_flush_stalled_pct: round((stalled.reduce((a, b) => a + b, 0) / elapsed) * 100, 1),
   };
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from
+ * /proc (Linux); NaN elsewhere or when the server is not a local process.
+ */
+export function postgresCpuMs(url: string): number {
+  try {
+    const port = new URL(url).port;
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    const stats = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map((pid) => {
+        try {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+            .replace(/^.*\) /, '')
+            .split(' ');
+          return { pid, cmdline, ppid: fields[1]!, cpu: Number(fields[11]) + Number(fields[12]) };
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((p) => p !== undefined);
+    const postmaster = stats.find(
+      (p) =>
+        p.cmdline[0]?.endsWith('/postgres') &&
+        p.cmdline.includes('-p') &&
+        p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
+    );
+    if (!postmaster) return Number.NaN;
+    const ticksUsed = stats
+      .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
+      .reduce((sum, p) => sum + p.cpu, 0);
+    return (ticksUsed / ticks) * 1000;
+  } catch {
+    return Number.NaN;
+  }
 }

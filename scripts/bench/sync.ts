@@ -20,7 +20,7 @@ import { type RunningRuntime, startRuntime } from '@taskstream/platform';
 import { syncService } from '@taskstream/sync';
 import WebSocket from 'ws';
 import { onTaskUpdates, taskEvent } from '../../services/sync/src/test-support/events.js';
-import { benchDatabase, percentile, round } from './support.js';
+import { benchDatabase, percentile, postgresCpuMs, round } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const CLIENT_FLAG = '--sync-bench-clients';
@@ -236,44 +236,6 @@ function shareAbove(text: string, name: string, le: string): number {
   const count = sumLines(text, (line) => line.startsWith(`${name}_count`));
   const within = sumLines(text, (line) => line.startsWith(`${name}_bucket`) && line.includes(`le="${le}"`));
   return count > 0 ? 1 - within / count : Number.NaN;
-}
-
-/**
- * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from
- * /proc (Linux); NaN elsewhere or when the server is not a local process.
- */
-function postgresCpuMs(url: string): number {
-  try {
-    const port = new URL(url).port;
-    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const stats = readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .map((pid) => {
-        try {
-          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-            .replace(/^.*\) /, '')
-            .split(' ');
-          return { pid, cmdline, ppid: fields[1]!, cpu: Number(fields[11]) + Number(fields[12]) };
-        } catch {
-          return undefined;
-        }
-      })
-      .filter((p) => p !== undefined);
-    const postmaster = stats.find(
-      (p) =>
-        p.cmdline[0]?.endsWith('/postgres') &&
-        p.cmdline.includes('-p') &&
-        p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
-    );
-    if (!postmaster) return Number.NaN;
-    const ticksUsed = stats
-      .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
-      .reduce((sum, p) => sum + p.cpu, 0);
-    return (ticksUsed / ticks) * 1000;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** The soft limit on open files of this process. */
