@@ -1,19 +1,26 @@
 import type { Task } from '@taskstream/contracts';
-import type { Pool } from '@taskstream/platform';
+import { conflict, type Pool } from '@taskstream/platform';
 import { outboxMessages, outboxWrites } from './outbox.js';
 import { messagesFor, type TaskChange } from './task-events.js';
-import { TASK_COLUMNS, TASK_PLACEHOLDERS, type TaskRow, taskValues, toTask } from './task-store.js';
+import { findTask, isUuid, TASK_COLUMNS, TASK_PLACEHOLDERS, taskValues } from './task-store.js';
 
 /** What a change to an existing task decided: nothing (the task as it is), or a new version. */
 export type TaskDecision = { unchanged: Task } | { kind: Exclude<TaskChange, 'created'>; after: Task };
 
+/** A change re-reads and decides again at most this often when other changes keep landing first. */
+const CHANGE_ATTEMPTS = 20;
+
 /**
- * Changes one task of a user in one transaction of three round trips: (1) begin, the user's
- * lock and the task's row locked and read; (2) the new version and its outbox rows (the user's
- * next sequence stamped on them) in one statement; (3) commit. `decide` sees the task as
- * locked (undefined when the user has no such live task) and returns the change, or throws
- * (404, 412) to roll back. The advisory lock comes before any write so that one user's
- * transactions take their ids in sequence order: the relay publishes in transaction id order.
+ * Changes one task of a user: read the task, `decide`, then one statement that takes the user's
+ * lock, writes the new version only if the task is still the version read, and writes its outbox
+ * rows with the user's next sequence; its commit comes with it (one round trip). When another
+ * change landed in between, nothing is written and it reads and decides again. So the user's
+ * lock is held for one statement and its commit, never across round trips to this process.
+ * `decide` sees the task (undefined when the user has no such live task) and returns the change,
+ * or throws (404, 412) to stop; it may run more than once. The lock comes before any write so
+ * that one user's transactions take their ids in sequence order: the relay publishes in
+ * transaction id order. The statement's snapshot predates the lock; the update re-checks the
+ * version on the row's latest version, as PostgreSQL does for an updated row.
  */
 export async function changeTask(
   pool: Pool,
@@ -23,55 +30,42 @@ export async function changeTask(
   traceparent: string,
   decide: (before: Task | undefined, time: string) => TaskDecision,
 ): Promise<Task> {
-  if (!UUID.test(userId)) throw new Error(`not a user id: ${userId}`);
-  if (!UUID.test(taskId)) {
-    const decision = decide(undefined, new Date().toISOString());
-    if ('unchanged' in decision) return decision.unchanged;
-    throw new Error(`not a task id: ${taskId}`);
-  }
-  const client = await pool.connect();
-  try {
-    // Checked UUIDs only are written into this text: three statements, one round trip.
-    const results = (await client.query(
-      `BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('${userId}', 0));
-       SELECT ${TASK_COLUMNS} FROM tasks WHERE id = '${taskId}' AND user_id = '${userId}' AND deleted_at IS NULL FOR UPDATE`,
-    )) as unknown as { rows: TaskRow[] }[];
-    const row = results[2]?.rows[0];
-    const before = row ? toTask(row) : undefined;
+  if (!isUuid(userId)) throw new Error(`not a user id: ${userId}`);
+  for (let attempt = 1; ; attempt++) {
+    const before = await findTask(pool, userId, taskId);
     const time = new Date().toISOString();
     const decision = decide(before, time);
-    if ('unchanged' in decision) {
-      await client.query('COMMIT');
-      return decision.unchanged;
-    }
+    if ('unchanged' in decision) return decision.unchanged;
+    if (!before) throw new Error(`no task ${taskId} to change`);
     const { kind, after } = decision;
     const messages = messagesFor(kind, before, after, { sequence: 0, traceparent, time });
     // A deletion leaves a tombstone; any other change writes the new version whole.
     const [write, values] =
       kind === 'deleted'
         ? [
-            'UPDATE tasks SET deleted_at = $3::timestamptz, version = $4::int, updated_at = $3::timestamptz WHERE id = $1 AND user_id = $2',
+            'UPDATE tasks SET deleted_at = $3::timestamptz, version = $4::int, updated_at = $3::timestamptz',
             [after.id, after.user_id, after.updated_at, after.version],
           ]
-        : [
-            `UPDATE tasks SET (${TASK_COLUMNS}) = (${TASK_PLACEHOLDERS}) WHERE id = $1 AND user_id = $2`,
-            taskValues(after),
-          ];
-    await client.query({
+        : [`UPDATE tasks SET (${TASK_COLUMNS}) = (${TASK_PLACEHOLDERS})`, taskValues(after)];
+    const [read, outbox] = [values.length + 1, values.length + 2].map((n) => `$${n}`);
+    const { rows } = await pool.query<{ saved: number }>({
       name: `task_api_change_task_${kind === 'deleted' ? 'delete' : 'save'}`,
-      text: `WITH saved AS (${write} RETURNING id, user_id),
-        ${outboxWrites({ messages: `$${values.length + 1}`, gate: 'saved' })}
-        SELECT 1`,
-      values: [...values, outboxMessages([{ taskId: after.id, messages }])],
+      text: `WITH user_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($2::uuid::text, 0))),
+        saved AS (
+          ${write} FROM user_lock
+          WHERE tasks.id = $1 AND tasks.user_id = $2 AND tasks.version = ${read}::int AND tasks.deleted_at IS NULL
+          RETURNING tasks.id, tasks.user_id
+        ), ${outboxWrites({ messages: outbox, gate: 'saved' })}
+        SELECT count(*)::int AS saved FROM saved`,
+      values: [...values, before.version, outboxMessages([{ taskId: after.id, messages }])],
     });
-    await client.query('COMMIT');
-    onCommitted();
-    return after;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
+    if (rows[0]?.saved === 1) {
+      onCommitted();
+      return after;
+    }
+    if (attempt >= CHANGE_ATTEMPTS) {
+      throw conflict('the task kept changing while this change was made; try again');
+    }
   }
 }
 
@@ -147,5 +141,3 @@ export async function createTask(
     }
   }
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -37,18 +37,14 @@ export const toTask = (row: TaskRow): Task => ({
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (id: string) => UUID.test(id);
 
-/** A live task of this user, locked for the caller's transaction when `forUpdate`. */
-export async function findTask(
-  db: Queryable,
-  userId: string,
-  id: string,
-  forUpdate = false,
-): Promise<Task | undefined> {
+/** A live task of this user. */
+export async function findTask(db: Queryable, userId: string, id: string): Promise<Task | undefined> {
   if (!isUuid(id)) return undefined;
-  const { rows } = await db.query<TaskRow>(
-    `SELECT ${COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL${forUpdate ? ' FOR UPDATE' : ''}`,
-    [id, userId],
-  );
+  const { rows } = await db.query<TaskRow>({
+    name: 'task_api_find_task',
+    text: `SELECT ${COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL`,
+    values: [id, userId],
+  });
   return rows[0] ? toTask(rows[0]) : undefined;
 }
 

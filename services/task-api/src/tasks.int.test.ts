@@ -122,6 +122,63 @@ describe('tasks', () => {
     expect(bobs.body.id).not.toBe(responses[0]!.body.id);
   });
 
+  it('applies concurrent changes of one task one after another, each version once', async () => {
+    const task = (await create(alice, { title: 'Contended' })).body;
+    const path = `/api/tasks/${task.id}`;
+    const eventsOf = async () =>
+      (
+        await rt.pool.query<{ type: string; sequence: number; version: number }>(
+          `SELECT event->>'type' AS type, (event->'data'->>'sequence')::int AS sequence,
+             (event->'data'->'payload'->'task'->>'version')::int AS version
+           FROM outbox WHERE topic = 'task-events' AND event->>'subject' = $1 ORDER BY id`,
+          [task.id],
+        )
+      ).rows;
+
+    // The same If-Match from ten clients: one wins, the others find a newer version.
+    const sameVersion = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        rt.request('PATCH', path, {
+          token: alice,
+          body: { title: `same ${i}` },
+          headers: { 'if-match': '"1"' },
+        }),
+      ),
+    );
+    expect(sameVersion.map((r) => r.status).sort()).toEqual([200, ...Array(9).fill(412)]);
+
+    // Without If-Match every change lands, each on the version before it.
+    const blind = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        rt.request('PATCH', path, { token: alice, body: { title: `blind ${i}` } }),
+      ),
+    );
+    expect(blind.every((r) => r.status === 200)).toBe(true);
+    expect(new Set(blind.map((r) => r.body.version))).toEqual(
+      new Set(Array.from({ length: 10 }, (_, i) => i + 3)),
+    );
+
+    // Five completions at once: one completes it, the others see it completed.
+    const completes = await Promise.all(
+      Array.from({ length: 5 }, () => rt.request('POST', `${path}/complete`, { token: alice })),
+    );
+    expect(completes.every((r) => r.status === 200 && r.body.status === 'completed')).toBe(true);
+
+    const events = await eventsOf();
+    expect(events.map((e) => e.type.replace('com.taskstream.task.', ''))).toEqual([
+      'created',
+      ...Array(11).fill('updated'),
+      'completed',
+    ]);
+    expect(events.map((e) => e.version)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+    const sequences = events.map((e) => e.sequence);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect((await rt.request('GET', path, { token: alice })).body).toMatchObject({
+      version: 13,
+      status: 'completed',
+    });
+  });
+
   it('filters, sorts and pages without gaps or repeats', async () => {
     const token = await register('pager');
     const priorities = ['high', 'medium', 'low'] as const;
