@@ -10,6 +10,7 @@ import {
   pressureSince,
   pressureTotals,
   round,
+  startCpuProfile,
 } from './support.js';
 
 const USERS = 20;
@@ -143,6 +144,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
     const pressure = pressureTotals();
     const loadStarted = performance.now();
     const cpuAtLoad = { app: process.cpuUsage(), pg: postgresCpuMs(database.url) };
+    const stopProfile = await startCpuProfile();
     const load = await new Promise<LoadResult>((resolve, reject) => {
       const worker = new Worker(LOAD_WORKER, {
         eval: true,
@@ -168,6 +170,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
     // the path show in it. The app's figure includes the load worker's requests.
     const appCpu = process.cpuUsage(cpuAtLoad.app);
     const pgCpuMs = postgresCpuMs(database.url) - cpuAtLoad.pg;
+    await stopProfile();
     const { rows } = await runtime.pool.query(
       `SELECT extract(epoch FROM (n.created_at - t.completed_at)) * 1000 AS ms
        FROM unnest($1::uuid[], $2::uuid[]) AS p(task_id, next_id)

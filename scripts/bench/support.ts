@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -180,4 +180,24 @@ export function postgresCpuMs(url: string): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * With BENCH_CPU_PROFILE=<file>, profiles this process's main thread until the returned stop()
+ * and writes a .cpuprofile there (Chrome DevTools, speedscope): a bench's measured window alone,
+ * without its setup. Without it, stop() does nothing.
+ */
+export async function startCpuProfile(): Promise<() => Promise<void>> {
+  const file = process.env.BENCH_CPU_PROFILE;
+  if (!file) return async () => undefined;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
