@@ -599,6 +599,31 @@ export function describePortContract(
         );
 
         test(
+          'answers concurrent calls each with its own body, large ones too',
+          async () => {
+            const bodies = Array.from({ length: 40 }, (_, i) => ({
+              title: `call ${i}`,
+              tags: [i % 8 === 0 ? 'x'.repeat(200_000) : `t${i}`],
+            }));
+            const responses = await Promise.all(
+              bodies.map((body, i) =>
+                instance.ports.invoker.invoke<{ id: string; body: unknown }>({
+                  appId: instance.appId,
+                  method: 'POST',
+                  path: `/contract/echo/${i}`,
+                  body,
+                }),
+              ),
+            );
+            responses.forEach((response, i) => {
+              expect(response.status).toBe(201);
+              expect(response.body).toMatchObject({ id: String(i), body: bodies[i] });
+            });
+          },
+          HANG,
+        );
+
+        test(
           "the callee's error status is an answer, not a throw",
           async () => {
             const response = await instance.ports.invoker.invoke({

@@ -116,6 +116,7 @@ export async function startRuntime(
     };
     const app = createHttpApp({ logger, metrics, bodyLimitBytes: config.BODY_LIMIT_BYTES, readiness });
     let port = config.PORT;
+    let httpServer: Server | undefined;
     const ports: Ports = embedded
       ? createEmbeddedPorts({
           pool,
@@ -125,6 +126,7 @@ export async function startRuntime(
           retryDelaysMs: config.RETRY_DELAYS_MS,
           keyConcurrency: config.BUS_KEY_CONCURRENCY,
           baseUrl: () => `http://127.0.0.1:${port}`,
+          server: () => httpServer,
           appToken,
         })
       : createDaprPorts({ config: effectiveConfig, app, logger, metrics });
@@ -178,6 +180,7 @@ export async function startRuntime(
 
     const server = await listen(app, config.PORT, config.HOST, config.SHUTDOWN_TIMEOUT_MS);
     port = server.port;
+    httpServer = server.server;
     stops.push(server.close);
     await ports.bus.start();
     stops.push(() => ports.bus.stop());

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { Pool } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -23,6 +24,8 @@ export interface EmbeddedPortsOptions {
   retryDelaysMs: number[];
   keyConcurrency?: number;
   baseUrl: () => string;
+  /** The host's HTTP server, which the Invoker calls in process. */
+  server: () => Server | undefined;
   appToken?: string;
   jobPollIntervalMs?: number;
 }
@@ -38,6 +41,10 @@ export function createEmbeddedPorts(
       logger: options.logger,
       pollIntervalMs: options.jobPollIntervalMs,
     }),
-    invoker: createEmbeddedInvoker({ baseUrl: options.baseUrl, appToken: options.appToken }),
+    invoker: createEmbeddedInvoker({
+      server: options.server,
+      baseUrl: options.baseUrl,
+      appToken: options.appToken,
+    }),
   };
 }
