@@ -390,34 +390,35 @@ function createConsumer(
     return { more, hidden };
   }
 
-  /** Parks the events not handled and moves the checkpoint past the batch, in one transaction. */
+  /**
+   * Parks the events not handled and moves the checkpoint past the batch: one statement, so one
+   * transaction and one round trip (with nothing to park the insert writes no row).
+   */
   async function commitBatch(last: LogRow, parked: { row: LogRow; error?: string }[]) {
-    await withTransaction(pool, async (client) => {
-      if (parked.length > 0) {
-        await client.query(
-          `INSERT INTO consumer_retries (consumer, topic, event_log_id, partition_key, attempts, next_attempt_at, last_error, first_failed_at)
-           SELECT $1, $2, p.id, p.key, CASE WHEN p.error IS NULL THEN 0 ELSE 1 END,
-             CASE WHEN p.error IS NULL THEN NULL ELSE now() + make_interval(secs => $6::float8 / 1000) END,
-             p.error, CASE WHEN p.error IS NULL THEN NULL ELSE now() END
-           FROM unnest($3::bigint[], $4::text[], $5::text[]) AS p(id, key, error)
-           ON CONFLICT DO NOTHING`,
-          [
-            consumer,
-            topic,
-            parked.map((p) => p.row.id),
-            parked.map((p) => orderKeyOf(p.row)),
-            parked.map((p) => p.error ?? null),
-            retryDelaysMs[0] ?? 0,
-          ],
-        );
-      }
-      // Only forwards: a commit of a process that has lost the consumer's lock may land late.
-      await client.query(
-        `UPDATE consumer_checkpoints SET tx = $3::xid8, last_id = $4, updated_at = now()
-         WHERE consumer = $1 AND topic = $2 AND (tx, last_id) < ($3::xid8, $4::bigint)`,
-        [consumer, topic, last.tx, last.id],
-      );
-    });
+    // The checkpoint only moves forwards: a commit of a process that has lost the consumer's
+    // lock may land late.
+    await pool.query(
+      `WITH parked AS (
+         INSERT INTO consumer_retries (consumer, topic, event_log_id, partition_key, attempts, next_attempt_at, last_error, first_failed_at)
+         SELECT $1, $2, p.id, p.key, CASE WHEN p.error IS NULL THEN 0 ELSE 1 END,
+           CASE WHEN p.error IS NULL THEN NULL ELSE now() + make_interval(secs => $6::float8 / 1000) END,
+           p.error, CASE WHEN p.error IS NULL THEN NULL ELSE now() END
+         FROM unnest($3::bigint[], $4::text[], $5::text[]) AS p(id, key, error)
+         ON CONFLICT DO NOTHING
+       )
+       UPDATE consumer_checkpoints SET tx = $7::xid8, last_id = $8, updated_at = now()
+       WHERE consumer = $1 AND topic = $2 AND (tx, last_id) < ($7::xid8, $8::bigint)`,
+      [
+        consumer,
+        topic,
+        parked.map((p) => p.row.id),
+        parked.map((p) => orderKeyOf(p.row)),
+        parked.map((p) => p.error ?? null),
+        retryDelaysMs[0] ?? 0,
+        last.tx,
+        last.id,
+      ],
+    );
   }
 
   /** Works through held-back keys; returns ms until the next retry is due (or undefined). */
