@@ -115,7 +115,6 @@ export async function startRuntime(
       database: async () => (await pool.query('SELECT 1')).rowCount === 1,
     };
     const app = createHttpApp({ logger, metrics, bodyLimitBytes: config.BODY_LIMIT_BYTES, readiness });
-    let port = config.PORT;
     let httpServer: Server | undefined;
     const ports: Ports = embedded
       ? createEmbeddedPorts({
@@ -125,7 +124,6 @@ export async function startRuntime(
           metrics,
           retryDelaysMs: config.RETRY_DELAYS_MS,
           keyConcurrency: config.BUS_KEY_CONCURRENCY,
-          baseUrl: () => `http://127.0.0.1:${port}`,
           server: () => httpServer,
           appToken,
         })
@@ -179,7 +177,6 @@ export async function startRuntime(
     finishApp(app);
 
     const server = await listen(app, config.PORT, config.HOST, config.SHUTDOWN_TIMEOUT_MS);
-    port = server.port;
     httpServer = server.server;
     stops.push(server.close);
     await ports.bus.start();
@@ -199,8 +196,8 @@ export async function startRuntime(
     const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
     let stopping: Promise<void> | undefined;
     return {
-      url: `http://${host}:${port}`,
-      port,
+      url: `http://${host}:${server.port}`,
+      port: server.port,
       config: effectiveConfig,
       logger,
       pool,

@@ -55,7 +55,6 @@ async function makeEmbedded(): Promise<ContractInstance> {
     logger,
     metrics,
     retryDelaysMs: RETRY_DELAYS_MS,
-    baseUrl: () => `http://127.0.0.1:${server?.port}`,
     server: () => server?.server,
     appToken: 'contract-app-token',
   });

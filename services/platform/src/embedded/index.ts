@@ -23,7 +23,6 @@ export interface EmbeddedPortsOptions {
   metrics?: Metrics;
   retryDelaysMs: number[];
   keyConcurrency?: number;
-  baseUrl: () => string;
   /** The host's HTTP server, which the Invoker calls in process. */
   server: () => Server | undefined;
   appToken?: string;
@@ -43,7 +42,6 @@ export function createEmbeddedPorts(
     }),
     invoker: createEmbeddedInvoker({
       server: options.server,
-      baseUrl: options.baseUrl,
       appToken: options.appToken,
     }),
   };

@@ -13,7 +13,6 @@ import type { InvokeRequest, InvokeResponse, Invoker } from '../ports.js';
  */
 export function createEmbeddedInvoker(options: {
   server: () => http.Server | undefined;
-  baseUrl: () => string;
   appToken?: string;
 }): Invoker {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -36,7 +35,7 @@ export function createEmbeddedInvoker(options: {
       if (options.appToken) headers['dapr-api-token'] = options.appToken;
       return new Promise((resolve, reject) => {
         const call = http.request(
-          new URL(request.path, options.baseUrl()),
+          new URL(request.path, 'http://embedded'),
           { method: request.method, headers, agent },
           (response) => {
             const chunks: Buffer[] = [];
@@ -65,7 +64,7 @@ export function createEmbeddedInvoker(options: {
  * Two connected in-memory duplex streams: what one side writes, the other reads; ending or
  * destroying one ends the other. Carries the few socket methods node:http calls on a connection.
  */
-export function memoryConnection(): [Duplex, Duplex] {
+function memoryConnection(): [Duplex, Duplex] {
   const sides: Duplex[] = [];
   const side = (other: () => Duplex) => {
     const stream = new Duplex({
