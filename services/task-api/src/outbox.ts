@@ -1,11 +1,4 @@
-import {
-  type EventBus,
-  type Logger,
-  type Metrics,
-  type OutgoingMessage,
-  type Pool,
-  withTransaction,
-} from '@taskstream/platform';
+import type { EventBus, Logger, Metrics, OutgoingMessage, Pool } from '@taskstream/platform';
 import pg from 'pg';
 
 const BATCH = 1000;
@@ -50,15 +43,24 @@ export const outboxMessages = (changes: { taskId: string; messages: OutgoingMess
   );
 
 /**
- * The relay's next rows after position ($1 tx, $2 id), in publishing order, each with whether
- * its transaction is below the visibility horizon (older than every running one): only those
- * are published; the others say to look again soon.
+ * The relay's next rows after a position, in publishing order, each with whether its
+ * transaction is below the visibility horizon (older than every running one): only those are
+ * published; the others say to look again soon. The position is written into the text (both
+ * parts are numbers this relay read back) so that the read can share one round trip with the
+ * BEGIN of the batch's transaction.
  */
-export const RELAY_READ_SQL = `SELECT o.id, o.tx::text AS tx, o.topic, o.partition_key, o.event,
+export function relayReadSql(after: { tx: string; id: string }) {
+  return `SELECT o.id, o.tx::text AS tx, o.topic, o.partition_key, o.event,
     o.tx < pg_snapshot_xmin(pg_current_snapshot()) AS visible
   FROM outbox o
-  WHERE o.published_at IS NULL AND (o.tx, o.id) > ($1::xid8, $2::bigint)
+  WHERE o.published_at IS NULL AND (o.tx, o.id) > ('${digits(after.tx)}'::xid8, ${digits(after.id)}::bigint)
   ORDER BY o.tx, o.id LIMIT ${BATCH + 1}`;
+}
+
+function digits(value: string) {
+  if (!/^\d+$/.test(value)) throw new Error(`outbox relay: ${JSON.stringify(value)} is not a row position`);
+  return value;
+}
 
 export interface OutboxRelay {
   start(): Promise<void>;
@@ -96,33 +98,36 @@ export function createOutboxRelay(options: {
    */
   let after: { tx: string; id: string } | undefined;
 
-  /** Publishes the next visible rows; says how many, and whether committed rows wait behind the horizon. */
-  async function publishBatch(): Promise<{ count: number; hidden: boolean }> {
-    const { rows: all } = await pool.query<{
-      id: string;
-      tx: string;
-      topic: string;
-      partition_key: string;
-      event: OutgoingMessage['event'];
-      visible: boolean;
-    }>(RELAY_READ_SQL, [after?.tx ?? '0', after?.id ?? '0']);
+  /**
+   * Publishes the next visible rows; says how many, and whether committed rows wait behind the
+   * horizon. The batch is one transaction of three round trips on the relay's own connection
+   * (BEGIN with the read, the publish, the mark with COMMIT): on two shared cores each round
+   * trip costs a context switch to a PostgreSQL backend and back, more than the SQL it carries.
+   */
+  async function publishBatch(relay: pg.Client): Promise<{ count: number; hidden: boolean }> {
+    const results = (await relay.query(
+      `BEGIN; ${relayReadSql(after ?? { tx: '0', id: '0' })}`,
+    )) as unknown as pg.QueryResult<RelayRow>[];
+    const all = results[1]?.rows ?? [];
     // Rows are in tx order, so the visible ones come first.
     const rows = all.filter((r) => r.visible).slice(0, BATCH);
     const hidden = all.some((r) => !r.visible);
-    if (rows.length === 0) return { count: 0, hidden };
-    await withTransaction(pool, async (tx) => {
-      // Nothing here needs its own WAL flush: the rows stay in the durable outbox, and a crash
-      // that loses this commit loses the embedded log's copy and the mark together (under Dapr,
-      // the mark alone: the rows go out again, and consumers dedupe by event id).
-      await tx.query('SET LOCAL synchronous_commit = off');
+    try {
+      if (rows.length === 0) {
+        await relay.query('ROLLBACK');
+        return { count: 0, hidden };
+      }
       await bus.publish(
         rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key, event: r.event })),
-        { within: tx },
+        { within: relay },
       );
-      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
-        rows.map((r) => r.id),
-      ]);
-    });
+      await relay.query(
+        `UPDATE outbox SET published_at = now() WHERE id = ANY('{${rows.map((r) => digits(r.id)).join(',')}}'::bigint[]); COMMIT`,
+      );
+    } catch (err) {
+      await relay.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
     const last = rows[rows.length - 1]!;
     after = { tx: last.tx, id: last.id };
     for (const r of rows) published.inc({ topic: r.topic });
@@ -135,7 +140,7 @@ export function createOutboxRelay(options: {
       let hidden = false;
       try {
         if (!client) await acquire();
-        if (client) ({ count, hidden } = await publishBatch());
+        if (client) ({ count, hidden } = await publishBatch(client));
       } catch (err) {
         logger.warn({ err }, 'outbox relay: publish failed; retrying');
         await sleep(1000);
@@ -160,7 +165,13 @@ export function createOutboxRelay(options: {
   }
 
   async function acquire() {
-    const candidate = new pg.Client({ connectionString: options.connectionString });
+    // Nothing this connection commits needs its own WAL flush: the rows stay in the durable
+    // outbox, and a crash that loses a batch's commit loses the embedded log's copy and the mark
+    // together (under Dapr, the mark alone: the rows go out again, and consumers dedupe by event id).
+    const candidate = new pg.Client({
+      connectionString: options.connectionString,
+      options: '-c synchronous_commit=off',
+    });
     candidate.on('error', (err) => {
       logger.warn({ err }, 'outbox relay connection lost');
       if (client === candidate) client = undefined;
@@ -202,6 +213,15 @@ export function createOutboxRelay(options: {
       return rows[0]?.n ?? 0;
     },
   };
+}
+
+interface RelayRow {
+  id: string;
+  tx: string;
+  topic: string;
+  partition_key: string;
+  event: OutgoingMessage['event'];
+  visible: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
