@@ -20,7 +20,7 @@ import { type RunningRuntime, startRuntime } from '@taskstream/platform';
 import { syncService } from '@taskstream/sync';
 import WebSocket from 'ws';
 import { onTaskUpdates, taskEvent } from '../../services/sync/src/test-support/events.js';
-import { benchDatabase, percentile, postgresCpuMs, round } from './support.js';
+import { benchDatabase, percentile, postgresCpuMs, round, startCpuProfile } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const CLIENT_FLAG = '--sync-bench-clients';
@@ -109,9 +109,12 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     let n = 0;
     const start = now();
     let cpuAtMeasure: { server: NodeJS.CpuUsage; pg: number } | undefined;
+    let stopProfile: (() => Promise<void>) | undefined;
     for (let slice = 0; slice < totalSlices; slice++) {
-      if (slice === measuredFrom)
+      if (slice === measuredFrom) {
         cpuAtMeasure = { server: process.cpuUsage(), pg: postgresCpuMs(databaseUrl) };
+        stopProfile = await startCpuProfile();
+      }
       const due = start + slice * sliceMs;
       if (now() - due > sliceMs) lagSlices++;
       await sleep(due - now());
@@ -134,6 +137,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       if (slice % slices === 0) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     }
     await Promise.all(inFlight);
+    await stopProfile?.();
     const serverCpu = process.cpuUsage(cpuAtMeasure?.server);
     const pgCpuMs = postgresCpuMs(databaseUrl) - (cpuAtMeasure?.pg ?? 0);
     const measuredEvents = seconds * slices * perSlice;
