@@ -158,6 +158,15 @@ describe('RRULE', () => {
     ]);
   });
 
+  it('the next occurrence is the earliest instant even when a later local time of the rule passes a gap-moved one', () => {
+    // New York skips 02:00-03:00 on 2026-03-08: 02:15 is due at 03:15, 02:45 at 03:45.
+    const zone = { timeZone: 'America/New_York' };
+    const rule = 'FREQ=DAILY;BYHOUR=2,3;BYMINUTE=45,15';
+    expect(next(rule, '2026-03-07T03:45:00-05:00', zone)?.dueDate).toBe('2026-03-08T03:15:00-04:00');
+    expect(next(rule, '2026-03-08T03:15:00-04:00', zone)?.dueDate).toBe('2026-03-08T03:45:00-04:00');
+    expect(next(rule, '2026-03-08T03:45:00-04:00', zone)?.dueDate).toBe('2026-03-09T02:15:00-04:00');
+  });
+
   it('MINUTELY in the repeated fall-back hour counts from the due instant, not its wall time', () => {
     // 01:08 happens twice on 2012-11-04 in New York; the second one (EST) is the due date.
     const zone = { timeZone: 'America/New_York' };
