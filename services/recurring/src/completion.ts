@@ -120,11 +120,12 @@ export function createCompletionHandler(options: CompletionHandlerOptions) {
   );
 
   async function record(eventId: string, task: Task, outcome: Outcome, next?: { id: string; due: string }) {
-    await pool.query(
-      `INSERT INTO recurring_inbox (event_id, task_id, series_id, outcome, next_task_id, next_due_date)
+    await pool.query({
+      name: 'recurring_inbox_record',
+      text: `INSERT INTO recurring_inbox (event_id, task_id, series_id, outcome, next_task_id, next_due_date)
        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING`,
-      [eventId, task.id, task.series_id ?? task.id, outcome, next?.id ?? null, next?.due ?? null],
-    );
+      values: [eventId, task.id, task.series_id ?? task.id, outcome, next?.id ?? null, next?.due ?? null],
+    });
     outcomes.inc({ outcome });
   }
 
@@ -133,11 +134,13 @@ export function createCompletionHandler(options: CompletionHandlerOptions) {
     const task = completedTaskOf(event);
     if (!task?.recurrence) return 'DROP';
     // Handled already? And the local time this task was meant for, if this service created it.
-    const { rows } = await pool.query<{ seen: boolean; due_local: string | null }>(
-      `SELECT EXISTS (SELECT 1 FROM recurring_inbox WHERE event_id = $1) AS seen,
+    const { rows } = await pool.query<{ seen: boolean; due_local: string | null }>({
+      // Named, as the record below: parsed and planned once per connection.
+      name: 'recurring_inbox_lookup',
+      text: `SELECT EXISTS (SELECT 1 FROM recurring_inbox WHERE event_id = $1) AS seen,
               (SELECT due_local FROM recurring_occurrences WHERE task_id = $2 AND due_date = $3 AND time_zone = $4) AS due_local`,
-      [event.id, task.id, task.due_date, task.time_zone],
-    );
+      values: [event.id, task.id, task.due_date, task.time_zone],
+    });
     if (rows[0]!.seen) return 'SUCCESS';
     let planned: ReturnType<typeof nextTaskOf>;
     try {

@@ -167,8 +167,10 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
     // One statement: the rows get ids in message order, and the notification goes out at commit.
     // The batch travels as one JSON array: one serialization, one parse (a text[] of JSON
     // documents costs an escaping pass in the client and an array parse in the server).
-    await client.query(
-      `WITH inserted AS (
+    await client.query({
+      // Named: parsed and planned once per connection, not for every batch.
+      name: 'event_bus_publish',
+      text: `WITH inserted AS (
          INSERT INTO event_log (topic, partition_key, event_id, event)
          SELECT m->>'topic', m->>'key', m->'event'->>'id', m->'event'
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(m, n)
@@ -176,11 +178,11 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
          RETURNING topic
        )
        SELECT pg_notify($2, topic) FROM (SELECT DISTINCT topic FROM inserted) t`,
-      [
+      values: [
         JSON.stringify(messages.map((m) => ({ topic: m.topic, key: m.partitionKey, event: m.event }))),
         CHANNEL,
       ],
-    );
+    });
     for (const m of messages) published?.inc({ topic: m.topic });
   }
 
@@ -305,8 +307,12 @@ function createConsumer(
       throw err;
     }
     const { rows: all } = await (position
-      ? pool.query<LogRow>(FETCH_AFTER_SQL, [position.tx, topic, position.id])
-      : pool.query<LogRow>(FETCH_NEW_SQL, [consumer, topic]));
+      ? pool.query<LogRow>({
+          name: 'event_bus_fetch_after',
+          text: FETCH_AFTER_SQL,
+          values: [position.tx, topic, position.id],
+        })
+      : pool.query<LogRow>({ name: 'event_bus_fetch_new', text: FETCH_NEW_SQL, values: [consumer, topic] }));
     // Rows are in tx order, so the visible ones come first.
     const rows = all.filter((r) => r.visible).slice(0, BATCH);
     const hidden = all.some((r) => !r.visible);
@@ -397,8 +403,9 @@ function createConsumer(
   async function commitBatch(last: LogRow, parked: { row: LogRow; error?: string }[]) {
     // The checkpoint only moves forwards: a commit of a process that has lost the consumer's
     // lock may land late.
-    await pool.query(
-      `WITH parked AS (
+    await pool.query({
+      name: 'event_bus_commit_batch',
+      text: `WITH parked AS (
          INSERT INTO consumer_retries (consumer, topic, event_log_id, partition_key, attempts, next_attempt_at, last_error, first_failed_at)
          SELECT $1, $2, p.id, p.key, CASE WHEN p.error IS NULL THEN 0 ELSE 1 END,
            CASE WHEN p.error IS NULL THEN NULL ELSE now() + make_interval(secs => $6::float8 / 1000) END,
@@ -408,7 +415,7 @@ function createConsumer(
        )
        UPDATE consumer_checkpoints SET tx = $7::xid8, last_id = $8, updated_at = now()
        WHERE consumer = $1 AND topic = $2 AND (tx, last_id) < ($7::xid8, $8::bigint)`,
-      [
+      values: [
         consumer,
         topic,
         parked.map((p) => p.row.id),
@@ -418,7 +425,7 @@ function createConsumer(
         last.tx,
         last.id,
       ],
-    );
+    });
   }
 
   /** Works through held-back keys; returns ms until the next retry is due (or undefined). */
