@@ -8,11 +8,18 @@ import { Worker } from 'node:worker_threads';
 import { startEmbeddedPostgres } from '@taskstream/platform';
 
 /** DATABASE_URL when set, else a fresh embedded PostgreSQL with default (durable) settings. */
-export async function benchDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function benchDatabase(
+  settings?: Record<string, string>,
+): Promise<{ url: string; stop(): Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
   const dataDir = await mkdtemp(path.join(tmpdir(), 'taskstream-bench-'));
   await chmod(dataDir, 0o755); // as root, the server runs as the postgres user and must reach it
-  const database = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'bench' });
+  const database = await startEmbeddedPostgres({
+    dataDir,
+    port: await freePort(),
+    database: 'bench',
+    settings,
+  });
   return {
     url: database.url,
     async stop() {

@@ -18,6 +18,8 @@ export async function startEmbeddedPostgres(options: {
   port: number;
   database?: string;
   onLog?: (message: string) => void;
+  /** Server settings beyond the defaults (`-c name=value`), e.g. for a bench's measurements. */
+  settings?: Record<string, string>;
 }): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(options.dataDir, 'postgres');
   await mkdir(path.dirname(databaseDir), { recursive: true });
@@ -29,7 +31,13 @@ export async function startEmbeddedPostgres(options: {
     password,
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: options.onLog ?? (() => undefined),
     onError: (err: unknown) => options.onLog?.(String(err)),
   });
