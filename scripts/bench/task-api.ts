@@ -3,7 +3,7 @@ import { allServices } from '@taskstream/host';
 import { startRuntime } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import pg from 'pg';
-import { benchDatabase, benchEnv, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, postgresCpuMs, round, startCpuProfile } from './support.js';
 
 export const CLIENTS = 64;
 
@@ -91,7 +91,17 @@ export async function benchTaskApi(
   });
   try {
     const tokens = await registerUsers(runtime.url);
+    const countTasks = async () =>
+      (await runtime.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n as number;
+    const before = { tasks: await countTasks(), app: process.cpuUsage(), pg: postgresCpuMs(database.url) };
+    const stopProfile = await startCpuProfile();
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs });
+    await stopProfile();
+    // CPU per create over the whole load (warm-up included), both sides: steadier than latency
+    // on a shared machine. The process's figure includes the load worker's requests.
+    const app = process.cpuUsage(before.app);
+    const pgMs = postgresCpuMs(database.url) - before.pg;
+    const created = Math.max(1, (await countTasks()) - before.tasks);
     const backlog = await runtime.pool.query(
       'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
     );
@@ -100,6 +110,8 @@ export async function benchTaskApi(
       services: options.services ?? 'task-api',
       ...load,
       outbox_backlog_at_end: backlog.rows[0].n as number,
+      app_cpu_us_per_create: round((app.user + app.system) / created, 0),
+      postgres_cpu_us_per_create: Number.isFinite(pgMs) ? round((pgMs * 1000) / created, 0) : 'n/a',
       raw_insert_per_s: round(ceiling),
       share_of_ceiling: round(load.creates_per_s / ceiling, 3),
     };

@@ -72,13 +72,20 @@ export interface Subscription {
 }
 
 export interface EventBus {
+  /** Publish in order; resolves when the bus holds the messages durably. */
+  publish(messages: OutgoingMessage[]): Promise<void>;
   /**
-   * Publish in order; resolves when the bus holds the messages durably. `options.within`: an open
-   * transaction on the bus's database that the embedded event log writes in, so the messages are
-   * in the log exactly when that transaction commits (the outbox relay marks its rows in it).
-   * Other runtimes publish at once and ignore it.
+   * Only a bus whose log is in the caller's database (the embedded one): publishes the rows a
+   * statement returns, in one statement with it, so the events never travel to this process and
+   * back. `source` is a query or a data-modifying statement (UPDATE ... RETURNING) yielding
+   * `topic`, `partition_key`, `event` and `position` (publishing order). Resolves with how many
+   * were published per topic. `options.within`: the connection to run it on (a session of the
+   * caller's, e.g. one that commits without waiting for its WAL flush).
    */
-  publish(messages: OutgoingMessage[], options?: { within?: Queryable }): Promise<void>;
+  publishReturning?(
+    source: { name: string; text: string; values: unknown[] },
+    options?: { within?: Queryable },
+  ): Promise<Map<string, number>>;
   /** Register before start(). */
   subscribe(subscription: Subscription): void;
   start(): Promise<void>;

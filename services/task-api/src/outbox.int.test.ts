@@ -214,7 +214,12 @@ describe('outbox and relay', () => {
         'SELECT tx::text AS tx, id FROM outbox ORDER BY outbox.tx DESC, id DESC LIMIT 1',
       );
       const examined = (position: { tx: string; id: string }) =>
-        rowsRead(rt.pool, relayReadSql(position), [], (node) => node['Index Name'] === 'outbox_unpublished');
+        rowsRead(
+          rt.pool,
+          relayReadSql('o.id'),
+          [position.tx, position.id],
+          (node) => node['Index Name'] === 'outbox_unpublished',
+        );
       expect(await examined(lastRows[0])).toBe(0);
       // From the front, the same read steps over every dead entry.
       expect(await examined({ tx: '0', id: '0' })).toBeGreaterThanOrEqual(3000);

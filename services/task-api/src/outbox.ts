@@ -43,24 +43,20 @@ export const outboxMessages = (changes: { taskId: string; messages: OutgoingMess
   );
 
 /**
- * The relay's next rows after a position, in publishing order, each with whether its
- * transaction is below the visibility horizon (older than every running one): only those are
- * published; the others say to look again soon. The position is written into the text (both
- * parts are numbers this relay read back) so that the read can share one round trip with the
- * BEGIN of the batch's transaction.
+ * The relay's next rows after position ($1 tx, $2 id), in publishing order: `columns` of each,
+ * its tx, and whether its transaction is below the visibility horizon (older than every running
+ * one). Only those are published; the others say to look again soon.
  */
-export function relayReadSql(after: { tx: string; id: string }) {
-  return `SELECT o.id, o.tx::text AS tx, o.topic, o.partition_key, o.event,
+export const relayReadSql = (columns: string) => `SELECT ${columns}, o.tx::text AS tx,
     o.tx < pg_snapshot_xmin(pg_current_snapshot()) AS visible
   FROM outbox o
-  WHERE o.published_at IS NULL AND (o.tx, o.id) > ('${digits(after.tx)}'::xid8, ${digits(after.id)}::bigint)
+  WHERE o.published_at IS NULL AND (o.tx, o.id) > ($1::xid8, $2::bigint)
   ORDER BY o.tx, o.id LIMIT ${BATCH + 1}`;
-}
 
-function digits(value: string) {
-  if (!/^\d+$/.test(value)) throw new Error(`outbox relay: ${JSON.stringify(value)} is not a row position`);
-  return value;
-}
+/** Marks rows ($1 ids) published, returning what a bus needs to publish them (`publishReturning`). */
+const MARK_RETURNING_SQL = `UPDATE outbox SET published_at = now()
+  WHERE id = ANY($1::bigint[]) AND published_at IS NULL
+  RETURNING topic, partition_key, event, (tx, id) AS position`;
 
 export interface OutboxRelay {
   start(): Promise<void>;
@@ -100,33 +96,38 @@ export function createOutboxRelay(options: {
 
   /**
    * Publishes the next visible rows; says how many, and whether committed rows wait behind the
-   * horizon. The batch is one transaction of three round trips on the relay's own connection
-   * (BEGIN with the read, the publish, the mark with COMMIT): on two shared cores each round
-   * trip costs a context switch to a PostgreSQL backend and back, more than the SQL it carries.
+   * horizon. Two round trips on the relay's own connection (on two shared cores each costs a
+   * context switch to a PostgreSQL backend and back, more than the SQL it carries). With the
+   * embedded bus the events stay in the database: one statement marks the rows and writes them
+   * to the log, so both commit together. Otherwise the events are read, published, then marked;
+   * a crash before the mark publishes them again, and consumers dedupe by event id.
    */
   async function publishBatch(relay: pg.Client): Promise<{ count: number; hidden: boolean }> {
-    const results = (await relay.query(
-      `BEGIN; ${relayReadSql(after ?? { tx: '0', id: '0' })}`,
-    )) as unknown as pg.QueryResult<RelayRow>[];
-    const all = results[1]?.rows ?? [];
+    const inDatabase = bus.publishReturning !== undefined;
+    const { rows: all } = await relay.query<RelayRow>({
+      name: inDatabase ? 'outbox_relay_read_keys' : 'outbox_relay_read',
+      text: relayReadSql(inDatabase ? 'o.id, o.topic' : 'o.id, o.topic, o.partition_key, o.event'),
+      values: [after?.tx ?? '0', after?.id ?? '0'],
+    });
     // Rows are in tx order, so the visible ones come first.
     const rows = all.filter((r) => r.visible).slice(0, BATCH);
     const hidden = all.some((r) => !r.visible);
-    try {
-      if (rows.length === 0) {
-        await relay.query('ROLLBACK');
-        return { count: 0, hidden };
-      }
-      await bus.publish(
-        rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key, event: r.event })),
+    if (rows.length === 0) return { count: 0, hidden };
+    const ids = rows.map((r) => r.id);
+    if (bus.publishReturning) {
+      await bus.publishReturning(
+        { name: 'outbox', text: MARK_RETURNING_SQL, values: [ids] },
         { within: relay },
       );
-      await relay.query(
-        `UPDATE outbox SET published_at = now() WHERE id = ANY('{${rows.map((r) => digits(r.id)).join(',')}}'::bigint[]); COMMIT`,
+    } else {
+      await bus.publish(
+        rows.map((r) => ({ topic: r.topic, partitionKey: r.partition_key!, event: r.event! })),
       );
-    } catch (err) {
-      await relay.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      await relay.query({
+        name: 'outbox_relay_mark',
+        text: 'UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])',
+        values: [ids],
+      });
     }
     const last = rows[rows.length - 1]!;
     after = { tx: last.tx, id: last.id };
@@ -219,8 +220,9 @@ interface RelayRow {
   id: string;
   tx: string;
   topic: string;
-  partition_key: string;
-  event: OutgoingMessage['event'];
+  /** Read only when the bus publishes from this process. */
+  partition_key?: string;
+  event?: OutgoingMessage['event'];
   visible: boolean;
 }
 

@@ -187,6 +187,35 @@ describe('embedded EventBus', () => {
     expect(got.ns()).toEqual([0, 1, 2]);
   });
 
+  test('publishReturning publishes the rows a statement returns, in their position order, and counts them per topic', async () => {
+    const topic = topicOf('returning');
+    const got = recorder();
+    const bus = await startBus([{ topic, consumer: 'returning-test', handler: got.handler }]);
+    stops.push(bus);
+    const table = `pending_${randomUUID().slice(0, 8)}`;
+    await admin.query(
+      `CREATE TABLE ${table} (n int PRIMARY KEY, event jsonb NOT NULL, sent boolean NOT NULL DEFAULT false)`,
+    );
+    try {
+      // Stored out of order; published by n.
+      for (const n of [3, 1, 4, 0, 2]) {
+        await admin.query(`INSERT INTO ${table} (n, event) VALUES ($1, $2)`, [n, testEnvelope('user-r', n)]);
+      }
+      const counts = await bus.publishReturning!({
+        name: `test_${table}`,
+        text: `UPDATE ${table} SET sent = true WHERE n < $1 RETURNING $2::text AS topic, 'user-r' AS partition_key, event, n AS position`,
+        values: [4, topic],
+      });
+      expect(counts).toEqual(new Map([[topic, 4]]));
+      await eventually(async () => got.list.length === 4, 10_000);
+      expect(got.ns()).toEqual([0, 1, 2, 3]);
+      const { rows } = await admin.query(`SELECT n FROM ${table} WHERE sent ORDER BY n`);
+      expect(rows.map((r) => r.n)).toEqual([0, 1, 2, 3]);
+    } finally {
+      await admin.query(`DROP TABLE ${table}`);
+    }
+  });
+
   test('an event that committed behind an older open transaction is delivered when that one ends (no notification needed)', async () => {
     const topic = topicOf('horizon');
     const got = recorder();

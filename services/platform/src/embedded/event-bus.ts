@@ -186,8 +186,27 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
     for (const m of messages) published?.inc({ topic: m.topic });
   }
 
+  async function publishReturning(
+    source: { name: string; text: string; values: unknown[] },
+    client: Pick<PoolClient, 'query'> = pool,
+  ): Promise<Map<string, number>> {
+    const { rows } = await client.query<{ topic: string; n: number }>({
+      name: `event_bus_publish_${source.name}`,
+      text: `WITH source AS (${source.text}), inserted AS (
+         INSERT INTO event_log (topic, partition_key, event_id, event)
+         SELECT topic, partition_key, event->>'id', event FROM source ORDER BY position
+         RETURNING topic
+       )
+       SELECT topic, count(*)::int AS n, pg_notify($${source.values.length + 1}, topic) FROM inserted GROUP BY topic`,
+      values: [...source.values, CHANNEL],
+    });
+    for (const r of rows) published?.inc({ topic: r.topic }, r.n);
+    return new Map(rows.map((r) => [r.topic, r.n]));
+  }
+
   return {
-    publish: (messages, publishOptions) => publish(messages, publishOptions?.within),
+    publish: (messages) => publish(messages),
+    publishReturning: (source, publishOptions) => publishReturning(source, publishOptions?.within),
 
     subscribe(subscription) {
       if (running) throw new Error('subscribe before start()');
