@@ -7,7 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // The process `npm start` runs, as a process: on SIGTERM it drains every service and stops its
-// embedded PostgreSQL last, then exits 0, leaving no server behind.
+// embedded PostgreSQL last, then exits 0, leaving no server behind; a port in use is an error a
+// user can act on.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 function freePort(): Promise<number> {
@@ -25,8 +26,26 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
+let dataDir: string;
+
+function startMain(port: number, pgPort: number): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'services/host/src/main.ts'], {
+    cwd: root,
+    // As `npm start` runs: no DATABASE_URL, no NODE_ENV (jest sets it to test).
+    env: Object.fromEntries(
+      Object.entries({
+        ...process.env,
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        EMBEDDED_PG_PORT: String(pgPort),
+        LOG_LEVEL: 'info',
+      }).filter(([name]) => name !== 'DATABASE_URL' && name !== 'NODE_ENV'),
+    ),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 describe('npm start process', () => {
-  let dataDir: string;
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'taskstream-main-'));
     await chmod(dataDir, 0o755); // as root, the server runs as the postgres user and must reach it
@@ -35,20 +54,7 @@ describe('npm start process', () => {
 
   test('SIGTERM drains the services, then stops the embedded database, and exits 0', async () => {
     const [port, pgPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/host/src/main.ts'], {
-      cwd: root,
-      // As `npm start` runs: no DATABASE_URL, no NODE_ENV (jest sets it to test).
-      env: Object.fromEntries(
-        Object.entries({
-          ...process.env,
-          DATA_DIR: dataDir,
-          PORT: String(port),
-          EMBEDDED_PG_PORT: String(pgPort),
-          LOG_LEVEL: 'info',
-        }).filter(([name]) => name !== 'DATABASE_URL' && name !== 'NODE_ENV'),
-      ),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = startMain(port, pgPort);
     let log = '';
     child.stdout!.on('data', (d) => (log += d));
     child.stderr!.on('data', (d) => (log += d));
@@ -86,5 +92,23 @@ describe('npm start process', () => {
     expect(log).not.toMatch(/terminating connection|connection lost|error during shutdown/);
     // The database went down with the process (a clean stop removes its pid file).
     expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  }, 180_000);
+
+  test('a port already in use is a one-line error naming it, exit 1, and no database left behind', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const child = startMain(port, await freePort());
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      expect(await exited(child)).toBe(1);
+      expect(stderr).toContain(`taskstream: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+      expect(stderr).toContain('set PORT to another one');
+      expect(stderr).not.toContain('    at '); // no stack
+      expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    } finally {
+      taken.close();
+    }
   }, 180_000);
 });

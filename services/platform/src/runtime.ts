@@ -243,7 +243,12 @@ export async function runMain(
     rt.logger.info('migrations applied');
     return;
   }
-  const rt = await startRuntime(factories, options);
+  const rt = await startRuntime(factories, options).catch((err: NodeJS.ErrnoException) => {
+    // The one start failure a user fixes by hand; everything else keeps its stack.
+    if (err.code !== 'EADDRINUSE') throw err;
+    console.error(`taskstream: ${err.message}. Stop what uses that port, or set PORT to another one.`);
+    process.exit(1);
+  });
   options.onReady?.(rt);
   const shutdown = (signal: string) => {
     rt.logger.info({ signal }, 'shutting down');
