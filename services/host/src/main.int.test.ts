@@ -52,47 +52,85 @@ describe('npm start process', () => {
   });
   afterAll(async () => rm(dataDir, { recursive: true, force: true }));
 
-  test('SIGTERM drains the services, then stops the embedded database, and exits 0', async () => {
+  /** Starts the entry and waits for its ready line; `stop()` sends SIGTERM and resolves with the exit code. */
+  async function runMain() {
     const [port, pgPort] = [await freePort(), await freePort()];
     const child = startMain(port, pgPort);
-    let log = '';
-    child.stdout!.on('data', (d) => (log += d));
-    child.stderr!.on('data', (d) => (log += d));
+    const output = { log: '' };
+    child.stdout!.on('data', (d) => (output.log += d));
+    child.stderr!.on('data', (d) => (output.log += d));
     const exit = exited(child);
-    try {
-      const deadline = Date.now() + 120_000;
-      while (!log.includes('taskstream is ready at') && Date.now() < deadline) {
-        if (child.exitCode !== null) throw new Error(`exited early:\n${log}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(log).toContain('taskstream is ready at');
-      // Work for every consumer while the signal comes.
-      const login = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: 'alice@example.com', password: 'alice-password' }),
-      });
-      const { token } = (await login.json()) as { token: string };
-      await Promise.all(
-        Array.from({ length: 20 }, (_, i) =>
-          fetch(`http://127.0.0.1:${port}/api/tasks`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-            body: JSON.stringify({ title: `Before the signal ${i}` }),
-          }),
-        ),
-      );
-      child.kill('SIGTERM');
-      expect(await exit).toBe(0);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+    const deadline = Date.now() + 120_000;
+    while (!output.log.includes('taskstream is ready at') && Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`exited early:\n${output.log}`);
+      await new Promise((r) => setTimeout(r, 200));
     }
-    expect(log).toContain('shutting down');
+    if (!output.log.includes('taskstream is ready at')) {
+      child.kill('SIGKILL');
+      throw new Error(`not ready:\n${output.log}`);
+    }
+    const api = async (method: string, route: string, body?: unknown, token?: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}${route}`, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const login = async () =>
+      (await api('POST', '/api/auth/login', { email: 'alice@example.com', password: 'alice-password' })).body
+        .token as string;
+    return {
+      output,
+      api,
+      login,
+      async stop() {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        try {
+          return await exit;
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
+  }
+
+  test('SIGTERM drains the services, then stops the embedded database, and exits 0; a restart keeps the data', async () => {
+    const first = await runMain();
+    const token = await first.login();
+    // Work for every consumer while the signal comes.
+    const created = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        first.api('POST', '/api/tasks', { title: `Before the signal ${i}` }, token),
+      ),
+    );
+    expect(created.map((c) => c.status)).toEqual(Array(20).fill(201));
+    expect(await first.stop()).toBe(0);
+    expect(first.output.log).toContain('shutting down');
     // Nothing lost its database while it drained.
-    expect(log).not.toMatch(/terminating connection|connection lost|error during shutdown/);
+    expect(first.output.log).not.toMatch(/terminating connection|connection lost|error during shutdown/);
     // The database went down with the process (a clean stop removes its pid file).
     expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
-  }, 180_000);
+
+    // Started again on the same data: the same accounts and tasks, and every event was handled.
+    const second = await runMain();
+    try {
+      const again = await second.login();
+      const list = await second.api('GET', '/api/tasks?limit=100', undefined, again);
+      const titles = (list.body.items as { title: string }[]).map((t) => t.title);
+      expect(titles.filter((t) => t.startsWith('Before the signal')).sort()).toEqual(
+        Array.from({ length: 20 }, (_, i) => `Before the signal ${i}`).sort(),
+      );
+      const audit = await second.api('GET', '/api/audit-logs?limit=100', undefined, again);
+      expect((audit.body.items as unknown[]).length).toBeGreaterThanOrEqual(20);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+  }, 300_000);
 
   test('a port already in use is a one-line error naming it, exit 1, and no database left behind', async () => {
     const taken = createServer();
