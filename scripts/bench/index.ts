@@ -30,6 +30,7 @@ const benches: [string, Bench | undefined][] = [
   ['sync', await optional('sync.ts', 'benchSync')],
   ['notification', await optional('notification.ts', 'benchNotification')],
   ['recurring', await optional('recurring.ts', 'benchRecurring')],
+  ['ops', await optional('ops.ts', 'benchOps')],
 ];
 const runtimeIndex = args.indexOf('--runtime');
 const runtime = runtimeIndex >= 0 ? args[runtimeIndex + 1] : 'embedded';
