@@ -88,6 +88,35 @@ describe('dapr EventBus through daprd and Kafka', () => {
     expect(seqOf('user-order-b')).toEqual([...Array(15).keys()]);
   }, 60_000);
 
+  test('a batch of many keys (bulk requests) arrives whole: each record keyed by its own key, each event as sent', async () => {
+    const bulkTopic = `e2e-bus-bulk-${run}`;
+    const users = Array.from({ length: 6 }, (_, u) => `user-bulk-${u}`);
+    const events = users.flatMap((user) => [0, 1, 2].map((n) => ({ user, event: envelope(user, n) })));
+    await app.ports.bus.publish(
+      events.map(({ user, event }) => ({ topic: bulkTopic, partitionKey: user, event })),
+    );
+    const records = await readTopic(bulkTopic, { max: events.length, timeoutMs: 30_000 });
+    expect(records).toHaveLength(events.length);
+    for (const { user, event } of events) {
+      const record = records.find((r) => JSON.parse(r.value).id === event.id);
+      expect(record?.key).toBe(user);
+      expect(JSON.parse(record!.value)).toMatchObject({
+        id: event.id,
+        type: event.type,
+        subject: event.subject,
+        traceparent: event.traceparent,
+        data: event.data,
+      });
+    }
+    // Per key, in publish order on its partition.
+    for (const user of users) {
+      const sequences = records
+        .filter((r) => r.key === user)
+        .map((r) => (JSON.parse(r.value).data as { sequence: number }).sequence);
+      expect(sequences).toEqual([0, 1, 2]);
+    }
+  }, 90_000);
+
   test('sidecar callbacks refuse a caller without the app token', async () => {
     const response = await fetch(`http://127.0.0.1:${app.appPort}/dapr/subscribe`);
     expect(response.status).toBe(401);

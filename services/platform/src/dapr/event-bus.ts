@@ -37,8 +37,6 @@ const MAX_TRACKED = 10_000;
  * redelivers promptly), and after the last attempt publishes the event to `<topic>.dlq` with
  * the error as CloudEvents extension attributes, like the embedded bus.
  */
-/** Keys published side by side by one `publish` call (HTTP connections to the sidecar). */
-const PUBLISH_CONCURRENCY = 16;
 
 export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
   const { dapr, pubsubName, router, logger, retryDelaysMs } = options;
@@ -50,17 +48,42 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
   const counters = deliveryMetrics(options.metrics);
   const published = options.metrics?.counter('events_published_total', 'Events published', ['topic']);
 
-  async function publishOne(message: OutgoingMessage) {
-    // daprd replaces `traceparent` with its own span unless `traceid` is present; naming the
-    // same trace in both keeps ours end to end.
+  /** daprd replaces `traceparent` with its own span unless `traceid` is present; naming the same trace in both keeps ours end to end. */
+  function eventOf(message: OutgoingMessage) {
     const event = { ...message.event };
     if (event.traceparent && event.traceid === undefined) event.traceid = event.traceparent;
-    const result = await dapr.pubsub.publish(pubsubName, message.topic, event, {
+    return event;
+  }
+
+  async function publishOne(message: OutgoingMessage) {
+    const result = await dapr.pubsub.publish(pubsubName, message.topic, eventOf(message), {
       contentType: 'application/cloudevents+json',
       metadata: { partitionKey: message.partitionKey },
     });
     if (result.error) throw new Error(`publish to ${message.topic} failed: ${errorText(result.error)}`);
     published?.inc({ topic: message.topic });
+  }
+
+  /** One bulk request to the sidecar for one topic (entries in it have no order among them). */
+  async function publishBulk(topic: string, messages: OutgoingMessage[]) {
+    if (messages.length === 1) return publishOne(messages[0]!);
+    const result = await dapr.pubsub.publishBulk(
+      pubsubName,
+      topic,
+      messages.map((message, i) => ({
+        entryID: String(i),
+        event: eventOf(message),
+        contentType: 'application/cloudevents+json',
+        metadata: { partitionKey: message.partitionKey },
+      })),
+    );
+    const failed = result.failedMessages ?? [];
+    published?.inc({ topic }, messages.length - failed.length);
+    if (failed.length > 0) {
+      throw new Error(
+        `bulk publish to ${topic}: ${failed.length} of ${messages.length} failed: ${errorText(failed[0]!.error)}`,
+      );
+    }
   }
 
   function delay(ms: number) {
@@ -168,9 +191,10 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
 
   return {
     async publish(messages) {
-      // Each key's records one at a time, in order (the next must not overtake this one on the
-      // same key); different keys side by side, so a batch costs about one round trip per record
-      // of its busiest key instead of one per record (each publish waits for Kafka's ack).
+      // A bulk request keeps no order among its entries, so each carries at most one record per
+      // key: round r holds every key's r-th record, one request per topic, and round r + 1
+      // starts when round r is in (each waits for Kafka's acks). A batch then costs one round
+      // trip per record of its busiest key instead of one per record.
       const lanes = new Map<string, OutgoingMessage[]>();
       for (const message of messages) {
         const key = `${message.topic}\u0000${message.partitionKey}`;
@@ -178,15 +202,22 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
         if (lane) lane.push(message);
         else lanes.set(key, [message]);
       }
-      const queue = [...lanes.values()];
-      const workers = Array.from({ length: Math.min(PUBLISH_CONCURRENCY, queue.length) }, async () => {
-        for (let lane = queue.shift(); lane; lane = queue.shift()) {
-          for (const message of lane) await publishOne(message);
+      const depth = Math.max(0, ...[...lanes.values()].map((lane) => lane.length));
+      for (let round = 0; round < depth; round++) {
+        const byTopic = new Map<string, OutgoingMessage[]>();
+        for (const lane of lanes.values()) {
+          const message = lane[round];
+          if (!message) continue;
+          const list = byTopic.get(message.topic);
+          if (list) list.push(message);
+          else byTopic.set(message.topic, [message]);
         }
-      });
-      // Settle all before failing: a retry of the batch must not race records still in flight.
-      const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
+        // Settle all before failing: a retry of the batch must not race records still in flight.
+        const failed = (
+          await Promise.allSettled([...byTopic].map(([topic, list]) => publishBulk(topic, list)))
+        ).find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      }
     },
 
     subscribe(subscription) {
