@@ -1,7 +1,7 @@
 import type { Task } from '@taskstream/contracts';
 import type { OutgoingMessage, Pool } from '@taskstream/platform';
 import { type CreateOutcome, createTask } from './mutations.js';
-import { outboxMessages, outboxWrites } from './outbox.js';
+import { outboxMessages, outboxWrites, userLock } from './outbox.js';
 import { messagesFor } from './task-events.js';
 import { TASK_COLUMNS } from './task-store.js';
 
@@ -20,7 +20,7 @@ const MAX_IN_FLIGHT = 4;
 const BATCH_SQL = `WITH input AS (
     SELECT * FROM jsonb_populate_recordset(NULL::tasks, $1::jsonb)
   ), user_locks AS MATERIALIZED (
-    SELECT pg_advisory_xact_lock(hashtextextended(user_id::text, 0))
+    SELECT ${userLock('user_id')}
     FROM (SELECT DISTINCT user_id FROM input ORDER BY user_id) AS users
   ), created AS (
     INSERT INTO tasks (${TASK_COLUMNS}) SELECT ${TASK_COLUMNS} FROM input WHERE (SELECT count(*) FROM user_locks) >= 0

@@ -1,6 +1,6 @@
 import type { Task } from '@taskstream/contracts';
 import { conflict, type Pool } from '@taskstream/platform';
-import { outboxMessages, outboxWrites } from './outbox.js';
+import { outboxMessages, outboxWrites, userLock } from './outbox.js';
 import { messagesFor, type TaskChange } from './task-events.js';
 import { findTask, isUuid, TASK_COLUMNS, TASK_PLACEHOLDERS, taskValues } from './task-store.js';
 
@@ -50,7 +50,7 @@ export async function changeTask(
     const [read, outbox] = [values.length + 1, values.length + 2].map((n) => `$${n}`);
     const { rows } = await pool.query<{ saved: number }>({
       name: `task_api_change_task_${kind === 'deleted' ? 'delete' : 'save'}`,
-      text: `WITH user_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($2::uuid::text, 0))),
+      text: `WITH user_lock AS MATERIALIZED (SELECT ${userLock('$2::uuid')}),
         saved AS (
           ${write} FROM user_lock
           WHERE tasks.id = $1 AND tasks.user_id = $2 AND tasks.version = ${read}::int AND tasks.deleted_at IS NULL
@@ -104,7 +104,7 @@ export async function createTask(
     time: task.updated_at,
   });
   const [key, hash, response, outbox] = [NEXT, NEXT + 1, NEXT + 2, NEXT + 3].map((n) => `$${n}`);
-  const text = `WITH user_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($2::uuid::text, 0))),
+  const text = `WITH user_lock AS MATERIALIZED (SELECT ${userLock('$2::uuid')}),
      prior AS MATERIALIZED (
        SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $2 AND key = ${key}::text
      ), created AS (

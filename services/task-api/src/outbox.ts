@@ -8,6 +8,14 @@ const POLL_MS = 50;
 const HORIZON_POLL_MS = 5;
 
 /**
+ * The user's advisory lock, for the user id `userId` (an SQL expression of type uuid). Every
+ * statement that writes a user's events takes it before its first write gives the transaction
+ * its id, so one user's transactions take their ids in sequence order (the relay publishes in
+ * transaction id order). One expression, so every writer locks the same key.
+ */
+export const userLock = (userId: string) => `pg_advisory_xact_lock(hashtextextended((${userId})::text, 0))`;
+
+/**
  * Common table expressions, in one statement with the change, that take each changed task's
  * user's next sequence, stamp it on that task's events and write them to the outbox. `gate` is a
  * CTE with a row (id, user_id) per task that did change (no row, no sequence, no event; one task
