@@ -162,35 +162,17 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
 
   const published = options.metrics?.counter('events_published_total', 'Events published', ['topic']);
 
-  async function publish(messages: OutgoingMessage[], client: Pick<PoolClient, 'query'> = pool) {
-    if (messages.length === 0) return;
-    // One statement: the rows get ids in message order, and the notification goes out at commit.
-    // The batch travels as one JSON array: one serialization, one parse (a text[] of JSON
-    // documents costs an escaping pass in the client and an array parse in the server).
-    await client.query({
-      // Named: parsed and planned once per connection, not for every batch.
-      name: 'event_bus_publish',
-      text: `WITH inserted AS (
-         INSERT INTO event_log (topic, partition_key, event_id, event)
-         SELECT m->>'topic', m->>'key', m->'event'->>'id', m->'event'
-         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(m, n)
-         ORDER BY n
-         RETURNING topic
-       )
-       SELECT pg_notify($2, topic) FROM (SELECT DISTINCT topic FROM inserted) t`,
-      values: [
-        JSON.stringify(messages.map((m) => ({ topic: m.topic, key: m.partitionKey, event: m.event }))),
-        CHANNEL,
-      ],
-    });
-    for (const m of messages) published?.inc({ topic: m.topic });
-  }
-
+  /**
+   * Writes the rows a statement returns (topic, partition_key, event, position) to the log in
+   * position order, in one statement with it: the rows get ids in that order, and the
+   * notification goes out at commit.
+   */
   async function publishReturning(
     source: { name: string; text: string; values: unknown[] },
     client: Pick<PoolClient, 'query'> = pool,
   ): Promise<Map<string, number>> {
     const { rows } = await client.query<{ topic: string; n: number }>({
+      // Named: parsed and planned once per connection, not for every batch.
       name: `event_bus_publish_${source.name}`,
       text: `WITH source AS (${source.text}), inserted AS (
          INSERT INTO event_log (topic, partition_key, event_id, event)
@@ -202,6 +184,23 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
     });
     for (const r of rows) published?.inc({ topic: r.topic }, r.n);
     return new Map(rows.map((r) => [r.topic, r.n]));
+  }
+
+  async function publish(messages: OutgoingMessage[], client: Pick<PoolClient, 'query'> = pool) {
+    if (messages.length === 0) return;
+    // The batch travels as one JSON array: one serialization, one parse (a text[] of JSON
+    // documents costs an escaping pass in the client and an array parse in the server).
+    await publishReturning(
+      {
+        name: 'messages',
+        text: `SELECT m->>'topic' AS topic, m->>'key' AS partition_key, m->'event' AS event, n AS position
+           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(m, n)`,
+        values: [
+          JSON.stringify(messages.map((m) => ({ topic: m.topic, key: m.partitionKey, event: m.event }))),
+        ],
+      },
+      client,
+    );
   }
 
   return {
