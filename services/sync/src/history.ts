@@ -30,6 +30,11 @@ export const syncMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '002_sync_history_json',
+    // Stored once, read whole: json keeps the event's text, with no binary conversion either way.
+    sql: 'ALTER TABLE sync_history ALTER COLUMN event TYPE json USING event::json',
+  },
 ];
 
 export interface StoredEvent {
@@ -67,10 +72,12 @@ export async function storeEvents(
       const { rows } = await pool.query<{ event_id: string; sequence: number; created: boolean }>({
         // Named: planned once per connection, not for every batch.
         name: 'sync_store_events',
-        // The batch travels as one JSON array: one serialization, one parse.
+        // The events travel as one JSON array, their ids and users as arrays beside it: one
+        // serialization, one pass over the text, and the server never looks inside an event.
         text: `WITH input AS (
-           SELECT e->>'id' AS event_id, (e->'data'->>'user_id')::uuid AS user_id, e AS event
-           FROM jsonb_array_elements($1::jsonb) AS e
+           SELECT event_id, user_id, event
+           FROM ROWS FROM (unnest($1::text[]), unnest($2::uuid[]), json_array_elements($3::json))
+             AS x(event_id, user_id, event)
          ), existing AS (
            -- LATERAL + LIMIT/OFFSET (not flattened): one index probe per event or user, whatever the
            -- planner guesses about the batch size; a hash join would read the whole table.
@@ -90,12 +97,17 @@ export async function storeEvents(
          ), trimmed AS (
            DELETE FROM sync_history WHERE ctid = ANY (ARRAY(
              SELECT d.ctid FROM bumped b CROSS JOIN LATERAL (
-               SELECT ctid FROM sync_history WHERE user_id = b.user_id AND sequence <= b.last_sequence - $2::bigint OFFSET 0) d))
+               SELECT ctid FROM sync_history WHERE user_id = b.user_id AND sequence <= b.last_sequence - $4::bigint OFFSET 0) d))
          )
          SELECT event_id, last_sequence AS sequence, true AS created FROM fresh
          UNION ALL
          SELECT event_id, sequence, false FROM existing`,
-        values: [JSON.stringify(events), historySize],
+        values: [
+          events.map((e) => e.id),
+          events.map((e) => e.data.user_id),
+          JSON.stringify(events),
+          historySize,
+        ],
       });
       return new Map(rows.map((r) => [r.event_id, { sequence: r.sequence, created: r.created }]));
     } catch (err) {

@@ -64,7 +64,7 @@ export const relayReadSql = (columns: string) => `SELECT ${columns}, o.tx::text 
 /** Marks rows ($1 ids) published, returning what a bus needs to publish them (`publishReturning`). */
 const MARK_RETURNING_SQL = `UPDATE outbox SET published_at = now()
   WHERE id = ANY($1::bigint[]) AND published_at IS NULL
-  RETURNING topic, partition_key, event, (tx, id) AS position`;
+  RETURNING topic, partition_key, event->>'id' AS event_id, event, (tx, id) AS position`;
 
 export interface OutboxRelay {
   start(): Promise<void>;

@@ -203,7 +203,7 @@ describe('embedded EventBus', () => {
       }
       const counts = await bus.publishReturning!({
         name: `test_${table}`,
-        text: `UPDATE ${table} SET sent = true WHERE n < $1 RETURNING $2::text AS topic, 'user-r' AS partition_key, event, n AS position`,
+        text: `UPDATE ${table} SET sent = true WHERE n < $1 RETURNING $2::text AS topic, 'user-r' AS partition_key, event->>'id' AS event_id, event, n AS position`,
         values: [4, topic],
       });
       expect(counts).toEqual(new Map([[topic, 4]]));

@@ -176,7 +176,7 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
       name: `event_bus_publish_${source.name}`,
       text: `WITH source AS (${source.text}), inserted AS (
          INSERT INTO event_log (topic, partition_key, event_id, event)
-         SELECT topic, partition_key, event->>'id', event FROM source ORDER BY position
+         SELECT topic, partition_key, event_id, event::json FROM source ORDER BY position
          RETURNING topic
        )
        SELECT topic, count(*)::int AS n, pg_notify($${source.values.length + 1}, topic) FROM inserted GROUP BY topic`,
@@ -188,15 +188,20 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
 
   async function publish(messages: OutgoingMessage[], client: Pick<PoolClient, 'query'> = pool) {
     if (messages.length === 0) return;
-    // The batch travels as one JSON array: one serialization, one parse (a text[] of JSON
-    // documents costs an escaping pass in the client and an array parse in the server).
+    // The events travel as one JSON array (one serialization, one parse; a json[] costs an
+    // escaping pass here and an array parse there), the short fields as arrays beside it, so
+    // the server never looks inside an event.
     await publishReturning(
       {
         name: 'messages',
-        text: `SELECT m->>'topic' AS topic, m->>'key' AS partition_key, m->'event' AS event, n AS position
-           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(m, n)`,
+        text: `SELECT topic, partition_key, event_id, event, n AS position
+           FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), json_array_elements($4::json))
+             WITH ORDINALITY AS x(topic, partition_key, event_id, event, n)`,
         values: [
-          JSON.stringify(messages.map((m) => ({ topic: m.topic, key: m.partitionKey, event: m.event }))),
+          messages.map((m) => m.topic),
+          messages.map((m) => m.partitionKey),
+          messages.map((m) => m.event.id),
+          JSON.stringify(messages.map((m) => m.event)),
         ],
       },
       client,

@@ -90,4 +90,11 @@ export const embeddedMigrations: Migration[] = [
     // The job scheduler looks up the soonest future job after every run.
     sql: 'CREATE INDEX scheduled_jobs_next_run ON scheduled_jobs (next_run_at)',
   },
+  {
+    id: '005_event_log_json',
+    // Events are written once and read whole by every consumer; nothing queries inside them on
+    // the hot path. json keeps the text as sent: no binary conversion on write, none on each
+    // read (ADR 0012). The operators a diagnostic query uses (->, ->>) work on json too.
+    sql: 'ALTER TABLE event_log ALTER COLUMN event TYPE json USING event::json',
+  },
 ];
