@@ -145,7 +145,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
 
     const pressure = pressureTotals();
     const loadStarted = performance.now();
-    const cpuAtLoad = { app: process.cpuUsage(), pg: postgresCpuMs(database.url) };
+    const cpuAtLoad = { app: process.cpuUsage(), pg: await postgresCpuMs(database.url) };
     const stopProfile = await startCpuProfile();
     const load = await new Promise<LoadResult>((resolve, reject) => {
       const worker = new Worker(LOAD_WORKER, {
@@ -171,7 +171,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
     // CPU per completion, both sides: steadier than latency on a shared machine, so changes to
     // the path show in it. The app's figure includes the load worker's requests.
     const appCpu = process.cpuUsage(cpuAtLoad.app);
-    const pgCpuMs = postgresCpuMs(database.url) - cpuAtLoad.pg;
+    const pgCpuMs = (await postgresCpuMs(database.url)) - cpuAtLoad.pg;
     await stopProfile();
     const { rows: tracking } = await runtime.pool.query(
       `SELECT current_setting('track_commit_timestamp') = 'on' AS on`,

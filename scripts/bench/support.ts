@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -151,39 +151,50 @@ function diskFlushesSince(from: number): Record<string, number> {
   };
 }
 
+/** Clock ticks per second of /proc's CPU times (read once, before anything is measured). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 /**
  * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from
- * /proc (Linux); NaN elsewhere or when the server is not a local process.
+ * /proc (Linux); NaN elsewhere or when the server is not a local process. Asynchronous reads:
+ * the benches call it at the start of a measured window, where blocking the event loop for the
+ * few hundred files would delay the work being measured.
  */
-export function postgresCpuMs(url: string): number {
+export async function postgresCpuMs(url: string): Promise<number> {
   try {
     const port = new URL(url).port;
-    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const stats = readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .map((pid) => {
+    const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+    const stats = await Promise.all(
+      pids.map(async (pid) => {
         try {
-          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-            .replace(/^.*\) /, '')
-            .split(' ');
-          return { pid, cmdline, ppid: fields[1]!, cpu: Number(fields[11]) + Number(fields[12]) };
+          const [cmdline, stat] = await Promise.all([
+            readFile(`/proc/${pid}/cmdline`, 'utf8'),
+            readFile(`/proc/${pid}/stat`, 'utf8'),
+          ]);
+          const fields = stat.replace(/^.*\) /, '').split(' ');
+          return {
+            pid,
+            cmdline: cmdline.split('\0'),
+            ppid: fields[1]!,
+            cpu: Number(fields[11]) + Number(fields[12]),
+          };
         } catch {
           return undefined;
         }
-      })
-      .filter((p) => p !== undefined);
-    const postmaster = stats.find(
+      }),
+    );
+    const processes = stats.filter((p) => p !== undefined);
+    const postmaster = processes.find(
       (p) =>
         p.cmdline[0]?.endsWith('/postgres') &&
         p.cmdline.includes('-p') &&
         p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
     );
     if (!postmaster) return Number.NaN;
-    const ticksUsed = stats
+    const ticksUsed = processes
       .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
       .reduce((sum, p) => sum + p.cpu, 0);
-    return (ticksUsed / ticks) * 1000;
+    return (ticksUsed / CLOCK_TICKS) * 1000;
   } catch {
     return Number.NaN;
   }

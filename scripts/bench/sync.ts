@@ -11,7 +11,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -112,7 +111,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     let stopProfile: (() => Promise<void>) | undefined;
     for (let slice = 0; slice < totalSlices; slice++) {
       if (slice === measuredFrom) {
-        cpuAtMeasure = { server: process.cpuUsage(), pg: postgresCpuMs(databaseUrl) };
+        cpuAtMeasure = { server: process.cpuUsage(), pg: await postgresCpuMs(databaseUrl) };
         stopProfile = await startCpuProfile();
       }
       const due = start + slice * sliceMs;
@@ -134,16 +133,16 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       });
       inFlight.add(publishing);
       void publishing.finally(() => inFlight.delete(publishing));
-      if (slice % slices === 0) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      if (slice % slices === 0) rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     }
     await Promise.all(inFlight);
     await stopProfile?.();
     const serverCpu = process.cpuUsage(cpuAtMeasure?.server);
-    const pgCpuMs = postgresCpuMs(databaseUrl) - (cpuAtMeasure?.pg ?? 0);
+    const pgCpuMs = (await postgresCpuMs(databaseUrl)) - (cpuAtMeasure?.pg ?? 0);
     const measuredEvents = seconds * slices * perSlice;
     const published = n;
     await sleep(3000); // stragglers
-    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     const hub = (rt.services[0] as unknown as { stats(): { connections: number } }).stats();
     child.send({ type: 'report' });
     const report = await nextMessage(child, 'report', 60_000);

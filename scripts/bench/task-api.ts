@@ -93,14 +93,18 @@ export async function benchTaskApi(
     const tokens = await registerUsers(runtime.url);
     const countTasks = async () =>
       (await runtime.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n as number;
-    const before = { tasks: await countTasks(), app: process.cpuUsage(), pg: postgresCpuMs(database.url) };
+    const before = {
+      tasks: await countTasks(),
+      app: process.cpuUsage(),
+      pg: await postgresCpuMs(database.url),
+    };
     const stopProfile = await startCpuProfile();
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs });
     await stopProfile();
     // CPU per create over the whole load (warm-up included), both sides: steadier than latency
     // on a shared machine. The process's figure includes the load worker's requests.
     const app = process.cpuUsage(before.app);
-    const pgMs = postgresCpuMs(database.url) - before.pg;
+    const pgMs = (await postgresCpuMs(database.url)) - before.pg;
     const created = Math.max(1, (await countTasks()) - before.tasks);
     const backlog = await runtime.pool.query(
       'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
