@@ -6,6 +6,12 @@ const BATCH = 1000;
 const POLL_MS = 50;
 /** Committed rows wait behind an older open transaction: look again this soon. */
 const HORIZON_POLL_MS = 5;
+/**
+ * Under load, one batch at most this often: each batch costs PostgreSQL two statements and a
+ * commit whatever its size, so the rows of many commits go out together. An idle relay
+ * publishes a commit's rows at once.
+ */
+const MIN_BATCH_INTERVAL_MS = 2;
 
 /**
  * The user's advisory lock, for the user id `userId` (an SQL expression of type uuid). Every
@@ -61,9 +67,16 @@ export const relayReadSql = (columns: string) => `SELECT ${columns}, o.tx::text 
   WHERE o.published_at IS NULL AND (o.tx, o.id) > ($1::xid8, $2::bigint)
   ORDER BY o.tx, o.id LIMIT ${BATCH + 1}`;
 
-/** Marks rows ($1 ids) published, returning what a bus needs to publish them (`publishReturning`). */
+/**
+ * Marks rows ($1 ids) published, returning what a bus needs to publish them (`publishReturning`).
+ * Not yet published is written `coalesce(published_at, 'infinity') = 'infinity'`, not `IS NULL`:
+ * with `IS NULL` the planner may take the partial unpublished-rows index (its predicate matches)
+ * and filter every entry by id, dead ones of published rows included until vacuum (1.6–2.1 ms a
+ * batch after 18,000 rows, growing); written so, only the primary key fits (0.2 ms). A join with
+ * the ids instead got a cached generic plan that scanned the whole table.
+ */
 const MARK_RETURNING_SQL = `UPDATE outbox SET published_at = now()
-  WHERE id = ANY($1::bigint[]) AND published_at IS NULL
+  WHERE id = ANY($1::bigint[]) AND coalesce(published_at, 'infinity') = 'infinity'
   RETURNING topic, partition_key, event->>'id' AS event_id, event, (tx, id) AS position`;
 
 export interface OutboxRelay {
@@ -147,6 +160,7 @@ export function createOutboxRelay(options: {
     while (running) {
       let count = 0;
       let hidden = false;
+      const startedAt = performance.now();
       try {
         if (!client) await acquire();
         if (client) ({ count, hidden } = await publishBatch(client));
@@ -157,6 +171,8 @@ export function createOutboxRelay(options: {
       if (count === BATCH || !running) continue;
       if (notified) {
         notified = false;
+        const early = startedAt + MIN_BATCH_INTERVAL_MS - performance.now();
+        if (count > 0 && early > 0) await new Promise((resolve) => setTimeout(resolve, early));
         continue;
       }
       // Rows behind an older open transaction become visible when it ends, and it may not be
