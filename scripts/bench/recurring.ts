@@ -79,10 +79,15 @@ interface LoadResult {
  * DATABASE_URL server without `track_commit_timestamp` the two transactions' start times, which
  * leave out the create's commit). Also the engine's cost per call.
  */
-export async function benchRecurring(options: { rate?: number; durationMs?: number } = {}) {
+export async function benchRecurring(
+  options: { rate?: number; durationMs?: number; warmupMs?: number } = {},
+) {
   const rate = options.rate ?? Number(process.env.BENCH_RECURRING_RATE ?? 200);
   const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
   const total = Math.round((rate * durationMs) / 1000);
+  // Completions before the measured ones, at the same rate: the completion path (route, handler,
+  // the next task's create) runs for the first time there, not in the measured window.
+  const warmup = Math.round((rate * (options.warmupMs ?? 1000)) / 1000);
   const engine = engineCost();
   const database = await benchDatabase({ track_commit_timestamp: 'on' });
   const runtime = await startRuntime([createTaskApiService, createRecurringService], {
@@ -111,11 +116,11 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
       tokens.push(token);
     }
     // The tasks to complete, made beforehand (16 at a time), interleaved across users.
-    const jobs: { id: string; token: string }[] = new Array(total);
+    const allJobs: { id: string; token: string }[] = new Array(warmup + total);
     let made = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
-        for (let i = made++; i < total; i = made++) {
+        for (let i = made++; i < allJobs.length; i = made++) {
           const token = tokens[i % USERS]!;
           const task = await post(
             '/api/tasks',
@@ -128,36 +133,45 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
             },
             token,
           );
-          jobs[i] = { id: task.id, token };
+          allJobs[i] = { id: task.id, token };
         }
       }),
     );
-    // Let the creations' events drain, through the outbox and every consumer, before the measured
-    // load: otherwise the first completions queue behind them (each user's events are in order).
+    // Let the events drain, through the outbox and every consumer, before a load: otherwise its
+    // first completions queue behind them (each user's events are in order).
     const lag = lagOf(runtime.ports.bus);
-    await waitFor(async () => {
-      const { rows } = await runtime.pool.query(
-        `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`,
-      );
-      const consumers = lag ? await lag() : [];
-      return rows[0].n === 0 && consumers.every((c) => c.lag === 0);
-    }, 120_000);
+    const settle = () =>
+      waitFor(async () => {
+        const { rows } = await runtime.pool.query(
+          `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`,
+        );
+        const consumers = lag ? await lag() : [];
+        return rows[0].n === 0 && consumers.every((c) => c.lag === 0);
+      }, 120_000);
+    const runLoad = (jobs: { id: string; token: string }[]) =>
+      new Promise<LoadResult>((resolve, reject) => {
+        const worker = new Worker(LOAD_WORKER, {
+          eval: true,
+          workerData: { url: runtime.url, jobs, ratePerSecond: rate },
+        });
+        worker.once('message', (m) => {
+          resolve(m);
+          void worker.terminate();
+        });
+        worker.once('error', reject);
+      });
+    await settle();
+    if (warmup > 0) {
+      await runLoad(allJobs.slice(0, warmup));
+      await settle();
+    }
 
+    const jobs = allJobs.slice(warmup);
     const pressure = pressureTotals();
     const loadStarted = performance.now();
     const cpuAtLoad = { app: process.cpuUsage(), pg: await postgresCpuMs(database.url) };
     const stopProfile = await startCpuProfile();
-    const load = await new Promise<LoadResult>((resolve, reject) => {
-      const worker = new Worker(LOAD_WORKER, {
-        eval: true,
-        workerData: { url: runtime.url, jobs, ratePerSecond: rate },
-      });
-      worker.once('message', (m) => {
-        resolve(m);
-        void worker.terminate();
-      });
-      worker.once('error', reject);
-    });
+    const load = await runLoad(jobs);
 
     const ids = jobs.map((j) => j.id);
     const nextIds = ids.map((id) => occurrenceTaskId(id, 2));
@@ -211,6 +225,7 @@ export async function benchRecurring(options: { rate?: number; durationMs?: numb
     );
     return {
       target_completions_per_s: rate,
+      warmup_completions: warmup,
       completions: total,
       achieved_completions_per_s: round(total / load.seconds),
       complete_errors: load.errors,
