@@ -78,9 +78,9 @@ export interface EventBus {
    * Only a bus whose log is in the caller's database (the embedded one): publishes the rows a
    * statement returns, in one statement with it, so the events never travel to this process and
    * back. `source` is a query or a data-modifying statement (UPDATE ... RETURNING) yielding
-   * `topic`, `partition_key`, `event_id`, `event` and `position` (publishing order). Resolves with how many
-   * were published per topic. `options.within`: the connection to run it on (a session of the
-   * caller's, e.g. one that commits without waiting for its WAL flush).
+   * `topic`, `partition_key`, `event_id`, `event` and `position` (publishing order). Resolves
+   * with how many were published per topic. `options.within`: the connection to run it on (a
+   * session of the caller's, e.g. one that commits without waiting for its WAL flush).
    */
   publishReturning?(
     source: { name: string; text: string; values: unknown[] },

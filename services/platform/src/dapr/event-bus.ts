@@ -37,7 +37,6 @@ const MAX_TRACKED = 10_000;
  * redelivers promptly), and after the last attempt publishes the event to `<topic>.dlq` with
  * the error as CloudEvents extension attributes, like the embedded bus.
  */
-
 export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
   const { dapr, pubsubName, router, logger, retryDelaysMs } = options;
   const subscriptions = new Map<string, Subscription>();

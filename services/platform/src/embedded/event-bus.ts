@@ -163,8 +163,8 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
   const published = options.metrics?.counter('events_published_total', 'Events published', ['topic']);
 
   /**
-   * Writes the rows a statement returns (topic, partition_key, event, position) to the log in
-   * position order, in one statement with it: the rows get ids in that order, and the
+   * Writes the rows a statement returns (topic, partition_key, event_id, event, position) to the
+   * log in position order, in one statement with it: the rows get ids in that order, and the
    * notification goes out at commit.
    */
   async function publishReturning(
