@@ -354,8 +354,8 @@ describe('sync limits', () => {
     const sampler = setInterval(() => {
       peakBuffered = Math.max(peakBuffered, syncOf(rt).stats().bufferedBytes);
     }, 5);
-    // Five at a time: a PostgreSQL connection keeps its write buffer grown to the largest
-    // statement it sent, which the process-wide figure below would count as the server's.
+    // Five at a time: the test's own statements stay small, so the process-wide figure below
+    // counts what the server holds, not buffers of the test's publishing.
     for (let i = 0; i < flood.length; i += 5) await publish(rt, ...flood.slice(i, i + 5));
     await eventually(async () => syncOf(rt).stats().connections === 0, 30000);
     clearInterval(sampler);
