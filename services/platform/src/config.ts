@@ -66,8 +66,21 @@ export const ConfigSchema = z.object({
     .regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL')
     .optional(),
   MAIL_FROM: z.string().default('taskstream <reminders@taskstream.local>'),
-  VAPID_PUBLIC_KEY: z.string().optional(),
-  VAPID_PRIVATE_KEY: z.string().optional(),
+  // The formats web-push accepts (base64url, no padding): checked here rather than at the first push.
+  VAPID_PUBLIC_KEY: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-]{87}$/,
+      'a base64url P-256 public key (87 characters), as `npx web-push generate-vapid-keys` prints',
+    )
+    .optional(),
+  VAPID_PRIVATE_KEY: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-]{43}$/,
+      'a base64url P-256 private key (43 characters), as `npx web-push generate-vapid-keys` prints',
+    )
+    .optional(),
   VAPID_SUBJECT: z.string().default('mailto:admin@taskstream.local'),
   DAPR_HOST: z.string().default('127.0.0.1'),
   DAPR_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(3500),
@@ -75,6 +88,19 @@ export const ConfigSchema = z.object({
   APP_API_TOKEN: z.string().optional(),
   PUBSUB_NAME: z.string().default('pubsub'),
   STATESTORE_NAME: z.string().default('statestore'),
+  /**
+   * Under Dapr, the brokers behind the sidecar, read only for consumer lag (ADR 0011): the chart
+   * gives them to task-api. Unset: lag is reported as not measured.
+   */
+  KAFKA_BROKERS: z
+    .string()
+    .regex(/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/, 'comma-separated host:port, e.g. redpanda:9092')
+    .transform((s) => s.split(','))
+    .optional(),
+  KAFKA_TLS: bool.default(false),
+  KAFKA_SASL_MECHANISM: z.enum(['SCRAM-SHA-256', 'SCRAM-SHA-512']).default('SCRAM-SHA-256'),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
   // Read by the OpenTelemetry SDK itself; checked here so that a typo stops the start.
   OTEL_TRACES_SAMPLER: z
@@ -93,6 +119,58 @@ export const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
+export interface LoadConfigOptions {
+  /**
+   * False for a process that serves nothing (`main.js migrate`, CLI tools): it takes no sidecar
+   * callbacks and sends no Web Push, so it needs neither APP_API_TOKEN nor VAPID keys. The chart's
+   * migrations Job runs without a sidecar and is given no app token. Default true.
+   */
+  serving?: boolean;
+}
+
+/**
+ * Rules between variables, in the same zod pass so that every problem is named at once.
+ *
+ * APP_API_TOKEN is required whenever the app runs beside a sidecar, not only in production: the
+ * callbacks (`/dapr/*`, `/events/*`, `/job/*`) and internal routes listen on the app port, which
+ * anything in the pod network (or on the machine) can reach, so no environment gets an open
+ * default. Every way of running under Dapr already passes one: the chart (dapr.appToken secret),
+ * scripts/stack (.stack/env), dapr.yaml (exported from .stack/env) and the e2e tests.
+ *
+ * VAPID keys go in pairs. The notification service deployed alone in production (APP_ID set, as
+ * the chart and the image run it) must get them from a secret: keys generated into the database
+ * change with the database and are not managed as secrets, and every browser subscription is
+ * bound to the public key. The one-process host keeps generating its pair into its own database.
+ */
+function crossChecks(serving: boolean) {
+  return (config: Config, ctx: z.RefinementCtx) => {
+    const issue = (variable: keyof Config, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [variable], message });
+    const dapr = config.TASKSTREAM_RUNTIME === 'dapr';
+    const production = config.NODE_ENV === 'production';
+    if (dapr && !config.DATABASE_URL) issue('DATABASE_URL', 'required when TASKSTREAM_RUNTIME=dapr');
+    if (production && !config.JWT_SECRET && !config.JWKS_URL)
+      issue('JWT_SECRET', 'JWT_SECRET or JWKS_URL is required in production');
+    if (serving && dapr && !config.APP_API_TOKEN)
+      issue(
+        'APP_API_TOKEN',
+        'required when TASKSTREAM_RUNTIME=dapr: the sidecar sends it on every callback (give daprd the same value)',
+      );
+    const publicKey = Boolean(config.VAPID_PUBLIC_KEY);
+    const privateKey = Boolean(config.VAPID_PRIVATE_KEY);
+    if (publicKey && !privateKey)
+      issue('VAPID_PRIVATE_KEY', 'set together with VAPID_PUBLIC_KEY (both or neither)');
+    if (privateKey && !publicKey)
+      issue('VAPID_PUBLIC_KEY', 'set together with VAPID_PRIVATE_KEY (both or neither)');
+    if (!publicKey && !privateKey && serving && production && config.APP_ID === 'notification')
+      for (const variable of ['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY'] as const)
+        issue(
+          variable,
+          'required in production for the notification service, from a secret (`npx web-push generate-vapid-keys` makes a pair)',
+        );
+  };
+}
+
 export class ConfigError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {
     super(`invalid configuration: ${issues.map((i) => `${i.variable}: ${i.message}`).join('; ')}`);
@@ -101,22 +179,16 @@ export class ConfigError extends Error {
 }
 
 /** Reads the environment; a bad variable throws a ConfigError naming it. Empty strings count as unset. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: LoadConfigOptions = {},
+): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = ConfigSchema.safeParse(cleaned);
+  const parsed = ConfigSchema.superRefine(crossChecks(options.serving ?? true)).safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })),
     );
   }
-  const config = parsed.data;
-  if (config.TASKSTREAM_RUNTIME === 'dapr' && !config.DATABASE_URL) {
-    throw new ConfigError([{ variable: 'DATABASE_URL', message: 'required when TASKSTREAM_RUNTIME=dapr' }]);
-  }
-  if (config.NODE_ENV === 'production' && !config.JWT_SECRET && !config.JWKS_URL) {
-    throw new ConfigError([
-      { variable: 'JWT_SECRET', message: 'JWT_SECRET or JWKS_URL is required in production' },
-    ]);
-  }
-  return config;
+  return parsed.data;
 }

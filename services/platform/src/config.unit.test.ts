@@ -1,13 +1,26 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, type LoadConfigOptions, loadConfig } from './config.js';
 
-function configError(env: Record<string, string | undefined>): ConfigError {
+function configError(env: Record<string, string | undefined>, options?: LoadConfigOptions): ConfigError {
   try {
-    loadConfig(env);
+    loadConfig(env, options);
   } catch (err) {
     if (err instanceof ConfigError) return err;
     throw err;
   }
   throw new Error('expected a ConfigError');
+}
+
+/** A pair in the format `npx web-push generate-vapid-keys` prints (config checks only the format). */
+const keys = {
+  publicKey: 'BCk6IvdU5SDyeEn9yjCjMHKEedthm4SvPBh0edep66uEnzNYPMjGPGkOTl9HWfB_7O29TmjCNCYcWDbz1qPw1IE',
+  privateKey: 'A'.repeat(43),
+};
+
+/** The other half of a VAPID pair, valid, so that a test of one key is about that key alone. */
+function validPair(variable: string): Record<string, string> {
+  if (variable === 'VAPID_PUBLIC_KEY') return { VAPID_PRIVATE_KEY: keys.privateKey };
+  if (variable === 'VAPID_PRIVATE_KEY') return { VAPID_PUBLIC_KEY: keys.publicKey };
+  return {};
 }
 
 describe('loadConfig', () => {
@@ -46,6 +59,7 @@ describe('loadConfig', () => {
       APP_ID: 'audit',
       PORT: '3104',
       DATABASE_URL: 'postgresql://u:p@db:5432/taskstream',
+      APP_API_TOKEN: 'app-token',
       RETRY_DELAYS_MS: '100,200,400',
       SEED_DEMO_USERS: 'no',
       MIGRATE_ON_START: '0',
@@ -84,8 +98,11 @@ describe('loadConfig', () => {
     ['BODY_LIMIT_BYTES', '12'],
     ['SMTP_URL', 'http://mail'],
     ['JWT_TTL_SECONDS', '1.5'],
+    // A pair whose other half is fine, so that only the bad one is named.
+    ['VAPID_PUBLIC_KEY', 'not-a-key'],
+    ['VAPID_PRIVATE_KEY', `${'A'.repeat(42)}=`],
   ])('a bad %s (%j) is a ConfigError naming it', (variable, value) => {
-    const error = configError({ [variable]: value });
+    const error = configError({ ...validPair(variable), [variable]: value });
     expect(error.name).toBe('ConfigError');
     expect(error.issues.map((i) => i.variable)).toEqual([variable]);
     expect(error.message).toContain(variable);
@@ -97,11 +114,74 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(/PORT: .+; /);
   });
 
-  test('the dapr runtime needs DATABASE_URL', () => {
+  test('the dapr runtime needs DATABASE_URL and APP_API_TOKEN, both named at once', () => {
     const error = configError({ TASKSTREAM_RUNTIME: 'dapr' });
     expect(error.issues).toEqual([
       { variable: 'DATABASE_URL', message: 'required when TASKSTREAM_RUNTIME=dapr' },
+      { variable: 'APP_API_TOKEN', message: expect.stringMatching(/^required when TASKSTREAM_RUNTIME=dapr/) },
     ]);
+  });
+
+  test.each(['development', 'test', 'production'])(
+    'under dapr, NODE_ENV=%s too, callbacks are never open: APP_API_TOKEN is required',
+    (nodeEnv) => {
+      const dapr = {
+        TASKSTREAM_RUNTIME: 'dapr',
+        NODE_ENV: nodeEnv,
+        DATABASE_URL: 'postgres://db/taskstream',
+        JWT_SECRET: 'x'.repeat(32),
+      };
+      expect(configError(dapr).issues.map((i) => i.variable)).toEqual(['APP_API_TOKEN']);
+      expect(configError({ ...dapr, APP_API_TOKEN: '' }).message).toContain('APP_API_TOKEN');
+      expect(loadConfig({ ...dapr, APP_API_TOKEN: 'app-token' }).APP_API_TOKEN).toBe('app-token');
+    },
+  );
+
+  test('the embedded runtime makes its own app token; `migrate` under dapr serves nothing and needs none', () => {
+    expect(loadConfig({}).APP_API_TOKEN).toBeUndefined();
+    const migrate = loadConfig(
+      {
+        TASKSTREAM_RUNTIME: 'dapr',
+        NODE_ENV: 'production',
+        DATABASE_URL: 'postgres://db/t',
+        JWT_SECRET: 'x'.repeat(32),
+      },
+      { serving: false },
+    );
+    expect(migrate.APP_API_TOKEN).toBeUndefined();
+  });
+
+  test('VAPID keys go in pairs, in every environment: the missing half is named', () => {
+    expect(configError({ VAPID_PUBLIC_KEY: keys.publicKey }).issues).toEqual([
+      { variable: 'VAPID_PRIVATE_KEY', message: 'set together with VAPID_PUBLIC_KEY (both or neither)' },
+    ]);
+    expect(configError({ VAPID_PRIVATE_KEY: keys.privateKey }, { serving: false }).issues).toEqual([
+      { variable: 'VAPID_PUBLIC_KEY', message: 'set together with VAPID_PRIVATE_KEY (both or neither)' },
+    ]);
+    expect(
+      loadConfig({ VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey }),
+    ).toMatchObject({ VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey });
+  });
+
+  test('the notification service in production needs its VAPID keys from configuration', () => {
+    const notification = { NODE_ENV: 'production', APP_ID: 'notification', JWT_SECRET: 'x'.repeat(32) };
+    const error = configError(notification);
+    expect(error.issues.map((i) => i.variable)).toEqual(['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY']);
+    expect(error.message).toMatch(/VAPID_PUBLIC_KEY: required in production for the notification service/);
+    expect(
+      loadConfig({ ...notification, VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey })
+        .VAPID_PUBLIC_KEY,
+    ).toBe(keys.publicKey);
+  });
+
+  test('without VAPID keys: other services, the one-process host, development and `migrate` still start', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+    expect(loadConfig({ ...production, APP_ID: 'task-api' }).VAPID_PUBLIC_KEY).toBeUndefined();
+    expect(loadConfig(production).VAPID_PUBLIC_KEY).toBeUndefined(); // the host keeps its pair in its database
+    expect(loadConfig({ APP_ID: 'notification' }).VAPID_PUBLIC_KEY).toBeUndefined();
+    expect(
+      loadConfig({ ...production, APP_ID: 'notification' }, { serving: false }).VAPID_PUBLIC_KEY,
+    ).toBeUndefined();
   });
 
   test('production needs JWT_SECRET or JWKS_URL', () => {

@@ -76,7 +76,8 @@ export async function startRuntime(
   factories: ServiceFactory[],
   options: RuntimeOptions = {},
 ): Promise<RunningRuntime> {
-  const config = loadConfig(options.env ?? process.env);
+  // `migrate` serves nothing: it needs no app token (the chart's migrations Job has no sidecar).
+  const config = loadConfig(options.env ?? process.env, { serving: !options.migrateOnly });
   const logger = options.logger ?? createLogger(config, config.APP_ID ?? 'taskstream');
   const metrics = createMetrics('taskstream_', { enabled: config.METRICS_ENABLED });
   const embedded = config.TASKSTREAM_RUNTIME === 'embedded';
@@ -108,6 +109,7 @@ export async function startRuntime(
       ttlSeconds: config.JWT_TTL_SECONDS,
     });
     // Internal routes (invoked service to service) require the app token; one process makes its own.
+    // Under Dapr the configuration requires one (only `migrate`, which serves nothing, runs without).
     const appToken = config.APP_API_TOKEN ?? (embedded ? randomBytes(24).toString('base64url') : undefined);
     const effectiveConfig: Config = { ...config, DATABASE_URL: databaseUrl, APP_API_TOKEN: appToken };
 

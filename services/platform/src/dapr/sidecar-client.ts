@@ -102,17 +102,16 @@ export function parseBody(text: string): unknown {
 
 /**
  * The sidecar proves itself to the app with `dapr-api-token: APP_API_TOKEN` on every callback
- * (daprd reads APP_API_TOKEN from its own environment). Without a configured token, callbacks
- * are open, as in a plain local run.
+ * (daprd reads APP_API_TOKEN from its own environment). Without a configured token every callback
+ * is refused: the configuration requires one under Dapr, and a process that got here without one
+ * (`migrate` serves nothing) must not take events or job triggers from whoever reaches its port.
  */
 export function requireAppToken(appToken: string | undefined): RequestHandler {
   const expected = appToken ? Buffer.from(appToken) : undefined;
   return (req, res, next) => {
-    if (!expected) return next();
     const given = Buffer.from(req.header('dapr-api-token') ?? '');
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
-    res
-      .status(401)
-      .json({ error: { code: 'unauthorized', message: 'missing or wrong dapr-api-token', details: {} } });
+    if (expected && given.length === expected.length && timingSafeEqual(given, expected)) return next();
+    const message = expected ? 'missing or wrong dapr-api-token' : 'this app has no APP_API_TOKEN configured';
+    res.status(401).json({ error: { code: 'unauthorized', message, details: {} } });
   };
 }
