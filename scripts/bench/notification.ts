@@ -13,6 +13,7 @@ import {
 } from '@taskstream/platform';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
+import webpush from 'web-push';
 import { freePort, readStackEnv, type StackEnv, startSidecar } from '../stack/sidecar.js';
 import { benchDatabase, percentile, round } from './support.js';
 
@@ -140,6 +141,8 @@ async function daprHarness(stack: StackEnv): Promise<Harness> {
   url.pathname = `/${name}`;
   const [appPort, httpPort] = [await freePort(), await freePort()];
   const { factory, handled } = countingFactory();
+  // The service alone in production takes its Web Push keys from configuration (the chart's secret).
+  const vapid = webpush.generateVAPIDKeys();
   const runtime = await startRuntime([factory], {
     env: {
       ...process.env,
@@ -154,6 +157,8 @@ async function daprHarness(stack: StackEnv): Promise<Harness> {
       DAPR_HTTP_PORT: String(httpPort),
       DAPR_API_TOKEN: stack.DAPR_API_TOKEN,
       APP_API_TOKEN: stack.APP_API_TOKEN,
+      VAPID_PUBLIC_KEY: vapid.publicKey,
+      VAPID_PRIVATE_KEY: vapid.privateKey,
     },
   });
   const sidecar = await startSidecar({ appId: 'notification-bench', appPort, httpPort, env: stack });
