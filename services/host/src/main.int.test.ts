@@ -109,6 +109,26 @@ describe('npm start process', () => {
       ),
     );
     expect(created.map((c) => c.status)).toEqual(Array(20).fill(201));
+    // The README's curl walk: register, create, list, complete.
+    const registered = await first.api('POST', '/api/auth/register', {
+      email: 'carol@example.com',
+      password: 'carol-password',
+      name: 'Carol',
+    });
+    expect(registered.status).toBe(201);
+    const carol = registered.body.token as string;
+    const task = await first.api(
+      'POST',
+      '/api/tasks',
+      { title: 'Water the plants', due_date: '2026-12-01T09:00:00+01:00', time_zone: 'Europe/Berlin' },
+      carol,
+    );
+    expect(task.status).toBe(201);
+    const listed = await first.api('GET', '/api/tasks', undefined, carol);
+    expect((listed.body.items as { id: string }[]).map((t) => t.id)).toEqual([task.body.id]);
+    const done = await first.api('POST', `/api/tasks/${task.body.id}/complete`, undefined, carol);
+    expect(done.status).toBe(200);
+    expect(done.body.status).toBe('completed');
     expect(await first.stop()).toBe(0);
     expect(first.output.log).toContain('shutting down');
     // Nothing lost its database while it drained.
@@ -120,6 +140,13 @@ describe('npm start process', () => {
     const second = await runMain();
     try {
       const again = await second.login();
+      const carolAgain = await second.api('POST', '/api/auth/login', {
+        email: 'carol@example.com',
+        password: 'carol-password',
+      });
+      expect(carolAgain.status).toBe(200);
+      const carolTasks = await second.api('GET', '/api/tasks', undefined, carolAgain.body.token as string);
+      expect((carolTasks.body.items as { status: string }[]).map((t) => t.status)).toEqual(['completed']);
       const list = await second.api('GET', '/api/tasks?limit=100', undefined, again);
       const titles = (list.body.items as { title: string }[]).map((t) => t.title);
       expect(titles.filter((t) => t.startsWith('Before the signal')).sort()).toEqual(
