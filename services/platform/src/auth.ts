@@ -38,9 +38,7 @@ const JWKS_ALGS = ['RS256', 'ES256', 'EdDSA'];
 export function createAuth(options: AuthOptions) {
   if (!options.secret && !options.jwksUrl) throw new Error('auth needs a JWT secret or a JWKS URL');
   const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
-  const jwks: JWTVerifyGetKey | undefined = options.jwksUrl
-    ? createRemoteJWKSet(new URL(options.jwksUrl))
-    : undefined;
+  const jwks = options.jwksUrl ? issuerKeys(new URL(options.jwksUrl)) : undefined;
 
   async function sign(principal: Principal): Promise<string> {
     if (!secret) throw new Error('this deployment verifies external tokens and cannot sign');
@@ -89,6 +87,7 @@ export function createAuth(options: AuthOptions) {
       };
       return { principal, exp: payload.exp! * 1000 };
     } catch (err) {
+      if (err instanceof HttpError) throw err;
       throw new HttpError(401, 'invalid_token', describeJwtError(err));
     }
   }
@@ -116,7 +115,39 @@ export function createAuth(options: AuthOptions) {
 
 export type Auth = ReturnType<typeof createAuth>;
 
+/**
+ * The issuer's published keys (fetched, cached and refetched for an unknown `kid` by jose).
+ * When the key set cannot be fetched the token is not shown to be bad: that is a 503, so a
+ * client keeps its token through an outage of the issuer instead of being logged out.
+ */
+function issuerKeys(url: URL): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(url);
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      // The fetch failed, timed out, answered other than 200 or not a key set; a subclass of
+      // JOSEError other than these is about the token (no key with its kid, its algorithm).
+      const unreachable =
+        !(err instanceof joseErrors.JOSEError) ||
+        err.constructor === joseErrors.JOSEError ||
+        err instanceof joseErrors.JWKSTimeout ||
+        err instanceof joseErrors.JWKSInvalid;
+      if (!unreachable) throw err;
+      throw new HttpError(
+        503,
+        'jwks_unavailable',
+        `the token issuer's key set could not be fetched: ${(err as Error).message}`,
+      );
+    }
+  };
+}
+
 function describeJwtError(err: unknown): string {
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return "token signing key (kid) not in the issuer's key set";
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return "token names no single key of the issuer's key set";
   if (err instanceof joseErrors.JWTExpired) return 'token expired';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature invalid';
