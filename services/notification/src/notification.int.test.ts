@@ -330,24 +330,39 @@ describe('delivery failures', () => {
     expect((await notificationsOf(user)).items).toHaveLength(1);
   });
 
-  it('removes a subscription the push service says is gone (410) and does not count it as a failure', async () => {
-    const user = await newUser();
-    const endpointId = decodeURIComponent(user.browser.json.endpoint.split('/push/')[1]!);
-    pushService.respond(endpointId, 410);
-    const task = newTask(user);
-    await rt.ports.bus.publish([reminderScheduled(task, inSeconds(1), ['push'])]);
-    const row = await eventually(async () => {
-      const { rows } = await rt.pool.query('SELECT status, error FROM deliveries WHERE reminder_id = $1', [
-        `${task.id}.0`,
+  // 410 Gone is what push services answer for an expired subscription; some (and RFC 8030's
+  // "no such subscription") answer 404 for one they no longer know.
+  it.each([410, 404])(
+    'removes a subscription the push service says is gone (%i) and does not count it as a failure',
+    async (status) => {
+      const user = await newUser();
+      const endpointId = decodeURIComponent(user.browser.json.endpoint.split('/push/')[1]!);
+      pushService.respond(endpointId, status);
+      const task = newTask(user);
+      await rt.ports.bus.publish([reminderScheduled(task, inSeconds(1), ['push'])]);
+      const rows = await eventually(async () => {
+        const { rows } = await rt.pool.query(
+          'SELECT attempt, status, error FROM deliveries WHERE reminder_id = $1',
+          [`${task.id}.0`],
+        );
+        return rows.length > 0 && rows;
+      }, 15000);
+      expect(rows).toEqual([
+        { attempt: 1, status: 'skipped', error: 'no live push subscription (expired ones removed)' },
       ]);
-      return rows[0];
-    }, 15000);
-    expect(row).toMatchObject({ status: 'skipped' });
-    const { rowCount } = await rt.pool.query('SELECT 1 FROM push_subscriptions WHERE user_id = $1', [
-      user.userId,
-    ]);
-    expect(rowCount).toBe(0);
-  });
+      const { rowCount } = await rt.pool.query('SELECT 1 FROM push_subscriptions WHERE user_id = $1', [
+        user.userId,
+      ]);
+      expect(rowCount).toBe(0);
+      // One well-formed message (it decrypted), answered with the status; not sent again.
+      await sleep(1000);
+      const requests = pushService.received.filter((r) => r.endpointId === endpointId);
+      expect(requests.map((r) => ({ status: r.status, error: r.error }))).toEqual([
+        { status, error: undefined },
+      ]);
+      expect(requests[0]!.payload).toBeDefined();
+    },
+  );
 
   it('dead-letters an invalid reminder event with a reason naming the field', async () => {
     const user = await newUser();
