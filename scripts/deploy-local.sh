@@ -86,8 +86,14 @@ log "helm upgrade --install $RELEASE (images taskstream/*:$TAG)"
 "$HELM" upgrade --install "$RELEASE" "$REPO/helm/taskstream" --namespace "$NAMESPACE" \
   "${values[@]}" --wait --timeout 10m
 
+# A service's workload is a Deployment, or a StatefulSet when it is a broadcast service (sync by
+# default; `broadcast` is a value), so ask the cluster which kind the release made of it.
 for svc in "${SERVICES[@]}"; do
-  kubectl -n "$NAMESPACE" rollout status "deployment/$FULLNAME-$svc" --timeout=5m
+  workload=$(kubectl -n "$NAMESPACE" get deployments,statefulsets -o name \
+    -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=$svc")
+  [[ $workload == */"$FULLNAME-$svc" && $workload != *$'\n'* ]] ||
+    die "expected one Deployment or StatefulSet $FULLNAME-$svc, found: ${workload:-none}"
+  kubectl -n "$NAMESPACE" rollout status "$workload" --timeout=5m
 done
 (cd "$REPO" && node_modules/.bin/tsx scripts/verify-deploy.ts --namespace "$NAMESPACE" --release "$RELEASE" --timeout 180)
 
