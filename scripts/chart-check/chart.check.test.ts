@@ -4,10 +4,11 @@
  * Schema validation of the same renders is run.sh's job (kubeconform); this test checks meaning.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigSchema } from '../../services/platform/src/config.js';
-import { chartDir, helmPath, type Rendered, renderChart } from './helm.js';
+import { createMetrics } from '../../services/platform/src/metrics.js';
+import { chartDir, helmPath, type Rendered, renderChart, repoRoot } from './helm.js';
 
 const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];
 const valuesFiles = [
@@ -259,4 +260,81 @@ test('values.yaml alone refuses to render, naming the missing Secret', () => {
     message = String((err as { stderr?: string }).stderr);
   }
   expect(message).toContain('secrets.existingSecret is required');
+});
+
+/**
+ * The `taskstream_` series the services export: each `metrics.counter|gauge|histogram('<name>'`
+ * call in services/{name}/src (tests left out; a histogram also as its _bucket, _sum and _count
+ * series), and prom-client's default process and Node.js metrics, which createMetrics registers
+ * under the same prefix. Read from the source rather than listed here, so a renamed series fails
+ * the dashboards and alerts that still query the old name.
+ */
+async function exportedMetrics(): Promise<Set<string>> {
+  const names = new Set<string>();
+  const add = (name: string, type: string) => {
+    names.add(name);
+    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
+  };
+  const servicesDir = join(repoRoot, 'services');
+  for (const service of readdirSync(servicesDir)) {
+    const src = join(servicesDir, service, 'src');
+    let files: string[];
+    try {
+      files = readdirSync(src, { recursive: true, encoding: 'utf8' });
+    } catch {
+      continue;
+    }
+    for (const file of files.filter((f) => /\.ts$/.test(f) && !/\.test\.ts$|test-support/.test(f))) {
+      const text = readFileSync(join(src, file), 'utf8');
+      for (const m of text.matchAll(/\.(counter|gauge|histogram)\(\s*'([a-z][a-z0-9_]*)'/g))
+        add(`taskstream_${m[2]}`, m[1]!);
+    }
+  }
+  for (const m of await createMetrics().registry.getMetricsAsJSON()) add(m.name, String(m.type));
+  return names;
+}
+
+const queried = (text: string): string[] => [...new Set(text.match(/\btaskstream_[a-z0-9_]+/g) ?? [])];
+
+describe('monitoring (ci/all-features-values.yaml)', () => {
+  const file = 'ci/all-features-values.yaml';
+  const dashboards = () => objects(file, 'ConfigMap').filter((c) => /-dashboard-/.test(c.metadata.name));
+
+  test('renders the ServiceMonitor, the PrometheusRule and the dashboards', () => {
+    expect(objects(file, 'ServiceMonitor')).toHaveLength(1);
+    expect(objects(file, 'PrometheusRule')).toHaveLength(1);
+    expect(dashboards().length).toBeGreaterThan(0);
+  });
+
+  test("the ServiceMonitor scrapes /metrics on every service's http port, and nothing else", () => {
+    const monitor = objects(file, 'ServiceMonitor')[0];
+    const selected = objects(file, 'Service').filter(
+      (s) =>
+        Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels[k] === v) &&
+        monitor.spec.selector.matchExpressions.every(
+          (e: Obj) => e.operator === 'In' && e.values.includes(s.metadata.labels[e.key]),
+        ),
+    );
+    expect(selected.map((s) => s.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(APP_IDS);
+    for (const endpoint of monitor.spec.endpoints) {
+      expect(endpoint.path).toBe('/metrics');
+      for (const s of selected) expect(s.spec.ports.map((p: Obj) => p.name)).toContain(endpoint.port);
+    }
+  });
+
+  test('every metric the alerts and the dashboards query is one the services export', async () => {
+    const exported = await exportedMetrics();
+    const sources: [string, string][] = [
+      ...objects(file, 'PrometheusRule').flatMap((r) =>
+        r.spec.groups.flatMap((g: Obj) =>
+          g.rules.map((rule: Obj): [string, string] => [rule.alert, rule.expr]),
+        ),
+      ),
+      ...dashboards().flatMap((c) => Object.entries(c.data as Record<string, string>)),
+    ];
+    const references = sources.flatMap(([where, text]) => queried(text).map((metric) => ({ where, metric })));
+    // Alerts and dashboards both query something (a broken scan must not pass vacuously).
+    expect(new Set(references.map((r) => r.where)).size).toBeGreaterThanOrEqual(5);
+    expect(references.filter((r) => !exported.has(r.metric))).toEqual([]);
+  });
 });

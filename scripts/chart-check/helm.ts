@@ -1,6 +1,6 @@
 /**
  * The cached helm of scripts/chart-check/tools.sh, and the chart rendered with it, for
- * components.ts and chart.unit.test.ts.
+ * components.ts and chart.check.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';

@@ -6,7 +6,8 @@
 # 1. helm lint --strict with every values file;
 # 2. helm template with every values file (values-*.yaml, ci/*.yaml) at the lowest and newest
 #    Kubernetes version the chart supports, and kubeconform -strict on every object against the
-#    Kubernetes schemas and the Dapr CRD schemas: zero invalid, zero errors, zero skipped;
+#    Kubernetes schemas and the Dapr and Prometheus Operator (PrometheusRule, ServiceMonitor) CRD
+#    schemas: zero invalid, zero errors, zero skipped;
 # 3. values.yaml alone must refuse to render (no Secret, no brokers);
 # 4. kubeconform must reject fixtures/invalid.yaml (a validator that passes everything fails);
 # 5. helm/taskstream/README.md's values table and dapr-components/kubernetes/ match the chart;
@@ -39,6 +40,7 @@ kubeconform() {
   "$KUBECONFORM" -strict -summary -kubernetes-version "$1" \
     -schema-location "$K8S_SCHEMAS/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json" \
     -schema-location "$DAPR_SCHEMAS/{{.ResourceKind}}{{.KindSuffix}}.json" \
+    -schema-location "$PROMETHEUS_OPERATOR_SCHEMAS/{{.ResourceKind}}{{.KindSuffix}}.json" \
     "${@:2}"
 }
 
@@ -54,7 +56,7 @@ for f in "${VALUES_FILES[@]}"; do
   fi
 done
 
-step "render and validate (kubeconform -strict; Kubernetes ${KUBE_VERSIONS[*]}, Dapr $DAPR_VERSION CRDs)"
+step "render and validate (kubeconform -strict; Kubernetes ${KUBE_VERSIONS[*]}, Dapr $DAPR_VERSION and prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs)"
 objects=0
 for kv in "${KUBE_VERSIONS[@]}"; do
   files=()
@@ -90,8 +92,8 @@ else
   fail "values.yaml alone failed for another reason"
 fi
 report=$(kubeconform 1.29.0 "$REPO/scripts/chart-check/fixtures/invalid.yaml" 2>&1) || true
-if [[ $report == *"Valid: 0, Invalid: 3, Errors: 1, Skipped: 0"* ]]; then
-  pass "kubeconform rejects all 4 objects of fixtures/invalid.yaml"
+if [[ $report == *"Valid: 0, Invalid: 5, Errors: 1, Skipped: 0"* ]]; then
+  pass "kubeconform rejects all 6 objects of fixtures/invalid.yaml"
 else
   printf '%s\n' "$report"
   fail "kubeconform did not reject fixtures/invalid.yaml as expected"

