@@ -107,7 +107,12 @@ export const AuditLog = z
   .meta({ id: 'AuditLog' });
 export const AuditLogQuery = z
   .strictObject({
-    user_id: z.uuid().optional(),
+    user_id: z
+      .uuid()
+      .optional()
+      .describe(
+        "only this user's rows (for admins). A non-admin who names another user's id gets nothing back (an empty page or export), never that user's rows; their own id, or none, gives their own rows",
+      ),
     task_id: z.uuid().optional(),
     event_type: z.string().max(100).optional(),
     start_date: DateTime.optional(),
@@ -182,6 +187,11 @@ export const AdminStats = z
   .object({
     topics: z.record(z.string(), z.object({ events_per_second: z.number(), total: z.number() })),
     consumers: z.record(z.string(), z.object({ lag: z.number() })),
+    consumer_lag: z
+      .object({ available: z.boolean(), reason: z.string().optional() })
+      .describe(
+        'whether `consumers` is measured (under Dapr only when task-api has KAFKA_BROKERS); `reason` says why not, so an empty `consumers` is never mistaken for no lag',
+      ),
     dlq_size: z.number().int(),
     outbox_backlog: z.number().int(),
   })

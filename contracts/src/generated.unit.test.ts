@@ -259,6 +259,11 @@ describe('openapi.json', () => {
         'limit',
       ]),
     );
+    // What a non-admin gets for someone else's id is part of the contract, not only of the code.
+    for (const path of ['get /api/audit-logs', 'get /api/audit-logs/export']) {
+      const userId = params(op(path)).find((p) => p.name === 'user_id')!;
+      expect(userId.description).toMatch(/non-admin .*another user's id gets nothing back/);
+    }
   });
 });
 
