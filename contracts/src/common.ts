@@ -29,10 +29,26 @@ export const isTimeZone = (tz: string): boolean => {
 };
 export const TimeZone = z.string().refine(isTimeZone, { message: 'unknown IANA time zone' });
 
-/** ISO-8601 date-time with an offset or Z; impossible dates (Feb 30) are rejected. */
-export const DateTime = z.iso.datetime({ offset: true });
+/**
+ * ISO-8601 date-time with an offset or Z; impossible dates (Feb 30) are rejected, and so is an
+ * instant outside the years 0001-9999 in UTC (`0001-01-01T00:00:00+01:00` is in year 0): PostgreSQL
+ * has no year 0 and a five-digit year is no longer this format, so either would fail later as a 500.
+ */
+export const DateTime = z.iso.datetime({ offset: true }).refine(
+  (text) => {
+    const year = new Date(text).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  },
+  { message: 'must be between the years 0001 and 9999 in UTC' },
+);
 
-export const Cursor = z.string().max(512);
+/** PostgreSQL text and jsonb cannot hold U+0000: refused as a 400 here, not as a 500 by the database. */
+export const withoutNul = (text: string) => !text.includes('\u0000');
+const NUL_MESSAGE = { message: 'must not contain the NUL character (U+0000)' };
+/** A string that is stored or searched in PostgreSQL. */
+export const StoredText = () => z.string().refine(withoutNul, NUL_MESSAGE);
+
+export const Cursor = StoredText().max(512);
 export const Limit = z.coerce.number().int().min(1).max(200);
 
 export const page = <T extends z.ZodTypeAny>(item: T) =>

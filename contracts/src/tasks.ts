@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTime, Limit, page, TimeZone } from './common.js';
+import { Cursor, DateTime, Limit, page, StoredText, TimeZone } from './common.js';
 
 export const TaskStatus = z.enum(['pending', 'completed']);
 export const Priority = z.enum(['high', 'medium', 'low']);
@@ -12,7 +12,7 @@ export type Channel = z.infer<typeof Channel>;
  */
 export const Recurrence = z
   .strictObject({
-    rule: z.string().trim().min(1).max(500),
+    rule: StoredText().trim().min(1).max(500),
     anchor: z.enum(['due', 'completion']).default('due'),
     month_end: z.enum(['skip', 'clamp']).default('skip').optional(),
   })
@@ -31,9 +31,9 @@ export const Reminder = z
   .meta({ id: 'Reminder' });
 export type Reminder = z.infer<typeof Reminder>;
 
-const Title = z.string().trim().min(1, 'title must not be empty').max(500);
-const Description = z.string().max(10000);
-const Tags = z.array(z.string().trim().min(1).max(50)).max(20);
+const Title = StoredText().trim().min(1, 'title must not be empty').max(500);
+const Description = StoredText().max(10000);
+const Tags = z.array(StoredText().trim().min(1).max(50)).max(20);
 
 export const Task = z
   .object({
@@ -105,8 +105,8 @@ export const ListTasksQuery = z
   .strictObject({
     status: TaskStatus.optional(),
     priority: Priority.optional(),
-    tag: z.string().max(50).optional(),
-    q: z.string().max(200).optional(),
+    tag: StoredText().max(50).optional(),
+    q: StoredText().max(200).optional(),
     due_before: DateTime.optional(),
     due_after: DateTime.optional(),
     sort: TaskSort.default('-created_at'),

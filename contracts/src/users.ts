@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { StoredText } from './common.js';
 
 export const Role = z.enum(['user', 'admin']);
 export type Role = z.infer<typeof Role>;
@@ -18,7 +19,7 @@ export const RegisterBody = z
   .strictObject({
     email: z.email().max(254),
     password: z.string().min(8, 'password must have at least 8 characters').max(256),
-    name: z.string().trim().min(1).max(200),
+    name: StoredText().trim().min(1).max(200),
   })
   .meta({ id: 'RegisterBody' });
 export type RegisterBody = z.infer<typeof RegisterBody>;

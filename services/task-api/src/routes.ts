@@ -41,9 +41,10 @@ const sendTask = (res: Response, task: Task, status = 200) => {
 function expectedVersion(req: Request): number | undefined {
   const header = req.header('if-match');
   if (header === undefined) return undefined;
-  const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(header);
+  // Quoted or bare, but not half-quoted: `"3` is a typo, not version 3.
+  const match = /^\s*(?:W\/)?(?:"(\d+)"|(\d+))\s*$/.exec(header);
   if (!match) throw badRequest('If-Match must be the task version, e.g. "3"', { header: 'If-Match' });
-  return Number(match[1]);
+  return Number(match[1] ?? match[2]);
 }
 
 /** 412 when If-Match named another version. */

@@ -1,4 +1,4 @@
-import type { ListTasksQuery, Task } from '@taskstream/contracts';
+import { DateTime, type ListTasksQuery, type Task, withoutNul } from '@taskstream/contracts';
 import { badRequest, type Queryable } from '@taskstream/platform';
 
 export interface TaskRow {
@@ -80,38 +80,57 @@ export function taskValues(task: Task): unknown[] {
   ];
 }
 
-/** Keyset paging: the cursor holds the last row's sort value and id. */
+const isTime = (v: unknown) => typeof v === 'string' && DateTime.safeParse(v).success;
+
+/**
+ * Keyset paging: the cursor holds the last row's sort value and id. `valid` says whether a
+ * cursor's value can be that key's: the value is cast in SQL, where a made-up or another sort's
+ * cursor would fail as a 500 instead of a 400.
+ */
 const SORT_KEYS: Record<
   string,
-  { expr: string; cast: string; value: (t: Task & { priority_rank?: number }) => unknown }
+  {
+    expr: string;
+    cast: string;
+    value: (t: Task & { priority_rank?: number }) => unknown;
+    valid: (v: unknown) => boolean;
+  }
 > = {
-  created_at: { expr: 'created_at', cast: 'timestamptz', value: (t) => t.created_at },
-  updated_at: { expr: 'updated_at', cast: 'timestamptz', value: (t) => t.updated_at },
+  created_at: { expr: 'created_at', cast: 'timestamptz', value: (t) => t.created_at, valid: isTime },
+  updated_at: { expr: 'updated_at', cast: 'timestamptz', value: (t) => t.updated_at, valid: isTime },
   // Tasks without a due date sort after every dated task.
   due_date: {
     expr: "COALESCE(due_date, 'infinity'::timestamptz)",
     cast: 'timestamptz',
     value: (t) => t.due_date ?? 'infinity',
+    valid: (v) => v === 'infinity' || isTime(v),
   },
   // "priority" ascending means high first.
   priority: {
     expr: 'priority_rank',
     cast: 'smallint',
     value: (t) => ({ high: 0, medium: 1, low: 2 })[t.priority],
+    valid: (v) => v === 0 || v === 1 || v === 2,
   },
-  title: { expr: 'title', cast: 'text', value: (t) => t.title },
+  title: {
+    expr: 'title',
+    cast: 'text',
+    value: (t) => t.title,
+    valid: (v) => typeof v === 'string' && withoutNul(v),
+  },
 };
 
 export function encodeCursor(value: unknown, id: string) {
   return Buffer.from(JSON.stringify([value, id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): [unknown, string] {
+function decodeCursor(cursor: string, valid: (value: unknown) => boolean): [unknown, string] {
   try {
     const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (
       Array.isArray(decoded) &&
       decoded.length === 2 &&
+      valid(decoded[0]) &&
       typeof decoded[1] === 'string' &&
       isUuid(decoded[1])
     ) {
@@ -120,7 +139,12 @@ function decodeCursor(cursor: string): [unknown, string] {
   } catch {
     // fall through
   }
-  throw badRequest('cursor is not valid; use next_cursor from a previous page', { field: 'cursor' });
+  throw badRequest(
+    'cursor is not valid for this sort; use next_cursor from a previous page with the same sort',
+    {
+      field: 'cursor',
+    },
+  );
 }
 
 export async function listTasks(db: Queryable, userId: string, query: ListTasksQuery) {
@@ -141,7 +165,7 @@ export async function listTasks(db: Queryable, userId: string, query: ListTasksQ
   const descending = query.sort.startsWith('-');
   const key = SORT_KEYS[query.sort.replace(/^-/, '')]!;
   if (query.cursor) {
-    const [value, id] = decodeCursor(query.cursor);
+    const [value, id] = decodeCursor(query.cursor, key.valid);
     params.push(value, id);
     const op = descending ? '<' : '>';
     where.push(`(${key.expr}, id) ${op} ($${params.length - 1}::${key.cast}, $${params.length}::uuid)`);

@@ -280,6 +280,11 @@ describe('bad input gets a 4xx naming the problem', () => {
     expectError(await create(alice, { title: 42 }), 400, /title/);
     expectError(await create(alice, { title: 'x', due_date: '2026-02-30T10:00:00Z' }), 400, /due_date/);
     expectError(await create(alice, { title: 'x', time_zone: 'Mars/Olympus_Mons' }), 400, /time zone/);
+    expectError(await create(alice, { title: 'a\u0000b' }), 400, /title/);
+    expectError(await create(alice, { title: 'x', tags: ['a\u0000'] }), 400, /tags/);
+    expectError(await create(alice, { title: 'x', due_date: '0000-06-01T00:00:00Z' }), 400, /due_date/);
+    expectError(await create(alice, { title: 'x', due_date: '0001-01-01T00:00:00+01:00' }), 400, /due_date/);
+    expectError(await create(alice, { title: 'x', due_date: '9999-12-31T23:30:00-01:00' }), 400, /due_date/);
     expectError(await create(alice, { title: 'x', reminders: [{ channels: ['email'] }] }), 400, /reminder/);
     const huge = JSON.stringify({ title: 'x', description: 'a'.repeat(1024 * 1024 + 10) });
     expectError(await rt.request('POST', '/api/tasks', { token: alice, rawBody: huge }), 413, /larger than/);
@@ -288,6 +293,92 @@ describe('bad input gets a 4xx naming the problem', () => {
       404,
       /not found/,
     );
+  });
+
+  /** 4xx with the whole error shape, and a message that names the problem. */
+  const expectNamed = (res: { status: number; body: any }, status: number, pattern: RegExp) => {
+    expectError(res, status, pattern);
+    expect(res.body.error).toEqual({
+      code: expect.any(String),
+      message: expect.any(String),
+      details: expect.anything(),
+    });
+  };
+  const cursorOf = (value: unknown, id = '01a20946-01c5-7245-a347-3a055a5f8794') =>
+    Buffer.from(JSON.stringify([value, id])).toString('base64url');
+
+  it('rejects bad list parameters', async () => {
+    const list = (query: string) => rt.request('GET', `/api/tasks?${query}`, { token: alice });
+    expectNamed(await list('limit=abc'), 400, /limit/);
+    expectNamed(await list('limit=100000'), 400, /limit/);
+    expectNamed(await list('limit=0'), 400, /limit/);
+    expectNamed(await list('limit=1&limit=2'), 400, /limit/);
+    // ADR 0002: unknown query parameters are refused, so a typo never silently drops a filter.
+    expectNamed(await list('colour=red'), 400, /unknown.*colour/);
+    expectNamed(await list('due_before=2026-02-30'), 400, /due_before/);
+    expectNamed(await list('due_before=2026-02-30T10:00:00Z'), 400, /due_before/);
+    expectNamed(await list('due_after=yesterday'), 400, /due_after/);
+    expectNamed(await list('status=done'), 400, /status/);
+    expectNamed(await list('sort=colour'), 400, /sort/);
+    expectNamed(await list('sort=--title'), 400, /sort/);
+    // Cursors that are not base64 JSON, that hold the wrong shape, or a value of the wrong kind
+    // for the sort key (taken from another sort, or made up).
+    for (const [sort, cursor] of [
+      ['-created_at', 'garbage'],
+      ['-created_at', cursorOf('not a time')],
+      ['-created_at', cursorOf({ at: 1 })],
+      ['-created_at', cursorOf('2026-01-01T00:00:00Z', 'not-a-uuid')],
+      ['due_date', cursorOf(12)],
+      ['priority', cursorOf('high')],
+      ['priority', cursorOf(70000)],
+      ['title', cursorOf(['a'])],
+    ]) {
+      expectNamed(await list(`sort=${sort}&cursor=${cursor}`), 400, /cursor/);
+    }
+    expectNamed(await list(`cursor=${'a'.repeat(600)}`), 400, /cursor/);
+    // PostgreSQL text cannot hold NUL, nor timestamptz the year 0.
+    expectNamed(await list('q=a%00b'), 400, /q/);
+    expectNamed(await list('tag=a%00b'), 400, /tag/);
+    expectNamed(await list('due_before=0000-01-01T00:00:00Z'), 400, /due_before/);
+    expectNamed(await list(`sort=title&cursor=${cursorOf('a\u0000b')}`), 400, /cursor/);
+  });
+
+  it('rejects bad changes and a bad If-Match', async () => {
+    const task = (await create(alice, { title: 'Target', due_date: '2027-01-04T09:00:00Z' })).body;
+    const patch = (body: unknown, headers?: Record<string, string>) =>
+      rt.request('PATCH', `/api/tasks/${task.id}`, { token: alice, body, headers });
+    expectNamed(await patch({ colour: 'red' }), 400, /unknown field.*colour/);
+    expectNamed(await patch({}), 400, /nothing to update/);
+    expectNamed(await patch({ title: 42 }), 400, /title/);
+    expectNamed(await patch({ tags: 'work' }), 400, /tags/);
+    expectNamed(await patch({ priority: 'urgent' }), 400, /priority/);
+    expectNamed(await patch({ due_date: '2026-02-30T10:00:00Z' }), 400, /due_date/);
+    expectNamed(await patch({ due_date: '2027-01-04' }), 400, /due_date/);
+    expectNamed(await patch({ time_zone: 'Mars/Olympus_Mons' }), 400, /time zone/);
+    expectNamed(await patch({ recurrence: { rule: 'FREQ=SOMETIMES' } }), 400, /recurrence/);
+    expectNamed(await patch({ recurrence: { rule: 'daily', anchor: 'whenever' } }), 400, /anchor/);
+    expectNamed(await patch({ recurrence: 'daily' }), 400, /recurrence/);
+    expectNamed(
+      await rt.request('PATCH', `/api/tasks/${task.id}`, { token: alice, rawBody: '[1,2]' }),
+      400,
+      /expected object/i,
+    );
+    for (const ifMatch of ['three', '"3', '"-1"', '1.5', '"1", "2"']) {
+      expectNamed(await patch({ title: 'x' }, { 'if-match': ifMatch }), 400, /If-Match/);
+      expectNamed(
+        await rt.request('DELETE', `/api/tasks/${task.id}`, {
+          token: alice,
+          headers: { 'if-match': ifMatch },
+        }),
+        400,
+        /If-Match/,
+      );
+    }
+    // None of that changed the task.
+    expect((await rt.request('GET', `/api/tasks/${task.id}`, { token: alice })).body).toMatchObject({
+      title: 'Target',
+      version: 1,
+    });
   });
 
   it('rejects recurrence rules the engine cannot follow, and accepts good ones', async () => {
