@@ -12,6 +12,15 @@ import type { AdminStats, DeadLetter, DeadLetterPage } from '../types.js';
 const CAPACITY = 60;
 const POLL_MS = 1000;
 
+/**
+ * Rates are averaged over the stats window (a minute), so a single event reads 0.017/s: below 1
+ * keep two significant digits, or a quiet but live topic would show as 0.0.
+ */
+function formatRate(value: number): string {
+  if (Number.isInteger(value)) return String(value);
+  return value < 1 ? value.toPrecision(2) : value.toFixed(1);
+}
+
 export function MonitorScreen() {
   const { api, toast } = useApp();
   const [samples, setSamples] = useState<AdminStats[]>([]);
@@ -111,9 +120,9 @@ export function MonitorScreen() {
               <div>
                 <dt>Events per second (all topics)</dt>
                 <dd data-stat="eps">
-                  {Object.values(latest.topics ?? {})
-                    .reduce((a, t) => a + t.events_per_second, 0)
-                    .toFixed(1)}
+                  {formatRate(
+                    Object.values(latest.topics ?? {}).reduce((a, t) => a + t.events_per_second, 0),
+                  )}
                 </dd>
               </div>
               <div>
@@ -139,6 +148,7 @@ export function MonitorScreen() {
               unit="events/s"
               series={topics}
               capacity={CAPACITY}
+              format={formatRate}
             />
             <LineChart
               id="lag"
