@@ -32,6 +32,53 @@ export async function pushStatus(): Promise<PushStatus> {
   return (await currentSubscription()) ? 'subscribed' : 'unsubscribed';
 }
 
+/**
+ * The browser could not get a subscription from its push service. Chrome refuses at once in a
+ * private window ("Registration failed - permission denied", even with permission granted) and,
+ * in a normal profile that cannot reach its push service, never settles at all: hence the timeout.
+ */
+class PushServiceError extends Error {
+  constructor(cause: string) {
+    super(
+      `This browser could not set up push messages (${cause}). Private windows, and browsers that cannot reach their push service, cannot receive push reminders; reminders still reach you in the app and by email.`,
+    );
+    this.name = 'PushServiceError';
+  }
+}
+
+/** Long enough for a push service on a slow network, short enough that the button does not hang. */
+const SUBSCRIBE_TIMEOUT_MS = 20_000;
+
+async function subscribeWithin(
+  registration: ServiceWorkerRegistration,
+  key: Uint8Array<ArrayBuffer>,
+  timeoutMs: number,
+): Promise<PushSubscription> {
+  const subscribing = registration.pushManager.subscribe({
+    userVisibleOnly: true,
+    applicationServerKey: key,
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // The user is told it failed: a subscription that still arrives is dropped, so the browser
+      // never holds one the server has not heard of (the screen would say "on" and nothing came).
+      subscribing.then((late) => late.unsubscribe()).catch(() => undefined);
+      reject(new PushServiceError(`no answer from its push service in ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      subscribing.catch((err) => {
+        throw new PushServiceError(err instanceof Error ? err.message : String(err));
+      }),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Asks for permission, subscribes with the server's VAPID key and registers the subscription. */
 export async function subscribePush(api: Api): Promise<void> {
   const { public_key } = await api.request<{ public_key: string }>('GET', '/api/push/vapid-public-key');
@@ -41,10 +88,7 @@ export async function subscribePush(api: Api): Promise<void> {
   await navigator.serviceWorker.ready;
   const subscription =
     (await registration.pushManager.getSubscription()) ??
-    (await registration.pushManager.subscribe({
-      userVisibleOnly: true,
-      applicationServerKey: applicationServerKey(public_key),
-    }));
+    (await subscribeWithin(registration, applicationServerKey(public_key), SUBSCRIBE_TIMEOUT_MS));
   const { endpoint, expirationTime, keys } = subscription.toJSON();
   await api.request('POST', '/api/push/subscriptions', {
     body: { endpoint, expirationTime: expirationTime ?? null, keys },

@@ -11,11 +11,14 @@ const STATUS_TEXT: Record<PushStatus, string> = {
   unsubscribed: 'Push reminders are off for this browser.',
 };
 
+/** Subscribing can take seconds (the browser asks its push service): say so while it runs. */
+const BUSY_TEXT = { on: 'Turning on push reminders…', off: 'Turning off push reminders…' };
+
 export function SettingsScreen() {
   const { api, session, toast } = useApp();
   const [status, setStatus] = useState<PushStatus | null>(null);
   const [available, setAvailable] = useState<boolean | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, setBusy] = useState<'on' | 'off' | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -27,7 +30,7 @@ export function SettingsScreen() {
   }, []);
 
   async function change(on: boolean) {
-    setBusy(true);
+    setBusy(on ? 'on' : 'off');
     setError(null);
     try {
       if (on) await subscribePush(api);
@@ -37,7 +40,7 @@ export function SettingsScreen() {
     } catch (err) {
       setError(errorMessage(err));
     } finally {
-      setBusy(false);
+      setBusy(null);
     }
   }
 
@@ -63,7 +66,7 @@ export function SettingsScreen() {
       ) : (
         <>
           <p role="status" aria-live="polite" id="push-status">
-            {status ? STATUS_TEXT[status] : 'Checking…'}
+            {busy ? BUSY_TEXT[busy] : status ? STATUS_TEXT[status] : 'Checking…'}
           </p>
           {error && (
             <p class="error" role="alert">
@@ -74,7 +77,7 @@ export function SettingsScreen() {
             <button
               type="button"
               class="primary"
-              disabled={busy || available !== true}
+              disabled={busy !== null || available !== true}
               onClick={() => change(true)}
               aria-describedby="push-status"
             >
@@ -85,7 +88,7 @@ export function SettingsScreen() {
             <button
               type="button"
               class="secondary"
-              disabled={busy}
+              disabled={busy !== null}
               onClick={() => change(false)}
               aria-describedby="push-status"
             >
