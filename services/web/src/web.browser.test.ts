@@ -1,21 +1,23 @@
 /**
  * The web UI in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core) against
  * the embedded start: the services of @taskstream/host on a real PostgreSQL, task-api serving
- * the built UI. Steps that need a service the host does not run yet are skipped and named
- * "pending" (never passed without the service). Every console error fails the step it shows in.
+ * the built UI, plus one probe consumer (below) for a real dead letter. Steps that need a
+ * service the host does not run yet are skipped and named "pending" (never passed without the
+ * service). Every console error fails the step it shows in, unless the step causes and asserts it.
  * Screenshots of each main screen go to test-artifacts/screenshots/.
  *
  * BROWSER_TEST_SERVICES=repo adds the services of this repository that the host does not run yet,
  * to run the whole scenario before they are wired into the host.
  */
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAuditService } from '@taskstream/audit';
 import { allServices } from '@taskstream/host';
 import { createNotificationService } from '@taskstream/notification';
-import type { ServiceFactory } from '@taskstream/platform';
+import type { Envelope, ServiceFactory } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createRecurringService } from '@taskstream/recurring';
 import { createSyncService } from '@taskstream/sync';
@@ -48,16 +50,42 @@ type Optional = keyof typeof optional;
 
 const ENV = { SEED_DEMO_USERS: 'true' };
 
+/** The topic of the probe consumer below: only the monitor step publishes here, nothing else listens. */
+const PROBE_TOPIC = 'browser-test.probe';
+const PROBE_CONSUMER = 'browser-probe';
+/**
+ * A consumer that fails while `broken` (so the real bus retries and dead-letters its event) and
+ * works once "fixed": a consumer bug fixed in production, whose dead letter an admin replays.
+ * It adds one subscription and nothing else to the runtime the host's services run in.
+ */
+const probe = { broken: true, handled: new Set<string>() };
+const probeService: ServiceFactory = () => ({
+  // An AppId is required; task-api always runs, so the name adds nothing to `running`.
+  name: 'task-api',
+  subscriptions: [
+    {
+      topic: PROBE_TOPIC,
+      consumer: PROBE_CONSUMER,
+      async handler(event: Envelope) {
+        if (probe.broken) throw new Error(`probe is broken: cannot handle ${event.id}`);
+        probe.handled.add(event.id);
+      },
+    },
+  ],
+});
+
 // The runtime starts before the tests are declared, so that which services run decides which
 // steps run (the host may wrap a factory, so its list alone does not tell).
 mkdirSync(screenshots, { recursive: true });
 buildIfStale();
-let rt: TestRuntime = await startTestRuntime(allServices, { env: ENV });
+let rt: TestRuntime = await startTestRuntime([...allServices, probeService], { env: ENV });
 let running = new Set<string>(rt.services.map((s) => s.name));
 const missing = (Object.keys(optional) as Optional[]).filter((name) => !running.has(name));
 if (process.env.BROWSER_TEST_SERVICES === 'repo' && missing.length > 0) {
   await rt.close();
-  rt = await startTestRuntime([...allServices, ...missing.map((name) => optional[name])], { env: ENV });
+  rt = await startTestRuntime([...allServices, ...missing.map((name) => optional[name]), probeService], {
+    env: ENV,
+  });
   running = new Set(rt.services.map((s) => s.name));
 }
 const runs = (name: Optional) => running.has(name);
@@ -144,6 +172,7 @@ describe('web UI in Chromium against the embedded start', () => {
   let admin: Page;
   const email = `walker-${Date.now()}@example.com`;
   const title = `Water the plants ${Date.now() % 100000}`;
+  const mailTitle = `Call the landlord ${Date.now() % 100000}`;
   let taskId = '';
   /** The due day of the task, in Berlin. */
   let dueDay = '';
@@ -174,6 +203,43 @@ describe('web UI in Chromium against the embedded start', () => {
   const heading = (page: Page, text: string) => page.getByRole('heading', { level: 1, name: text }).waitFor();
   const connection = (page: Page) => page.locator('.connection');
   const taskItem = (page: Page, id: string) => page.locator(`li.task[data-task-id="${id}"]`);
+
+  /**
+   * Controls and links that have no accessible name: none from aria-labelledby, aria-label, a
+   * label with text, a title, or (buttons, links, summaries) their own text. A select's options
+   * are not its name, and neither is an empty label.
+   */
+  const unnamedControls = (page: Page) =>
+    page.evaluate(() => {
+      const text = (el: Element | null) => (el?.textContent ?? '').replace(/\s+/g, ' ').trim();
+      const nameOf = (el: Element) =>
+        (el.getAttribute('aria-labelledby') ?? '')
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((id) => text(document.getElementById(id)))
+          .join(' ')
+          .trim() ||
+        (el.getAttribute('aria-label') ?? '').trim() ||
+        [...((el as HTMLInputElement).labels ?? [])].map(text).join(' ').trim() ||
+        (el.getAttribute('title') ?? '').trim() ||
+        (el.matches('button, a, summary') ? text(el) : '') ||
+        (el.matches('input[type="submit"], input[type="button"]') ? (el as HTMLInputElement).value : '');
+      return [
+        ...document.querySelectorAll(
+          'input:not([type="hidden"]), select, textarea, button, a[href], summary',
+        ),
+      ]
+        .filter((el) => !nameOf(el))
+        .map((el) => el.outerHTML.slice(0, 120));
+    });
+  /** A page of its own, signed in with `token` before the app loads. */
+  async function signedIn(name: string, token: string, options: Parameters<Browser['newContext']>[0] = {}) {
+    const page = await open(name, options);
+    await page.addInitScript((t) => localStorage.setItem('taskstream.token', t), token);
+    return page;
+  }
+  /** Console errors of failed requests with this status (a step that causes them asserts what the UI does). */
+  const failedWith = (status: number) => new RegExp(`status of ${status}`);
 
   async function logIn(page: Page, address: string, password: string) {
     await page.goto(`${rt.url}/#/login`);
@@ -216,6 +282,7 @@ describe('web UI in Chromium against the embedded start', () => {
     await shot(first, 'login');
     await first.getByRole('link', { name: 'Register' }).click();
     await heading(first, 'Create an account');
+    await shot(first, 'register');
     await first.getByLabel('Name').fill('Walker');
     await first.getByLabel('Email').fill(email);
     await first.getByLabel('Password').fill(PASSWORD);
@@ -298,6 +365,27 @@ describe('web UI in Chromium against the embedded start', () => {
     await shot(first, 'tasks');
   });
 
+  // Made here so that its email is sent while the in-app reminder is awaited; checked in the mailbox later.
+  step('creates a task whose reminder goes by email a few seconds later', ['notification'], async () => {
+    await first.getByRole('link', { name: 'New task' }).click();
+    await heading(first, 'New task');
+    await first.getByLabel('Title', { exact: true }).fill(mailTitle);
+    await first.getByRole('button', { name: 'Add reminder' }).click();
+    await first.getByLabel('When').selectOption('at');
+    // The form's zone is the browser's own (New York) unless one is chosen.
+    await first.getByLabel(/^Time \(/).fill(wall(new Date(Date.now() + 8_000), 'America/New_York'));
+    await first.getByRole('checkbox', { name: 'In the app' }).uncheck();
+    await first.getByRole('checkbox', { name: 'Email' }).check();
+    await first.getByRole('button', { name: 'Create task' }).click();
+    await heading(first, 'Tasks');
+    const item = first.locator('li.task', { hasText: mailTitle });
+    await item.waitFor();
+    const stored = await rt.request('GET', `/api/tasks/${await item.getAttribute('data-task-id')}`, {
+      token: userToken,
+    });
+    expect(stored.body.reminders).toEqual([expect.objectContaining({ channels: ['email'] })]);
+  });
+
   step(
     'a second browser context of the same user shows the new task without a reload',
     ['sync'],
@@ -378,7 +466,7 @@ describe('web UI in Chromium against the embedded start', () => {
     await taskItem(first, taskId).getByText(`${title} (first)`).waitFor();
 
     // The second saves on top of the old version: If-Match fails (412), the list rolls back.
-    allowed.push(/status of 412/);
+    allowed.push(failedWith(412));
     await second.getByRole('button', { name: 'Save changes' }).click();
     await heading(second, 'Tasks');
     await second.locator('.toast[data-kind="error"]', { hasText: 'Could not save' }).waitFor();
@@ -430,6 +518,68 @@ describe('web UI in Chromium against the embedded start', () => {
     expect(dated).toEqual([...dated].sort((a, b) => a - b));
   });
 
+  test('a complete and a delete the server refuses roll back with a message; a completed task reopens', async () => {
+    const name = `Fix the gate ${Date.now() % 100000}`;
+    const made = await rt.request('POST', '/api/tasks', { token: userToken, body: { title: name } });
+    expect(made.status).toBe(201);
+    const id = made.body.id as string;
+    const stored = async () => (await rt.request('GET', `/api/tasks/${id}`, { token: userToken })).body;
+    await first.goto(`${rt.url}/#/tasks`);
+    await heading(first, 'Tasks');
+    await taskItem(first, id).waitFor({ timeout: 15_000 });
+    const shown = (state: string) => first.locator(`li.task[data-task-id="${id}"]${state}`);
+    const box = taskItem(first, id).getByRole('checkbox', { name: `Done: ${name}` });
+    const errorToast = (text: string) => first.locator('.toast[data-kind="error"]', { hasText: text });
+    allowed.push(failedWith(500), failedWith(409));
+
+    /** Holds the next `method` request to `path` until released, then answers it with `status`. */
+    async function refuseNext(method: string, path: string, status: number, message: string) {
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await first.route(
+        `${rt.url}${path}`,
+        async (route) => {
+          // Nothing else requests this path meanwhile; if it did, the step would time out.
+          if (route.request().method() !== method) return route.fallback();
+          await held;
+          await route.fulfill({ status, json: { error: { code: 'test_refusal', message } } });
+        },
+        { times: 1 },
+      );
+      return release;
+    }
+
+    // Complete: shown done at once, then back to open when the server answers 500.
+    let release = await refuseNext('POST', `/api/tasks/${id}/complete`, 500, 'The database is unavailable.');
+    await box.check();
+    await shown('[data-status="completed"][aria-busy="true"]').waitFor();
+    release();
+    await errorToast(`Could not complete “${name}”: The database is unavailable.`).waitFor();
+    await shown('[data-status="pending"][aria-busy="false"]').waitFor();
+    expect(await box.isChecked()).toBe(false);
+    expect((await stored()).status).toBe('pending');
+
+    // Completed for real, then reopened through the UI.
+    await box.check();
+    await shown('[data-status="completed"][aria-busy="false"]').waitFor();
+    await eventually(async () => (await stored()).status === 'completed');
+    await box.uncheck();
+    await shown('[data-status="pending"][aria-busy="false"]').waitFor();
+    await eventually(async () => (await stored()).status === 'pending');
+    expect(await box.isChecked()).toBe(false);
+
+    // Delete: gone from the list at once, back when the server answers 409.
+    release = await refuseNext('DELETE', `/api/tasks/${id}`, 409, 'The task is being changed elsewhere.');
+    await taskItem(first, id).getByRole('button', { name: 'Delete' }).click();
+    await taskItem(first, id).waitFor({ state: 'detached' });
+    release();
+    await errorToast(`Could not delete “${name}”: The task is being changed elsewhere.`).waitFor();
+    await shown('[data-status="pending"][aria-busy="false"]').waitFor();
+    expect((await stored()).title).toBe(name);
+  });
+
   step(
     'an admin sees the audit rows of the task, verifies the chain and exports them',
     ['audit'],
@@ -479,43 +629,98 @@ describe('web UI in Chromium against the embedded start', () => {
     60_000,
   );
 
-  test('the admin monitor draws live charts, or says the statistics are not available', async () => {
-    if (!admin) {
-      admin = await open('admin');
-      await logIn(admin, 'admin@example.com', 'admin-password');
-    }
-    const stats = await rt.request('GET', '/api/admin/stats', {
-      token: await rt.auth.sign({ userId: '00000000-0000-7000-8000-000000000000', role: 'admin' }),
+  test('the monitor shows the task-events rate and a real dead letter, and replays it from the UI', async () => {
+    const login = await rt.request('POST', '/api/auth/login', {
+      body: { email: 'admin@example.com', password: 'admin-password' },
     });
+    const adminToken = login.body.token as string;
+    admin ??= await signedIn('admin', adminToken);
     await admin.goto(`${rt.url}/#/admin/monitor`);
     await heading(admin, 'Event monitor');
-    if (stats.status === 404) {
-      allowed.push(new RegExp(`status of 404 .*\\(${escapeRegExp(`${rt.url}/api/admin/`)}`));
-      await admin.getByText('Live statistics is not available.').waitFor();
-      await admin.getByText('The dead-letter queue is not available.').waitFor();
-    } else {
-      expect(stats.status).toBe(200);
-      // Two samples a second apart draw a line: the path has a second point.
-      await admin.waitForFunction(
-        () => (document.querySelector('svg[data-chart="dlq"] path')?.getAttribute('d') ?? '').includes('L'),
-        undefined,
-        {
-          timeout: 10_000,
-        },
-      );
+    const dlqTile = admin.locator('[data-stat="dlq"]');
+    await dlqTile.waitFor();
+    const before = Number(await dlqTile.textContent());
+
+    // A live event the probe cannot handle: retried, then dead-lettered by the real bus.
+    probe.broken = true;
+    const poison: Envelope = {
+      specversion: '1.0',
+      id: randomUUID(),
+      type: 'com.taskstream.test.probe',
+      source: '/web.browser.test',
+      time: new Date().toISOString(),
+      data: { note: 'the probe consumer fails on this until it is fixed' },
+    };
+    await rt.ports.bus.publish([{ topic: PROBE_TOPIC, partitionKey: PROBE_CONSUMER, event: poison }]);
+    const letter = await eventually(async () => {
+      const listed = await rt.request('GET', `/api/admin/dlq?status=pending&consumer=${PROBE_CONSUMER}`, {
+        token: adminToken,
+      });
+      return listed.body.items?.find((i: { event: Envelope }) => i.event.id === poison.id) as
+        | { id: string; reason: string }
+        | undefined;
+    });
+    expect(letter.reason).toBe(`probe is broken: cannot handle ${poison.id}`);
+    // The monitor sees the size grow and lists the new dead letter without a reload.
+    const row = admin.locator(`tr[data-dead-letter-id="${letter.id}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    await dlqTile.getByText(String(before + 1), { exact: true }).waitFor();
+    expect(await row.textContent()).toContain(letter.reason);
+
+    // Task changes raise the rate of task-events (averaged over a minute) above zero.
+    for (const n of [1, 2, 3]) {
+      const made = await rt.request('POST', '/api/tasks', { token: userToken, body: { title: `Rate ${n}` } });
+      expect(made.status).toBe(201);
     }
+    // One reading of the chart (it redraws each second): the task-events value kept, shown and spoken.
+    const reading = () =>
+      admin.locator('figure.chart', { has: admin.locator('svg[data-chart="eps"]') }).evaluate((figure) => {
+        const row = [...figure.querySelectorAll('tr')].find(
+          (tr) => tr.querySelector('th')?.textContent?.trim() === 'task-events',
+        );
+        const label = figure.querySelector('svg[data-chart="eps"]')?.getAttribute('aria-label') ?? '';
+        return {
+          value: Number(row?.querySelector('td')?.getAttribute('data-value') ?? 0),
+          shown: Number.parseFloat(row?.querySelector('td')?.textContent ?? ''),
+          spoken: Number(/task-events ([0-9.]+)/.exec(label)?.[1]),
+        };
+      });
+    const rate = await eventually(
+      async () => {
+        const r = await reading();
+        return r.value > 0 ? r : undefined;
+      },
+      10_000,
+      200,
+    );
+    // Read and heard as that rate to within rounding: not 0.0, nor 0.1 for 0.05.
+    expect(Math.abs(rate.shown - rate.value) / rate.value).toBeLessThan(0.05);
+    expect(Math.abs(rate.spoken - rate.value) / rate.value).toBeLessThan(0.05);
+    expect(await unnamedControls(admin)).toEqual([]);
     await shot(admin, 'monitor-server');
+
+    // Fixed: the replay from the UI reaches the probe, and the dead letter leaves the list.
+    probe.broken = false;
+    await row
+      .getByRole('button', { name: `Replay dead letter from ${PROBE_TOPIC} for ${PROBE_CONSUMER}` })
+      .click();
+    await admin
+      .locator('.toast', { hasText: `Replayed the dead letter from ${PROBE_TOPIC} (${PROBE_CONSUMER}).` })
+      .waitFor();
+    await row.waitFor({ state: 'detached' });
+    await dlqTile.getByText(String(before), { exact: true }).waitFor({ timeout: 10_000 });
+    await eventually(async () => probe.handled.has(poison.id));
+    const replayed = await rt.request('GET', `/api/admin/dlq?status=replayed&consumer=${PROBE_CONSUMER}`, {
+      token: adminToken,
+    });
+    expect(replayed.body.items.map((i: { id: string }) => i.id)).toContain(letter.id);
   });
 
   test('the monitor charts what it polls each second and replays a dead letter (admin API stubbed in the browser)', async () => {
     const login = await rt.request('POST', '/api/auth/login', {
       body: { email: 'admin@example.com', password: 'admin-password' },
     });
-    const page = await open('monitor');
-    await page.addInitScript(
-      (token) => localStorage.setItem('taskstream.token', token),
-      login.body.token as string,
-    );
+    const page = await signedIn('monitor', login.body.token as string);
     // Only /api/admin/* is answered by the browser; everything else is the real server.
     let polls = 0;
     const replayed: string[] = [];
@@ -587,29 +792,136 @@ describe('web UI in Chromium against the embedded start', () => {
     await page.locator('[data-stat="dlq"]', { hasText: /^0$/ }).waitFor();
   });
 
-  test('mailbox and settings screens', async () => {
+  step('the reminder email is kept in the local mailbox (no SMTP_URL)', ['notification'], async () => {
     await first.getByRole('link', { name: 'Mailbox' }).click();
     await heading(first, 'Mailbox');
-    if (runs('notification'))
-      await first
-        .getByText(/No mail yet|to /)
-        .first()
-        .waitFor();
-    else await first.getByText('The local mailbox is not available.').waitFor();
+    const subject = `Reminder: ${mailTitle}`;
+    const mail = first.locator('.mail-list > li', { hasText: subject });
+    // The screen loads once; Refresh asks again until the reminder has fired and been kept.
+    await eventually(
+      async () => {
+        if ((await mail.count()) > 0) return true;
+        await first.getByRole('button', { name: 'Refresh' }).click();
+        await first.waitForTimeout(500);
+        return false;
+      },
+      30_000,
+      0,
+    );
+    expect(await mail.count()).toBe(1);
+    expect(await mail.locator('summary').textContent()).toContain(`to ${email}`);
+    await mail.locator('summary').click();
+    const body = mail.locator('.mail-body');
+    await body.waitFor();
+    const html = mail.locator('iframe.mail-html');
+    const content = (await html.count())
+      ? await html.contentFrame().locator('body').textContent()
+      : await body.locator('pre').textContent();
+    expect(content).toContain(mailTitle);
+    expect(await first.getByText('No mail yet.').count()).toBe(0);
     await shot(first, 'mailbox');
-    await first.getByRole('link', { name: 'Settings' }).click();
-    await heading(first, 'Settings');
-    await first.locator('#push-status, .unavailable').first().waitFor();
-    await shot(first, 'settings');
+  });
+
+  step(
+    'turning on push reminders where the browser cannot subscribe says why, in an alert, without console errors',
+    ['notification'],
+    async () => {
+      const page = await signedIn('push', userToken, { permissions: ['notifications'] });
+      await page.goto(`${rt.url}/#/settings`);
+      await heading(page, 'Settings');
+      const status = page.locator('#push-status');
+      await status.getByText('Push reminders are off for this browser.').waitFor();
+      expect(await page.evaluate(() => Notification.permission)).toBe('granted');
+      // Chrome refuses a push subscription in an off-the-record profile, which every Playwright
+      // context is, and logs this itself; a page can neither prevent nor detect it (ADR 0010).
+      allowed.push(/does not support the Push API in incognito mode/);
+      await page.getByRole('button', { name: 'Turn on push reminders' }).click();
+      const alert = page
+        .getByRole('alert')
+        .filter({ hasText: 'This browser could not set up push messages' });
+      await alert.waitFor({ timeout: 30_000 });
+      expect(await alert.textContent()).toContain('reminders still reach you in the app and by email');
+      expect(await status.textContent()).toBe('Push reminders are off for this browser.');
+      expect(await page.getByRole('button', { name: 'Turn on push reminders' }).isEnabled()).toBe(true);
+      const me = await rt.request('GET', '/api/auth/me', { token: userToken });
+      const stored = await rt.pool.query('SELECT endpoint FROM push_subscriptions WHERE user_id = $1', [
+        me.body.user.id,
+      ]);
+      expect(stored.rows).toEqual([]);
+      await shot(page, 'settings');
+    },
+  );
+
+  if (!runs('notification'))
+    test('without the notification service, the mailbox and push opt-in say they are not available', async () => {
+      await first.getByRole('link', { name: 'Mailbox' }).click();
+      await heading(first, 'Mailbox');
+      await first.getByText('The local mailbox is not available.').waitFor();
+      await shot(first, 'mailbox');
+      await first.getByRole('link', { name: 'Settings' }).click();
+      await heading(first, 'Settings');
+      await first.getByText('Web Push is not available on this server.').waitFor();
+      await shot(first, 'settings');
+    });
+
+  test('every control has an accessible name at desktop size: task form, edit form, audit viewer, monitor', async () => {
+    const unnamed: Record<string, string[]> = {};
+    const check = async (page: Page, screen: string) => {
+      const found = await unnamedControls(page);
+      if (found.length > 0) unnamed[screen] = found;
+    };
+    // The new-task form with its optional parts shown: a due date, a reminder of each kind, and
+    // each recurrence that adds fields of its own.
+    await first.goto(`${rt.url}/#/tasks/new`);
+    await heading(first, 'New task');
+    await first.getByLabel('Date and time').fill(`${addDays(wall(new Date(), ZONE).slice(0, 10), 3)}T09:00`);
+    await first.getByRole('button', { name: 'Add reminder' }).click();
+    await first.getByRole('button', { name: 'Add reminder' }).click();
+    await first.locator('#reminder-1-kind').selectOption('at');
+    for (const kind of ['weekly-days', 'monthly-day', 'monthly-nth', 'custom']) {
+      await first.getByLabel('Repeats').selectOption(kind);
+      await check(first, `task form (${kind})`);
+    }
+    await first.getByRole('link', { name: 'Cancel' }).click();
+    await heading(first, 'Tasks');
+
+    await first.goto(`${rt.url}/#/tasks/${taskId}`);
+    await heading(first, 'Edit task');
+    await first.getByLabel('Title', { exact: true }).waitFor();
+    await check(first, 'edit form');
+    await shot(first, 'task-edit');
+    await first.goto(`${rt.url}/#/tasks`);
+    await heading(first, 'Tasks');
+
+    admin ??= await signedIn(
+      'admin',
+      (
+        await rt.request('POST', '/api/auth/login', {
+          body: { email: 'admin@example.com', password: 'admin-password' },
+        })
+      ).body.token,
+    );
+    if (runs('audit')) {
+      await admin.goto(`${rt.url}/#/admin/audit`);
+      await heading(admin, 'Audit log');
+      await admin.getByLabel('Task id').fill(taskId);
+      await admin.getByRole('button', { name: 'Search' }).click();
+      await admin.locator(`tr[data-task-id="${taskId}"]`).first().waitFor();
+      await check(admin, 'audit viewer');
+    }
+    await admin.goto(`${rt.url}/#/admin/monitor`);
+    await heading(admin, 'Event monitor');
+    await admin.locator('[data-stat="dlq"]').waitFor();
+    await check(admin, 'monitor');
+    expect(unnamed).toEqual({});
   });
 
   test('a phone-sized screen fits without sideways scrolling, and the keyboard reaches everything', async () => {
-    const phone = await open('phone', {
+    const phone = await signedIn('phone', userToken, {
       viewport: { width: 390, height: 844 },
       isMobile: true,
       hasTouch: true,
     });
-    await phone.addInitScript((token) => localStorage.setItem('taskstream.token', token), userToken);
     await phone.goto(`${rt.url}/#/tasks`);
     await heading(phone, 'Tasks');
     await phone.locator('li.task').first().waitFor();
@@ -629,18 +941,6 @@ describe('web UI in Chromium against the embedded start', () => {
     expect(await phone.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
     await phone.keyboard.press('Enter');
     expect(await phone.evaluate(() => document.activeElement?.id)).toBe('main-content');
-    // Every form control has an accessible name.
-    const unnamed = await phone.evaluate(() =>
-      [...document.querySelectorAll('input, select, textarea, button')]
-        .filter((el) => {
-          const labelled =
-            (el as HTMLInputElement).labels?.length ||
-            el.getAttribute('aria-label') ||
-            el.getAttribute('aria-labelledby');
-          return !labelled && !(el.textContent ?? '').trim();
-        })
-        .map((el) => el.outerHTML.slice(0, 80)),
-    );
-    expect(unnamed).toEqual([]);
+    expect(await unnamedControls(phone)).toEqual([]);
   });
 });
