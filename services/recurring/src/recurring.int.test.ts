@@ -284,6 +284,7 @@ describe('POST /api/recurrence/preview', () => {
     ['FREQ=DAILY;INTERVAL=0', /INTERVAL/],
     ['FREQ=DAILY;COUNT=3;UNTIL=20270101', /COUNT and UNTIL/],
     ['FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30', /never falls/],
+    ['FREQ=YEARLY;BYWEEKNO=1;BYMONTH=7', /no occurrence within 50 years/],
     ['every other blue moon', /./],
   ])('answers 400 with the reason for %s', async (rule, reason) => {
     const res = await rt.request('POST', '/api/recurrence/preview', {

@@ -393,6 +393,21 @@ describe('bad input gets a 4xx naming the problem', () => {
     for (const rule of bad) {
       expectError(await create(alice, { title: 'r', ...due, recurrence: { rule } }), 400, /recurrence/);
     }
+    // Day 1 of the year is never in February: found only by searching the rule, still a 400.
+    expectNamed(
+      await create(alice, { title: 'r', ...due, recurrence: { rule: 'FREQ=YEARLY;BYMONTH=2;BYYEARDAY=1' } }),
+      400,
+      /recurrence\.rule: the rule produces no occurrence within 50 years/,
+    );
+    const task = (await create(alice, { title: 'r', ...due })).body;
+    expectNamed(
+      await rt.request('PATCH', `/api/tasks/${task.id}`, {
+        token: alice,
+        body: { recurrence: { rule: 'FREQ=MINUTELY;BYMONTH=2;BYYEARDAY=1' } },
+      }),
+      400,
+      /no occurrence within 366 days/,
+    );
     for (const rule of ['weekly:MO,WE', 'FREQ=MONTHLY;BYDAY=-1FR', '0 9 * * 1-5']) {
       const res = await create(alice, { title: 'r', ...due, recurrence: { rule, anchor: 'due' } });
       expect(res.status).toBe(201);

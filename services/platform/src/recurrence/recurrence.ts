@@ -16,6 +16,7 @@ import {
   placeInZone,
   RecurrenceRuleError,
   resolveUntil,
+  SUB_DAILY_HORIZON_DAYS,
 } from './engine.js';
 import { neverMatches, type ParsedRule, parseRuleSyntax } from './grammar.js';
 
@@ -65,7 +66,7 @@ function wallOf(instant: Temporal.Instant, timeZone: string): Temporal.PlainDate
 /**
  * Parses and checks a rule: syntax, value ranges, INTERVAL=0, COUNT with UNTIL, RFC 5545 rule-part
  * combinations, and that the rule itself produces at least one date-time at or after `start`
- * within HORIZON_YEARS (catches BYMONTH=2;BYMONTHDAY=30 and UNTIL before the start). Never throws.
+ * within HORIZON_YEARS (SUB_DAILY_HORIZON_DAYS for HOURLY and MINUTELY) (catches BYMONTH=2;BYMONTHDAY=30 and UNTIL before the start). Never throws.
  */
 export function parseRule(rule: string, opts: ParseRuleOptions = {}): ParseRuleResult {
   try {
@@ -97,11 +98,14 @@ export function parseRule(rule: string, opts: ParseRuleOptions = {}): ParseRuleR
       limit: 1,
     });
     if (first.length === 0) {
+      // Sub-daily rules search a shorter horizon: the reason names the one that was searched.
+      const subDaily = parsed.kind === 'rrule' && (parsed.freq === 'HOURLY' || parsed.freq === 'MINUTELY');
+      const horizon = subDaily ? `${SUB_DAILY_HORIZON_DAYS} days` : `${HORIZON_YEARS} years`;
       return {
         ok: false,
         reason: until
           ? 'the rule produces no occurrence between the start and UNTIL'
-          : `the rule produces no occurrence within ${HORIZON_YEARS} years of the start (fewer periods for BYSETPOS)`,
+          : `the rule produces no occurrence within ${horizon} of the start (fewer periods for BYSETPOS)`,
       };
     }
     return { ok: true, rule: parsed };
