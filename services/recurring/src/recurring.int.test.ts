@@ -227,6 +227,77 @@ describe('completing a recurring task', () => {
     expect(outcomes.rows.map((r) => r.outcome)).toEqual(['created', 'existed', 'ended']);
   });
 
+  it('never re-creates a deleted next task when the completion comes again, and deleting the completed task keeps the next one', async () => {
+    const first = await createTask({
+      title: 'Take out the bins',
+      due_date: '2026-06-01T18:00:00Z',
+      time_zone: 'UTC',
+      recurrence: { rule: 'weekly' },
+    });
+    await complete(first.id);
+    const nextId = occurrenceTaskId(first.id, 2);
+    const created = await eventually(async () => {
+      const list = await taskEvents('task.created', nextId);
+      return list.length > 0 && list;
+    });
+    await handledThrough(created[0]!.id);
+    expect((await rt.request('DELETE', `/api/tasks/${nextId}`, { token })).status).toBe(204);
+
+    // The completion again, as if its inbox row had been lost: the next task is planned and
+    // asked for once more, and its tombstone keeps the id taken.
+    const [completed] = await taskEvents('task.completed', first.id);
+    await rt.pool.query(`DELETE FROM recurring_inbox WHERE event_id = $1`, [completed!.event.id]);
+    await handledThrough(await redeliver(completed!.event, 2));
+
+    expect((await rt.request('GET', `/api/tasks/${nextId}`, { token })).status).toBe(404);
+    expect((await seriesTasks(first.id)).map((t) => t.id)).toEqual([first.id]);
+    expect(await taskEvents('task.created', nextId)).toHaveLength(1);
+    const inbox = await rt.pool.query(`SELECT outcome FROM recurring_inbox WHERE event_id = $1`, [
+      completed!.event.id,
+    ]);
+    expect(inbox.rows).toEqual([{ outcome: 'existed' }]);
+
+    // Deleting a completed task leaves the task after it alone.
+    const other = await createTask({
+      title: 'Pay the cleaner',
+      due_date: '2026-06-01T18:00:00Z',
+      time_zone: 'UTC',
+      recurrence: { rule: 'weekly' },
+    });
+    await complete(other.id);
+    const otherNext = occurrenceTaskId(other.id, 2);
+    await eventually(async () => (await taskEvents('task.created', otherNext)).length > 0);
+    expect((await rt.request('DELETE', `/api/tasks/${other.id}`, { token })).status).toBe(204);
+    const [deleted] = await eventually(async () => {
+      const list = await taskEvents('task.deleted', other.id);
+      return list.length > 0 && list;
+    });
+    await handledThrough(deleted!.id);
+    expect((await seriesTasks(other.id)).map((t) => [t.id, t.status])).toEqual([[otherNext, 'pending']]);
+  });
+
+  it('stops the series when its pending task is deleted', async () => {
+    const first = await createTask({
+      title: 'Renew the parking permit',
+      due_date: '2026-07-01T08:00:00Z',
+      time_zone: 'UTC',
+      recurrence: { rule: 'monthly' },
+    });
+    expect((await rt.request('DELETE', `/api/tasks/${first.id}`, { token })).status).toBe(204);
+    const [deleted] = await eventually(async () => {
+      const list = await taskEvents('task.deleted', first.id);
+      return list.length > 0 && list;
+    });
+    await handledThrough(deleted!.id);
+
+    // A deletion is no completion: no next task, and nothing left to complete.
+    expect(await taskEvents('task.created', occurrenceTaskId(first.id, 2))).toHaveLength(0);
+    expect(await seriesTasks(first.id)).toEqual([]);
+    expect((await rt.request('POST', `/api/tasks/${first.id}/complete`, { token })).status).toBe(404);
+    const inbox = await rt.pool.query('SELECT 1 FROM recurring_inbox WHERE series_id = $1', [first.id]);
+    expect(inbox.rowCount).toBe(0);
+  });
+
   it('sends a broken task.completed event to the dead-letter topic with the reason', async () => {
     const [sample] = (
       await rt.pool.query(
