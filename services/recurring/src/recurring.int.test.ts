@@ -61,6 +61,16 @@ async function handledThrough(logId: number) {
   });
 }
 
+/** Waits for the task's first event of this type, then for the recurring consumer to have handled it. */
+async function handledEvent(type: string, taskId: string) {
+  const [first] = await eventually(async () => {
+    const list = await taskEvents(type, taskId);
+    return list.length > 0 && list;
+  });
+  await handledThrough(first!.id);
+  return first!;
+}
+
 async function redeliver(event: Envelope, times: number): Promise<number> {
   await rt.ports.bus.publish(
     Array.from({ length: times }, () => ({ topic: 'task-events', partitionKey: userId, event })),
@@ -92,11 +102,7 @@ describe('completing a recurring task', () => {
       return list.length === 1 && list;
     });
     const nextId = occurrenceTaskId(first.id, 2);
-    const created = await eventually(async () => {
-      const list = await taskEvents('task.created', nextId);
-      return list.length > 0 && list;
-    });
-    await handledThrough(created[0]!.id);
+    await handledEvent('task.created', nextId);
 
     // The original delivery plus three more copies of the same event.
     await handledThrough(await redeliver(completed!.event, 3));
@@ -142,11 +148,7 @@ describe('completing a recurring task', () => {
     });
     await complete(first.id);
     const nextId = occurrenceTaskId(first.id, 2);
-    const created = await eventually(async () => {
-      const list = await taskEvents('task.created', nextId);
-      return list.length > 0 && list;
-    });
-    await handledThrough(created[0]!.id);
+    await handledEvent('task.created', nextId);
     const [next] = (await seriesTasks(first.id)).filter((t) => t.occurrence === 2);
     expect(next!.due_date).toBe('2026-03-29T08:00:00.000Z'); // 09:00 BST
     // 09:00 exists that day: the due date says it all, no local time is kept.
@@ -236,11 +238,7 @@ describe('completing a recurring task', () => {
     });
     await complete(first.id);
     const nextId = occurrenceTaskId(first.id, 2);
-    const created = await eventually(async () => {
-      const list = await taskEvents('task.created', nextId);
-      return list.length > 0 && list;
-    });
-    await handledThrough(created[0]!.id);
+    await handledEvent('task.created', nextId);
     expect((await rt.request('DELETE', `/api/tasks/${nextId}`, { token })).status).toBe(204);
 
     // The completion again, as if its inbox row had been lost: the next task is planned and
@@ -268,11 +266,7 @@ describe('completing a recurring task', () => {
     const otherNext = occurrenceTaskId(other.id, 2);
     await eventually(async () => (await taskEvents('task.created', otherNext)).length > 0);
     expect((await rt.request('DELETE', `/api/tasks/${other.id}`, { token })).status).toBe(204);
-    const [deleted] = await eventually(async () => {
-      const list = await taskEvents('task.deleted', other.id);
-      return list.length > 0 && list;
-    });
-    await handledThrough(deleted!.id);
+    await handledEvent('task.deleted', other.id);
     expect((await seriesTasks(other.id)).map((t) => [t.id, t.status])).toEqual([[otherNext, 'pending']]);
   });
 
@@ -284,11 +278,7 @@ describe('completing a recurring task', () => {
       recurrence: { rule: 'monthly' },
     });
     expect((await rt.request('DELETE', `/api/tasks/${first.id}`, { token })).status).toBe(204);
-    const [deleted] = await eventually(async () => {
-      const list = await taskEvents('task.deleted', first.id);
-      return list.length > 0 && list;
-    });
-    await handledThrough(deleted!.id);
+    await handledEvent('task.deleted', first.id);
 
     // A deletion is no completion: no next task, and nothing left to complete.
     expect(await taskEvents('task.created', occurrenceTaskId(first.id, 2))).toHaveLength(0);
