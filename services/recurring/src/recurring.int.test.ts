@@ -71,6 +71,15 @@ async function handledEvent(type: string, taskId: string) {
   return first!;
 }
 
+/** Creates a series' first task and completes it; resolves once its next task is created and handled. */
+async function completeFirst(body: Record<string, unknown>) {
+  const first = await createTask(body);
+  await complete(first.id);
+  const nextId = occurrenceTaskId(first.id, 2);
+  await handledEvent('task.created', nextId);
+  return { first, nextId };
+}
+
 async function redeliver(event: Envelope, times: number): Promise<number> {
   await rt.ports.bus.publish(
     Array.from({ length: times }, () => ({ topic: 'task-events', partitionKey: userId, event })),
@@ -140,15 +149,12 @@ describe('completing a recurring task', () => {
   });
 
   it('keeps the local time across the DST change and creates nothing new when the inbox is lost and the event comes again', async () => {
-    const first = await createTask({
+    const { first, nextId } = await completeFirst({
       title: 'Stand-up',
       due_date: '2026-03-28T09:00:00Z', // Saturday 09:00 GMT; Sunday 29 March London moves to BST
       time_zone: 'Europe/London',
       recurrence: { rule: 'daily' },
     });
-    await complete(first.id);
-    const nextId = occurrenceTaskId(first.id, 2);
-    await handledEvent('task.created', nextId);
     const [next] = (await seriesTasks(first.id)).filter((t) => t.occurrence === 2);
     expect(next!.due_date).toBe('2026-03-29T08:00:00.000Z'); // 09:00 BST
     // 09:00 exists that day: the due date says it all, no local time is kept.
@@ -191,15 +197,12 @@ describe('completing a recurring task', () => {
   });
 
   it('ends the series after COUNT tasks, and completing a reopened task does not create a second next task', async () => {
-    const first = await createTask({
+    const { first, nextId: secondId } = await completeFirst({
       title: 'Physio exercises',
       due_date: '2026-05-04T07:30:00Z',
       time_zone: 'UTC',
       recurrence: { rule: 'FREQ=WEEKLY;BYDAY=MO,TH;COUNT=2' },
     });
-    await complete(first.id);
-    const secondId = occurrenceTaskId(first.id, 2);
-    await eventually(async () => (await taskEvents('task.created', secondId)).length > 0);
 
     // Reopen and complete the first task again: same next task, no new one.
     expect((await rt.request('POST', `/api/tasks/${first.id}/reopen`, { token })).status).toBe(200);
@@ -230,15 +233,12 @@ describe('completing a recurring task', () => {
   });
 
   it('never re-creates a deleted next task when the completion comes again, and deleting the completed task keeps the next one', async () => {
-    const first = await createTask({
+    const { first, nextId } = await completeFirst({
       title: 'Take out the bins',
       due_date: '2026-06-01T18:00:00Z',
       time_zone: 'UTC',
       recurrence: { rule: 'weekly' },
     });
-    await complete(first.id);
-    const nextId = occurrenceTaskId(first.id, 2);
-    await handledEvent('task.created', nextId);
     expect((await rt.request('DELETE', `/api/tasks/${nextId}`, { token })).status).toBe(204);
 
     // The completion again, as if its inbox row had been lost: the next task is planned and
@@ -256,15 +256,12 @@ describe('completing a recurring task', () => {
     expect(inbox.rows).toEqual([{ outcome: 'existed' }]);
 
     // Deleting a completed task leaves the task after it alone.
-    const other = await createTask({
+    const { first: other, nextId: otherNext } = await completeFirst({
       title: 'Pay the cleaner',
       due_date: '2026-06-01T18:00:00Z',
       time_zone: 'UTC',
       recurrence: { rule: 'weekly' },
     });
-    await complete(other.id);
-    const otherNext = occurrenceTaskId(other.id, 2);
-    await eventually(async () => (await taskEvents('task.created', otherNext)).length > 0);
     expect((await rt.request('DELETE', `/api/tasks/${other.id}`, { token })).status).toBe(204);
     await handledEvent('task.deleted', other.id);
     expect((await seriesTasks(other.id)).map((t) => [t.id, t.status])).toEqual([[otherNext, 'pending']]);
