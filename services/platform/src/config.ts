@@ -168,6 +168,11 @@ function crossChecks(serving: boolean) {
           variable,
           'required in production for the notification service, from a secret (`npx web-push generate-vapid-keys` makes a pair)',
         );
+    // The lag reader's SASL user: half of one would fail only at the first scrape.
+    if (config.KAFKA_SASL_USERNAME && !config.KAFKA_SASL_PASSWORD)
+      issue('KAFKA_SASL_PASSWORD', 'set together with KAFKA_SASL_USERNAME (both or neither)');
+    if (config.KAFKA_SASL_PASSWORD && !config.KAFKA_SASL_USERNAME)
+      issue('KAFKA_SASL_USERNAME', 'set together with KAFKA_SASL_PASSWORD (both or neither)');
   };
 }
 

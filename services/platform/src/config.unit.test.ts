@@ -163,6 +163,34 @@ describe('loadConfig', () => {
     ).toMatchObject({ VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey });
   });
 
+  test('Kafka settings of the lag reader: brokers as a list, checked; the SASL user and password in pairs', () => {
+    expect(loadConfig({}).KAFKA_BROKERS).toBeUndefined();
+    expect(
+      loadConfig({
+        KAFKA_BROKERS: 'a.example:9092,b.example:9093',
+        KAFKA_TLS: 'true',
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'p',
+      }),
+    ).toMatchObject({
+      KAFKA_BROKERS: ['a.example:9092', 'b.example:9093'],
+      KAFKA_TLS: true,
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+    });
+    expect(configError({ KAFKA_BROKERS: 'redpanda' }).issues.map((i) => i.variable)).toEqual([
+      'KAFKA_BROKERS',
+    ]);
+    expect(configError({ KAFKA_SASL_MECHANISM: 'PLAIN' }).issues.map((i) => i.variable)).toEqual([
+      'KAFKA_SASL_MECHANISM',
+    ]);
+    expect(configError({ KAFKA_SASL_USERNAME: 'u' }).issues).toEqual([
+      { variable: 'KAFKA_SASL_PASSWORD', message: 'set together with KAFKA_SASL_USERNAME (both or neither)' },
+    ]);
+    expect(configError({ KAFKA_SASL_PASSWORD: 'p' }).issues).toEqual([
+      { variable: 'KAFKA_SASL_USERNAME', message: 'set together with KAFKA_SASL_PASSWORD (both or neither)' },
+    ]);
+  });
+
   test('the notification service in production needs its VAPID keys from configuration', () => {
     const notification = { NODE_ENV: 'production', APP_ID: 'notification', JWT_SECRET: 'x'.repeat(32) };
     const error = configError(notification);

@@ -71,6 +71,13 @@ export interface Subscription {
   concurrency?: number;
 }
 
+/** Events written to a topic and not yet handled by a consumer (ADR 0011). */
+export interface ConsumerLag {
+  consumer: string;
+  topic: string;
+  lag: number;
+}
+
 export interface EventBus {
   /** Publish in order; resolves when the bus holds the messages durably. */
   publish(messages: OutgoingMessage[]): Promise<void>;
@@ -91,6 +98,12 @@ export interface EventBus {
   start(): Promise<void>;
   /** Stop intake, let in-flight handlers finish. */
   stop(): Promise<void>;
+  /**
+   * Lag of every consumer the bus can see, per topic: the embedded bus reads its event log and
+   * checkpoints; the `dapr` bus reads Kafka's offsets, and has no `lag` when it is given no
+   * brokers (the sidecar hides them). Absent means "not measured", not "no lag".
+   */
+  lag?(): Promise<ConsumerLag[]>;
 }
 
 export interface StoredState<T> {

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { deliveryMetrics, runHandler } from '../ops/delivery.js';
 import type { Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
 import { traceIdOf } from '../trace.js';
+import type { KafkaLagReader } from './kafka-lag.js';
 
 export interface DaprEventBusOptions {
   dapr: DaprClient;
@@ -16,6 +17,15 @@ export interface DaprEventBusOptions {
   retryDelaysMs: number[];
   /** Published, consumed, retried and dead-lettered counters and handler durations (as the embedded bus). */
   metrics?: Metrics;
+  /**
+   * Reads consumer lag from the brokers behind the sidecar (daprd does not expose it); without
+   * one the bus has no `lag` and the lag is reported as not measured.
+   */
+  lagReader?: KafkaLagReader;
+  /** Topics whose lag is measured besides this app's own: those the other apps consume. */
+  lagTopics?: string[];
+  /** This app's consumer group (the app id): measured on its topics even before it commits. */
+  consumerGroup?: string;
 }
 
 /** Fields daprd adds to every delivered CloudEvent; handlers get the event as it was published. */
@@ -188,7 +198,7 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     }
   });
 
-  return {
+  const bus: EventBus = {
     async publish(messages) {
       // A bulk request keeps no order among its entries, so each carries at most one record per
       // key: round r holds every key's r-th record, one request per topic, and round r + 1
@@ -242,8 +252,18 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
       for (const wake of [...pendingWaits]) wake();
       await Promise.allSettled([...inFlight]);
       await dapr.stop(); // closes the SDK's keep-alive sockets to the sidecar
+      await options.lagReader?.close();
     },
   };
+  const reader = options.lagReader;
+  if (reader) {
+    bus.lag = () => {
+      const own = [...subscriptions.values()].map((sub) => sub.topic);
+      const group = options.consumerGroup;
+      return reader.read([...(options.lagTopics ?? []), ...own], group ? { group, topics: own } : undefined);
+    };
+  }
+  return bus;
 }
 
 function routeOf(sub: Subscription) {

@@ -1,4 +1,5 @@
 import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import { deadLetterTopic, Topics } from '@taskstream/contracts';
 import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -7,6 +8,7 @@ import type { Ports } from '../ports.js';
 import { createDaprEventBus } from './event-bus.js';
 import { createDaprInvoker } from './invoker.js';
 import { createDaprJobScheduler, type JobFailurePolicy } from './job-scheduler.js';
+import { createKafkaLagReader, type KafkaLagReader } from './kafka-lag.js';
 import { createSidecarClient, requireAppToken } from './sidecar-client.js';
 import { createDaprStateStore } from './state-store.js';
 
@@ -17,8 +19,14 @@ export {
   createDaprInvoker,
   createDaprJobScheduler,
   createDaprStateStore,
+  createKafkaLagReader,
   createSidecarClient,
 };
+
+/** The app ids whose consumer groups the `pubsub` component names `{appID}` (initialOffset oldest). */
+const APP_GROUPS = ['task-api', 'recurring', 'notification', 'audit', 'sync'];
+/** Every topic an app consumes, with its dead-letter topic (task-api consumes those). */
+const CONSUMED_TOPICS = Object.values(Topics).flatMap((topic) => [topic, deadLetterTopic(topic)]);
 
 export interface DaprPortsOptions {
   config: Pick<
@@ -31,7 +39,20 @@ export interface DaprPortsOptions {
     | 'STATESTORE_NAME'
     | 'RETRY_DELAYS_MS'
     | 'BODY_LIMIT_BYTES'
-  >;
+  > &
+    Partial<
+      Pick<
+        Config,
+        | 'APP_ID'
+        | 'KAFKA_BROKERS'
+        | 'KAFKA_TLS'
+        | 'KAFKA_SASL_MECHANISM'
+        | 'KAFKA_SASL_USERNAME'
+        | 'KAFKA_SASL_PASSWORD'
+      >
+    >;
+  /** The sidecar's app id: its consumer group (default: the config's APP_ID). */
+  appId?: string;
   /** The service's express app: the sidecar callback routes are mounted on it. */
   app: Express | Router;
   logger: Logger;
@@ -78,6 +99,9 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
       logger: logger.child({ port: 'bus' }),
       retryDelaysMs: config.RETRY_DELAYS_MS,
       metrics: options.metrics,
+      lagReader: kafkaLagReader(config, options.appId ?? config.APP_ID),
+      lagTopics: CONSUMED_TOPICS,
+      consumerGroup: options.appId ?? config.APP_ID,
     }),
     state: createDaprStateStore({ sidecar, storeName: config.STATESTORE_NAME }),
     jobs: createDaprJobScheduler({
@@ -88,4 +112,29 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
     }),
     invoker: createDaprInvoker(sidecar),
   };
+}
+
+/**
+ * A Kafka admin client for consumer lag when KAFKA_BROKERS is set, with the pub/sub component's
+ * TLS and SASL settings. Groups named after an app id (the `pubsub` component's) start at the
+ * oldest event; any other group is a sync pod's broadcast group, which starts at the newest.
+ */
+function kafkaLagReader(
+  config: DaprPortsOptions['config'],
+  appId: string | undefined,
+): KafkaLagReader | undefined {
+  if (!config.KAFKA_BROKERS) return undefined;
+  // Both or neither: the config schema refuses half a SASL user.
+  const { KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = config;
+  const oldest = new Set([...APP_GROUPS, ...(appId ? [appId] : [])]);
+  return createKafkaLagReader({
+    brokers: config.KAFKA_BROKERS,
+    clientId: `${appId ?? 'taskstream'}-lag`,
+    tls: config.KAFKA_TLS,
+    sasl:
+      username && password
+        ? { mechanism: config.KAFKA_SASL_MECHANISM ?? 'SCRAM-SHA-256', username, password }
+        : undefined,
+    startsAtOldest: (group) => oldest.has(group),
+  });
 }

@@ -3,7 +3,7 @@ import { type Pool, type PoolClient, withTransaction } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { deliveryMetrics, runHandler } from '../ops/delivery.js';
-import type { Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
+import type { ConsumerLag, Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
 import { traceIdOf } from '../trace.js';
 
 const CHANNEL = 'taskstream_events';
@@ -152,7 +152,7 @@ type Control = ReturnType<typeof createControlConnection>;
  * the oldest one still running, in (tx, id) order, so a row that commits late is never skipped.
  */
 export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & {
-  lag(): Promise<{ consumer: string; topic: string; lag: number }[]>;
+  lag(): Promise<ConsumerLag[]>;
 } {
   const { pool } = options;
   const subscriptions: Subscription[] = [];
