@@ -110,6 +110,7 @@ describe('dead letters: list, replay, discard', () => {
     expect(stats.body.dlq_size).toBe(1);
     expect(stats.body.topics[Topics.taskEvents].total).toBeGreaterThanOrEqual(1);
     expect(stats.body.consumers['dlq-probe']).toEqual({ lag: expect.any(Number) });
+    expect(stats.body.consumer_lag).toEqual({ available: true });
     expect(stats.body.outbox_backlog).toBe(0);
 
     p.state.broken = false;

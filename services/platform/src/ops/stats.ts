@@ -1,20 +1,20 @@
 import type { Pool } from '../db.js';
-import type { EventBus } from '../ports.js';
+import type { ConsumerLag, EventBus } from '../ports.js';
 
 /** The window of `events_per_second`. */
 export const STATS_WINDOW_SECONDS = 60;
 
-export interface ConsumerLag {
-  consumer: string;
-  topic: string;
-  lag: number;
+/**
+ * The bus's lag reader, when it has one (the port's optional `lag`): the embedded bus always,
+ * the `dapr` bus when it is given Kafka's brokers.
+ */
+export function lagOf(bus: EventBus): (() => Promise<ConsumerLag[]>) | undefined {
+  const read = bus.lag;
+  return read ? () => read.call(bus) : undefined;
 }
 
-/** The embedded bus measures lag exactly (event_log rows past the checkpoint, plus held-back retries). */
-export function lagOf(bus: EventBus): (() => Promise<ConsumerLag[]>) | undefined {
-  const candidate = (bus as { lag?: () => Promise<ConsumerLag[]> }).lag;
-  return typeof candidate === 'function' ? () => candidate.call(bus) : undefined;
-}
+/** Whether `consumers` of the stats is measured; why not when it is not. */
+export type LagStatus = { available: true } | { available: false; reason: string };
 
 async function tableExists(pool: Pool, name: string): Promise<boolean> {
   const { rows } = await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [name]);
@@ -43,9 +43,24 @@ export async function adminStats(pool: Pool, bus: EventBus, windowSeconds = STAT
       topics[r.topic] = { events_per_second: Number(r.recent) / windowSeconds, total: Number(r.total) };
   }
   const consumers: Record<string, { lag: number }> = {};
+  let consumerLag: LagStatus;
   const lag = lagOf(bus);
-  for (const l of lag ? await lag() : []) {
-    consumers[l.consumer] = { lag: (consumers[l.consumer]?.lag ?? 0) + l.lag };
+  if (!lag) {
+    // Said outright: an empty `consumers` alone would read as "nothing behind".
+    consumerLag = {
+      available: false,
+      reason: 'not measured: the dapr bus reads lag from Kafka and KAFKA_BROKERS is not set',
+    };
+  } else {
+    try {
+      for (const l of await lag()) {
+        consumers[l.consumer] = { lag: (consumers[l.consumer]?.lag ?? 0) + l.lag };
+      }
+      consumerLag = { available: true };
+    } catch (err) {
+      // The rest of the stats still answers when the broker does not.
+      consumerLag = { available: false, reason: `reading the lag failed: ${(err as Error).message}` };
+    }
   }
   const { rows: dlq } = await pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM dead_letters WHERE status = 'pending'`,
@@ -54,5 +69,5 @@ export async function adminStats(pool: Pool, bus: EventBus, windowSeconds = STAT
     ? ((await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL'))
         .rows[0]?.n ?? 0)
     : 0;
-  return { topics, consumers, dlq_size: dlq[0]?.n ?? 0, outbox_backlog: backlog };
+  return { topics, consumers, consumer_lag: consumerLag, dlq_size: dlq[0]?.n ?? 0, outbox_backlog: backlog };
 }
