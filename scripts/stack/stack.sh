@@ -310,6 +310,9 @@ start_app() {
     DAPR_API_TOKEN="$(env_value DAPR_API_TOKEN)" APP_API_TOKEN="$(env_value APP_API_TOKEN)"
     JWT_SECRET="$(env_value JWT_SECRET)" DATA_DIR="$DATA/app-$id"
   )
+  # task-api reads every app's consumer lag from the broker (ADR 0011), as the chart sets it up:
+  # one reader, so /metrics does not export each group's lag from five apps.
+  if [[ $id == task-api ]]; then env+=(KAFKA_BROKERS="$(env_value KAFKA_BROKERS)"); fi
   # The app first: daprd only reports healthy once the app port answers.
   if running "app-$id"; then
     log "$id already running (pid $(pid_of "app-$id"))"

@@ -29,6 +29,7 @@ export async function startDaprTestApp(options: {
   app.use(express.json()); // as the services' own HTTP bootstrap does
   const ports = createDaprPorts({
     app,
+    appId: options.appId,
     logger: pino({ name: options.appId, level: process.env.LOG_LEVEL ?? 'warn' }),
     jobFailurePolicy: options.jobFailurePolicy,
     config: {
@@ -40,6 +41,8 @@ export async function startDaprTestApp(options: {
       STATESTORE_NAME: 'statestore',
       RETRY_DELAYS_MS: options.retryDelaysMs ?? [1000, 5000, 25000],
       BODY_LIMIT_BYTES: 1024 * 1024,
+      // The bus reads consumer lag from the stack's broker, as the stack's task-api does.
+      KAFKA_BROKERS: env.KAFKA_BROKERS.split(','),
     },
   });
   options.configure?.(ports, app);

@@ -86,6 +86,40 @@ async function createTask(token: string, body: Record<string, unknown>): Promise
   return res.body as Task;
 }
 
+/**
+ * Makes audit's storage refuse the rows whose payload contains `marker` (a trigger raising
+ * `audit storage refused the row (<marker>)`), so its consumer keeps failing on that event while
+ * the others go on. Each refusal first takes a number from a sequence, which a rollback does not
+ * return, so `tries()` counts them. `fix()` drops the trigger; `cleanup()` drops everything.
+ */
+async function refuseAuditRows(db: pg.Client, marker: string) {
+  const fn = `e2e_refuse_${marker.replaceAll('-', '_')}`;
+  await db.query(`CREATE SEQUENCE ${fn}_tries`);
+  await db.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.payload::text LIKE '%${marker}%' THEN
+        PERFORM nextval('${fn}_tries');
+        RAISE EXCEPTION 'audit storage refused the row (${marker})';
+      END IF;
+      RETURN NEW;
+    END $$`);
+  await db.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON audit_logs FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+  return {
+    async tries(): Promise<number> {
+      const { rows } = await db.query(
+        `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM ${fn}_tries`,
+      );
+      return Number(rows[0].n);
+    },
+    fix: () => db.query(`DROP TRIGGER IF EXISTS ${fn} ON audit_logs`),
+    async cleanup() {
+      await db.query(`DROP TRIGGER IF EXISTS ${fn} ON audit_logs`).catch(() => undefined);
+      await db.query(`DROP FUNCTION IF EXISTS ${fn}()`).catch(() => undefined);
+      await db.query(`DROP SEQUENCE IF EXISTS ${fn}_tries`).catch(() => undefined);
+    },
+  };
+}
+
 describe('the stack: every service alone beside its daprd, Kafka, the Dapr scheduler', () => {
   let user: { token: string; userId: string };
 
@@ -212,22 +246,75 @@ describe('the stack: every service alone beside its daprd, Kafka, the Dapr sched
     expect(Date.parse(notification.created_at)).toBeGreaterThanOrEqual(fireAt.getTime());
   }, 120_000);
 
+  test("GET /api/admin/stats reads every app's consumer lag from Kafka: audit held on a failing event is behind, then back to 0", async () => {
+    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    await db.connect();
+    const marker = `held-${randomUUID()}`;
+    let refusal: Awaited<ReturnType<typeof refuseAuditRows>> | undefined;
+    try {
+      const adminToken = await registerAdmin(db);
+      const stats = async () => {
+        const res = await call('task-api', 'GET', '/api/admin/stats', { token: adminToken });
+        expect(res.status).toBe(200);
+        return res.body as { consumers: Record<string, { lag: number }>; consumer_lag: unknown };
+      };
+      // The consumer groups of every app (the group is the app id), read by task-api from Kafka.
+      // A group shows once it has committed an offset: on a fresh stack, after its first event.
+      const seed = await createTask(user.token, { title: `seed ${randomUUID()}` });
+      await eventually('the seed task audited', async () => {
+        const res = await call('audit', 'GET', `/api/audit-logs?task_id=${seed.id}`, { token: user.token });
+        return res.body.items.length ? true : undefined;
+      });
+      const first = await eventually('every app consumer in the stats', async () => {
+        const body = await stats();
+        return ['audit', 'recurring', 'notification', 'sync'].every((c) => c in body.consumers)
+          ? body
+          : undefined;
+      });
+      expect(first.consumer_lag).toEqual({ available: true });
+      for (const consumer of ['audit', 'recurring', 'notification', 'sync'])
+        expect(first.consumers[consumer]).toEqual({ lag: expect.any(Number) });
+      // The same reading on task-api's /metrics.
+      const metrics = await (await fetch(`${apps['task-api']}/metrics`)).text();
+      expect(metrics).toMatch(
+        /^taskstream_consumer_lag\{(?=[^}]*consumer="audit")(?=[^}]*topic="task-events")[^}]*\} \d+$/m,
+      );
+
+      // Audit's storage refuses this task's row for now: its consumer retries (1 s, 5 s, 25 s)
+      // without committing, so the event stays behind on task-events.
+      refusal = await refuseAuditRows(db, marker);
+      const task = await createTask(user.token, { title: marker });
+      await eventually('audit refused the row once', async () =>
+        (await refusal!.tries()) >= 1 ? true : undefined,
+      );
+      // Refused and not committed: behind by at least that event until the trigger goes.
+      const held = await stats();
+      expect(held.consumers.audit.lag).toBeGreaterThanOrEqual(1);
+
+      // Fixed before the retries run out: audit handles it, commits, and is behind on nothing.
+      await refusal.fix();
+      await eventually(
+        'audit caught up',
+        async () => ((await stats()).consumers.audit?.lag === 0 ? true : undefined),
+        90_000,
+      );
+      const rows = await call('audit', 'GET', `/api/audit-logs?task_id=${task.id}`, { token: user.token });
+      expect(rows.body.items).toHaveLength(1);
+    } finally {
+      await refusal?.cleanup();
+      await db.end();
+    }
+  }, 180_000);
+
   test("a failing consumer's event lands in task-api's DLQ with its reason after the retries; once fixed, a replay stores it exactly once", async () => {
     const db = new pg.Client({ connectionString: env.DATABASE_URL });
     await db.connect();
     const marker = `poison-${randomUUID()}`;
-    const fn = `e2e_fail_${marker.replaceAll('-', '_')}`;
+    let refusal: Awaited<ReturnType<typeof refuseAuditRows>> | undefined;
     try {
       const adminToken = await registerAdmin(db);
       // Audit's storage refuses this one task's row: its consumer keeps failing, the others go on.
-      await db.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF NEW.payload::text LIKE '%${marker}%' THEN RAISE EXCEPTION 'audit storage refused the row (${marker})'; END IF;
-          RETURN NEW;
-        END $$`);
-      await db.query(
-        `CREATE TRIGGER ${fn} BEFORE INSERT ON audit_logs FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
-      );
+      refusal = await refuseAuditRows(db, marker);
       const task = await createTask(user.token, { title: marker });
 
       // 1 s + 5 s + 25 s of retries, then <topic>.dlq through daprd and Kafka, then task-api's DLQ.
@@ -249,7 +336,7 @@ describe('the stack: every service alone beside its daprd, Kafka, the Dapr sched
       expect(await auditRows()).toEqual([]);
 
       // The fix, then the replay: audit alone gets the event again and stores it once.
-      await db.query(`DROP TRIGGER ${fn} ON audit_logs`);
+      await refusal.fix();
       const replay = await call('task-api', 'POST', `/api/admin/dlq/${dead.id}/replay`, {
         token: adminToken,
       });
@@ -280,8 +367,7 @@ describe('the stack: every service alone beside its daprd, Kafka, the Dapr sched
       });
       expect(listed.body.items.map((d: { id: string }) => d.id)).toContain(dead.id);
     } finally {
-      await db.query(`DROP TRIGGER IF EXISTS ${fn} ON audit_logs`).catch(() => undefined);
-      await db.query(`DROP FUNCTION IF EXISTS ${fn}()`).catch(() => undefined);
+      await refusal?.cleanup();
       await db.end();
     }
   }, 240_000);
