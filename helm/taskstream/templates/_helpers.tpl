@@ -189,6 +189,28 @@ services/platform/src/config.ts only. The Dapr tokens go only to containers besi
       optional: true
       {{- end }}
 {{- end }}
+{{- if and .sidecar (eq $svc.id "task-api") $root.Values.kafka.consumerLag.enabled }}
+{{- $inCluster := $root.Values.redpanda.enabled }}
+# task-api reads every app's consumer lag from the brokers, connecting as the pub/sub component does.
+- name: KAFKA_BROKERS
+  value: {{ include "taskstream.kafkaBrokers" $root | quote }}
+- name: KAFKA_TLS
+  value: {{ and $root.Values.kafka.tls.enabled (not $inCluster) | toString | quote }}
+{{- if and $root.Values.kafka.sasl.enabled (not $inCluster) }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ printf "SCRAM-%s" $root.Values.kafka.sasl.mechanism | quote }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "kafka.sasl.existingSecret is required when kafka.sasl.enabled" $root.Values.kafka.sasl.existingSecret }}
+      key: {{ $root.Values.kafka.sasl.usernameKey }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.kafka.sasl.existingSecret }}
+      key: {{ $root.Values.kafka.sasl.passwordKey }}
+{{- end }}
+{{- end }}
 {{- if and .sidecar $root.Values.dapr.enabled }}
 - name: DAPR_API_TOKEN
   valueFrom:
