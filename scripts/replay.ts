@@ -208,7 +208,7 @@ async function main() {
     );
     process.exit(2);
   }
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { serving: false });
   const url =
     config.DATABASE_URL ?? `postgres://postgres:taskstream@127.0.0.1:${config.EMBEDDED_PG_PORT}/taskstream`;
   const pool = createPool(url, 4);

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { HttpError, unauthorized } from './errors.js';
@@ -15,6 +16,13 @@ declare global {
       principal?: Principal;
     }
   }
+}
+
+/** Whether `given` is the app token; compares in constant time so the token cannot be guessed byte by byte. */
+export function isAppToken(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export interface AuthOptions {

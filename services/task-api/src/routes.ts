@@ -10,6 +10,7 @@ import {
   type Auth,
   badRequest,
   HttpError,
+  isAppToken,
   newId,
   notFound,
   type Pool,
@@ -177,7 +178,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
 
   // Service invocation only (the recurring service): the app token stands in for a user.
   router.post('/internal/tasks', async (req, res) => {
-    if (options.appToken && req.header('dapr-api-token') !== options.appToken) {
+    if (options.appToken && !isAppToken(req.header('dapr-api-token'), options.appToken)) {
       throw new HttpError(401, 'unauthorized', 'app token required');
     }
     const body = parse(CreateOccurrenceBody, req.body);

@@ -453,3 +453,44 @@ describe('bad input gets a 4xx naming the problem', () => {
     expectError(await rt.request('GET', '/api/tasks'), 401, /bearer/);
   });
 });
+
+describe('internal routes (service invocation only)', () => {
+  const appToken = 'app-token-for-the-internal-routes';
+  let guarded: TestRuntime;
+  beforeAll(async () => {
+    guarded = await startTestRuntime([createTaskApiService], { env: { APP_API_TOKEN: appToken } });
+  });
+  afterAll(async () => guarded?.close());
+
+  it('refuses a missing, wrong or same-length wrong app token and accepts the right one', async () => {
+    const reg = await guarded.request('POST', '/api/auth/register', {
+      body: { email: `dave-${Date.now()}@example.com`, password: 'correct horse', name: 'Dave' },
+    });
+    const userId = reg.body.user.id as string;
+    const occurrence = {
+      id: crypto.randomUUID(),
+      user_id: userId,
+      series_id: crypto.randomUUID(),
+      occurrence: 2,
+      title: 'Weekly review',
+    };
+    const wrongTokens = [undefined, 'nope', appToken.replace(/.$/, 'X')];
+    for (const token of wrongTokens) {
+      const headers = token ? { 'dapr-api-token': token } : undefined;
+      const created = await guarded.request('POST', '/internal/tasks', { body: occurrence, headers });
+      expect(created.status).toBe(401);
+      const user = await guarded.request('GET', `/internal/users/${userId}`, { headers });
+      expect(user.status).toBe(401);
+    }
+    const listed = await guarded.request('GET', '/api/tasks', { token: reg.body.token });
+    expect(listed.body.items).toEqual([]);
+
+    const headers = { 'dapr-api-token': appToken };
+    const created = await guarded.request('POST', '/internal/tasks', { body: occurrence, headers });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: occurrence.id, user_id: userId, occurrence: 2 });
+    const user = await guarded.request('GET', `/internal/users/${userId}`, { headers });
+    expect(user.status).toBe(200);
+    expect(user.body.id).toBe(userId);
+  });
+});

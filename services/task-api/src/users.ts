@@ -1,5 +1,13 @@
 import { LoginBody, RegisterBody, type User } from '@taskstream/contracts';
-import { type Auth, conflict, HttpError, type Logger, type Pool, parse } from '@taskstream/platform';
+import {
+  type Auth,
+  conflict,
+  HttpError,
+  isAppToken,
+  type Logger,
+  type Pool,
+  parse,
+} from '@taskstream/platform';
 import { Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -42,7 +50,7 @@ export function authRoutes(pool: Pool, auth: Auth, appToken?: string): Router {
   const router = Router();
   // Service invocation only (notification looks up where to mail a reminder).
   router.get('/internal/users/:id', async (req, res) => {
-    if (appToken && req.header('dapr-api-token') !== appToken)
+    if (appToken && !isAppToken(req.header('dapr-api-token'), appToken))
       throw new HttpError(401, 'unauthorized', 'app token required');
     const id = String(req.params.id);
     const { rows } = isUuid(id)

@@ -63,7 +63,7 @@ export interface DaprPortsOptions {
 
 /**
  * The four ports on a Dapr sidecar. Mounts the callbacks daprd makes (`/dapr/*`, `/events/*`,
- * `/job/*`, each requiring APP_API_TOKEN when set) on `app`: call it before the app's
+ * `/job/*`, each requiring the sidecar's APP_API_TOKEN, which the configuration makes mandatory under Dapr) on `app`: call it before the app's
  * not-found handler, and subscribe before the sidecar starts (daprd reads subscriptions once).
  */
 export function createDaprPorts(options: DaprPortsOptions): Ports {

@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
+import { isAppToken } from '../auth.js';
 import type { Config } from '../config.js';
 
 export type SidecarConfig = Pick<Config, 'DAPR_HOST' | 'DAPR_HTTP_PORT' | 'DAPR_API_TOKEN'>;
@@ -107,11 +107,9 @@ export function parseBody(text: string): unknown {
  * (`migrate` serves nothing) must not take events or job triggers from whoever reaches its port.
  */
 export function requireAppToken(appToken: string | undefined): RequestHandler {
-  const expected = appToken ? Buffer.from(appToken) : undefined;
   return (req, res, next) => {
-    const given = Buffer.from(req.header('dapr-api-token') ?? '');
-    if (expected && given.length === expected.length && timingSafeEqual(given, expected)) return next();
-    const message = expected ? 'missing or wrong dapr-api-token' : 'this app has no APP_API_TOKEN configured';
+    if (appToken && isAppToken(req.header('dapr-api-token'), appToken)) return next();
+    const message = appToken ? 'missing or wrong dapr-api-token' : 'this app has no APP_API_TOKEN configured';
     res.status(401).json({ error: { code: 'unauthorized', message, details: {} } });
   };
 }
