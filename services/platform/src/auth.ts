@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { HttpError, unauthorized } from './errors.js';
 
@@ -18,11 +18,23 @@ declare global {
   }
 }
 
-/** Whether `given` is the app token; compares in constant time so the token cannot be guessed byte by byte. */
-export function isAppToken(given: string | undefined, expected: string): boolean {
-  const a = Buffer.from(given ?? '');
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/**
+ * Callbacks from the sidecar (`/dapr`, `/events`, `/job`) and the service-invocation-only routes
+ * (`/internal/*`) take `dapr-api-token: APP_API_TOKEN` instead of a user's token: daprd sends it
+ * on every callback and call, the embedded invoker sends the token the host generated. Compared
+ * in constant time. Without a configured token everything is refused: the configuration requires
+ * one under Dapr, and a process that got here without one (`migrate` serves nothing) must not
+ * take events, job triggers or internal calls from whoever reaches its port.
+ */
+export function requireAppToken(appToken: string | undefined): RequestHandler {
+  const expected = appToken ? Buffer.from(appToken) : undefined;
+  return (req, _res, next) => {
+    const given = Buffer.from(req.header('dapr-api-token') ?? '');
+    if (expected && given.length === expected.length && timingSafeEqual(given, expected)) return next();
+    next(
+      unauthorized(expected ? 'missing or wrong dapr-api-token' : 'this app has no APP_API_TOKEN configured'),
+    );
+  };
 }
 
 export interface AuthOptions {

@@ -9,14 +9,13 @@ import {
 import {
   type Auth,
   badRequest,
-  HttpError,
-  isAppToken,
   newId,
   notFound,
   type Pool,
   parse,
   preconditionFailed,
   principalOf,
+  requireAppToken,
   unprocessable,
 } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
@@ -177,10 +176,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
   });
 
   // Service invocation only (the recurring service): the app token stands in for a user.
-  router.post('/internal/tasks', async (req, res) => {
-    if (options.appToken && !isAppToken(req.header('dapr-api-token'), options.appToken)) {
-      throw new HttpError(401, 'unauthorized', 'app token required');
-    }
+  router.post('/internal/tasks', requireAppToken(options.appToken), async (req, res) => {
     const body = parse(CreateOccurrenceBody, req.body);
     const task: Task = {
       ...newTask(body, body.user_id, new Date().toISOString(), body.id),

@@ -3,10 +3,10 @@ import {
   type Auth,
   conflict,
   HttpError,
-  isAppToken,
   type Logger,
   type Pool,
   parse,
+  requireAppToken,
 } from '@taskstream/platform';
 import { Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
@@ -49,9 +49,7 @@ const issueToken = (auth: Auth, user: User) =>
 export function authRoutes(pool: Pool, auth: Auth, appToken?: string): Router {
   const router = Router();
   // Service invocation only (notification looks up where to mail a reminder).
-  router.get('/internal/users/:id', async (req, res) => {
-    if (appToken && !isAppToken(req.header('dapr-api-token'), appToken))
-      throw new HttpError(401, 'unauthorized', 'app token required');
+  router.get('/internal/users/:id', requireAppToken(appToken), async (req, res) => {
     const id = String(req.params.id);
     const { rows } = isUuid(id)
       ? await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])

@@ -2,6 +2,7 @@ import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
 import { deadLetterTopic, Topics } from '@taskstream/contracts';
 import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
+import { requireAppToken } from '../auth.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { Ports } from '../ports.js';
@@ -9,7 +10,7 @@ import { createDaprEventBus } from './event-bus.js';
 import { createDaprInvoker } from './invoker.js';
 import { createDaprJobScheduler, type JobFailurePolicy } from './job-scheduler.js';
 import { createKafkaLagReader, type KafkaLagReader } from './kafka-lag.js';
-import { createSidecarClient, requireAppToken } from './sidecar-client.js';
+import { createSidecarClient } from './sidecar-client.js';
 import { createDaprStateStore } from './state-store.js';
 
 export { SidecarError } from './sidecar-client.js';

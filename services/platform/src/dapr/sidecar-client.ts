@@ -1,5 +1,3 @@
-import type { RequestHandler } from 'express';
-import { isAppToken } from '../auth.js';
 import type { Config } from '../config.js';
 
 export type SidecarConfig = Pick<Config, 'DAPR_HOST' | 'DAPR_HTTP_PORT' | 'DAPR_API_TOKEN'>;
@@ -98,18 +96,4 @@ export function parseBody(text: string): unknown {
   } catch {
     return text; // not JSON: hand back the text
   }
-}
-
-/**
- * The sidecar proves itself to the app with `dapr-api-token: APP_API_TOKEN` on every callback
- * (daprd reads APP_API_TOKEN from its own environment). Without a configured token every callback
- * is refused: the configuration requires one under Dapr, and a process that got here without one
- * (`migrate` serves nothing) must not take events or job triggers from whoever reaches its port.
- */
-export function requireAppToken(appToken: string | undefined): RequestHandler {
-  return (req, res, next) => {
-    if (appToken && isAppToken(req.header('dapr-api-token'), appToken)) return next();
-    const message = appToken ? 'missing or wrong dapr-api-token' : 'this app has no APP_API_TOKEN configured';
-    res.status(401).json({ error: { code: 'unauthorized', message, details: {} } });
-  };
 }
