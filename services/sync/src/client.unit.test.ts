@@ -167,4 +167,18 @@ describe('SyncClient', () => {
       expect(FakeSocket.opened).toHaveLength(1);
     }
   });
+
+  it('keeps its token and reconnects after 1013 (the issuer could not be reached)', async () => {
+    FakeSocket.opened = [];
+    const client = new SyncClient({
+      url: 'http://h',
+      token: 't',
+      WebSocket: FakeSocket,
+      onEvent: () => undefined,
+    }).start();
+    await flush();
+    FakeSocket.opened[0]!.serverClose(1013, "the token issuer's key set could not be fetched");
+    expect(client.state).toBe('reconnecting');
+    client.stop();
+  });
 });

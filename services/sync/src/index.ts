@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { EventSchemas, eventName, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
 import {
+  HttpError,
   type Pool,
   parse,
   principalOf,
@@ -154,10 +155,13 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       if (!token) refusal = { code: CloseCodes.unauthorized, reason: 'missing token' };
       else userId = (await auth.verify(token)).userId;
     } catch (err) {
+      // An issuer outage (503) says nothing against the token: the client keeps it and retries.
       refusal =
         err instanceof QueryError
           ? { code: CloseCodes.badRequest, reason: err.message }
-          : { code: CloseCodes.unauthorized, reason: err instanceof Error ? err.message : 'invalid token' };
+          : err instanceof HttpError && err.status === 503
+            ? { code: CloseCodes.tryAgainLater, reason: err.message }
+            : { code: CloseCodes.unauthorized, reason: err instanceof Error ? err.message : 'invalid token' };
     }
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {

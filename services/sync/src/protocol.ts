@@ -9,6 +9,8 @@ export const CloseCodes = {
   normal: 1000,
   /** The server is shutting down; reconnect (to another replica). */
   goingAway: 1001,
+  /** The token could not be checked (the issuer's key set is unreachable); reconnect later. */
+  tryAgainLater: 1013,
   /** Query parameters the server cannot use (e.g. `since=abc`); reconnecting does not help. */
   badRequest: 4400,
   /** Missing, malformed, expired or forged token; sent before any data. */

@@ -235,6 +235,25 @@ describe('sync over WebSocket', () => {
     expect((await malformed.closed).code).toBe(CloseCodes.badRequest);
   });
 
+  it('closes with 1013 (reconnect later), not 4401, when the token issuer cannot be reached', async () => {
+    const unreachable = await startTestRuntime([syncService({ replicaId: 'jwks' })], {
+      env: { JWKS_URL: 'http://127.0.0.1:1/.well-known/jwks.json' }, // nothing listens there
+    });
+    try {
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const exp = Math.floor(Date.now() / 1000) + 60;
+      const token = `${part({ alg: 'RS256', kid: 'k1' })}.${part({ sub: 'u', exp })}.${part({})}`;
+      const p = new Probe(unreachable.url, { token });
+      probes.push(p);
+      const { code, reason } = await p.closed;
+      expect(code).toBe(CloseCodes.tryAgainLater);
+      expect(reason).toMatch(/key set/);
+      expect(p.messages).toEqual([]);
+    } finally {
+      await unreachable.close();
+    }
+  });
+
   it('leaves upgrades of other paths to their owners', async () => {
     const other = new WebSocket(`${rt.url.replace('http', 'ws')}/ws/elsewhere`);
     const outcome = await new Promise<string>((resolve) => {
