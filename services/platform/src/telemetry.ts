@@ -31,7 +31,9 @@ export function startTelemetry(
       new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` })),
     ],
   });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  // No context manager: inSpan hands each span and its traceparent to the work explicitly, and
+  // the AsyncLocalStorage one tracks every promise of the process (measured in ADR 0011).
+  provider.register({ propagator: new W3CTraceContextPropagator(), contextManager: null });
   return {
     async shutdown() {
       await provider.shutdown();
@@ -46,27 +48,26 @@ export function startTelemetry(
  * Runs `work` in a span that continues `parent` (a W3C traceparent) and hands it the traceparent
  * of the new span, to put on what the work causes (outbox rows, published events, invocations).
  */
-export function inSpan<T>(
+export async function inSpan<T>(
   name: string,
   parent: string | undefined,
   kind: SpanKind,
   work: (traceparent: string, span: Span) => Promise<T>,
 ): Promise<T> {
   const parentContext = parent ? propagation.extract(ROOT_CONTEXT, { traceparent: parent }) : ROOT_CONTEXT;
-  return trace.getTracer('taskstream').startActiveSpan(name, { kind }, parentContext, async (span) => {
-    const carrier: Record<string, string> = {};
-    propagation.inject(context.active(), carrier);
-    // With the SDK, the span's own context, sampled or not (a trace sampled out stays out
-    // downstream); without it the API injects nothing: make the child id ourselves.
-    const traceparent = carrier.traceparent ?? childTraceparent(parent);
-    try {
-      return await work(traceparent, span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: String((err as Error)?.message ?? err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  const span = trace.getTracer('taskstream').startSpan(name, { kind }, parentContext);
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(parentContext, span), carrier);
+  // With the SDK, the span's own context, sampled or not (a trace sampled out stays out
+  // downstream); without it the API injects nothing: make the child id ourselves.
+  const traceparent = carrier.traceparent ?? childTraceparent(parent);
+  try {
+    return await work(traceparent, span);
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: String((err as Error)?.message ?? err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }
