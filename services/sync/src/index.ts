@@ -155,11 +155,12 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       if (!token) refusal = { code: CloseCodes.unauthorized, reason: 'missing token' };
       else userId = (await auth.verify(token)).userId;
     } catch (err) {
-      // An issuer outage (503) says nothing against the token: the client keeps it and retries.
+      // Auth answers 4xx for a bad token; a 5xx (the issuer's key set unreachable) says nothing
+      // against it, so the client keeps it and retries.
       refusal =
         err instanceof QueryError
           ? { code: CloseCodes.badRequest, reason: err.message }
-          : err instanceof HttpError && err.status === 503
+          : err instanceof HttpError && err.status >= 500
             ? { code: CloseCodes.tryAgainLater, reason: err.message }
             : { code: CloseCodes.unauthorized, reason: err instanceof Error ? err.message : 'invalid token' };
     }
