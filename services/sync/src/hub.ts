@@ -40,6 +40,9 @@ interface Pending {
   frame: string;
 }
 
+/** How often a slice of the connections is pinged: the heartbeat period is cut into slots this long. */
+const HEARTBEAT_SLOT_MS = 100;
+
 const frameOf = (message: ServerMessage) => JSON.stringify(message);
 
 /**
@@ -67,6 +70,8 @@ export function createHub(options: HubOptions) {
     pending: Pending[] = [];
     pendingBytes = 0;
     alive = true;
+    /** The heartbeat slot this connection is pinged in. */
+    slot: Set<Connection> | undefined;
     private lastWrite: Promise<void> = Promise.resolve();
     private readonly closedPromise: Promise<void>;
 
@@ -213,28 +218,36 @@ export function createHub(options: HubOptions) {
   }
 
   function forget(connection: Connection) {
+    connection.slot?.delete(connection);
     const set = byUser.get(connection.userId);
     if (!set) return;
     set.delete(connection);
     if (set.size === 0) byUser.delete(connection.userId);
   }
 
-  // Heartbeat: a connection that did not answer the previous ping by the next tick is dead.
+  // Heartbeat: a connection that did not answer its previous ping by its next one is dead. The
+  // connections are spread over slots pinged one after another through the period, so that
+  // thousands of pings (and their pongs) never land in one turn of the event loop: pinging
+  // 5,000 at once held the loop long enough to show in the delivery tail (ADR 0007).
+  const slotCount = Math.max(1, Math.floor(options.heartbeatMs / HEARTBEAT_SLOT_MS));
+  const slots = Array.from({ length: slotCount }, () => new Set<Connection>());
+  let nextSlot = 0;
+  let attached = 0;
   const heartbeat = setInterval(() => {
-    for (const set of byUser.values()) {
-      for (const connection of set) {
-        if (!connection.alive) {
-          connection.state = 'closed';
-          forget(connection);
-          closed.inc({ reason: 'heartbeat_timeout' });
-          connection.ws.terminate();
-          continue;
-        }
-        connection.alive = false;
-        connection.ws.ping();
+    const slot = slots[nextSlot]!;
+    nextSlot = (nextSlot + 1) % slotCount;
+    for (const connection of slot) {
+      if (!connection.alive) {
+        connection.state = 'closed';
+        forget(connection);
+        closed.inc({ reason: 'heartbeat_timeout' });
+        connection.ws.terminate();
+        continue;
       }
+      connection.alive = false;
+      connection.ws.ping();
     }
-  }, options.heartbeatMs);
+  }, options.heartbeatMs / slotCount);
   heartbeat.unref();
 
   function stats(): HubStats {
@@ -258,6 +271,9 @@ export function createHub(options: HubOptions) {
       const set = byUser.get(userId) ?? new Set<Connection>();
       byUser.set(userId, set);
       set.add(connection);
+      const slot = slots[attached++ % slotCount]!;
+      connection.slot = slot;
+      slot.add(connection);
       ws.on('pong', () => {
         connection.alive = true;
       });

@@ -425,6 +425,25 @@ describe('sync limits', () => {
     expect(syncOf(pinging).stats().connections).toBe(1);
     healthy.ws.terminate();
   });
+
+  it('spreads its pings over the heartbeat period instead of pinging everyone at once', async () => {
+    const spread = await startTestRuntime([syncService({ replicaId: 'spread', heartbeatMs: 1000 })], {
+      database: rt.database,
+    });
+    try {
+      const token = await spread.auth.sign({ userId: randomUUID(), role: 'user' });
+      const probes = Array.from({ length: 10 }, () => new Probe(spread.url, { token }));
+      await Promise.all(probes.map((p) => p.live()));
+      const firstPings = await Promise.all(
+        probes.map((p) => new Promise<number>((resolve) => p.ws.once('ping', () => resolve(Date.now())))),
+      );
+      // Ten connections in ten 100 ms slots: their pings come across the second, not in one burst.
+      expect(Math.max(...firstPings) - Math.min(...firstPings)).toBeGreaterThanOrEqual(500);
+      for (const p of probes) p.ws.terminate();
+    } finally {
+      await spread.close();
+    }
+  });
 });
 
 describe('several sync replicas', () => {
