@@ -1,7 +1,7 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Envelope, HandlerResult, Subscription } from '../ports.js';
+import type { DeliveryContext, Envelope, HandlerResult, Subscription } from '../ports.js';
 import { inSpan, SpanKind } from '../telemetry.js';
 import { traceIdOf } from '../trace.js';
 
@@ -90,16 +90,28 @@ export async function runHandler(
           'cloudevents.event_type': event.type,
           'taskstream.attempt': attempt,
         });
-        const log = logger.child({
-          trace_id: traceIdOf(traceparent),
+        let log: Logger | undefined;
+        const context: DeliveryContext = {
           topic,
           consumer,
-          event_id: event.id,
           attempt,
-        });
+          traceparent,
+          // Made on first use: few handlers log, and a child logger for every event was among
+          // the largest allocations of a busy consumer.
+          get log() {
+            log ??= logger.child({
+              trace_id: traceIdOf(traceparent),
+              topic,
+              consumer,
+              event_id: event.id,
+              attempt,
+            });
+            return log;
+          },
+        };
         let result: HandlerResult;
         try {
-          result = (await sub.handler(event, { topic, consumer, attempt, traceparent, log })) ?? 'SUCCESS';
+          result = (await sub.handler(event, context)) ?? 'SUCCESS';
         } catch (err) {
           metrics.consumed?.inc({ topic, consumer, result: 'error' });
           const text = err instanceof Error ? err.message || err.name : String(err);
