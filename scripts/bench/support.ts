@@ -4,6 +4,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startEmbeddedPostgres } from '@taskstream/platform';
 
@@ -217,5 +218,36 @@ export async function startCpuProfile(): Promise<() => Promise<void>> {
     const { profile } = await session.post('Profiler.stop');
     await writeFile(file, JSON.stringify(profile));
     session.disconnect();
+  };
+}
+
+/**
+ * Watches this process's event loop from now on: how late a 10 ms timer ran (the loop held by
+ * work or by GC) and the garbage collector's pauses. The returned function stops and reports.
+ */
+export function watchEventLoop(): () => Record<string, number> {
+  const resolutionMs = 10;
+  const delay = monitorEventLoopDelay({ resolution: resolutionMs });
+  delay.enable();
+  const pauses: number[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push(entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  return () => {
+    delay.disable();
+    gc.disconnect();
+    // The histogram holds whole timer intervals: what a timer ran late is the part beyond the resolution.
+    const late = (ns: number) => round(Math.max(0, ns / 1e6 - resolutionMs), 1);
+    return {
+      loop_late_p99_ms: late(delay.percentile(99)),
+      loop_late_max_ms: late(delay.max),
+      gc_pauses: pauses.length,
+      gc_pause_total_ms: round(
+        pauses.reduce((a, b) => a + b, 0),
+        1,
+      ),
+      gc_pause_max_ms: round(Math.max(0, ...pauses), 1),
+    };
   };
 }
