@@ -433,10 +433,12 @@ describe('sync limits', () => {
     try {
       const token = await spread.auth.sign({ userId: randomUUID(), role: 'user' });
       const probes = Array.from({ length: 10 }, () => new Probe(spread.url, { token }));
-      await Promise.all(probes.map((p) => p.live()));
-      const firstPings = await Promise.all(
-        probes.map((p) => new Promise<number>((resolve) => p.ws.once('ping', () => resolve(Date.now())))),
+      // Listening from the start: a ping missed while the others connect would show up a period late.
+      const pinged = probes.map(
+        (p) => new Promise<number>((resolve) => p.ws.once('ping', () => resolve(Date.now()))),
       );
+      await Promise.all(probes.map((p) => p.live()));
+      const firstPings = await Promise.all(pinged);
       // Ten connections in ten 100 ms slots: their pings come across the second, not in one burst.
       expect(Math.max(...firstPings) - Math.min(...firstPings)).toBeGreaterThanOrEqual(500);
       for (const p of probes) p.ws.terminate();
