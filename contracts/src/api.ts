@@ -10,7 +10,7 @@ import {
   TaskPage,
   UpdateTaskBody,
 } from './tasks.js';
-import { AuthResponse, LoginBody, RegisterBody } from './users.js';
+import { AuthResponse, LoginBody, MeResponse, RegisterBody } from './users.js';
 
 export const RecurrencePreviewBody = z
   .strictObject({
@@ -260,6 +260,13 @@ export const Routes: RouteSpec[] = [
     auth: 'none',
     body: LoginBody,
     responses: { 200: AuthResponse, 401: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/auth/me',
+    summary: 'The caller, as the token names them',
+    auth: 'user',
+    responses: { 200: MeResponse, 401: ErrorBody, 404: ErrorBody },
   },
   {
     method: 'get',

@@ -120,6 +120,7 @@ describe('asyncapi.yaml', () => {
 const PUBLIC_ROUTES = [
   'post /api/auth/register',
   'post /api/auth/login',
+  'get /api/auth/me',
   'get /api/tasks',
   'post /api/tasks',
   'get /api/tasks/{id}',

@@ -30,4 +30,6 @@ export const LoginBody = z
 export type LoginBody = z.infer<typeof LoginBody>;
 
 export const AuthResponse = z.object({ user: User, token: z.string() }).meta({ id: 'AuthResponse' });
+/** `GET /api/auth/me`: who the bearer token belongs to. */
+export const MeResponse = z.object({ user: User }).meta({ id: 'MeResponse' });
 export type AuthResponse = z.infer<typeof AuthResponse>;

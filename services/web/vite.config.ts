@@ -1,8 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import preact from '@preact/preset-vite';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+const require = createRequire(import.meta.url);
+
+/**
+ * The API reference pages (public/docs/) render with swagger-ui and AsyncAPI's standalone bundle.
+ * Their prebuilt browser files are copied from node_modules into dist/docs/vendor/ at build time,
+ * so the server needs neither package at run time and the pages load nothing from elsewhere.
+ */
+const DOCS_VENDOR: Record<string, string> = {
+  'swagger-ui-bundle.js': 'swagger-ui-dist/swagger-ui-bundle.js',
+  'swagger-ui.css': 'swagger-ui-dist/swagger-ui.css',
+  'asyncapi-standalone.js': '@asyncapi/react-component/browser/standalone/index.js',
+  'asyncapi.css': '@asyncapi/react-component/styles/default.min.css',
+};
+
+function docsVendor(): Plugin {
+  return {
+    name: 'taskstream-docs-vendor',
+    apply: 'build',
+    generateBundle() {
+      for (const [fileName, from] of Object.entries(DOCS_VENDOR))
+        this.emitFile({
+          type: 'asset',
+          fileName: `docs/vendor/${fileName}`,
+          source: readFileSync(require.resolve(from)),
+        });
+    },
+  };
+}
 
 /**
  * Builds the browser app to services/web/dist, which task-api serves at `/`. The root is this
@@ -11,7 +41,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 export default defineConfig({
   root,
   base: '/',
-  plugins: [preact()],
+  plugins: [preact(), docsVendor()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

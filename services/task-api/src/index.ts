@@ -8,6 +8,7 @@ import {
 } from '@taskstream/platform';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
+import { docsRoutes } from './docs.js';
 import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
@@ -54,6 +55,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
   const routes = Router();
   routes.use(admin.routes);
   routes.use(authRoutes(pool, auth, config.APP_API_TOKEN));
+  routes.use(docsRoutes());
   routes.use(webRoutes());
   routes.use(
     taskRoutes({

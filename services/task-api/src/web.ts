@@ -6,20 +6,15 @@ import express, { Router } from 'express';
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 /**
- * The browser app at `/`: static files, and index.html for client-side routes. API, WebSocket,
- * health and sidecar paths are never answered with the page.
+ * The browser app's static files: the page at `/` and its assets, and the rendered API references
+ * under `/docs/`. The app routes by the URL's hash (`/#/tasks`), so no other path is the page: an
+ * unknown path falls through to the JSON 404 instead of answering 200 with HTML.
  */
 export function webRoutes(dir = WEB_DIST): Router {
   const router = Router();
   if (!existsSync(`${dir}/index.html`)) return router;
-  router.use(express.static(dir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheForHtml }));
-  router.get(
-    /^\/(?!api\/|ws\/|internal\/|dapr\/|events\/|job\/|healthz|readyz|metrics).*/,
-    (req, res, next) => {
-      if (!req.accepts('html')) return next();
-      res.setHeader('cache-control', 'no-cache');
-      res.sendFile('index.html', { root: dir });
-    },
+  router.use(
+    express.static(dir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheForHtml, fallthrough: true }),
   );
   return router;
 }

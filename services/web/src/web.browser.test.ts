@@ -9,9 +9,8 @@
  * BROWSER_TEST_SERVICES=repo adds the services of this repository that the host does not run yet,
  * to run the whole scenario before they are wired into the host.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAuditService } from '@taskstream/audit';
@@ -22,23 +21,12 @@ import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/plat
 import { createRecurringService } from '@taskstream/recurring';
 import { createSyncService } from '@taskstream/sync';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { buildIfStale, CHROMIUM, CHROMIUM_ARGS } from './test-support/browser.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webDir = path.resolve(here, '..');
 const repoRoot = path.resolve(webDir, '../..');
-const distIndex = path.join(webDir, 'dist/index.html');
 const screenshots = path.join(repoRoot, 'test-artifacts/screenshots');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const optional = {
   recurring: createRecurringService,
@@ -95,36 +83,6 @@ function step(name: string, needs: Optional[], fn: () => Promise<void>, timeoutM
   const missing = needs.filter((n) => !runs(n));
   if (missing.length === 0) test(name, fn, timeoutMs);
   else test.skip(`${name} — pending: needs ${missing.join(', ')} in allServices`, fn);
-}
-
-/** The newest modification time of the files a build reads. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'dist' || entry.name === 'node_modules' || entry.name.includes('.test.')) continue;
-    const full = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(full) : statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-function buildIfStale() {
-  const inputs = Math.max(
-    newestSource(webDir),
-    statSync(path.join(repoRoot, 'services/sync/src/client.ts')).mtimeMs,
-    statSync(path.join(repoRoot, 'services/sync/src/protocol.ts')).mtimeMs,
-  );
-  if (existsSync(distIndex) && statSync(distIndex).mtimeMs >= inputs) return;
-  const vite = path.join(repoRoot, 'node_modules/vite/bin/vite.js');
-  const result = spawnSync(
-    process.execPath,
-    [vite, 'build', '--config', path.join(webDir, 'vite.config.ts'), '--logLevel', 'warn'],
-    {
-      cwd: repoRoot,
-      encoding: 'utf8',
-    },
-  );
-  if (result.status !== 0) throw new Error(`vite build failed:\n${result.stdout}\n${result.stderr}`);
 }
 
 /** Wall-clock `YYYY-MM-DDTHH:mm:ss` of an instant in a zone (what a datetime-local input holds). */

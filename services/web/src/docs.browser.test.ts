@@ -1,0 +1,87 @@
+/**
+ * The API references at /docs/ and /docs/asyncapi/ in headless Chromium (Debian's, driven by
+ * playwright-core) against task-api serving the built web UI: every public REST operation of the
+ * served OpenAPI document is on the page, every event channel of the AsyncAPI document too, and
+ * the pages log no error (a Content-Security-Policy violation is one).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { createTaskApiService } from '@taskstream/task-api';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { parse } from 'yaml';
+import { buildIfStale, CHROMIUM, CHROMIUM_ARGS } from './test-support/browser.js';
+
+const screenshots = fileURLToPath(new URL('../../../test-artifacts/screenshots', import.meta.url));
+let rt: TestRuntime;
+let browser: Browser;
+const errors: string[] = [];
+
+beforeAll(async () => {
+  buildIfStale();
+  mkdirSync(screenshots, { recursive: true });
+  rt = await startTestRuntime([createTaskApiService]);
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await rt?.close();
+});
+
+async function open(path: string): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${path}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${path}: uncaught ${e.message}`));
+  await page.goto(rt.url + path);
+  return page;
+}
+
+test('/docs/ renders every operation of /openapi.json', async () => {
+  const spec = (await rt.request('GET', '/openapi.json')).body as {
+    paths: Record<string, Record<string, unknown>>;
+  };
+  const expected = Object.entries(spec.paths)
+    .flatMap(([path, ops]) =>
+      Object.keys(ops)
+        .filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
+    )
+    .sort();
+  expect(expected.length).toBeGreaterThan(20);
+
+  const page = await open('/docs/');
+  await page.locator('.opblock').first().waitFor({ timeout: 30_000 });
+  const shown = await page.locator('.opblock').evaluateAll((blocks) =>
+    blocks.map((b) => {
+      const method = b.querySelector('.opblock-summary-method')?.textContent?.trim() ?? '';
+      const path = b.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? '';
+      return `${method} ${path}`;
+    }),
+  );
+  expect([...new Set(shown)].sort()).toEqual(expected);
+  await page.screenshot({ path: path.join(screenshots, 'docs-openapi.png') });
+  await expect(page.getByRole('link', { name: 'Events (AsyncAPI)' }).getAttribute('href')).resolves.toBe(
+    '/docs/asyncapi/',
+  );
+  await page.close();
+  expect(errors).toEqual([]);
+});
+
+test('/docs/asyncapi/ renders every channel of /asyncapi.yaml', async () => {
+  const doc = parse(await (await fetch(`${rt.url}/asyncapi.yaml`)).text()) as {
+    channels: Record<string, { address: string }>;
+  };
+  const addresses = Object.values(doc.channels).map((c) => c.address);
+  expect(addresses).toEqual(expect.arrayContaining(['task-events', 'reminders', 'task-updates']));
+
+  const page = await open('/docs/asyncapi/');
+  await page.locator('#introduction, .aui-root').first().waitFor({ timeout: 30_000 });
+  const text = (await page.locator('#asyncapi').textContent()) ?? '';
+  for (const address of addresses) expect(text).toContain(address);
+  await page.screenshot({ path: path.join(screenshots, 'docs-asyncapi.png') });
+  await page.close();
+  expect(errors).toEqual([]);
+});
