@@ -49,7 +49,8 @@ export const ListNotificationsQuery = z.strictObject({
 export const PushSubscriptionBody = z
   .strictObject({
     endpoint: z.url().max(2048),
-    expirationTime: z.number().nullable().optional(),
+    // Milliseconds since the epoch (PushSubscription.expirationTime); stored as a bigint.
+    expirationTime: z.number().int().min(0).max(8.64e15).nullable().optional(),
     keys: z.strictObject({ p256dh: z.string().min(1).max(200), auth: z.string().min(1).max(100) }),
   })
   .meta({ id: 'PushSubscriptionBody' });

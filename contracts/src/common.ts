@@ -34,13 +34,26 @@ export const TimeZone = z.string().refine(isTimeZone, { message: 'unknown IANA t
  * instant outside the years 0001-9999 in UTC (`0001-01-01T00:00:00+01:00` is in year 0): PostgreSQL
  * has no year 0 and a five-digit year is no longer this format, so either would fail later as a 500.
  */
-export const DateTime = z.iso.datetime({ offset: true }).refine(
-  (text) => {
-    const year = new Date(text).getUTCFullYear();
-    return year >= 1 && year <= 9999;
-  },
-  { message: 'must be between the years 0001 and 9999 in UTC' },
-);
+export const DateTime = z.iso
+  .datetime({ offset: true })
+  .refine(
+    (text) => {
+      const year = new Date(text).getUTCFullYear();
+      return year >= 1 && year <= 9999;
+    },
+    { message: 'must be between the years 0001 and 9999 in UTC' },
+  )
+  .overwrite(withinDatabaseOffsets);
+
+/**
+ * RFC 3339 allows offsets up to ±23:59, PostgreSQL's timestamptz only ±15:59 (real zones stay
+ * within -12:00..+14:00). A valid instant with a larger offset is the same instant in UTC, so it is
+ * written that way instead of failing later as a 500; every other value is kept as given.
+ */
+function withinDatabaseOffsets(text: string): string {
+  const offset = /([+-])(\d\d):\d\d$/.exec(text);
+  return offset && Number(offset[2]) > 15 ? new Date(text).toISOString() : text;
+}
 
 /** PostgreSQL text and jsonb cannot hold U+0000: refused as a 400 here, not as a 500 by the database. */
 export const withoutNul = (text: string) => !text.includes('\u0000');

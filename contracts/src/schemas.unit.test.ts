@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { GENERATED_DIR } from '../scripts/lib/artifacts.js';
 import { eventSchemaFile } from '../scripts/lib/events.js';
-import { RecurrencePreviewBody, Routes } from './api.js';
+import { PushSubscriptionBody, RecurrencePreviewBody, Routes } from './api.js';
 import { DateTime, TimeZone } from './common.js';
 import { CloudEvent, EventNames, EventSchemas } from './events.js';
 import { CreateTaskBody, UpdateTaskBody } from './tasks.js';
@@ -141,6 +141,13 @@ describe('REST bodies and queries', () => {
   });
 });
 
+test('a push subscription expiry is whole milliseconds that fit its bigint column', () => {
+  const body = { endpoint: 'https://push.example.com/x', keys: { p256dh: 'k', auth: 'a' } };
+  expect(PushSubscriptionBody.safeParse({ ...body, expirationTime: 1767225600000 }).success).toBe(true);
+  for (const expirationTime of [1.2211254341883434e303, -1, 1.5])
+    expect(PushSubscriptionBody.safeParse({ ...body, expirationTime }).success).toBe(false);
+});
+
 describe('dates and time zones', () => {
   test.each([
     '2025-02-30T10:00:00Z',
@@ -162,6 +169,12 @@ describe('dates and time zones', () => {
       expect(DateTime.safeParse(value).success).toBe(true);
     },
   );
+
+  test('an offset beyond what PostgreSQL stores (±15:59) is written as the same instant in UTC; others are kept', () => {
+    expect(DateTime.parse('0012-10-22T19:37:22+21:51')).toBe('0012-10-21T21:46:22.000Z');
+    expect(DateTime.parse('2025-01-01T00:00:00-23:00')).toBe('2025-01-01T23:00:00.000Z');
+    expect(DateTime.parse('2025-03-30T02:30:00.123456+14:00')).toBe('2025-03-30T02:30:00.123456+14:00');
+  });
 
   test.each(['Mars/Olympus_Mons', 'Europe/Berln', '', 'local'])('%j is not a time zone', (zone) => {
     expect(TimeZone.safeParse(zone).success).toBe(false);
