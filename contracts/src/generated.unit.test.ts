@@ -8,10 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
 import { parse as parseYaml } from 'yaml';
+import { apiBreakingChanges } from '../scripts/lib/api-compat.js';
 import { buildArtifacts, GENERATED_DIR } from '../scripts/lib/artifacts.js';
 import { breakingChanges, type Schema } from '../scripts/lib/compat.js';
 import { eventJsonSchema, parseEventSchemaFile } from '../scripts/lib/events.js';
 import { type Json, refsIn } from '../scripts/lib/json-schema.js';
+import { latestRelease, RELEASES_DIR } from '../scripts/lib/releases.js';
 import { AppIds, type EventName, EventNames, SCHEMA_VERSION } from './events.js';
 import { makeAjv } from './test-support/ajv.js';
 import { sampleEvent, sampleTask } from './test-support/event-samples.js';
@@ -268,9 +270,12 @@ describe('openapi.json', () => {
   });
 });
 
+const release = latestRelease();
+
 /**
- * The published schemas are the baseline: those in the working tree and, when git can tell,
- * those at CONTRACTS_BASE_REF (default HEAD; CI sets the target branch, e.g. origin/main).
+ * The published schemas are the baseline: those of the newest release (contracts/releases), those
+ * in the working tree and, when git can tell, those at CONTRACTS_BASE_REF (default HEAD; a pull
+ * request's check sets its target branch, e.g. origin/main).
  */
 function baselines(): { label: string; name: string; schema: Schema }[] {
   const found: { label: string; name: string; schema: Schema }[] = [];
@@ -279,6 +284,8 @@ function baselines(): { label: string; name: string; schema: Schema }[] {
     if (parsed?.version === SCHEMA_VERSION)
       found.push({ label, name: parsed.name, schema: JSON.parse(read()) });
   };
+  for (const [file, schema] of release?.events ?? [])
+    consider(`release ${release!.version} ${file}`, file, () => JSON.stringify(schema));
   const dir = join(generated, 'events');
   if (existsSync(dir))
     for (const file of readdirSync(dir))
@@ -316,5 +323,31 @@ describe(`event schemas stay compatible with their published ${SCHEMA_VERSION}`,
           'Make the change compatible (add optional fields), or bump SCHEMA_VERSION in contracts/src/events.ts ' +
           '(the old files stay) and run npm run contracts:generate.',
       );
+  });
+});
+
+describe('the REST API stays compatible with the newest release', () => {
+  const accepted = JSON.parse(readFileSync(join(root, RELEASES_DIR, 'accepted-breaking.json'), 'utf8')) as {
+    changes: { change: string; reason: string }[];
+  };
+
+  test('a release is kept to compare with', () => {
+    expect(release?.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  test(`every operation, request and success response of ${release?.version} still works for its clients`, () => {
+    const found = apiBreakingChanges(release!.openapi as never, openapi as never).map(
+      (c) => `${c.path}: ${c.message}`,
+    );
+    const listed = new Set(accepted.changes.map((c) => c.change));
+    const unlisted = found.filter((c) => !listed.has(c));
+    if (unlisted.length)
+      throw new Error(
+        `breaking changes to the API of ${release!.version}:\n${unlisted.map((c) => `  ${c}`).join('\n')}\n` +
+          'Make the change compatible (new optional fields, new operations), or, if it is meant, list it with ' +
+          `its reason in ${RELEASES_DIR}/accepted-breaking.json and under "Breaking" in CHANGELOG.md.`,
+      );
+    // An accepted change that no longer happens is a stale entry.
+    expect(accepted.changes.map((c) => c.change).filter((c) => !found.includes(c))).toEqual([]);
   });
 });
