@@ -9,9 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { parse } from 'yaml';
-import { buildIfStale, CHROMIUM, CHROMIUM_ARGS } from './test-support/browser.js';
+import { buildIfStale, launchChromium, openPage } from './test-support/browser.js';
 
 const screenshots = fileURLToPath(new URL('../../../test-artifacts/screenshots', import.meta.url));
 let rt: TestRuntime;
@@ -22,22 +22,14 @@ beforeAll(async () => {
   buildIfStale();
   mkdirSync(screenshots, { recursive: true });
   rt = await startTestRuntime([createTaskApiService]);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
   await rt?.close();
 });
 
-async function open(path: string): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`${path}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`${path}: uncaught ${e.message}`));
-  await page.goto(rt.url + path);
-  return page;
-}
+const open = (path: string): Promise<Page> => openPage(browser, rt.url + path, errors);
 
 test('/docs/ renders every operation of /openapi.json', async () => {
   const spec = (await rt.request('GET', '/openapi.json')).body as {

@@ -11,6 +11,7 @@ import type {
   DeadLetter as DeadLetterSchema,
   NotificationPage as NotificationPageSchema,
   Notification as NotificationSchema,
+  Preferences as PreferencesSchema,
   Priority as PrioritySchema,
   RecurrencePreview as RecurrencePreviewSchema,
   SyncEvents as SyncEventsSchema,
@@ -34,6 +35,7 @@ export type {
 } from '@taskstream/contracts';
 
 export type AdminStats = z.infer<typeof AdminStatsSchema>;
+export type Preferences = z.infer<typeof PreferencesSchema>;
 export type AuditLog = z.infer<typeof AuditLogSchema>;
 export type AuditLogPage = z.infer<typeof AuditLogPageSchema>;
 export type AuditVerifyResult = z.infer<typeof AuditVerifyResultSchema>;

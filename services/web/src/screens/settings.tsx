@@ -3,6 +3,7 @@ import { PageHeading } from '../components/page.js';
 import { useApp } from '../context.js';
 import { errorMessage, isUnavailable } from '../lib/api.js';
 import { type PushStatus, pushStatus, subscribePush, unsubscribePush } from '../lib/push.js';
+import { PreferencesSection } from './preferences.js';
 
 const STATUS_TEXT: Record<PushStatus, string> = {
   unsupported: 'This browser does not support Web Push.',
@@ -56,6 +57,9 @@ export function SettingsScreen() {
         <dt>Role</dt>
         <dd>{session.role}</dd>
       </dl>
+
+      <h2 id="preferences-title">Notification preferences</h2>
+      <PreferencesSection />
 
       <h2>Push reminders</h2>
       <p>Get reminders with the channel “Push” as system notifications, even when this page is closed.</p>

@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { TOKEN_KEY } from '../lib/session.js';
 
 const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const repoRoot = path.resolve(webDir, '../..');
@@ -46,4 +48,34 @@ export function buildIfStale() {
     { cwd: repoRoot, encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`vite build failed:\n${result.stdout}\n${result.stderr}`);
+}
+
+/** Headless Chromium for a browser test. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * A page in a context of its own (a token in `localStorage` when given), whose console errors and
+ * uncaught exceptions are pushed to `errors`; a test asserts that list is empty.
+ */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  errors: string[],
+  token?: string,
+): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  if (token)
+    await context.addInitScript(
+      ([key, value]) => window.localStorage.setItem(key!, value!),
+      [TOKEN_KEY, token],
+    );
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${url}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${url}: uncaught ${e.message}`));
+  await page.goto(url);
+  return page;
 }
