@@ -4,35 +4,17 @@
  * served OpenAPI document is on the page, every event channel of the AsyncAPI document too, and
  * the pages log no error (a Content-Security-Policy violation is one).
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { parse } from 'yaml';
-import { buildIfStale, launchChromium, openPage } from './test-support/browser.js';
+import { browserSuite } from './test-support/browser.js';
 
-const screenshots = fileURLToPath(new URL('../../../test-artifacts/screenshots', import.meta.url));
-let rt: TestRuntime;
-let browser: Browser;
-const errors: string[] = [];
-
-beforeAll(async () => {
-  buildIfStale();
-  mkdirSync(screenshots, { recursive: true });
-  rt = await startTestRuntime([createTaskApiService]);
-  browser = await launchChromium();
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  await rt?.close();
-});
-
-const open = (path: string): Promise<Page> => openPage(browser, rt.url + path, errors);
+const suite = browserSuite([createTaskApiService]);
+const { errors } = suite;
+const open = (path: string): Promise<Page> => suite.open(path);
 
 test('/docs/ renders every operation of /openapi.json', async () => {
-  const spec = (await rt.request('GET', '/openapi.json')).body as {
+  const spec = (await suite.rt.request('GET', '/openapi.json')).body as {
     paths: Record<string, Record<string, unknown>>;
   };
   const expected = Object.entries(spec.paths)
@@ -54,7 +36,7 @@ test('/docs/ renders every operation of /openapi.json', async () => {
     }),
   );
   expect([...new Set(shown)].sort()).toEqual(expected);
-  await page.screenshot({ path: path.join(screenshots, 'docs-openapi.png') });
+  await suite.screenshot(page, 'docs-openapi');
   await expect(page.getByRole('link', { name: 'Events (AsyncAPI)' }).getAttribute('href')).resolves.toBe(
     '/docs/asyncapi/',
   );
@@ -63,7 +45,7 @@ test('/docs/ renders every operation of /openapi.json', async () => {
 });
 
 test('/docs/asyncapi/ renders every channel of /asyncapi.yaml', async () => {
-  const doc = parse(await (await fetch(`${rt.url}/asyncapi.yaml`)).text()) as {
+  const doc = parse(await (await fetch(`${suite.rt.url}/asyncapi.yaml`)).text()) as {
     channels: Record<string, { address: string }>;
   };
   const addresses = Object.values(doc.channels).map((c) => c.address);
@@ -73,7 +55,7 @@ test('/docs/asyncapi/ renders every channel of /asyncapi.yaml', async () => {
   await page.locator('#introduction, .aui-root').first().waitFor({ timeout: 30_000 });
   const text = (await page.locator('#asyncapi').textContent()) ?? '';
   for (const address of addresses) expect(text).toContain(address);
-  await page.screenshot({ path: path.join(screenshots, 'docs-asyncapi.png') });
+  await suite.screenshot(page, 'docs-asyncapi');
   await page.close();
   expect(errors).toEqual([]);
 });

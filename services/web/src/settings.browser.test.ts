@@ -2,32 +2,13 @@
  * Settings in headless Chromium against the embedded start's services on a real PostgreSQL: a user
  * sets which channels reminders may use and quiet hours, and the server keeps what they chose.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { allServices } from '@taskstream/host';
-import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
-import type { Browser } from 'playwright-core';
-import { buildIfStale, launchChromium, openPage } from './test-support/browser.js';
+import { browserSuite } from './test-support/browser.js';
 
-const screenshots = fileURLToPath(new URL('../../../test-artifacts/screenshots', import.meta.url));
-let rt: TestRuntime;
-let browser: Browser;
-const errors: string[] = [];
-
-beforeAll(async () => {
-  buildIfStale();
-  mkdirSync(screenshots, { recursive: true });
-  rt = await startTestRuntime(allServices);
-  browser = await launchChromium();
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  await rt?.close();
-});
+const suite = browserSuite(allServices);
 
 async function register(name: string) {
-  const { status, body } = await rt.request('POST', '/api/auth/register', {
+  const { status, body } = await suite.rt.request('POST', '/api/auth/register', {
     body: { email: `${name}-${Date.now()}@example.com`, password: 'correct horse battery', name },
   });
   expect(status).toBe(201);
@@ -37,7 +18,7 @@ async function register(name: string) {
 test('notification preferences and quiet hours are set on the settings screen and kept', async () => {
   const token = await register('prefs');
   const other = await register('bystander');
-  const page = await openPage(browser, `${rt.url}/#/settings`, errors, token);
+  const page = await suite.open('/#/settings', token);
   await page.getByRole('heading', { name: 'Notification preferences' }).waitFor();
   const push = page.getByRole('checkbox', { name: /^Push/ });
   await push.waitFor();
@@ -50,15 +31,15 @@ test('notification preferences and quiet hours are set on the settings screen an
   await page.getByLabel('Time zone').selectOption('Europe/Berlin');
   await page.getByRole('button', { name: 'Save preferences' }).click();
   await page.getByText('Notification preferences saved.').waitFor();
-  await page.screenshot({ path: path.join(screenshots, 'settings-preferences.png'), fullPage: true });
+  await suite.screenshot(page, 'settings-preferences');
 
-  const saved = await rt.request('GET', '/api/preferences', { token });
+  const saved = await suite.rt.request('GET', '/api/preferences', { token });
   expect(saved.body).toEqual({
     channels: ['email', 'in_app'],
     quiet_hours: { start: '21:30', end: '06:45', time_zone: 'Europe/Berlin' },
   });
   // Another user's preferences are their own.
-  expect((await rt.request('GET', '/api/preferences', { token: other })).body.quiet_hours).toBeNull();
+  expect((await suite.rt.request('GET', '/api/preferences', { token: other })).body.quiet_hours).toBeNull();
 
   await page.reload();
   await page.getByLabel('From').waitFor();
@@ -69,7 +50,7 @@ test('notification preferences and quiet hours are set on the settings screen an
   await page.getByRole('button', { name: 'Save preferences' }).click();
   await page.getByText('Notification preferences saved.').first().waitFor();
   await expect(
-    (async () => (await rt.request('GET', '/api/preferences', { token })).body.quiet_hours)(),
+    (async () => (await suite.rt.request('GET', '/api/preferences', { token })).body.quiet_hours)(),
   ).resolves.toBeNull();
-  expect(errors).toEqual([]);
+  expect(suite.errors).toEqual([]);
 });

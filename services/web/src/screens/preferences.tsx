@@ -1,8 +1,9 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { Field } from '../components/field.js';
+import { ZoneSelect } from '../components/zone-select.js';
 import { useApp } from '../context.js';
 import { errorMessage, isUnavailable } from '../lib/api.js';
-import { browserTimeZone, timeZones } from '../lib/time.js';
+import { browserTimeZone } from '../lib/time.js';
 import type { Channel, Preferences } from '../types.js';
 
 const CHANNELS: { channel: Channel; label: string; hint: string }[] = [
@@ -17,7 +18,6 @@ const CHANNELS: { channel: Channel; label: string; hint: string }[] = [
  */
 export function PreferencesSection() {
   const { api, toast } = useApp();
-  const zones = useMemo(timeZones, []);
   const [prefs, setPrefs] = useState<Preferences | null>(null);
   const [available, setAvailable] = useState(true);
   const [saving, setSaving] = useState(false);
@@ -95,36 +95,19 @@ export function PreferencesSection() {
         </label>
         {quiet && (
           <div class="row">
-            <Field id="quiet-start" label="From">
-              <input
-                id="quiet-start"
-                type="time"
-                required
-                value={quiet.start}
-                onInput={(e) => setQuiet({ start: e.currentTarget.value })}
-              />
-            </Field>
-            <Field id="quiet-end" label="Until">
-              <input
-                id="quiet-end"
-                type="time"
-                required
-                value={quiet.end}
-                onInput={(e) => setQuiet({ end: e.currentTarget.value })}
-              />
-            </Field>
+            <TimeField
+              id="quiet-start"
+              label="From"
+              value={quiet.start}
+              onInput={(start) => setQuiet({ start })}
+            />
+            <TimeField id="quiet-end" label="Until" value={quiet.end} onInput={(end) => setQuiet({ end })} />
             <Field id="quiet-zone" label="Time zone">
-              <select
+              <ZoneSelect
                 id="quiet-zone"
                 value={quiet.time_zone}
-                onChange={(e) => setQuiet({ time_zone: e.currentTarget.value })}
-              >
-                {zones.map((z) => (
-                  <option key={z} value={z}>
-                    {z.replace(/_/g, ' ')}
-                  </option>
-                ))}
-              </select>
+                onChange={(time_zone) => setQuiet({ time_zone })}
+              />
             </Field>
           </div>
         )}
@@ -138,5 +121,23 @@ export function PreferencesSection() {
         {saving ? 'Saving…' : 'Save preferences'}
       </button>
     </form>
+  );
+}
+
+function TimeField({
+  id,
+  label,
+  value,
+  onInput,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onInput: (value: string) => void;
+}) {
+  return (
+    <Field id={id} label={label}>
+      <input id={id} type="time" required value={value} onInput={(e) => onInput(e.currentTarget.value)} />
+    </Field>
   );
 }

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Field } from '../components/field.js';
 import { PageHeading } from '../components/page.js';
+import { ZoneSelect } from '../components/zone-select.js';
 import { useApp } from '../context.js';
 import { ApiError, errorMessage, isUnavailable } from '../lib/api.js';
 import {
@@ -25,7 +26,7 @@ import {
   type ReminderUnit,
   type TaskDraft,
 } from '../lib/task-draft.js';
-import { browserTimeZone, formatInZone, timeZones, toZonedIso } from '../lib/time.js';
+import { browserTimeZone, formatInZone, toZonedIso } from '../lib/time.js';
 import { navigate } from '../routes.js';
 import type { Channel, Priority, RecurrencePreviewBody, Task } from '../types.js';
 
@@ -79,7 +80,6 @@ function TaskForm({ task }: { task: Task | null }) {
   const [problems, setProblems] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   const idempotencyKey = useMemo(() => crypto.randomUUID(), []);
-  const zones = useMemo(timeZones, []);
   const errorRef = useRef<HTMLDivElement>(null);
   const editing = task !== null;
 
@@ -190,17 +190,7 @@ function TaskForm({ task }: { task: Task | null }) {
               />
             </Field>
             <Field id="task-zone" label="Time zone" class="grow">
-              <select
-                id="task-zone"
-                value={draft.timeZone}
-                onChange={(e) => set('timeZone', e.currentTarget.value)}
-              >
-                {zones.map((z) => (
-                  <option key={z} value={z}>
-                    {z.replace(/_/g, ' ')}
-                  </option>
-                ))}
-              </select>
+              <ZoneSelect id="task-zone" value={draft.timeZone} onChange={(zone) => set('timeZone', zone)} />
             </Field>
             {draft.due && (
               <button type="button" class="link-button align-end" onClick={() => set('due', '')}>

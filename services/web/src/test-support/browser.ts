@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ServiceFactory } from '@taskstream/platform';
+import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { TOKEN_KEY } from '../lib/session.js';
 
@@ -78,4 +80,43 @@ export async function openPage(
   page.on('pageerror', (e) => errors.push(`${url}: uncaught ${e.message}`));
   await page.goto(url);
   return page;
+}
+
+export const SCREENSHOTS = path.join(repoRoot, 'test-artifacts/screenshots');
+
+export interface BrowserSuite {
+  readonly rt: TestRuntime;
+  /** Console errors and uncaught exceptions of every page opened; a test expects none. */
+  readonly errors: string[];
+  open(path: string, token?: string): Promise<Page>;
+  screenshot(page: Page, name: string): Promise<unknown>;
+}
+
+/**
+ * Registers the suite's setup: the web UI built, these services on a real PostgreSQL, headless
+ * Chromium; all stopped after the suite.
+ */
+export function browserSuite(factories: ServiceFactory[]): BrowserSuite {
+  let rt: TestRuntime | undefined;
+  let browser: Browser | undefined;
+  const errors: string[] = [];
+  beforeAll(async () => {
+    buildIfStale();
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    rt = await startTestRuntime(factories);
+    browser = await launchChromium();
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await rt?.close();
+  });
+  return {
+    get rt() {
+      return rt!;
+    },
+    errors,
+    open: (at, token) => openPage(browser!, rt!.url + at, errors, token),
+    screenshot: (page, name) =>
+      page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true }),
+  };
 }
