@@ -10,7 +10,6 @@ export * from './metrics.js';
 export * from './ops/index.js';
 export * from './ports.js';
 export * from './postgres.js';
-export * from './recurrence/index.js';
 export * from './runtime.js';
 export * from './schedule.js';
 export * from './telemetry.js';

@@ -1,17 +1,19 @@
 import { type CreateOccurrenceBody, EventSchemas, eventName, type Task } from '@taskstream/contracts';
+import type {
+  DeliveryContext,
+  Envelope,
+  HandlerResult,
+  Invoker,
+  Logger,
+  Metrics,
+  Pool,
+} from '@taskstream/platform';
 import {
-  type DeliveryContext,
-  type Envelope,
-  type HandlerResult,
-  type Invoker,
-  type Logger,
-  type Metrics,
   type NextOccurrence,
   nextOccurrence,
-  type Pool,
   RecurrenceRuleError,
   shiftWithDue,
-} from '@taskstream/platform';
+} from '@taskstream/recurrence';
 import { v5 as uuidv5 } from 'uuid';
 
 /** The event could not be used; the bus retries it, then dead-letters it with this message. */
