@@ -4,7 +4,8 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }] },
   moduleNameMapper: {
-    '^@taskstream/platform/test-support$': '<rootDir>/services/platform/src/test-support/index.ts',
+    '^@taskstream/([a-z-]+)/test-support$': '<rootDir>/services/$1/src/test-support/index.ts',
+    '^@taskstream/sync/client$': '<rootDir>/services/sync/src/client.ts',
     '^@taskstream/contracts$': '<rootDir>/contracts/src/index.ts',
     '^@taskstream/recurrence$': '<rootDir>/packages/recurrence/src/index.ts',
     '^@taskstream/([a-z-]+)$': '<rootDir>/services/$1/src/index.ts',
