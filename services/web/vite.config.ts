@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import preact from '@preact/preset-vite';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -12,6 +12,9 @@ export default defineConfig({
   root,
   base: '/',
   plugins: [preact()],
+  // Workspace packages (`@taskstream/sync/client`) are bundled from their TypeScript sources, through
+  // the same package exports TypeScript and Node use, so neither a build of them nor a relative path is needed.
+  resolve: { conditions: ['@taskstream/source', ...defaultClientConditions] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -27,7 +27,7 @@ import {
   tokenFromProtocols,
 } from './protocol.js';
 
-export { syncMigrations } from './history.js';
+export { storeEvents, syncMigrations } from './history.js';
 export type { HubStats } from './hub.js';
 export * from './protocol.js';
 
