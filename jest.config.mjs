@@ -4,8 +4,10 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }] },
   moduleNameMapper: {
-    '^@taskstream/platform/test-support$': '<rootDir>/services/platform/src/test-support/index.ts',
+    '^@taskstream/([a-z-]+)/test-support$': '<rootDir>/services/$1/src/test-support/index.ts',
+    '^@taskstream/sync/client$': '<rootDir>/services/sync/src/client.ts',
     '^@taskstream/contracts$': '<rootDir>/contracts/src/index.ts',
+    '^@taskstream/recurrence$': '<rootDir>/packages/recurrence/src/index.ts',
     '^@taskstream/([a-z-]+)$': '<rootDir>/services/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
@@ -22,12 +24,12 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.unit.test.ts'],
+      testMatch: ['<rootDir>/{contracts,packages,services,scripts}/**/*.unit.test.ts'],
     },
     {
       ...common,
       displayName: 'int',
-      testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.int.test.ts'],
+      testMatch: ['<rootDir>/{contracts,packages,services,scripts}/**/*.int.test.ts'],
       globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
       globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
     },
@@ -43,7 +45,7 @@ export default {
     {
       ...common,
       displayName: 'e2e',
-      testMatch: ['<rootDir>/{contracts,services,scripts}/**/*.e2e.test.ts'],
+      testMatch: ['<rootDir>/{contracts,packages,services,scripts}/**/*.e2e.test.ts'],
       globalSetup: '<rootDir>/scripts/stack/e2e-global-setup.ts',
     },
   ],

@@ -12,13 +12,11 @@
  * host's PostgreSQL on EMBEDDED_PG_PORT.
  */
 import { parseArgs } from 'node:util';
+import { createPartitionManager, createRecorder, entryOf } from '@taskstream/audit';
 import { EventSchemas, eventName, TopicEvents } from '@taskstream/contracts';
 import { createLogger, createPool, type Envelope, loadConfig, type Pool } from '@taskstream/platform';
+import { type SyncedEvent, storeEvents } from '@taskstream/sync';
 import cliProgress from 'cli-progress';
-import { createRecorder, entryOf } from '../services/audit/src/ingest.js';
-import { createPartitionManager } from '../services/audit/src/partitions.js';
-import { storeEvents } from '../services/sync/src/history.js';
-import type { SyncedEvent } from '../services/sync/src/protocol.js';
 
 export type Projection = 'audit' | 'sync';
 

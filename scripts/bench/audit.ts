@@ -13,9 +13,9 @@ import {
   type ServiceFactory,
   startRuntime,
 } from '@taskstream/platform';
+import { sampleTask } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
-import { sampleTask } from '../../services/platform/src/test-support/tasks.js';
 import { benchDatabase, benchEnv, percentile, round } from './support.js';
 
 /** As many clients as the task-api bench. */

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { lagOf, nextOccurrence, startRuntime, validateRecurrenceForTask } from '@taskstream/platform';
+import { lagOf, startRuntime } from '@taskstream/platform';
+import { nextOccurrence, validateRecurrenceForTask } from '@taskstream/recurrence';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
 import {

@@ -17,8 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RunningRuntime, startRuntime } from '@taskstream/platform';
 import { syncService } from '@taskstream/sync';
+import { onTaskUpdates, taskEvent } from '@taskstream/sync/test-support';
 import WebSocket from 'ws';
-import { onTaskUpdates, taskEvent } from '../../services/sync/src/test-support/events.js';
 import {
   benchDatabase,
   percentile,

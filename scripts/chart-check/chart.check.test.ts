@@ -6,8 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigSchema } from '../../services/platform/src/config.js';
-import { createMetrics } from '../../services/platform/src/metrics.js';
+import { ConfigSchema, createMetrics } from '@taskstream/platform';
 import { chartDir, helmPath, type Rendered, renderChart, repoRoot } from './helm.js';
 
 const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];

@@ -9,8 +9,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { startEmbeddedPostgres } from '@taskstream/platform';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../services/platform/src/postgres.js';
 
 const { values } = parseArgs({
   options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, 'ready-file': { type: 'string' } },

@@ -4,10 +4,9 @@
  * subscriptions made there are the ones daprd reads.
  */
 import type { Server } from 'node:http';
+import { createDaprPorts, type JobFailurePolicy, type Ports } from '@taskstream/platform';
 import express, { type Express } from 'express';
 import { pino } from 'pino';
-import { createDaprPorts, type JobFailurePolicy } from '../../services/platform/src/dapr/index.js';
-import type { Ports } from '../../services/platform/src/ports.js';
 import { freePort, readStackEnv, type Sidecar, startSidecar } from './sidecar.js';
 
 export interface DaprTestApp {

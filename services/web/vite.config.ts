@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import preact from '@preact/preset-vite';
-import { defineConfig, type Plugin } from 'vite';
+import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -42,6 +42,9 @@ export default defineConfig({
   root,
   base: '/',
   plugins: [preact(), docsVendor()],
+  // Workspace packages (`@taskstream/sync/client`) are bundled from their TypeScript sources, through
+  // the same package exports TypeScript and Node use, so neither a build of them nor a relative path is needed.
+  resolve: { conditions: ['@taskstream/source', ...defaultClientConditions] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -12,6 +12,8 @@ import { auditRoutes } from './routes.js';
 import { auditMigrations } from './schema.js';
 
 export { canonicalJson, GENESIS_HASH, rowHash } from './chain.js';
+export { createRecorder, entryOf } from './ingest.js';
+export { createPartitionManager } from './partitions.js';
 export { type AuditFilters, fetchPage, selectionOf } from './query.js';
 export { auditMigrations } from './schema.js';
 

@@ -1,4 +1,4 @@
-import { type EventName, EventSchemas, eventName, TopicEvents } from '@taskstream/contracts';
+import { type EventName, eventName, parseEvent, TopicEvents } from '@taskstream/contracts';
 import { type Envelope, type Pool, traceIdOf, withTransaction } from '@taskstream/platform';
 import { type ChainedContent, rowHash } from './chain.js';
 import type { PartitionManager } from './partitions.js';
@@ -8,13 +8,6 @@ const AUDITED = new Set<EventName>(TopicEvents['task-events']);
 /** An audit row before it takes its place in the chain. */
 export type AuditEntry = Omit<ChainedContent, 'id' | 'prev_hash'>;
 
-export class InvalidEventError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidEventError';
-  }
-}
-
 /**
  * The audit entry of a task event; undefined for an event type the audit does not record.
  * Throws InvalidEventError naming what is wrong with a task event that breaks its schema.
@@ -22,25 +15,19 @@ export class InvalidEventError extends Error {
 export function entryOf(event: Envelope): AuditEntry | undefined {
   const name = eventName(event.type);
   if (!name || !AUDITED.has(name)) return undefined;
-  const parsed = EventSchemas[name].safeParse(event);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InvalidEventError(
-      `invalid ${name} event ${String(event.id)}: ${issue.path.map(String).join('.') || '(event)'}: ${issue.message}`,
-    );
-  }
-  const data = parsed.data.data;
+  const parsed = parseEvent(name, event);
+  const data = parsed.data;
   // The payload as sent (the schema would strip fields it does not know), made plain JSON.
   const payload = JSON.parse(JSON.stringify((event.data as { payload: unknown }).payload));
   return {
-    event_id: parsed.data.id,
-    time: new Date(parsed.data.time).toISOString(),
+    event_id: parsed.id,
+    time: new Date(parsed.time).toISOString(),
     actor: data.user_id,
     action: name,
     task_id: data.task_id,
     changes: payload.changes ?? {},
-    trace_id: traceIdOf(parsed.data.traceparent) ?? null,
-    source: parsed.data.source,
+    trace_id: traceIdOf(parsed.traceparent) ?? null,
+    source: parsed.source,
     payload,
   };
 }

@@ -1,4 +1,5 @@
-import { entryOf, InvalidEventError } from './ingest.js';
+import { InvalidEventError } from '@taskstream/contracts';
+import { entryOf } from './ingest.js';
 import { task, taskEvent } from './test-support/events.js';
 
 const user = '0190f1a2-7b3c-7d4e-8f50-00000000000a';

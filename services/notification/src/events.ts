@@ -1,17 +1,9 @@
-import { dataschemaFor, type EventName, type EventOf, EventSchemas, eventName } from '@taskstream/contracts';
+import { dataschemaFor, type EventName, eventName } from '@taskstream/contracts';
 import { childTraceparent, type Envelope } from '@taskstream/platform';
 import { v7 as uuidv7 } from 'uuid';
 import type { ReminderState } from './state.js';
 
 const SOURCE = '/taskstream/notification';
-
-/** The incoming event as its contract says, or an error naming what is wrong (the bus dead-letters it). */
-export function validated<N extends EventName>(name: N, event: Envelope): EventOf<N> {
-  const result = EventSchemas[name].safeParse(event);
-  if (result.success) return result.data as EventOf<N>;
-  const issues = result.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
-  throw new Error(`invalid ${name} event ${String(event.id)}: ${issues}`);
-}
 
 /** The contract name of a CloudEvent type we know (`com.taskstream.task.created` → `task.created`). */
 export const nameOf = (event: Envelope) => eventName(String(event.type));

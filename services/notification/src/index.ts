@@ -1,10 +1,10 @@
-import { Topics } from '@taskstream/contracts';
+import { parseEvent, Topics } from '@taskstream/contracts';
 import type { Envelope, HandlerResult, Service, ServiceDeps } from '@taskstream/platform';
 import { createEmailChannel } from './channels/email.js';
 import { createInAppChannel } from './channels/in-app.js';
 import { createPushChannel } from './channels/push.js';
 import { createDispatcher } from './dispatcher.js';
-import { nameOf, validated } from './events.js';
+import { nameOf } from './events.js';
 import { createOutcomeRelay } from './outcomes.js';
 import { createContactBook } from './preferences.js';
 import { createReminderHandlers } from './reminders.js';
@@ -59,8 +59,8 @@ export function createNotificationService(deps: ServiceDeps, options: Notificati
 
   async function onReminderTopic(event: Envelope): Promise<HandlerResult> {
     const name = nameOf(event);
-    if (name === 'reminder.scheduled') await reminders.onScheduled(validated(name, event));
-    else if (name === 'reminder.cancelled') await reminders.onCancelled(validated(name, event));
+    if (name === 'reminder.scheduled') await reminders.onScheduled(parseEvent(name, event));
+    else if (name === 'reminder.cancelled') await reminders.onCancelled(parseEvent(name, event));
     else return 'DROP'; // our own reminder.sent / reminder.failed
     return 'SUCCESS';
   }
@@ -74,7 +74,7 @@ export function createNotificationService(deps: ServiceDeps, options: Notificati
       name === 'task.reopened' ||
       name === 'task.deleted'
     ) {
-      await reminders.onTaskEvent(validated(name, event));
+      await reminders.onTaskEvent(parseEvent(name, event));
       return 'SUCCESS';
     }
     return 'DROP';

@@ -1,6 +1,6 @@
 export * from './auth.js';
 export * from './config.js';
-export { createDaprPorts, type DaprPortsOptions, SidecarError } from './dapr/index.js';
+export { createDaprPorts, type DaprPortsOptions, type JobFailurePolicy, SidecarError } from './dapr/index.js';
 export * from './db.js';
 export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } from './embedded/index.js';
 export * from './errors.js';
@@ -10,7 +10,6 @@ export * from './metrics.js';
 export * from './ops/index.js';
 export * from './ports.js';
 export * from './postgres.js';
-export * from './recurrence/index.js';
 export * from './runtime.js';
 export * from './schedule.js';
 export * from './telemetry.js';

@@ -1,26 +1,26 @@
-import { type CreateOccurrenceBody, EventSchemas, eventName, type Task } from '@taskstream/contracts';
 import {
-  type DeliveryContext,
-  type Envelope,
-  type HandlerResult,
-  type Invoker,
-  type Logger,
-  type Metrics,
+  type CreateOccurrenceBody,
+  eventName,
+  InvalidEventError,
+  parseEvent,
+  type Task,
+} from '@taskstream/contracts';
+import type {
+  DeliveryContext,
+  Envelope,
+  HandlerResult,
+  Invoker,
+  Logger,
+  Metrics,
+  Pool,
+} from '@taskstream/platform';
+import {
   type NextOccurrence,
   nextOccurrence,
-  type Pool,
   RecurrenceRuleError,
   shiftWithDue,
-} from '@taskstream/platform';
+} from '@taskstream/recurrence';
 import { v5 as uuidv5 } from 'uuid';
-
-/** The event could not be used; the bus retries it, then dead-letters it with this message. */
-export class InvalidEventError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidEventError';
-  }
-}
 
 /**
  * The id of a series' task number `occurrence`: a UUIDv5 in the series' namespace (the series id
@@ -33,14 +33,7 @@ export function occurrenceTaskId(seriesId: string, occurrence: number): string {
 /** The `task.completed` event's task, or undefined for any other event. Throws for a broken one. */
 export function completedTaskOf(event: Envelope): Task | undefined {
   if (eventName(event.type) !== 'task.completed') return undefined;
-  const parsed = EventSchemas['task.completed'].safeParse(event);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InvalidEventError(
-      `invalid task.completed event ${String(event.id)}: ${issue.path.map(String).join('.') || '(event)'}: ${issue.message}`,
-    );
-  }
-  return parsed.data.data.payload.task;
+  return parseEvent('task.completed', event).data.payload.task;
 }
 
 /** The series' next task as task-api's `POST /internal/tasks` takes it; null when the series ended. */

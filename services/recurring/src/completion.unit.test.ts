@@ -1,5 +1,5 @@
-import { dataschemaFor, type Task } from '@taskstream/contracts';
-import { completedTaskOf, InvalidEventError, nextTaskOf, occurrenceTaskId } from './completion.js';
+import { dataschemaFor, InvalidEventError, type Task } from '@taskstream/contracts';
+import { completedTaskOf, nextTaskOf, occurrenceTaskId } from './completion.js';
 
 const task: Task = {
   id: '0190f5c2-7b3a-7cc1-8f1e-000000000001',

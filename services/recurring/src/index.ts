@@ -4,7 +4,7 @@ import { createCompletionHandler } from './completion.js';
 import { recurrenceRoutes } from './routes.js';
 import { recurringMigrations } from './schema.js';
 
-export { completedTaskOf, InvalidEventError, nextTaskOf, occurrenceTaskId } from './completion.js';
+export { completedTaskOf, nextTaskOf, occurrenceTaskId } from './completion.js';
 export { recurringMigrations } from './schema.js';
 
 /** Inbox rows older than this are pruned (redelivery after that is still harmless: ids are deterministic). */

@@ -1,5 +1,6 @@
 import { RecurrencePreviewBody } from '@taskstream/contracts';
-import { type Auth, HttpError, parse, previewOccurrences, RecurrenceRuleError } from '@taskstream/platform';
+import { type Auth, HttpError, parse } from '@taskstream/platform';
+import { previewOccurrences, RecurrenceRuleError } from '@taskstream/recurrence';
 import { Router } from 'express';
 
 /** `POST /api/recurrence/preview`: the due dates of a series' first tasks, for the UI. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { EventSchemas, eventName, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
+import { eventName, parseEvent, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
 import {
   HttpError,
   type Pool,
@@ -27,7 +27,7 @@ import {
   tokenFromProtocols,
 } from './protocol.js';
 
-export { syncMigrations } from './history.js';
+export { storeEvents, syncMigrations } from './history.js';
 export type { HubStats } from './hub.js';
 export * from './protocol.js';
 
@@ -203,13 +203,8 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
         async handler(event) {
           const name = eventName(event.type);
           if (!name || !SYNCED_TYPES.has(name)) return 'DROP';
-          const checked = EventSchemas[name].safeParse(event);
-          if (!checked.success) {
-            const issue = checked.error.issues[0];
-            throw new Error(
-              `invalid ${name} event ${event.id}: ${issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'schema mismatch'}`,
-            );
-          }
+          // A broken event throws: retried, then dead-lettered with the reason. Stored as sent.
+          parseEvent(name, event);
           const synced = event as unknown as SyncedEvent;
           const end = latency.startTimer();
           const stored = await store(synced);

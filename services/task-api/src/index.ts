@@ -1,11 +1,6 @@
 import type { Task } from '@taskstream/contracts';
-import {
-  HttpError,
-  RecurrenceRuleError,
-  type Service,
-  type ServiceDeps,
-  validateRecurrenceForTask,
-} from '@taskstream/platform';
+import { HttpError, type Service, type ServiceDeps } from '@taskstream/platform';
+import { RecurrenceRuleError, validateRecurrenceForTask } from '@taskstream/recurrence';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
 import { docsRoutes } from './docs.js';

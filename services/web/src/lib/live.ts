@@ -10,7 +10,7 @@ import {
   type SyncClientState,
   type SyncedEvent,
   type WebSocketConstructor,
-} from '../../../sync/src/client.js';
+} from '@taskstream/sync/client';
 import type { SyncEvents } from '../types.js';
 import { type Api, ApiError } from './api.js';
 

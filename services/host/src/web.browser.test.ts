@@ -14,18 +14,17 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAuditService } from '@taskstream/audit';
-import { allServices } from '@taskstream/host';
 import { createNotificationService } from '@taskstream/notification';
 import type { Envelope, ServiceFactory } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createRecurringService } from '@taskstream/recurring';
 import { createSyncService } from '@taskstream/sync';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { allServices } from './index.js';
 import { buildIfStale, CHROMIUM, CHROMIUM_ARGS } from './test-support/browser.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const webDir = path.resolve(here, '..');
-const repoRoot = path.resolve(webDir, '../..');
+const repoRoot = path.resolve(here, '../../..');
 const screenshots = path.join(repoRoot, 'test-artifacts/screenshots');
 
 const optional = {

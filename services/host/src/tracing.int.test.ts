@@ -7,9 +7,9 @@ import { createNotificationService } from '@taskstream/notification';
 import { type DeliveryContext, type ServiceFactory, traceIdOf } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createSyncService } from '@taskstream/sync';
+import { createTaskApiService } from '@taskstream/task-api';
 import express from 'express';
 import { pino } from 'pino';
-import { createTaskApiService } from './index.js';
 
 interface CollectedSpan {
   traceId: string;

@@ -2,23 +2,30 @@
  * Settings in headless Chromium against the embedded start's services on a real PostgreSQL: a user
  * sets which channels reminders may use and quiet hours, and the server keeps what they chose.
  */
-import { allServices } from '@taskstream/host';
+import { allServices } from './index.js';
 import { browserSuite } from './test-support/browser.js';
 
 const suite = browserSuite(allServices);
 
+const PASSWORD = 'correct horse battery';
+
 async function register(name: string) {
+  const email = `${name}-${Date.now()}@example.com`;
   const { status, body } = await suite.rt.request('POST', '/api/auth/register', {
-    body: { email: `${name}-${Date.now()}@example.com`, password: 'correct horse battery', name },
+    body: { email, password: PASSWORD, name },
   });
   expect(status).toBe(201);
-  return body.token as string;
+  return { email, token: body.token as string };
 }
 
 test('notification preferences and quiet hours are set on the settings screen and kept', async () => {
-  const token = await register('prefs');
-  const other = await register('bystander');
-  const page = await suite.open('/#/settings', token);
+  const { email, token } = await register('prefs');
+  const other = (await register('bystander')).token;
+  const page = await suite.open('/');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('link', { name: 'Settings' }).click();
   await page.getByRole('heading', { name: 'Notification preferences' }).waitFor();
   const push = page.getByRole('checkbox', { name: /^Push/ });
   await push.waitFor();

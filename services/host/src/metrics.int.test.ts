@@ -5,7 +5,7 @@ import { createNotificationService } from '@taskstream/notification';
 import type { ServiceFactory } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createSyncService } from '@taskstream/sync';
-import { createTaskApiService } from './index.js';
+import { createTaskApiService } from '@taskstream/task-api';
 
 interface Sample {
   name: string;

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { eventually, type TestRuntime } from '@taskstream/platform/test-support';
+import { createAuditService } from '@taskstream/audit';
+import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
-import { startAudit, tokenFor } from './test-support/harness.js';
 
 describe('audit trail of task operations through the REST API', () => {
   let rt: TestRuntime;
   beforeAll(async () => {
-    rt = await startAudit({ also: [createTaskApiService] });
+    rt = await startTestRuntime([createAuditService, createTaskApiService]);
   });
   afterAll(async () => rt?.close());
 
@@ -69,7 +69,7 @@ describe('audit trail of task operations through the REST API', () => {
       async () => (await rt.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n === 4,
     );
     expect((await rt.request('GET', '/api/audit-logs', { token: ann.token })).body.items).toHaveLength(3);
-    const admin = await tokenFor(rt, randomUUID(), 'admin');
+    const admin = await rt.auth.sign({ userId: randomUUID(), role: 'admin' });
     const search = await rt.request('GET', `/api/audit-logs?q=${encodeURIComponent('dentist 10')}`, {
       token: admin,
     });

@@ -1,8 +1,8 @@
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { syncService } from '@taskstream/sync';
+import { SyncClient, type SyncedEvent, type WebSocketConstructor } from '@taskstream/sync/client';
 import { createTaskApiService } from '@taskstream/task-api';
 import WebSocket from 'ws';
-import { SyncClient, type SyncedEvent, type WebSocketConstructor } from './client.js';
-import { syncService } from './index.js';
 
 describe('sync behind task-api', () => {
   let rt: TestRuntime;

@@ -1,8 +1,8 @@
 import type { Task } from '@taskstream/contracts';
 import type { Envelope } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
-import { createRecurringService, occurrenceTaskId } from './index.js';
 
 let rt: TestRuntime;
 let token: string;

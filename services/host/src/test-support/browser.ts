@@ -5,10 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { ServiceFactory } from '@taskstream/platform';
 import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { TOKEN_KEY } from '../lib/session.js';
 
-const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const repoRoot = path.resolve(webDir, '../..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const webDir = path.join(repoRoot, 'services/web');
 const distIndex = path.join(webDir, 'dist/index.html');
 
 /** Debian's chromium, started as this machine allows (root, closed network). */
@@ -57,22 +56,9 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
-/**
- * A page in a context of its own (a token in `localStorage` when given), whose console errors and
- * uncaught exceptions are pushed to `errors`; a test asserts that list is empty.
- */
-export async function openPage(
-  browser: Browser,
-  url: string,
-  errors: string[],
-  token?: string,
-): Promise<Page> {
+/** A page whose console errors and uncaught exceptions are pushed to `errors`; a test expects none. */
+export async function openPage(browser: Browser, url: string, errors: string[]): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  if (token)
-    await context.addInitScript(
-      ([key, value]) => window.localStorage.setItem(key!, value!),
-      [TOKEN_KEY, token],
-    );
   const page = await context.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`${url}: ${m.text()}`);
@@ -88,7 +74,7 @@ export interface BrowserSuite {
   readonly rt: TestRuntime;
   /** Console errors and uncaught exceptions of every page opened; a test expects none. */
   readonly errors: string[];
-  open(path: string, token?: string): Promise<Page>;
+  open(path: string): Promise<Page>;
   screenshot(page: Page, name: string): Promise<unknown>;
 }
 
@@ -115,7 +101,7 @@ export function browserSuite(factories: ServiceFactory[]): BrowserSuite {
       return rt!;
     },
     errors,
-    open: (at, token) => openPage(browser!, rt!.url + at, errors, token),
+    open: (at) => openPage(browser!, rt!.url + at, errors),
     screenshot: (page, name) =>
       page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true }),
   };

@@ -1,7 +1,7 @@
+import { createNotificationService } from '@taskstream/notification';
+import { startSmtpServer, type TestSmtpServer } from '@taskstream/notification/test-support';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
-import { createNotificationService } from './index.js';
-import { startSmtpServer, type TestSmtpServer } from './test-support/index.js';
 
 /** End to end through task-api's REST API: tasks with reminders, their mail through a real SMTP server. */
 let smtp: TestSmtpServer;
