@@ -35,24 +35,32 @@ export interface ConnectionContext {
 
 export type Connection = ReturnType<typeof createConnection>;
 
+/** setTimeout's longest delay; a later `exp` is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface ConnectionInit {
+  ws: WebSocket;
+  userId: string;
+  filter: SyncFilter;
+  log: Logger;
+  /** When the token the socket was opened with expires (ms since the epoch); the socket ends then. */
+  expiresAt?: number;
+}
+
 /**
  * One client's delivery rules: every event a connection sends has a sequence one above the last
  * it sent (or it was filtered out), so a client sees no gap and no duplicate, whichever way an
  * event arrived. While it replays history, live events wait in a queue and are merged after.
  */
-export function createConnection(
-  ws: WebSocket,
-  userId: string,
-  filter: SyncFilter,
-  log: Logger,
-  context: ConnectionContext,
-) {
+export function createConnection(init: ConnectionInit, context: ConnectionContext) {
+  const { ws, userId, filter, log, expiresAt } = init;
   const { maxBufferedBytes } = context;
   /** `catching-up`: reading history; live events wait in `pending` and are merged after. */
   let state: 'catching-up' | 'live' | 'closed' = 'catching-up';
   let pending: Pending[] = [];
   let pendingBytes = 0;
   let lastWrite: Promise<void> = Promise.resolve();
+  let expiry: NodeJS.Timeout | undefined;
   const closedPromise = new Promise<void>((resolve) => ws.once('close', () => resolve()));
 
   /** A function, not a read of `state`, so the check survives TypeScript's narrowing across awaits. */
@@ -156,6 +164,7 @@ export function createConnection(
   function end(reason: string) {
     if (state === 'closed') return false;
     state = 'closed';
+    clearTimeout(expiry);
     pending = [];
     pendingBytes = 0;
     context.onEnded(connection, reason);
@@ -198,5 +207,21 @@ export function createConnection(
       return ws.bufferedAmount;
     },
   };
+  /**
+   * A socket lives no longer than its token: at `exp` it is closed with 4498 (the frames sent
+   * before it come first), and the client reconnects with a renewed token and `since`.
+   */
+  const expireWhenDue = () => {
+    const left = expiresAt! - Date.now();
+    if (left > 0) {
+      expiry = setTimeout(expireWhenDue, Math.min(left, MAX_TIMER_MS));
+      expiry.unref();
+      return;
+    }
+    log.debug('token expired; closing the connection');
+    close(CloseCodes.tokenExpired, 'token expired; reconnect with a new token and since', 'token_expired');
+  };
+  if (expiresAt !== undefined) expireWhenDue();
+
   return connection;
 }

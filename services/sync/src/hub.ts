@@ -17,6 +17,8 @@ export interface HubOptions {
   heartbeatMs: number;
   /** After a 4429 close frame is queued, how long the socket may stay before it is destroyed. */
   slowCloseGraceMs: number;
+  /** Connections one user may hold here; a further one is closed with 4409. */
+  maxConnectionsPerUser: number;
 }
 
 export interface HubStats {
@@ -79,19 +81,27 @@ export function createHub(options: HubOptions) {
   }
 
   return {
-    /** Takes over an authenticated socket: register first, then replay, so no live event slips between. */
-    attach(ws: WebSocket, userId: string, query: LiveQuery) {
+    /**
+     * Takes over an authenticated socket until `expiresAt` (its token's `exp`): register first,
+     * then replay, so no live event slips between.
+     */
+    attach(ws: WebSocket, userId: string, query: LiveQuery, expiresAt?: number) {
       if (stopped) {
         ws.close(CloseCodes.goingAway, 'server shutting down');
         return;
       }
-      const connection = createConnection(
-        ws,
-        userId,
-        query.filter,
-        logger.child({ user_id: userId }),
-        context,
-      );
+      // Each connection holds a socket, timers and up to SYNC_MAX_BUFFERED_BYTES: one user (or
+      // one stolen token) does not get to open them without end.
+      if ((byUser.get(userId)?.size ?? 0) >= options.maxConnectionsPerUser) {
+        closed.inc({ reason: 'too_many_connections' });
+        ws.close(
+          CloseCodes.tooManyConnections,
+          `at most ${options.maxConnectionsPerUser} connections per user`,
+        );
+        return;
+      }
+      const log = logger.child({ user_id: userId });
+      const connection = createConnection({ ws, userId, filter: query.filter, log, expiresAt }, context);
       const set = byUser.get(userId) ?? new Set<Connection>();
       byUser.set(userId, set);
       set.add(connection);
