@@ -1,8 +1,9 @@
 /**
  * A small typed client for `WS /ws/tasks`, for the browser and for Node: resumes from the last
  * sequence it saw, drops duplicates, tells the caller to reload on `resync`, reconnects with
- * exponential backoff, and when its token expires (4498) asks for a new one and resumes at once. The socket constructor is injected: the global `WebSocket` in a browser
- * (the default), `ws`'s in Node (`new SyncClient({ WebSocket: WS as WebSocketConstructor, ... })`).
+ * exponential backoff, and when its token expires (4498) asks for a new one and resumes at
+ * once. The socket constructor is injected: the global `WebSocket` in a browser (the default),
+ * `ws`'s in Node (`new SyncClient({ WebSocket: WS as WebSocketConstructor, ... })`).
  */
 import {
   BEARER_PROTOCOL,

@@ -209,19 +209,26 @@ export function createConnection(init: ConnectionInit, context: ConnectionContex
   };
   /**
    * A socket lives no longer than its token: at `exp` it is closed with 4498 (the frames sent
-   * before it come first), and the client reconnects with a renewed token and `since`.
+   * before it come first), and the client reconnects with a renewed token and `since`. Always
+   * from a timer, never at once: the hub registers the connection after creating it.
    */
-  const expireWhenDue = () => {
-    const left = expiresAt! - Date.now();
-    if (left > 0) {
-      expiry = setTimeout(expireWhenDue, Math.min(left, MAX_TIMER_MS));
-      expiry.unref();
-      return;
-    }
-    log.debug('token expired; closing the connection');
-    close(CloseCodes.tokenExpired, 'token expired; reconnect with a new token and since', 'token_expired');
+  const expireWhenDue = (at: number) => {
+    const left = at - Date.now();
+    expiry = setTimeout(
+      () => {
+        if (Date.now() < at) return expireWhenDue(at);
+        log.debug('token expired; closing the connection');
+        close(
+          CloseCodes.tokenExpired,
+          'token expired; reconnect with a new token and since',
+          'token_expired',
+        );
+      },
+      Math.max(0, Math.min(left, MAX_TIMER_MS)),
+    );
+    expiry.unref();
   };
-  if (expiresAt !== undefined) expireWhenDue();
+  if (expiresAt !== undefined) expireWhenDue(expiresAt);
 
   return connection;
 }
