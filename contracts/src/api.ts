@@ -205,15 +205,12 @@ export const Health = z.object({
 
 /** `{id}` of `/api/tasks/{id}…`. */
 export const TaskIdParams = z.strictObject({ id: z.uuid() });
-/** `WS /ws/tasks?since=<seq>`; the JWT travels as `token` in the query (browsers cannot set headers). */
+/**
+ * `WS /ws/tasks?since=<seq>`. The JWT travels as the subprotocol after `bearer`
+ * (`Sec-WebSocket-Protocol: bearer, <jwt>`; browsers: `new WebSocket(url, ['bearer', jwt])`),
+ * never in the query, which logs keep: a `token` parameter is refused (close code 4400).
+ */
 export const LiveEventsQuery = z.strictObject({
-  token: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'the JWT; or send it as the subprotocol after `bearer` (Sec-WebSocket-Protocol: bearer, <jwt>)',
-    ),
   since: z.coerce.number().int().min(0).optional(),
   task_id: z
     .string()
@@ -448,7 +445,8 @@ export const Routes: RouteSpec[] = [
   {
     method: 'get',
     path: '/ws/tasks',
-    summary: "WebSocket: the caller's live events from `since` on",
+    summary:
+      "WebSocket: the caller's live events from `since` on; the JWT as the subprotocol after `bearer` (Sec-WebSocket-Protocol: bearer, <jwt>), closed with 4498 when it expires",
     auth: 'user',
     query: LiveEventsQuery,
     websocket: true,

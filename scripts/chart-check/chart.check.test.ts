@@ -183,6 +183,13 @@ describe.each(valuesFiles)('%s', (file) => {
   test('Ingress routes each path to its service', () => {
     const ingresses = objects(file, 'Ingress');
     if (ingresses.length === 0) return;
+    // Sync takes sockets only from the pages the Ingress serves (ADR 0007).
+    for (const d of workloads(file).filter(
+      (w) => w.metadata.labels['app.kubernetes.io/component'] === 'sync',
+    )) {
+      const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Obj) => [e.name, e]));
+      expect(env.SYNC_ALLOWED_ORIGINS.value).toBe(env.PUBLIC_URL.value);
+    }
     const routes: Record<string, string> = {};
     for (const ing of ingresses) {
       for (const p of ing.spec.rules[0].http.paths) {

@@ -170,6 +170,11 @@ services/platform/src/config.ts only. The Dapr tokens go only to containers besi
 {{- if $root.Values.ingress.enabled }}
 - name: PUBLIC_URL
   value: {{ printf "%s://%s" (ternary "https" "http" $root.Values.ingress.tls.enabled) $root.Values.ingress.host | quote }}
+{{- if and (eq $svc.id "sync") (not (hasKey $root.Values.env "SYNC_ALLOWED_ORIGINS")) (not (hasKey (default (dict) $svc.env) "SYNC_ALLOWED_ORIGINS")) }}
+# Only the web UI's own pages open sockets (ADR 0007); `env` can name more origins.
+- name: SYNC_ALLOWED_ORIGINS
+  value: {{ printf "%s://%s" (ternary "https" "http" $root.Values.ingress.tls.enabled) $root.Values.ingress.host | quote }}
+{{- end }}
 {{- end }}
 {{- $plain := deepCopy $root.Values.env -}}
 {{- include "taskstream.merge" (list $plain (default (dict) $svc.env)) -}}

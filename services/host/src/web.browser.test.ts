@@ -136,6 +136,8 @@ describe('web UI in Chromium against the embedded start', () => {
   let userToken = '';
   /** 404s of the endpoints of services that do not run: the UI shows "not available" for them. */
   let absent: RegExp[] = [];
+  /** The URL of every WebSocket any page opened. */
+  const socketUrls: string[] = [];
 
   async function open(name: string, options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
     const context = await browser.newContext({
@@ -150,6 +152,7 @@ describe('web UI in Chromium against the embedded start', () => {
         consoleErrors.push(`${name}: ${message.text()} (${message.location().url})`);
     });
     page.on('pageerror', (error) => consoleErrors.push(`${name}: uncaught ${error.message}`));
+    page.on('websocket', (socket) => socketUrls.push(socket.url()));
     return page;
   }
 
@@ -255,6 +258,8 @@ describe('web UI in Chromium against the embedded start', () => {
     for (const page of [first, second]) {
       await page.locator(`.connection[data-state="${expected}"]`).waitFor({ timeout: 15_000 });
     }
+    // Live means the server took the token as the bearer subprotocol: it refuses one in the URL.
+    if (runs('sync')) expect(socketUrls.filter((u) => new URL(u).pathname === '/ws/tasks')).toHaveLength(2);
     expect(await connection(first).textContent()).toContain(runs('sync') ? 'Live' : 'not available');
   });
 
@@ -900,4 +905,18 @@ describe('web UI in Chromium against the embedded start', () => {
     expect(await phone.evaluate(() => document.activeElement?.id)).toBe('main-content');
     expect(await unnamedControls(phone)).toEqual([]);
   });
+
+  step(
+    'no page ever put a token into a WebSocket URL (they end up in logs and history)',
+    ['sync'],
+    async () => {
+      const live = socketUrls.filter((u) => new URL(u).pathname === '/ws/tasks');
+      // Two sign-ins, the offline browser's resume, the later pages: each opened its own.
+      expect(live.length).toBeGreaterThanOrEqual(3);
+      for (const url of live) {
+        expect(new URL(url).searchParams.has('token')).toBe(false);
+        expect(url).not.toMatch(/eyJ/); // how every JWT's header starts, base64url
+      }
+    },
+  );
 });

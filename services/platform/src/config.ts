@@ -7,6 +7,14 @@ const csvMs = z
   .string()
   .regex(/^\d+(,\d+)*$/, 'comma-separated milliseconds, e.g. 1000,5000,25000')
   .transform((s) => s.split(',').map(Number));
+/** `scheme://host[:port]` exactly as a browser sends it in `Origin` (lower case, no path). */
+const isOrigin = (value: string) => {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * The one configuration schema. Every variable of every service is here, with its default;
@@ -59,6 +67,16 @@ export const ConfigSchema = z.object({
   SYNC_HEARTBEAT_MS: z.coerce.number().int().min(50).max(15000).default(10000),
   SYNC_SLOW_CLOSE_GRACE_MS: z.coerce.number().int().min(0).default(5000),
   SYNC_INBOX_PRUNE_MS: z.coerce.number().int().min(1000).default(3600_000),
+  /** Open `/ws/tasks` connections one user may hold on one sync replica; beyond it a new one is closed (4409). */
+  SYNC_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Origins whose pages may open `/ws/tasks` (comma-separated); unset: any. A request without `Origin` is not from a browser and passes. */
+  SYNC_ALLOWED_ORIGINS: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim()))
+    .pipe(
+      z.array(z.string().refine(isOrigin, 'comma-separated origins, e.g. https://app.example.com (no path)')),
+    )
+    .optional(),
   /** Partition keys (users) one embedded consumer handles at once; one key is always in order. */
   BUS_KEY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   SMTP_URL: z

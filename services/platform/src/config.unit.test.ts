@@ -24,6 +24,28 @@ function validPair(variable: string): Record<string, string> {
 }
 
 describe('loadConfig', () => {
+  test('SYNC_ALLOWED_ORIGINS: origins as browsers send them, nothing else', () => {
+    expect(loadConfig({}).SYNC_ALLOWED_ORIGINS).toBeUndefined();
+    expect(
+      loadConfig({ SYNC_ALLOWED_ORIGINS: 'https://tasks.example.com, http://localhost:5173' })
+        .SYNC_ALLOWED_ORIGINS,
+    ).toEqual(['https://tasks.example.com', 'http://localhost:5173']);
+    for (const bad of [
+      'tasks.example.com',
+      'https://tasks.example.com/',
+      'https://Tasks.example.com',
+      '*',
+      'null',
+    ])
+      expect(configError({ SYNC_ALLOWED_ORIGINS: bad }).issues).toEqual([
+        { variable: 'SYNC_ALLOWED_ORIGINS', message: expect.stringContaining('origins') },
+      ]);
+    expect(loadConfig({}).SYNC_MAX_CONNECTIONS_PER_USER).toBe(10);
+    expect(configError({ SYNC_MAX_CONNECTIONS_PER_USER: '0' }).issues[0]!.variable).toBe(
+      'SYNC_MAX_CONNECTIONS_PER_USER',
+    );
+  });
+
   test('defaults: embedded runtime on 127.0.0.1:8080, retries 1 s / 5 s / 25 s, 1 MiB bodies', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({

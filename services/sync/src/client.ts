@@ -1,10 +1,17 @@
 /**
  * A small typed client for `WS /ws/tasks`, for the browser and for Node: resumes from the last
- * sequence it saw, drops duplicates, tells the caller to reload on `resync`, and reconnects with
- * exponential backoff. The socket constructor is injected: the global `WebSocket` in a browser
- * (the default), `ws`'s in Node (`new SyncClient({ WebSocket: WS as WebSocketConstructor, ... })`).
+ * sequence it saw, drops duplicates, tells the caller to reload on `resync`, reconnects with
+ * exponential backoff, and when its token expires (4498) asks for a new one and resumes at
+ * once. The socket constructor is injected: the global `WebSocket` in a browser (the default),
+ * `ws`'s in Node (`new SyncClient({ WebSocket: WS as WebSocketConstructor, ... })`).
  */
-import { CloseCodes, FATAL_CLOSE_CODES, type ServerMessage, type SyncedEvent } from './protocol.js';
+import {
+  BEARER_PROTOCOL,
+  CloseCodes,
+  FATAL_CLOSE_CODES,
+  type ServerMessage,
+  type SyncedEvent,
+} from './protocol.js';
 
 export type { ServerMessage, SyncedEvent } from './protocol.js';
 export { CloseCodes } from './protocol.js';
@@ -26,14 +33,16 @@ export type SyncClientState = 'connecting' | 'open' | 'reconnecting' | 'stopped'
 export interface SyncClientOptions {
   /** The server: `http(s)://host[:port]` or `ws(s)://host[:port]`; `/ws/tasks` is added. */
   url: string;
-  /** A JWT, or a function that returns a current one (asked before every connect). */
+  /**
+   * A JWT, or a function that returns a current one, asked before every connect. After the server
+   * closed with 4498 (the token expired) it is asked at once for a renewed one; the same token
+   * again stops the client (state `stopped` with code 4498: the user must sign in again).
+   */
   token: string | (() => string | Promise<string>);
   /** Resume after this sequence (e.g. stored from a previous session); omit for live only. */
   since?: number;
   /** Only events of these tasks / with these statuses / with one of these tags. */
   filter?: { taskIds?: string[]; statuses?: ('pending' | 'completed')[]; tags?: string[] };
-  /** `protocol` (default) sends the token as `Sec-WebSocket-Protocol: bearer, <jwt>`; `query` as `?token=`. */
-  tokenTransport?: 'protocol' | 'query';
   WebSocket?: WebSocketConstructor;
   /** Each event once, in sequence order. */
   onEvent: (event: SyncedEvent, sequence: number) => void;
@@ -56,6 +65,8 @@ export class SyncClient {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private currentState: SyncClientState = 'stopped';
+  /** The token the server just closed as expired; a renewal must differ from it. */
+  private expiredToken: string | undefined;
 
   constructor(private readonly options: SyncClientOptions) {
     this.sequence = options.since;
@@ -86,8 +97,8 @@ export class SyncClient {
     this.setState('stopped');
   }
 
-  /** The URL of the next connection (exposed for tests and diagnostics). */
-  urlFor(token?: string): string {
+  /** The URL of the next connection (exposed for tests and diagnostics); the token never goes in it. */
+  urlFor(): string {
     const base = this.options.url.replace(/^http/, 'ws').replace(/\/+$/, '');
     const params = new URLSearchParams();
     if (this.sequence !== undefined) params.set('since', String(this.sequence));
@@ -95,7 +106,6 @@ export class SyncClient {
     if (taskIds?.length) params.set('task_id', taskIds.join(','));
     if (statuses?.length) params.set('status', statuses.join(','));
     if (tags?.length) params.set('tag', tags.join(','));
-    if (token !== undefined) params.set('token', token);
     const query = params.toString();
     return `${base}/ws/tasks${query ? `?${query}` : ''}`;
   }
@@ -115,11 +125,16 @@ export class SyncClient {
       return this.scheduleReconnect(undefined, 'token unavailable');
     }
     if (this.stopped) return;
+    if (this.expiredToken !== undefined && token === this.expiredToken) {
+      this.stopped = true;
+      this.setState('stopped', { code: CloseCodes.tokenExpired, reason: 'token expired and not renewed' });
+      return;
+    }
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor)
       throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
-    const byQuery = this.options.tokenTransport === 'query';
-    const socket = byQuery ? new Ctor(this.urlFor(token)) : new Ctor(this.urlFor(), ['bearer', token]);
+    // The token travels as a subprotocol, never in the URL (the server refuses that).
+    const socket = new Ctor(this.urlFor(), [BEARER_PROTOCOL, token]);
     this.socket = socket;
     socket.onmessage = (message) => {
       if (this.socket === socket) this.handle(message.data);
@@ -132,6 +147,13 @@ export class SyncClient {
       if (FATAL_CLOSE_CODES.includes(event.code)) {
         this.stopped = true;
         this.setState('stopped', { code: event.code, reason: event.reason });
+        return;
+      }
+      if (event.code === CloseCodes.tokenExpired) {
+        // Everything up to the close was sent: renew and resume from here at once, no backoff.
+        this.expiredToken = token;
+        this.setState('reconnecting', { code: event.code, reason: event.reason, retryInMs: 0 });
+        void this.connect();
         return;
       }
       this.scheduleReconnect(event.code, event.reason);
@@ -173,6 +195,7 @@ export class SyncClient {
         // Filtered connections skip sequences: the server's position is where to resume.
         if (this.sequence === undefined || message.sequence > this.sequence) this.sequence = message.sequence;
         this.attempt = 0;
+        this.expiredToken = undefined;
         this.setState('open');
         this.options.onLive?.(message.sequence);
         return;

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { SyncClient, type SyncClientState, type WebSocketLike } from './client.js';
-import type { ServerMessage, SyncedEvent } from './protocol.js';
+import { CloseCodes, type ServerMessage, type SyncedEvent } from './protocol.js';
 
 /** A stand-in socket: records how it was opened, lets the test speak for the server. */
 class FakeSocket implements WebSocketLike {
@@ -54,16 +54,37 @@ describe('SyncClient', () => {
     expect(socket!.protocols).toEqual(['bearer', 'jwt']);
   });
 
-  it('can carry the token in the query instead', async () => {
-    new SyncClient({
+  it('renews its token at once when the server closes with 4498, and stops when none comes', async () => {
+    const tokens = ['first', 'second', 'second'];
+    const states: [SyncClientState, number | undefined][] = [];
+    const client = new SyncClient({
       url: 'http://h:1',
-      token: () => 'fresh',
-      tokenTransport: 'query',
+      token: async () => tokens.shift()!,
+      since: 3,
       WebSocket: FakeSocket,
       onEvent: () => undefined,
+      onStateChange: (state, detail) => states.push([state, detail?.code]),
     }).start();
     await flush();
-    expect(FakeSocket.opened[0]!.url).toBe('ws://h:1/ws/tasks?token=fresh');
+    const first = FakeSocket.opened[0]!;
+    expect(first.protocols).toEqual(['bearer', 'first']);
+    first.send({ type: 'event', sequence: 4, event: event('a') });
+    first.send({ type: 'hello', sequence: 4 });
+    first.serverClose(CloseCodes.tokenExpired, 'token expired');
+    await flush(); // no timer: the renewal is asked for and the client reconnects right away
+    expect(FakeSocket.opened).toHaveLength(2);
+    const second = FakeSocket.opened[1]!;
+    expect(second.url).toBe('ws://h:1/ws/tasks?since=4');
+    expect(second.protocols).toEqual(['bearer', 'second']);
+    second.send({ type: 'hello', sequence: 4 });
+    expect(client.state).toBe('open');
+
+    // The next expiry, and the token function has nothing newer: signing in again is the user's to do.
+    second.serverClose(CloseCodes.tokenExpired, 'token expired');
+    await flush();
+    expect(FakeSocket.opened).toHaveLength(2);
+    expect(client.state).toBe('stopped');
+    expect(states.at(-1)).toEqual(['stopped', CloseCodes.tokenExpired]);
   });
 
   it('passes each sequence once, takes resync and hello positions, and resumes from the last', async () => {

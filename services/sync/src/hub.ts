@@ -1,15 +1,9 @@
 import type { Logger, Metrics, Pool } from '@taskstream/platform';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { type Connection, createConnection, frameOf } from './connection.js';
+import { createHeartbeat } from './heartbeat.js';
 import { readHistory } from './history.js';
-import {
-  CloseCodes,
-  type LiveQuery,
-  matchesFilter,
-  replayPlan,
-  type ServerMessage,
-  type SyncedEvent,
-  type SyncFilter,
-} from './protocol.js';
+import { CloseCodes, type LiveQuery, type SyncedEvent } from './protocol.js';
 
 export interface HubOptions {
   pool: Pool;
@@ -23,6 +17,8 @@ export interface HubOptions {
   heartbeatMs: number;
   /** After a 4429 close frame is queued, how long the socket may stay before it is destroyed. */
   slowCloseGraceMs: number;
+  /** Connections one user may hold here; a further one is closed with 4409. */
+  maxConnectionsPerUser: number;
 }
 
 export interface HubStats {
@@ -34,21 +30,10 @@ export interface HubStats {
   maxBufferedBytesSeen: number;
 }
 
-interface Pending {
-  sequence: number;
-  event: SyncedEvent;
-  frame: string;
-}
-
-/** How often a slice of the connections is pinged: the heartbeat period is cut into slots this long. */
-const HEARTBEAT_SLOT_MS = 100;
-
-const frameOf = (message: ServerMessage) => JSON.stringify(message);
-
 /**
- * The open connections of this replica, by user, and the per-connection delivery rules:
- * every event a connection sends has a sequence one above the last it sent (or it was filtered
- * out), so a client sees no gap and no duplicate, whichever way an event arrived.
+ * The open connections of this replica, by user: takes over authenticated sockets, hands each
+ * stored event to its user's connections, and ends them at shutdown. What one connection sends
+ * is its own business (connection.ts); liveness is the heartbeat's (heartbeat.ts).
  */
 export function createHub(options: HubOptions) {
   const { pool, logger, metrics } = options;
@@ -62,232 +47,67 @@ export function createHub(options: HubOptions) {
   ]);
   metrics.gauge('sync_connections', 'Open WebSocket connections', [], (g) => g.set(stats().connections));
 
-  class Connection {
-    /** Highest sequence this connection has passed (sent or filtered out); undefined until known. */
-    lastSequence = 0;
-    /** `catching-up`: reading history; live events wait in `pending` and are merged after. */
-    state: 'catching-up' | 'live' | 'closed' = 'catching-up';
-    pending: Pending[] = [];
-    pendingBytes = 0;
-    alive = true;
-    /** The heartbeat slot this connection is pinged in. */
-    slot: Set<Connection> | undefined;
-    private lastWrite: Promise<void> = Promise.resolve();
-    private readonly closedPromise: Promise<void>;
+  const heartbeat = createHeartbeat<Connection>({
+    periodMs: options.heartbeatMs,
+    onDead: (connection) => connection.terminate('heartbeat_timeout'),
+  });
 
-    constructor(
-      readonly ws: WebSocket,
-      readonly userId: string,
-      readonly filter: SyncFilter,
-      readonly log: Logger,
-    ) {
-      this.closedPromise = new Promise((resolve) => ws.once('close', () => resolve()));
-    }
-
-    /** A method, not a field read, so the check survives TypeScript's narrowing across awaits. */
-    isClosed() {
-      return this.state === 'closed';
-    }
-
-    /** A live event from the bus (already stored under `sequence`). */
-    offer(item: Pending) {
-      if (this.state === 'closed') return;
-      if (this.state === 'catching-up') return this.enqueue(item);
-      if (item.sequence <= this.lastSequence) return;
-      if (item.sequence === this.lastSequence + 1) return this.deliver(item);
-      // A gap (the replica saw an event this connection did not, e.g. it was stored before the
-      // connection knew its position): read the missing ones from history first.
-      this.enqueue(item);
-      void this.catchUp(false);
-    }
-
-    private enqueue(item: Pending) {
-      this.pending.push(item);
-      this.pendingBytes += item.frame.length;
-      if (this.pendingBytes > options.maxBufferedBytes) this.closeSlow();
-    }
-
-    private deliver(item: Pending) {
-      this.lastSequence = item.sequence;
-      if (matchesFilter(item.event, this.filter)) this.sendLive(item.frame, 'event');
-    }
-
-    /** Live frames never wait: a client that does not read is cut off before the bound. */
-    sendLive(frame: string, type: ServerMessage['type']) {
-      if (this.state === 'closed' || this.ws.readyState !== WebSocket.OPEN) return;
-      const buffered = this.ws.bufferedAmount;
-      // One frame always fits into an empty buffer, so an event larger than the bound still goes out.
-      if (buffered > 0 && buffered + frame.length > options.maxBufferedBytes) return this.closeSlow();
-      this.write(frame, type);
-    }
-
-    /** Replayed frames wait for the client to take what was sent before (bounded the same way). */
-    private async sendPaced(frame: string, type: ServerMessage['type']) {
-      if (this.ws.bufferedAmount > 0 && this.ws.bufferedAmount + frame.length > options.maxBufferedBytes) {
-        await Promise.race([this.lastWrite, this.closedPromise]);
-      }
-      if (this.isClosed() || this.ws.readyState !== WebSocket.OPEN) return;
-      this.write(frame, type);
-    }
-
-    private write(frame: string, type: ServerMessage['type']) {
-      const buffered = this.ws.bufferedAmount + frame.length;
+  const context = {
+    pool,
+    replayPageSize: options.replayPageSize,
+    maxBufferedBytes: options.maxBufferedBytes,
+    slowCloseGraceMs: options.slowCloseGraceMs,
+    onSent(type: string, buffered: number) {
       if (buffered > maxBufferedBytesSeen) maxBufferedBytesSeen = buffered;
-      this.lastWrite = new Promise((resolve) => this.ws.send(frame, () => resolve()));
       sent.inc({ type });
-    }
-
-    /**
-     * Reads history from `lastSequence` on, page by page, then merges what arrived live meanwhile
-     * (dropping what the pages already had). Beyond the kept window: one `resync` and the
-     * connection goes on from the user's current sequence.
-     */
-    async catchUp(initial: boolean) {
-      if (this.isClosed()) return;
-      if (!initial && this.state === 'catching-up') return; // the running catch-up merges the queue
-      this.state = 'catching-up';
-      try {
-        for (;;) {
-          for (;;) {
-            const page = await readHistory(pool, this.userId, this.lastSequence, options.replayPageSize);
-            if (this.isClosed()) return;
-            const plan = replayPlan(this.lastSequence, page.latest, page.events[0]?.sequence);
-            if (plan === 'none') break;
-            if (plan === 'resync') {
-              this.lastSequence = page.latest;
-              await this.sendPaced(frameOf({ type: 'resync', sequence: page.latest }), 'resync');
-              break;
-            }
-            for (const { sequence, event } of page.events) {
-              if (sequence !== this.lastSequence + 1) break; // trimmed meanwhile: the next read decides
-              this.lastSequence = sequence;
-              if (matchesFilter(event, this.filter))
-                await this.sendPaced(frameOf({ type: 'event', sequence, event }), 'event');
-              if (this.isClosed()) return;
-            }
-            if (page.events.length < options.replayPageSize && this.lastSequence >= page.latest) break;
-          }
-          // Merge the live events queued while reading; a gap among them means another read.
-          let gap = false;
-          while (this.pending.length > 0) {
-            const item = this.pending[0]!;
-            if (item.sequence > this.lastSequence + 1) {
-              gap = true;
-              break;
-            }
-            this.pending.shift();
-            this.pendingBytes -= item.frame.length;
-            if (item.sequence === this.lastSequence + 1) this.deliver(item);
-          }
-          if (!gap) break;
-        }
-        if (this.isClosed()) return;
-        this.state = 'live';
-        if (initial) this.sendLive(frameOf({ type: 'hello', sequence: this.lastSequence }), 'hello');
-      } catch (err) {
-        this.log.error({ err }, 'reading sync history failed; closing the connection');
-        this.close(1011, 'history unavailable; reconnect with since');
-      }
-    }
-
-    closeSlow() {
-      if (this.state === 'closed') return;
-      this.log.warn(
-        { buffered: this.ws.bufferedAmount, pending: this.pendingBytes },
-        'client not reading; disconnecting',
-      );
-      this.close(
-        CloseCodes.slowConsumer,
-        `client not reading: more than ${options.maxBufferedBytes} bytes unsent`,
-        'slow_consumer',
-      );
-      // The close frame waits behind the unread bytes; do not keep them longer than the grace.
-      const timer = setTimeout(() => this.ws.terminate(), options.slowCloseGraceMs);
-      timer.unref();
-    }
-
-    close(code: number, reason: string, metricReason = String(code)) {
-      if (this.state === 'closed') return;
-      this.state = 'closed';
-      this.pending = [];
-      this.pendingBytes = 0;
-      forget(this);
-      closed.inc({ reason: metricReason });
-      this.ws.close(code, reason);
-    }
-  }
-
-  function forget(connection: Connection) {
-    connection.slot?.delete(connection);
-    const set = byUser.get(connection.userId);
-    if (!set) return;
-    set.delete(connection);
-    if (set.size === 0) byUser.delete(connection.userId);
-  }
-
-  // Heartbeat: a connection that did not answer its previous ping by its next one is dead. The
-  // connections are spread over slots pinged one after another through the period, so that
-  // thousands of pings (and their pongs) never land in one turn of the event loop: pinging
-  // 5,000 at once held the loop long enough to show in the delivery tail (ADR 0007).
-  const slotCount = Math.max(1, Math.floor(options.heartbeatMs / HEARTBEAT_SLOT_MS));
-  const slots = Array.from({ length: slotCount }, () => new Set<Connection>());
-  let nextSlot = 0;
-  let attached = 0;
-  const heartbeat = setInterval(() => {
-    const slot = slots[nextSlot]!;
-    nextSlot = (nextSlot + 1) % slotCount;
-    for (const connection of slot) {
-      if (!connection.alive) {
-        connection.state = 'closed';
-        forget(connection);
-        closed.inc({ reason: 'heartbeat_timeout' });
-        connection.ws.terminate();
-        continue;
-      }
-      connection.alive = false;
-      connection.ws.ping();
-    }
-  }, options.heartbeatMs / slotCount);
-  heartbeat.unref();
+    },
+    onEnded(connection: Connection, reason: string) {
+      heartbeat.remove(connection);
+      const set = byUser.get(connection.userId);
+      set?.delete(connection);
+      if (set?.size === 0) byUser.delete(connection.userId);
+      closed.inc({ reason });
+    },
+  };
 
   function stats(): HubStats {
     let connections = 0;
     let bufferedBytes = 0;
     for (const set of byUser.values()) {
       connections += set.size;
-      for (const c of set) bufferedBytes += c.ws.bufferedAmount;
+      for (const c of set) bufferedBytes += c.bufferedAmount;
     }
     return { connections, users: byUser.size, bufferedBytes, maxBufferedBytesSeen };
   }
 
   return {
-    /** Takes over an authenticated socket: register first, then replay, so no live event slips between. */
-    attach(ws: WebSocket, userId: string, query: LiveQuery) {
+    /**
+     * Takes over an authenticated socket until `expiresAt` (its token's `exp`): register first,
+     * then replay, so no live event slips between.
+     */
+    attach(ws: WebSocket, userId: string, query: LiveQuery, expiresAt?: number) {
       if (stopped) {
         ws.close(CloseCodes.goingAway, 'server shutting down');
         return;
       }
-      const connection = new Connection(ws, userId, query.filter, logger.child({ user_id: userId }));
+      // Each connection holds a socket, timers and up to SYNC_MAX_BUFFERED_BYTES: one user (or
+      // one stolen token) does not get to open them without end.
+      if ((byUser.get(userId)?.size ?? 0) >= options.maxConnectionsPerUser) {
+        closed.inc({ reason: 'too_many_connections' });
+        ws.close(
+          CloseCodes.tooManyConnections,
+          `at most ${options.maxConnectionsPerUser} connections per user`,
+        );
+        return;
+      }
+      const log = logger.child({ user_id: userId });
+      const connection = createConnection({ ws, userId, filter: query.filter, log, expiresAt }, context);
       const set = byUser.get(userId) ?? new Set<Connection>();
       byUser.set(userId, set);
       set.add(connection);
-      const slot = slots[attached++ % slotCount]!;
-      connection.slot = slot;
-      slot.add(connection);
-      ws.on('pong', () => {
-        connection.alive = true;
-      });
-      ws.on('message', () => {
-        connection.alive = true; // clients have nothing to say; any frame still proves life
-      });
+      heartbeat.add(connection);
       ws.on('error', (err) => connection.log.debug({ err }, 'websocket error'));
-      ws.on('close', () => {
-        if (connection.state !== 'closed') {
-          connection.state = 'closed';
-          forget(connection);
-          closed.inc({ reason: 'client' });
-        }
-      });
+      ws.on('close', () => connection.ended());
       void (async () => {
         if (query.since === undefined) {
           // Live only: the position is the user's current sequence.
@@ -300,7 +120,7 @@ export function createHub(options: HubOptions) {
         } else {
           connection.lastSequence = query.since;
         }
-        await connection.catchUp(true);
+        await connection.start();
       })();
     },
 
@@ -316,7 +136,7 @@ export function createHub(options: HubOptions) {
 
     async stop() {
       stopped = true;
-      clearInterval(heartbeat);
+      heartbeat.stop();
       const all = [...byUser.values()].flatMap((set) => [...set]);
       for (const connection of all)
         connection.close(CloseCodes.goingAway, 'server shutting down', 'shutdown');

@@ -1,9 +1,7 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { Duplex } from 'node:stream';
 import { eventName, parseEvent, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
 import {
-  HttpError,
   type Pool,
   parse,
   principalOf,
@@ -13,25 +11,16 @@ import {
 } from '@taskstream/platform';
 import { Router } from 'express';
 import pg from 'pg';
-import { WebSocketServer } from 'ws';
 import { createEventStore, pruneInbox, readHistory, syncMigrations } from './history.js';
 import { createHub, type Hub, type HubStats } from './hub.js';
-import {
-  BEARER_PROTOCOL,
-  CloseCodes,
-  type LiveQuery,
-  parseLiveQuery,
-  QueryError,
-  replayPlan,
-  type SyncedEvent,
-  tokenFromProtocols,
-} from './protocol.js';
+import { replayPlan, type SyncedEvent } from './protocol.js';
+import { createUpgradeListener, WS_PATH } from './upgrade.js';
 
 export { storeEvents, syncMigrations } from './history.js';
 export type { HubStats } from './hub.js';
 export * from './protocol.js';
 
-export const WS_PATH = '/ws/tasks';
+export { WS_PATH } from './upgrade.js';
 
 /** Event types that reach users live; other task-updates types are acknowledged and ignored. */
 const SYNCED_TYPES = new Set<string>(TopicEvents[Topics.taskUpdates]);
@@ -42,6 +31,8 @@ export interface SyncOptions {
   heartbeatMs?: number;
   slowCloseGraceMs?: number;
   historySize?: number;
+  maxConnectionsPerUser?: number;
+  allowedOrigins?: string[];
 }
 
 export interface SyncService extends Service {
@@ -116,6 +107,7 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     maxBufferedBytes: options.maxBufferedBytes ?? env.SYNC_MAX_BUFFERED_BYTES,
     heartbeatMs: options.heartbeatMs ?? env.SYNC_HEARTBEAT_MS,
     slowCloseGraceMs: options.slowCloseGraceMs ?? env.SYNC_SLOW_CLOSE_GRACE_MS,
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? env.SYNC_MAX_CONNECTIONS_PER_USER,
   });
 
   const routes = Router();
@@ -134,59 +126,14 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     });
   });
 
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    // Clients send nothing but control frames.
-    maxPayload: 4096,
-    // Accept the `bearer` subprotocol; the token next to it is never echoed back.
-    handleProtocols: (protocols) => (protocols.has(BEARER_PROTOCOL) ? BEARER_PROTOCOL : false),
+  const upgrades = createUpgradeListener({
+    auth,
+    hub,
+    logger: log,
+    metrics,
+    allowedOrigins: options.allowedOrigins ?? env.SYNC_ALLOWED_ORIGINS,
   });
-
-  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
-    socket.on('error', () => undefined);
-    let query: LiveQuery | undefined;
-    let refusal: { code: number; reason: string } | undefined;
-    let userId: string | undefined;
-    try {
-      query = parseLiveQuery(url.searchParams);
-      const token = query.token ?? tokenFromProtocols(req.headers['sec-websocket-protocol']);
-      if (!token) refusal = { code: CloseCodes.unauthorized, reason: 'missing token' };
-      else userId = (await auth.verify(token)).userId;
-    } catch (err) {
-      // Auth answers 4xx for a bad token; a 5xx (the issuer's key set unreachable) says nothing
-      // against it, so the client keeps it and retries.
-      refusal =
-        err instanceof QueryError
-          ? { code: CloseCodes.badRequest, reason: err.message }
-          : err instanceof HttpError && err.status >= 500
-            ? { code: CloseCodes.tryAgainLater, reason: err.message }
-            : { code: CloseCodes.unauthorized, reason: err instanceof Error ? err.message : 'invalid token' };
-    }
-    if (socket.destroyed) return;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      if (refusal || !userId || !query) {
-        const { code, reason } = refusal ?? { code: CloseCodes.unauthorized, reason: 'invalid token' };
-        metrics
-          .counter('sync_disconnects_total', 'WebSocket connections ended, by reason', ['reason'])
-          .inc({ reason: String(code) });
-        ws.close(code, reason.slice(0, 120));
-        return;
-      }
-      hub.attach(ws, userId, query);
-    });
-  }
-
   let server: Server | undefined;
-  const upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== WS_PATH) return; // another service's upgrade: leave the socket alone
-    void onUpgrade(req, socket, head, url).catch((err) => {
-      log.error({ err }, 'websocket upgrade failed');
-      socket.destroy();
-    });
-  };
   let pruneTimer: NodeJS.Timeout | undefined;
 
   return {
@@ -218,7 +165,7 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     ],
     async start(httpServer) {
       server = httpServer;
-      server.on('upgrade', upgradeListener);
+      server.on('upgrade', upgrades.listener);
       // Inbox ids are kept a day longer than the event log keeps events (nothing older is redelivered).
       const keepDays = config.EVENT_LOG_RETENTION_DAYS + 1;
       pruneTimer = setInterval(() => {
@@ -229,9 +176,9 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     },
     async stop() {
       clearInterval(pruneTimer);
-      server?.off('upgrade', upgradeListener);
+      server?.off('upgrade', upgrades.listener);
       await hub.stop();
-      wss.close();
+      upgrades.close();
       if (storePool !== pool) {
         storeTarget = pool;
         await storePool.end();

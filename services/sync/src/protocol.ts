@@ -11,16 +11,32 @@ export const CloseCodes = {
   goingAway: 1001,
   /** The token could not be checked (the issuer's key set is unreachable); reconnect later. */
   tryAgainLater: 1013,
-  /** Query parameters the server cannot use (e.g. `since=abc`); reconnecting does not help. */
+  /**
+   * Query parameters the server cannot use (e.g. `since=abc`, or a token in the URL);
+   * reconnecting does not help.
+   */
   badRequest: 4400,
   /** Missing, malformed, expired or forged token; sent before any data. */
   unauthorized: 4401,
+  /** The page's `Origin` is not in `SYNC_ALLOWED_ORIGINS`; sent before any data. */
+  originNotAllowed: 4403,
+  /** The user already holds `SYNC_MAX_CONNECTIONS_PER_USER` connections on this replica; sent before any data. */
+  tooManyConnections: 4409,
   /** The client did not read: its send buffer reached the bound; reconnect with `since`. */
   slowConsumer: 4429,
+  /**
+   * The token the connection was opened with reached its `exp` (HTTP 498, "token expired"):
+   * everything before was sent; reconnect at once with a renewed token and `since`.
+   */
+  tokenExpired: 4498,
 } as const;
 
 /** Codes after which a client must not reconnect on its own. */
-export const FATAL_CLOSE_CODES: readonly number[] = [CloseCodes.badRequest, CloseCodes.unauthorized];
+export const FATAL_CLOSE_CODES: readonly number[] = [
+  CloseCodes.badRequest,
+  CloseCodes.unauthorized,
+  CloseCodes.originNotAllowed,
+];
 
 /** Subprotocol a browser uses to carry the token: `new WebSocket(url, ['bearer', jwt])`. */
 export const BEARER_PROTOCOL = 'bearer';
@@ -64,7 +80,6 @@ export interface SyncFilter {
 }
 
 export interface LiveQuery {
-  token?: string;
   since?: number;
   filter: SyncFilter;
 }
@@ -78,8 +93,13 @@ function listParam(params: URLSearchParams, ...names: string[]): Set<string> | u
 
 export class QueryError extends Error {}
 
-/** `token`, `since`, and the filters `task_id`, `status`, `tag` of a `/ws/tasks` URL. */
+/**
+ * `since` and the filters `task_id`, `status`, `tag` of a `/ws/tasks` URL. A token in the URL is
+ * refused, valid or not: URLs end up in proxies' access logs and browser history (ADR 0007).
+ */
 export function parseLiveQuery(params: URLSearchParams): LiveQuery {
+  if (params.has('token'))
+    throw new QueryError('no token in the URL: send it as Sec-WebSocket-Protocol: bearer, <jwt>');
   const sinceText = params.get('since');
   let since: number | undefined;
   if (sinceText !== null && sinceText !== '') {
@@ -97,7 +117,7 @@ export function parseLiveQuery(params: URLSearchParams): LiveQuery {
   if (statuses) filter.statuses = statuses;
   const tags = listParam(params, 'tag', 'tags');
   if (tags) filter.tags = tags;
-  return { token: params.get('token') || undefined, since, filter };
+  return { since, filter };
 }
 
 /** The token from `Sec-WebSocket-Protocol: bearer, <jwt>` (the protocol after `bearer`). */

@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { lagOf } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { decodeJwt } from 'jose';
 import WebSocket from 'ws';
 import { SyncClient, type WebSocketConstructor } from './client.js';
 import { createEventStore, storeEvents } from './history.js';
@@ -10,6 +11,7 @@ import { type SyncService, syncService } from './index.js';
 import { CloseCodes, type SyncedEvent } from './protocol.js';
 import { notificationEvent, onTaskUpdates, taskEvent } from './test-support/events.js';
 import { Probe } from './test-support/probe.js';
+import { expiringToken } from './test-support/tokens.js';
 
 const HISTORY = 25;
 
@@ -46,7 +48,7 @@ describe('sync over WebSocket', () => {
     const alice = await user();
     const bob = await user();
     const first = probe({ token: alice.token });
-    const second = probe({ token: alice.token, viaProtocol: true });
+    const second = probe({ token: alice.token });
     const other = probe({ token: bob.token });
     expect(await first.live()).toBe(0);
     expect(await second.live()).toBe(0);
@@ -219,12 +221,7 @@ describe('sync over WebSocket', () => {
       });
       return other.sign({ userId: randomUUID(), role: 'user' });
     })();
-    for (const options of [
-      { token: 'not-a-jwt' },
-      { token: forged },
-      { token: forged, viaProtocol: true },
-      {},
-    ]) {
+    for (const options of [{ token: 'not-a-jwt' }, { token: forged }, {}]) {
       const p = probe(options);
       const { code, reason } = await p.closed;
       expect(code).toBe(CloseCodes.unauthorized);
@@ -445,6 +442,109 @@ describe('sync limits', () => {
     } finally {
       await spread.close();
     }
+  });
+});
+
+describe('sockets follow their token', () => {
+  const LIMIT = 2;
+  const APP = 'https://app.example.com';
+  let rt: TestRuntime;
+  const probes: Probe[] = [];
+  const open = (options: ConstructorParameters<typeof Probe>[1]) => {
+    const p = new Probe(rt.url, options);
+    probes.push(p);
+    return p;
+  };
+  const tokenOf = () => rt.auth.sign({ userId: randomUUID(), role: 'user' });
+
+  beforeAll(async () => {
+    rt = await startTestRuntime([syncService({ replicaId: 'guarded' })], {
+      env: {
+        SYNC_MAX_CONNECTIONS_PER_USER: String(LIMIT),
+        SYNC_ALLOWED_ORIGINS: `${APP},http://localhost:5173`,
+      },
+    });
+  });
+  afterEach(() => {
+    for (const p of probes.splice(0)) p.ws.terminate();
+  });
+  afterAll(async () => rt?.close());
+
+  it("closes a socket with 4498 at its token's exp, after what was sent before", async () => {
+    const id = randomUUID();
+    const token = await expiringToken(id, 2);
+    const exp = decodeJwt(token).exp! * 1000;
+    const p = open({ token });
+    await p.live();
+    const before = taskEvent(id);
+    await publish(rt, before);
+    await p.waitForEvents(1);
+
+    const { code, reason } = await p.closed;
+    const closedAt = Date.now();
+    expect(code).toBe(CloseCodes.tokenExpired);
+    expect(reason).toMatch(/token expired/);
+    expect(closedAt).toBeGreaterThanOrEqual(exp);
+    expect(closedAt - exp).toBeLessThan(1000);
+    expect(p.events.map((m) => m.event.id)).toEqual([before.id]);
+    await eventually(async () => syncOf(rt).stats().connections === 0);
+  });
+
+  it('refuses a token in the URL with 4400, however valid, before any data', async () => {
+    const p = open({ token: await tokenOf(), viaQuery: true });
+    const { code, reason } = await p.closed;
+    expect(code).toBe(CloseCodes.badRequest);
+    expect(reason).toMatch(/Sec-WebSocket-Protocol/);
+    expect(p.messages).toEqual([]);
+  });
+
+  it('keeps at most SYNC_MAX_CONNECTIONS_PER_USER sockets of one user, refusing the rest with 4409', async () => {
+    const id = randomUUID();
+    const token = await rt.auth.sign({ userId: id, role: 'user' });
+    // Five at once: the limit holds against a burst, not only one after another.
+    const burst = Array.from({ length: 5 }, () => open({ token }));
+    await eventually(async () =>
+      burst.every((p) => p.closedWith || p.messages.some((m) => m.type === 'hello')),
+    );
+    const refused = burst.filter((p) => p.closedWith);
+    expect(burst.length - refused.length).toBe(LIMIT);
+    for (const p of refused) {
+      expect(p.closedWith).toEqual({
+        code: CloseCodes.tooManyConnections,
+        reason: `at most ${LIMIT} connections per user`,
+      });
+      expect(p.messages).toEqual([]);
+    }
+    // Another user has places of their own; a place given back can be taken again.
+    await open({ token: await tokenOf() }).live();
+    const kept = burst.filter((p) => !p.closedWith);
+    await kept[0]!.close();
+    // One of the burst and the other user's.
+    await eventually(async () => syncOf(rt).stats().connections === 2);
+    const again = open({ token });
+    await again.live();
+    const event = taskEvent(id);
+    await publish(rt, event);
+    for (const p of [kept[1]!, again]) expect((await p.waitForEvents(1))[0]!.event.id).toBe(event.id);
+  });
+
+  it('refuses a browser from an origin not in SYNC_ALLOWED_ORIGINS with 4403, before any data', async () => {
+    for (const origin of [
+      'https://evil.example',
+      'http://app.example.com',
+      'https://app.example.com.evil.example',
+      'null',
+    ]) {
+      const p = open({ token: await tokenOf(), origin });
+      const { code, reason } = await p.closed;
+      expect(code).toBe(CloseCodes.originNotAllowed);
+      expect(reason).toMatch(/origin not allowed/);
+      expect(p.messages).toEqual([]);
+    }
+    await open({ token: await tokenOf(), origin: APP }).live();
+    await open({ token: await tokenOf(), origin: 'http://localhost:5173' }).live();
+    // No Origin at all: not a browser, which could send any Origin it liked anyway.
+    await open({ token: await tokenOf() }).live();
   });
 });
 

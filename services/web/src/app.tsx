@@ -204,6 +204,7 @@ function SignedIn({ session, path, onSignOut, onUser }: SignedInProps) {
         void loadInbox();
       },
       onState: (state, detail) => setLive({ state, detail }),
+      onSessionEnded: () => onSignOut('Your session has ended. Please log in again.'),
     });
     void connection.start();
     return () => connection.stop();

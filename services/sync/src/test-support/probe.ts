@@ -3,9 +3,12 @@ import WebSocket from 'ws';
 import type { ServerMessage } from '../protocol.js';
 
 export interface ProbeOptions {
+  /** Sent as `Sec-WebSocket-Protocol: bearer, <jwt>`. */
   token?: string;
-  /** Send the token as `Sec-WebSocket-Protocol: bearer, <jwt>` instead of `?token=`. */
-  viaProtocol?: boolean;
+  /** Put the token into the URL as `?token=` instead (refused by the server). */
+  viaQuery?: boolean;
+  /** The `Origin` header a browser would send (none by default, as from a non-browser client). */
+  origin?: string;
   since?: number;
   /** Extra query parameters (filters). */
   query?: Record<string, string>;
@@ -23,10 +26,13 @@ export class Probe {
   constructor(baseUrl: string, options: ProbeOptions = {}) {
     const params = new URLSearchParams(options.query);
     if (options.since !== undefined) params.set('since', String(options.since));
-    if (options.token && !options.viaProtocol) params.set('token', options.token);
+    if (options.token && options.viaQuery) params.set('token', options.token);
     const url = `${baseUrl.replace(/^http/, 'ws')}/ws/tasks?${params}`;
-    const protocols = options.viaProtocol && options.token ? ['bearer', options.token] : undefined;
-    this.ws = new WebSocket(url, protocols, { autoPong: options.autoPong ?? true });
+    const protocols = options.token && !options.viaQuery ? ['bearer', options.token] : undefined;
+    this.ws = new WebSocket(url, protocols, {
+      autoPong: options.autoPong ?? true,
+      ...(options.origin ? { origin: options.origin } : {}),
+    });
     this.ws.on('message', (data) => this.messages.push(JSON.parse(String(data)) as ServerMessage));
     this.ws.on('error', () => undefined);
     this.closed = new Promise((resolve) =>

@@ -6,6 +6,7 @@
  */
 
 import {
+  CloseCodes,
   SyncClient,
   type SyncClientState,
   type SyncedEvent,
@@ -35,6 +36,11 @@ export interface LiveOptions {
   /** Events were missed beyond the server's history: reload over REST. */
   onResync: () => void;
   onState: (state: LiveState, detail?: string) => void;
+  /**
+   * The server refused the token (4401) or closed at its expiry (4498) and `token()` had no newer
+   * one: the session is over, as a 401 over REST says.
+   */
+  onSessionEnded?: () => void;
   /** For tests: the socket implementation (default: the browser's). */
   WebSocket?: WebSocketConstructor;
   /** For tests: the window to watch for online/offline. */
@@ -94,7 +100,6 @@ export class LiveConnection {
       url: this.options.baseUrl,
       token: () => this.options.token() ?? '',
       since: this.sequence,
-      tokenTransport: 'query',
       WebSocket: this.options.WebSocket,
       onEvent: (event, sequence) => this.options.onEvent(event, sequence),
       onResync: () => this.options.onResync(),
@@ -103,9 +108,11 @@ export class LiveConnection {
         if (state === 'open') {
           this.everConnected = true;
           this.setState('connected');
-        } else if (state === 'stopped')
+        } else if (state === 'stopped') {
           this.setState('offline', detail?.reason || 'the server refused the connection');
-        else this.setState(this.everConnected || state === 'reconnecting' ? 'reconnecting' : 'connecting');
+          if (detail?.code === CloseCodes.tokenExpired || detail?.code === CloseCodes.unauthorized)
+            this.options.onSessionEnded?.();
+        } else this.setState(this.everConnected || state === 'reconnecting' ? 'reconnecting' : 'connecting');
       },
     });
     this.client = client;

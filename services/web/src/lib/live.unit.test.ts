@@ -9,12 +9,15 @@ class FakeSocket {
   onmessage: ((e: { data: unknown }) => void) | null = null;
   onclose: ((e: { code: number; reason: string }) => void) | null = null;
   onerror: ((e: unknown) => void) | null = null;
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly protocols?: string[],
+  ) {
     FakeSocket.all.push(this);
   }
-  close(code = 1000) {
+  close(code = 1000, reason = '') {
     this.closed = code;
-    this.onclose?.({ code, reason: '' });
+    this.onclose?.({ code, reason });
   }
   send(message: object) {
     this.onmessage?.({ data: JSON.stringify(message) });
@@ -47,6 +50,7 @@ const flush = () => new Promise((r) => setTimeout(r, 0));
 function connection(api: Api, win = new FakeWindow()) {
   const states: LiveState[] = [];
   const events: number[] = [];
+  const ended: string[] = [];
   const live = new LiveConnection({
     api,
     baseUrl: 'http://app.test',
@@ -54,10 +58,11 @@ function connection(api: Api, win = new FakeWindow()) {
     onEvent: (_e, sequence) => events.push(sequence),
     onResync: () => events.push(-1),
     onState: (state) => states.push(state),
+    onSessionEnded: () => ended.push('ended'),
     WebSocket: FakeSocket as never,
     window: win as never,
   });
-  return { live, states, events, win };
+  return { live, states, events, win, ended };
 }
 
 const event = (sequence: number) => ({
@@ -78,13 +83,32 @@ describe('the live connection', () => {
     await live.start();
     await flush();
     const socket = FakeSocket.all[0]!;
-    expect(socket.url).toBe('ws://app.test/ws/tasks?since=7&token=jwt');
+    // The token goes as the bearer subprotocol, never into the URL (logs, history).
+    expect(socket.url).toBe('ws://app.test/ws/tasks?since=7');
+    expect(socket.protocols).toEqual(['bearer', 'jwt']);
     socket.send(event(8));
     socket.send({ type: 'hello', sequence: 8 });
     socket.send(event(8)); // a duplicate
     socket.send(event(9));
     expect(events).toEqual([8, 9]);
     expect(states).toEqual(['connecting', 'connected']);
+    live.stop();
+  });
+
+  it('ends the session when the token expired and there is no newer one', async () => {
+    const { live, states, ended } = connection(
+      apiAnswering(() => ({ events: [], resync: false, latest: 2 })),
+    );
+    await live.start();
+    await flush();
+    FakeSocket.all[0]!.send({ type: 'hello', sequence: 2 });
+    expect(ended).toEqual([]);
+    FakeSocket.all[0]!.close(4498, 'token expired');
+    await flush();
+    // Asked again, the session still has the same token: no new connection, the session ends.
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(ended).toEqual(['ended']);
+    expect(states.at(-1)).toBe('offline');
     live.stop();
   });
 
