@@ -82,6 +82,18 @@ export const ConfigSchema = z.object({
     )
     .optional(),
   VAPID_SUBJECT: z.string().default('mailto:admin@taskstream.local'),
+  /** Host suffixes push endpoints must be on; `*` any host. Unset: the big push services in production, any host otherwise. */
+  PUSH_ALLOWED_HOSTS: z
+    .string()
+    .regex(
+      /^(\*|[a-z0-9.-]+)(,(\*|[a-z0-9.-]+))*$/i,
+      'comma-separated host suffixes, e.g. fcm.googleapis.com, or *',
+    )
+    .transform((s) => s.toLowerCase().split(','))
+    .optional(),
+  /** Development and tests: push endpoints on loopback (a local test push service); refused in production. */
+  PUSH_ALLOW_LOOPBACK: bool.default(false),
+  PUSH_MAX_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(10),
   DAPR_HOST: z.string().default('127.0.0.1'),
   DAPR_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(3500),
   DAPR_API_TOKEN: z.string().optional(),
@@ -168,6 +180,8 @@ function crossChecks(serving: boolean) {
           variable,
           'required in production for the notification service, from a secret (`npx web-push generate-vapid-keys` makes a pair)',
         );
+    if (production && config.PUSH_ALLOW_LOOPBACK)
+      issue('PUSH_ALLOW_LOOPBACK', 'not in production: push endpoints there are public push services only');
     // The lag reader's SASL user: half of one would fail only at the first scrape.
     if (config.KAFKA_SASL_USERNAME && !config.KAFKA_SASL_PASSWORD)
       issue('KAFKA_SASL_PASSWORD', 'set together with KAFKA_SASL_USERNAME (both or neither)');
