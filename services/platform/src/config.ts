@@ -39,7 +39,8 @@ export const ConfigSchema = z.object({
     .min(1024)
     .default(1024 * 1024),
   RETRY_DELAYS_MS: csvMs.default([1000, 5000, 25000]),
-  SEED_DEMO_USERS: bool.default(true),
+  /** Unset: on, except in production (see loadConfig). */
+  SEED_DEMO_USERS: bool.optional(),
   /** Services run their own migrations at start under an advisory lock; the chart's hook Job runs `main.js migrate`. */
   MIGRATE_ON_START: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
@@ -127,6 +128,11 @@ export const ConfigSchema = z.object({
     .optional(),
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
   METRICS_ENABLED: bool.default(true),
+  /**
+   * `/metrics` on its own port (on HOST), which Prometheus scrapes and no Ingress routes. Unset:
+   * on PORT in development and tests, not served at all in production (it is not for the public).
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -209,5 +215,9 @@ export function loadConfig(
       parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })),
     );
   }
-  return parsed.data;
+  // Demo accounts in development; in production only when asked for (with random passwords).
+  return {
+    ...parsed.data,
+    SEED_DEMO_USERS: parsed.data.SEED_DEMO_USERS ?? parsed.data.NODE_ENV !== 'production',
+  };
 }

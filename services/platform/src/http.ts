@@ -33,6 +33,8 @@ export interface HttpAppOptions {
   readiness?: Record<string, () => Promise<boolean>>;
   /** Deeper JSON bodies are refused with 400 invalid_json. */
   maxJsonDepth?: number;
+  /** Where `/metrics` is served: here (default), or on its own port (METRICS_PORT) or nowhere public. */
+  metricsHere?: boolean;
 }
 
 const MAX_JSON_DEPTH = 64;
@@ -131,7 +133,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
-  app.get('/metrics', async (_req, res) => {
+  if (options.metricsHere ?? true) app.get('/metrics', metricsHandler(metrics));
+  return app;
+}
+
+function metricsHandler(metrics: Metrics): express.RequestHandler {
+  return async (_req, res) => {
     if (!metrics.enabled) {
       res
         .status(404)
@@ -140,6 +147,16 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
+  };
+}
+
+/** `/metrics` alone, for its own port (METRICS_PORT): what Prometheus scrapes and no Ingress routes. */
+export function createMetricsApp(metrics: Metrics): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', metricsHandler(metrics));
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'only /metrics is served here' } });
   });
   return app;
 }
