@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { HttpError, validationError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { securityHeaders } from './security-headers.js';
 import { inSpan, SpanKind } from './telemetry.js';
 import { traceIdOf } from './trace.js';
 
@@ -69,6 +70,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(securityHeaders());
   const requests = metrics.histogram(
     'http_request_duration_seconds',
     'HTTP request duration',
@@ -154,6 +156,7 @@ function metricsHandler(metrics: Metrics): express.RequestHandler {
 export function createMetricsApp(metrics: Metrics): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders());
   app.get('/metrics', metricsHandler(metrics));
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'only /metrics is served here' } });
