@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_PUSH_HOSTS } from '../../services/notification/src/channels/push-target.js';
 import { ConfigSchema } from '../../services/platform/src/config.js';
 import { createMetrics } from '../../services/platform/src/metrics.js';
 import { chartDir, helmPath, type Rendered, renderChart, repoRoot } from './helm.js';
@@ -199,6 +200,15 @@ describe.each(valuesFiles)('%s', (file) => {
         container: c.name,
         SEED_DEMO_USERS: 'false',
       });
+    }
+    // Web Push only to the push services the code knows as the production default, never loopback.
+    for (const d of workloads(file)) {
+      const env = Object.fromEntries(
+        d.spec.template.spec.containers[0].env.map((e: Obj) => [e.name, e.value]),
+      );
+      expect(env.PUSH_ALLOW_LOOPBACK).toBeUndefined();
+      if (d.metadata.labels['app.kubernetes.io/component'] === 'notification')
+        expect(env.PUSH_ALLOWED_HOSTS.split(',')).toEqual(DEFAULT_PUSH_HOSTS);
     }
     for (const ing of objects(file, 'Ingress'))
       for (const p of ing.spec.rules[0].http.paths) expect(p.backend.service.port).toEqual({ name: 'http' });
