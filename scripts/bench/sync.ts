@@ -85,6 +85,8 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
           JWT_SECRET: randomUUID() + randomUUID(),
           SEED_DEMO_USERS: 'false',
           DATABASE_POOL_SIZE: '24',
+          // Production serves /metrics on its own port only.
+          METRICS_PORT: '0',
         },
       },
     );
@@ -170,7 +172,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     }
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => round(percentile(latencies, p), 2);
-    const exposition = await (await fetch(`${rt.url}/metrics`)).text();
+    const exposition = await (await fetch(`${rt.metricsUrl}/metrics`)).text();
     const breakdown = histogramMeans(exposition, [
       'taskstream_sync_store_duration_seconds',
       'taskstream_sync_event_lag_seconds',

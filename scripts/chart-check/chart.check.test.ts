@@ -6,10 +6,13 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_PUSH_HOSTS } from '@taskstream/notification';
 import { ConfigSchema, createMetrics } from '@taskstream/platform';
 import { chartDir, helmPath, type Rendered, renderChart, repoRoot } from './helm.js';
 
 const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];
+/** monitoring.metricsPort's default, which no values file changes. */
+const METRICS_PORT = 9464;
 const valuesFiles = [
   ...readdirSync(chartDir).filter((f) => /^values-.+\.yaml$/.test(f)),
   ...readdirSync(join(chartDir, 'ci')).map((f) => `ci/${f}`),
@@ -74,7 +77,12 @@ describe.each(valuesFiles)('%s', (file) => {
             expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }),
           );
         }
-        expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+        expect(c.ports).toEqual([
+          { name: 'http', containerPort: 8080, protocol: 'TCP' },
+          { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+        ]);
+        // The app serves /metrics on that port alone (production answers 404 for it on PORT).
+        expect(c.env).toContainEqual({ name: 'METRICS_PORT', value: String(METRICS_PORT) });
         expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
         expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
         expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -178,6 +186,40 @@ describe.each(valuesFiles)('%s', (file) => {
     const conn = state.spec.metadata.find((m: Obj) => m.name === 'connectionString');
     expect(conn.secretKeyRef).toBeDefined();
     expect(conn.value).toBeUndefined();
+  });
+
+  test('production defaults: no demo users, and the Ingress never routes the metrics port', () => {
+    for (const c of workloads(file).flatMap((d) => d.spec.template.spec.containers)) {
+      const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value]));
+      expect({ container: c.name, NODE_ENV: env.NODE_ENV }).toEqual({
+        container: c.name,
+        NODE_ENV: 'production',
+      });
+      expect({ container: c.name, SEED_DEMO_USERS: env.SEED_DEMO_USERS ?? 'false' }).toEqual({
+        container: c.name,
+        SEED_DEMO_USERS: 'false',
+      });
+    }
+    // Web Push only to the push services the code knows as the production default, never loopback.
+    for (const d of workloads(file)) {
+      const env = Object.fromEntries(
+        d.spec.template.spec.containers[0].env.map((e: Obj) => [e.name, e.value]),
+      );
+      expect(env.PUSH_ALLOW_LOOPBACK).toBeUndefined();
+      if (d.metadata.labels['app.kubernetes.io/component'] === 'notification')
+        expect(env.PUSH_ALLOWED_HOSTS.split(',')).toEqual(DEFAULT_PUSH_HOSTS);
+    }
+    for (const ing of objects(file, 'Ingress'))
+      for (const p of ing.spec.rules[0].http.paths) expect(p.backend.service.port).toEqual({ name: 'http' });
+    for (const s of objects(file, 'Service').filter((s) =>
+      APP_IDS.includes(s.metadata.labels['app.kubernetes.io/component']),
+    ))
+      expect(s.spec.ports).toContainEqual({
+        name: 'metrics',
+        port: METRICS_PORT,
+        targetPort: 'metrics',
+        protocol: 'TCP',
+      });
   });
 
   test('Ingress routes each path to its service', () => {
@@ -312,7 +354,7 @@ describe('monitoring (ci/all-features-values.yaml)', () => {
     expect(dashboards().length).toBeGreaterThan(0);
   });
 
-  test("the ServiceMonitor scrapes /metrics on every service's http port, and nothing else", () => {
+  test("the ServiceMonitor scrapes /metrics on every service's metrics port, and nothing else", () => {
     const monitor = objects(file, 'ServiceMonitor')[0];
     const selected = objects(file, 'Service').filter(
       (s) =>
@@ -322,6 +364,7 @@ describe('monitoring (ci/all-features-values.yaml)', () => {
         ),
     );
     expect(selected.map((s) => s.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(APP_IDS);
+    expect(monitor.spec.endpoints.map((e: Obj) => e.port)).toEqual(['metrics']);
     for (const endpoint of monitor.spec.endpoints) {
       expect(endpoint.path).toBe('/metrics');
       for (const s of selected) expect(s.spec.ports.map((p: Obj) => p.name)).toContain(endpoint.port);

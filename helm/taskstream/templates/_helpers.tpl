@@ -154,6 +154,8 @@ services/platform/src/config.ts only. The Dapr tokens go only to containers besi
   value: "0.0.0.0"
 - name: PORT
   value: "8080"
+- name: METRICS_PORT
+  value: {{ $root.Values.monitoring.metricsPort | quote }}
 - name: MIGRATE_ON_START
   value: {{ ternary "false" "true" $root.Values.migrations.enabled | quote }}
 - name: PUBSUB_NAME

@@ -26,8 +26,10 @@ export function startEmbeddedHost(options: RuntimeOptions = {}): Promise<Running
 /** The one line that tells a person where to go. */
 export function readyMessage(runtime: RunningRuntime): string {
   const url = runtime.url.replace('127.0.0.1', 'localhost');
-  const demo = runtime.config.SEED_DEMO_USERS
-    ? `; log in as ${DEMO_USERS[0]!.email} / ${DEMO_USERS[0]!.password}`
-    : '';
+  // In production the demo accounts have random passwords, logged once when made.
+  const demo =
+    runtime.config.SEED_DEMO_USERS && runtime.config.NODE_ENV !== 'production'
+      ? `; log in as ${DEMO_USERS[0]!.email} / ${DEMO_USERS[0]!.password}`
+      : '';
   return `taskstream is ready at ${url}${demo}`;
 }

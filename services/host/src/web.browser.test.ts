@@ -122,6 +122,8 @@ describe('web UI in Chromium against the embedded start', () => {
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const consoleErrors: string[] = [];
+  /** Content Security Policy violations: never allowed, whatever a step expects. */
+  const cspViolations: string[] = [];
   /** Console errors a step causes on purpose and asserts (e.g. the 412 of a stale edit). */
   let allowed: RegExp[] = [];
   let first: Page;
@@ -146,10 +148,18 @@ describe('web UI in Chromium against the embedded start', () => {
       ...options,
     });
     contexts.push(context);
+    // The page reports every violation of its CSP as an event; it is passed on as a console line.
+    await context.addInitScript(() =>
+      document.addEventListener('securitypolicyviolation', (e) =>
+        console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`),
+      ),
+    );
     const page = await context.newPage();
     page.on('console', (message) => {
-      if (message.type() === 'error')
-        consoleErrors.push(`${name}: ${message.text()} (${message.location().url})`);
+      const text = message.text();
+      // Chromium's own report ("Refused to ... Content Security Policy") and the event's line.
+      if (/^CSP violation|Content Security Policy/.test(text)) cspViolations.push(`${name}: ${text}`);
+      if (message.type() === 'error') consoleErrors.push(`${name}: ${text} (${message.location().url})`);
     });
     page.on('pageerror', (error) => consoleErrors.push(`${name}: uncaught ${error.message}`));
     page.on('websocket', (socket) => socketUrls.push(socket.url()));
@@ -226,7 +236,9 @@ describe('web UI in Chromium against the embedded start', () => {
     );
     consoleErrors.length = 0;
     allowed = [];
+    const violations = cspViolations.splice(0);
     expect(unexpected).toEqual([]);
+    expect(violations).toEqual([]);
   });
 
   afterAll(async () => {
@@ -237,7 +249,11 @@ describe('web UI in Chromium against the embedded start', () => {
 
   test('registers in one browser and logs in as the same user in a second', async () => {
     first = await open('first');
-    await first.goto(`${rt.url}/`);
+    const page = await first.goto(`${rt.url}/`);
+    // The UI runs under its CSP (every step checks that nothing violates it) and cannot be framed.
+    const csp = (await page!.allHeaders())['content-security-policy'] ?? '';
+    expect(csp).toMatch(/default-src 'self'/);
+    expect(csp).toMatch(/frame-ancestors 'none'/);
     await heading(first, 'Log in');
     await shot(first, 'login');
     await first.getByRole('link', { name: 'Register' }).click();

@@ -3,6 +3,7 @@ import type { Envelope, HandlerResult, Service, ServiceDeps } from '@taskstream/
 import { createEmailChannel } from './channels/email.js';
 import { createInAppChannel } from './channels/in-app.js';
 import { createPushChannel } from './channels/push.js';
+import { DEFAULT_PUSH_HOSTS, type PushResolver } from './channels/push-target.js';
 import { createDispatcher } from './dispatcher.js';
 import { nameOf } from './events.js';
 import { createOutcomeRelay } from './outcomes.js';
@@ -11,6 +12,7 @@ import { createReminderHandlers } from './reminders.js';
 import { notificationRoutes } from './routes.js';
 import { notificationMigrations } from './schema.js';
 
+export { DEFAULT_PUSH_HOSTS, type PushResolver } from './channels/push-target.js';
 export { composeReminder, formatDue } from './compose.js';
 export { DELIVERY_JOB_PREFIX, REMINDER_JOB_PREFIX, reminderJobName } from './dispatcher.js';
 export { quietUntil } from './quiet-hours.js';
@@ -22,6 +24,8 @@ export interface NotificationOptions {
   retryDelaysMs?: number[];
   /** Per Web Push request (ms). */
   pushTimeoutMs?: number;
+  /** DNS for push endpoint hosts (tests answer names themselves); default the system resolver. */
+  pushResolver?: PushResolver;
 }
 
 const CONSUMER = 'notification';
@@ -44,7 +48,17 @@ export function createNotificationService(deps: ServiceDeps, options: Notificati
     subject: config.VAPID_SUBJECT,
     publicKey: config.VAPID_PUBLIC_KEY,
     privateKey: config.VAPID_PRIVATE_KEY,
-    httpsOnly: config.NODE_ENV === 'production',
+    policy: {
+      // `*` lifts the allowlist; the addresses are checked all the same.
+      allowedHosts:
+        config.PUSH_ALLOWED_HOSTS?.includes('*') === true
+          ? undefined
+          : (config.PUSH_ALLOWED_HOSTS ??
+            (config.NODE_ENV === 'production' ? DEFAULT_PUSH_HOSTS : undefined)),
+      allowLoopback: config.PUSH_ALLOW_LOOPBACK,
+    },
+    maxSubscriptionsPerUser: config.PUSH_MAX_SUBSCRIPTIONS_PER_USER,
+    resolve: options.pushResolver,
     timeoutMs: options.pushTimeoutMs,
   });
   const outcomes = createOutcomeRelay({ pool, bus: ports.bus, logger });

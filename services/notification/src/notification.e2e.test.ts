@@ -92,6 +92,8 @@ async function startApp() {
       APP_ID: 'notification',
       NODE_ENV: 'test',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      // The test push service listens on loopback.
+      PUSH_ALLOW_LOOPBACK: 'true',
       HOST: '127.0.0.1',
       PORT: String(appPort),
       DATABASE_URL: database.url,

@@ -19,6 +19,8 @@ let pushService: TestPushService;
 let rt: TestRuntime;
 
 const env = () => ({
+  // The test push service listens on loopback.
+  PUSH_ALLOW_LOOPBACK: 'true',
   SMTP_URL: smtp.url,
   RETRY_DELAYS_MS: '300,600',
   MAIL_FROM: 'Taskstream <reminders@taskstream.test>',
@@ -579,7 +581,7 @@ describe('a restart between scheduling and due time', () => {
 describe('without SMTP_URL', () => {
   it('keeps reminder mail in the local mailbox the web UI shows', async () => {
     const local = await startTestRuntime([createNotificationService], {
-      env: { RETRY_DELAYS_MS: '300,600' },
+      env: { RETRY_DELAYS_MS: '300,600', PUSH_ALLOW_LOOPBACK: 'true' },
     });
     try {
       const user = await newUser(local);

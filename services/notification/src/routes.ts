@@ -17,6 +17,7 @@ import {
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { NotificationRow } from './channels/in-app.js';
 import type { PushChannel } from './channels/push.js';
+import { PushTargetRefused } from './channels/push-target.js';
 import { preferencesOf, savePreferences } from './preferences.js';
 
 export interface RouteOptions {
@@ -117,10 +118,12 @@ export function notificationRoutes(options: RouteOptions): Router {
 
   router.post('/api/push/subscriptions', auth.requireUser, remember, async (req, res) => {
     const body = parse(PushSubscriptionBody, req.body);
-    if (!push.endpointAllowed(body.endpoint)) {
-      throw badRequest('invalid body: endpoint: push endpoints must be https', [
-        { path: 'endpoint', message: 'must be an https URL' },
-      ]);
+    try {
+      await push.checkEndpoint(body.endpoint);
+    } catch (err) {
+      // Refused, or a host that does not resolve: either way nothing to deliver to.
+      const reason = err instanceof PushTargetRefused ? err.message : 'push endpoint host does not resolve';
+      throw badRequest(`invalid body: endpoint: ${reason}`, [{ path: 'endpoint', message: reason }]);
     }
     await push.subscribe(principalOf(req).userId, body);
     res.status(201).end();

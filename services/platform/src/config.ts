@@ -47,7 +47,8 @@ export const ConfigSchema = z.object({
     .min(1024)
     .default(1024 * 1024),
   RETRY_DELAYS_MS: csvMs.default([1000, 5000, 25000]),
-  SEED_DEMO_USERS: bool.default(true),
+  /** Unset: on, except in production (see loadConfig). */
+  SEED_DEMO_USERS: bool.optional(),
   /** Services run their own migrations at start under an advisory lock; the chart's hook Job runs `main.js migrate`. */
   MIGRATE_ON_START: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
@@ -100,6 +101,18 @@ export const ConfigSchema = z.object({
     )
     .optional(),
   VAPID_SUBJECT: z.string().default('mailto:admin@taskstream.local'),
+  /** Host suffixes push endpoints must be on; `*` any host. Unset: the big push services in production, any host otherwise. */
+  PUSH_ALLOWED_HOSTS: z
+    .string()
+    .regex(
+      /^(\*|[a-z0-9.-]+)(,(\*|[a-z0-9.-]+))*$/i,
+      'comma-separated host suffixes, e.g. fcm.googleapis.com, or *',
+    )
+    .transform((s) => s.toLowerCase().split(','))
+    .optional(),
+  /** Development and tests: push endpoints on loopback (a local test push service); refused in production. */
+  PUSH_ALLOW_LOOPBACK: bool.default(false),
+  PUSH_MAX_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(10),
   DAPR_HOST: z.string().default('127.0.0.1'),
   DAPR_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(3500),
   DAPR_API_TOKEN: z.string().optional(),
@@ -133,6 +146,11 @@ export const ConfigSchema = z.object({
     .optional(),
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
   METRICS_ENABLED: bool.default(true),
+  /**
+   * `/metrics` on its own port (on HOST), which Prometheus scrapes and no Ingress routes. Unset:
+   * on PORT in development and tests, not served at all in production (it is not for the public).
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -186,6 +204,8 @@ function crossChecks(serving: boolean) {
           variable,
           'required in production for the notification service, from a secret (`npx web-push generate-vapid-keys` makes a pair)',
         );
+    if (production && config.PUSH_ALLOW_LOOPBACK)
+      issue('PUSH_ALLOW_LOOPBACK', 'not in production: push endpoints there are public push services only');
     // The lag reader's SASL user: half of one would fail only at the first scrape.
     if (config.KAFKA_SASL_USERNAME && !config.KAFKA_SASL_PASSWORD)
       issue('KAFKA_SASL_PASSWORD', 'set together with KAFKA_SASL_USERNAME (both or neither)');
@@ -213,5 +233,9 @@ export function loadConfig(
       parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })),
     );
   }
-  return parsed.data;
+  // Demo accounts in development; in production only when asked for (with random passwords).
+  return {
+    ...parsed.data,
+    SEED_DEMO_USERS: parsed.data.SEED_DEMO_USERS ?? parsed.data.NODE_ENV !== 'production',
+  };
 }

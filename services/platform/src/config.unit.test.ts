@@ -242,4 +242,20 @@ describe('loadConfig', () => {
     ).toBe('production');
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET).toHaveLength(32);
   });
+
+  test('push endpoints on loopback are for development and tests only', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+    expect(configError({ ...production, PUSH_ALLOW_LOOPBACK: 'true' }).issues).toEqual([
+      { variable: 'PUSH_ALLOW_LOOPBACK', message: expect.stringMatching(/^not in production/) },
+    ]);
+    expect(loadConfig({ NODE_ENV: 'test', PUSH_ALLOW_LOOPBACK: 'true' }).PUSH_ALLOW_LOOPBACK).toBe(true);
+    expect(loadConfig({}).PUSH_MAX_SUBSCRIPTIONS_PER_USER).toBe(10);
+    expect(loadConfig({ PUSH_ALLOWED_HOSTS: 'FCM.googleapis.com,*' }).PUSH_ALLOWED_HOSTS).toEqual([
+      'fcm.googleapis.com',
+      '*',
+    ]);
+    expect(configError({ PUSH_ALLOWED_HOSTS: 'https://fcm.googleapis.com' }).issues[0]!.variable).toBe(
+      'PUSH_ALLOWED_HOSTS',
+    );
+  });
 });

@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { HttpError, validationError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { securityHeaders } from './security-headers.js';
 import { inSpan, SpanKind } from './telemetry.js';
 import { traceIdOf } from './trace.js';
 
@@ -33,6 +34,8 @@ export interface HttpAppOptions {
   readiness?: Record<string, () => Promise<boolean>>;
   /** Deeper JSON bodies are refused with 400 invalid_json. */
   maxJsonDepth?: number;
+  /** Where `/metrics` is served: here (default), or on its own port (METRICS_PORT) or nowhere public. */
+  metricsHere?: boolean;
 }
 
 const MAX_JSON_DEPTH = 64;
@@ -67,6 +70,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(securityHeaders());
   const requests = metrics.histogram(
     'http_request_duration_seconds',
     'HTTP request duration',
@@ -131,7 +135,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
-  app.get('/metrics', async (_req, res) => {
+  if (options.metricsHere ?? true) app.get('/metrics', metricsHandler(metrics));
+  return app;
+}
+
+function metricsHandler(metrics: Metrics): express.RequestHandler {
+  return async (_req, res) => {
     if (!metrics.enabled) {
       res
         .status(404)
@@ -140,6 +149,17 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
+  };
+}
+
+/** `/metrics` alone, for its own port (METRICS_PORT): what Prometheus scrapes and no Ingress routes. */
+export function createMetricsApp(metrics: Metrics): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(securityHeaders());
+  app.get('/metrics', metricsHandler(metrics));
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'only /metrics is served here' } });
   });
   return app;
 }

@@ -9,7 +9,7 @@ import { type Config, loadConfig } from './config.js';
 import { createDaprPorts } from './dapr/index.js';
 import { createPool, type Migration, type Pool, runMigrations } from './db.js';
 import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
-import { createHttpApp, finishApp, listen } from './http.js';
+import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { opsMigrations } from './ops/schema.js';
@@ -49,6 +49,8 @@ export type ServiceFactory = (deps: ServiceDeps) => Service | Promise<Service>;
 export interface RunningRuntime {
   url: string;
   port: number;
+  /** Where `/metrics` is when it has its own port (METRICS_PORT). */
+  metricsUrl?: string;
   config: Config;
   logger: Logger;
   pool: Pool;
@@ -116,7 +118,13 @@ export async function startRuntime(
     const readiness: Record<string, () => Promise<boolean>> = {
       database: async () => (await pool.query('SELECT 1')).rowCount === 1,
     };
-    const app = createHttpApp({ logger, metrics, bodyLimitBytes: config.BODY_LIMIT_BYTES, readiness });
+    const app = createHttpApp({
+      logger,
+      metrics,
+      bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      readiness,
+      metricsHere: config.METRICS_PORT === undefined && config.NODE_ENV !== 'production',
+    });
     let httpServer: Server | undefined;
     const ports: Ports = embedded
       ? createEmbeddedPorts({
@@ -181,6 +189,11 @@ export async function startRuntime(
     const server = await listen(app, config.PORT, config.HOST, config.SHUTDOWN_TIMEOUT_MS);
     httpServer = server.server;
     stops.push(server.close);
+    const metricsServer =
+      config.METRICS_PORT === undefined
+        ? undefined
+        : await listen(createMetricsApp(metrics), config.METRICS_PORT, config.HOST, 1000);
+    if (metricsServer) stops.push(metricsServer.close);
     await ports.bus.start();
     stops.push(() => ports.bus.stop());
     await ports.jobs.start();
@@ -200,6 +213,7 @@ export async function startRuntime(
     return {
       url: `http://${host}:${server.port}`,
       port: server.port,
+      metricsUrl: metricsServer && `http://${host}:${metricsServer.port}`,
       config: effectiveConfig,
       logger,
       pool,

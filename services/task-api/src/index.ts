@@ -68,7 +68,9 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
     migrations: taskApiMigrations,
     subscriptions: admin.subscriptions,
     async start() {
-      if (config.SEED_DEMO_USERS) await seedDemoUsers(pool, logger);
+      const production = config.NODE_ENV === 'production';
+      if (config.SEED_DEMO_USERS || production)
+        await seedDemoUsers(pool, logger, { seed: config.SEED_DEMO_USERS === true, published: !production });
       if (options.relay !== false) await relay.start();
       await admin.start();
     },

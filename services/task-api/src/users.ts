@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { LoginBody, RegisterBody, type User } from '@taskstream/contracts';
 import {
   type Auth,
@@ -89,14 +90,51 @@ export const DEMO_USERS = [
   { email: 'admin@example.com', password: 'admin-password', name: 'Admin', role: 'admin' as const },
 ];
 
-/** Creates the demo accounts once; later starts leave them (and any changed password) alone. */
-export async function seedDemoUsers(pool: Pool, logger: Logger) {
+/**
+ * Creates the demo accounts once; later starts leave them (and any changed password) alone.
+ *
+ * Their passwords are published (README), so a public deployment (`published: false`, i.e.
+ * production) never gets them: a demo account is created there only when asked for, with a
+ * random password printed once, and one still holding its published password (seeded by an
+ * earlier start) gets a random one too, whether or not seeding is asked for.
+ */
+export async function seedDemoUsers(
+  pool: Pool,
+  logger: Logger,
+  options: { seed: boolean; published: boolean } = { seed: true, published: true },
+) {
   for (const demo of DEMO_USERS) {
-    const { rowCount } = await pool.query('SELECT 1 FROM users WHERE lower(email) = lower($1)', [demo.email]);
-    if (!rowCount) await createUser(pool, demo).catch(() => undefined);
+    const { rows } = await pool.query<{ id: string; password_hash: string }>(
+      'SELECT id, password_hash FROM users WHERE lower(email) = lower($1)',
+      [demo.email],
+    );
+    const existing = rows[0];
+    if (options.published) {
+      if (!existing && options.seed) await createUser(pool, demo).catch(() => undefined);
+      continue;
+    }
+    const password = randomBytes(18).toString('base64url');
+    if (!existing) {
+      if (!options.seed) continue;
+      await createUser(pool, { ...demo, password });
+      logger.warn(
+        { email: demo.email, role: demo.role, password },
+        'demo user created with a random password',
+      );
+    } else if (await verifyPassword(demo.password, existing.password_hash)) {
+      await pool.query('UPDATE users SET password_hash = $2 WHERE id = $1', [
+        existing.id,
+        await hashPassword(password),
+      ]);
+      logger.warn(
+        { email: demo.email, role: demo.role, password },
+        'demo user still had its published password: replaced by a random one',
+      );
+    }
   }
-  logger.info(
-    { users: DEMO_USERS.map(({ email, password, role }) => `${email} / ${password} (${role})`) },
-    'demo users',
-  );
+  if (options.published && options.seed)
+    logger.info(
+      { users: DEMO_USERS.map(({ email, password, role }) => `${email} / ${password} (${role})`) },
+      'demo users',
+    );
 }

@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { Logger, Pool } from '@taskstream/platform';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { conflict, HttpError, type Logger, type Pool } from '@taskstream/platform';
 import webpush from 'web-push';
+import {
+  type PushResolver,
+  type PushTarget,
+  type PushTargetPolicy,
+  PushTargetRefused,
+  resolvePushTarget,
+  systemResolver,
+} from './push-target.js';
 import { type ChannelSender, DeliveryError, type SendContext, type SendResult } from './types.js';
 
 export interface VapidKeys {
@@ -15,8 +26,12 @@ export interface PushOptions {
   /** From configuration (production: a secret); both or neither. */
   publicKey?: string;
   privateKey?: string;
-  /** Only https push endpoints (browsers' push services are all https); off in development and tests. */
-  httpsOnly: boolean;
+  /** Which endpoints a push may go to (checked at subscribe time and again at every send). */
+  policy: PushTargetPolicy;
+  /** Subscriptions one user may have (browsers and devices). */
+  maxSubscriptionsPerUser: number;
+  /** DNS for endpoint hosts; tests answer names themselves. */
+  resolve?: PushResolver;
   /** Per request (ms). */
   timeoutMs?: number;
 }
@@ -41,13 +56,16 @@ export interface PushChannel extends ChannelSender {
   vapidKeys(): Promise<VapidKeys>;
   subscribe(userId: string, subscription: PushSubscriptionInput): Promise<void>;
   unsubscribe(userId: string, endpoint: string): Promise<boolean>;
-  endpointAllowed(endpoint: string): boolean;
+  /** Resolves and checks an endpoint; throws PushTargetRefused with the reason. */
+  checkEndpoint(endpoint: string): Promise<PushTarget>;
 }
 
 /**
  * Web Push: web-push encrypts the message (RFC 8291, aes128gcm) and signs the VAPID JWT
- * (RFC 8292); the request goes out with fetch, bounded in time. A 404 or 410 means the browser
- * dropped the subscription: it is removed and not counted as a failure.
+ * (RFC 8292). The request goes out with node:https to the one address the endpoint's host resolved
+ * to when it was checked (no second DNS answer in between), bounded in time, never following a
+ * redirect. A 404 or 410 means the browser dropped the subscription: it is removed and not
+ * counted as a failure.
  */
 export function createPushChannel(options: PushOptions): PushChannel {
   const { pool, logger } = options;
@@ -85,14 +103,8 @@ export function createPushChannel(options: PushOptions): PushChannel {
     return keys;
   }
 
-  function endpointAllowed(endpoint: string) {
-    try {
-      const url = new URL(endpoint);
-      return url.protocol === 'https:' || (!options.httpsOnly && url.protocol === 'http:');
-    } catch {
-      return false;
-    }
-  }
+  const resolve = options.resolve ?? systemResolver;
+  const checkEndpoint = (endpoint: string) => resolvePushTarget(endpoint, options.policy, resolve);
 
   /** One push message to one endpoint: 'ok', 'gone', or a DeliveryError. */
   async function deliver(
@@ -101,7 +113,13 @@ export function createPushChannel(options: PushOptions): PushChannel {
     vapid: VapidKeys,
     topic: string,
   ): Promise<'ok' | 'gone'> {
-    if (!endpointAllowed(sub.endpoint)) throw new DeliveryError('push endpoint must be https', true);
+    let target: PushTarget;
+    try {
+      target = await checkEndpoint(sub.endpoint);
+    } catch (err) {
+      // A refused endpoint stays refused; a failed DNS lookup may pass.
+      throw new DeliveryError((err as Error).message, err instanceof PushTargetRefused);
+    }
     let details: ReturnType<typeof webpush.generateRequestDetails>;
     try {
       details = webpush.generateRequestDetails(
@@ -124,22 +142,14 @@ export function createPushChannel(options: PushOptions): PushChannel {
       throw new DeliveryError(`push encryption: ${(err as Error).message}`, true);
     }
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(details.headers)) {
-      if (name.toLowerCase() !== 'content-length') headers[name] = String(value);
-    }
-    let response: Response;
+    for (const [name, value] of Object.entries(details.headers)) headers[name] = String(value);
+    let response: { status: number; text: string };
     try {
-      response = await fetch(details.endpoint, {
-        method: 'POST',
-        headers,
-        body: details.body ? new Uint8Array(details.body) : undefined,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-      });
+      response = await post(target, headers, details.body, options.timeoutMs ?? 10_000);
     } catch (err) {
       throw new DeliveryError(`push service unreachable: ${(err as Error).message}`);
     }
-    const text = await response.text().catch(() => '');
+    const { text } = response;
     if (response.status >= 200 && response.status < 300) return 'ok';
     if (response.status === 404 || response.status === 410) return 'gone';
     const reason = `push service answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
@@ -203,21 +213,51 @@ export function createPushChannel(options: PushOptions): PushChannel {
   return {
     send,
     vapidKeys,
-    endpointAllowed,
+    checkEndpoint,
     async subscribe(userId, subscription) {
-      await pool.query(
-        `INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, expiration_time)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (endpoint) DO UPDATE SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh,
-           auth = EXCLUDED.auth, expiration_time = EXCLUDED.expiration_time`,
-        [
-          subscription.endpoint,
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        // One user's subscribes in a row, so that concurrent ones cannot pass the limit together.
+        await client.query("SELECT pg_advisory_xact_lock(hashtextextended('push_subscriptions:' || $1, 0))", [
           userId,
-          subscription.keys.p256dh,
-          subscription.keys.auth,
-          subscription.expirationTime ?? null,
-        ],
-      );
+        ]);
+        // The browser renews its keys on the same endpoint; another user's endpoint is not taken over.
+        const { rows } = await client.query<{ inserted: boolean }>(
+          `INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, expiration_time)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth,
+             expiration_time = EXCLUDED.expiration_time
+           WHERE push_subscriptions.user_id = EXCLUDED.user_id
+           RETURNING (xmax = 0) AS inserted`,
+          [
+            subscription.endpoint,
+            userId,
+            subscription.keys.p256dh,
+            subscription.keys.auth,
+            subscription.expirationTime ?? null,
+          ],
+        );
+        if (rows.length === 0) throw conflict('this push endpoint is subscribed by another account');
+        if (rows[0]!.inserted) {
+          const count = await client.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM push_subscriptions WHERE user_id = $1',
+            [userId],
+          );
+          if (count.rows[0]!.n > options.maxSubscriptionsPerUser)
+            throw new HttpError(
+              409,
+              'too_many_subscriptions',
+              `at most ${options.maxSubscriptionsPerUser} push subscriptions per account: unsubscribe one first`,
+            );
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
     },
     async unsubscribe(userId, endpoint) {
       const { rowCount } = await pool.query(
@@ -232,4 +272,40 @@ export function createPushChannel(options: PushOptions): PushChannel {
 /** The Topic header (coalesces undelivered updates of one firing): ≤ 32 URL-safe base64 chars. */
 function topicOf(firingId: string): string {
   return createHash('sha256').update(firingId).digest('base64url').slice(0, 32);
+}
+
+/**
+ * POSTs to the checked address: the socket's lookup answers with it whatever DNS says now, while
+ * the Host header and TLS (SNI and the certificate check) keep the endpoint's host name.
+ */
+async function post(
+  target: PushTarget,
+  headers: Record<string, string>,
+  body: Buffer | null | undefined,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  const pinned: LookupFunction = (_hostname, opts, callback) => {
+    if (opts.all) callback(null, [{ address: target.address, family: target.family }]);
+    else callback(null, target.address, target.family);
+  };
+  const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      target.url,
+      { method: 'POST', headers, lookup: pinned, agent: false, signal: AbortSignal.timeout(timeoutMs) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          // Only the start is kept for the reason; a service that talks on is cut off.
+          if (text.length < 1000) text += chunk;
+          else res.destroy();
+        });
+        res.on('close', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body ?? undefined);
+  });
 }
