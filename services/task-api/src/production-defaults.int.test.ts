@@ -9,6 +9,8 @@ import { createTaskApiService, DEMO_USERS } from './index.js';
  */
 
 const admin = DEMO_USERS.find((u) => u.role === 'admin')!;
+/** Seeding hashes three passwords and retiring checks and rehashes them: slow on a busy machine. */
+const HASHING_TIMEOUT_MS = 240_000;
 
 /** A logger whose JSON lines the test reads. */
 function capturedLogger() {
@@ -51,36 +53,44 @@ describe('a production start', () => {
     }
   });
 
-  it('asked for demo users, gives them random passwords, logged once, never the published ones', async () => {
-    const { rt, lines } = await start({ SEED_DEMO_USERS: 'true' });
-    try {
-      expect((await login(rt, admin.email, admin.password)).status).toBe(401);
-      const created = lines.filter((l) => l.msg === 'demo user created with a random password');
-      expect(created.map((l) => l.email).sort()).toEqual(DEMO_USERS.map((u) => u.email).sort());
-      const adminLine = created.find((l) => l.email === admin.email)!;
-      const res = await login(rt, admin.email, String(adminLine.password));
-      expect(res.status).toBe(200);
-      expect(res.body.user.role).toBe('admin');
-      expect(JSON.stringify(lines)).not.toContain(admin.password);
-    } finally {
-      await rt.close();
-    }
-  });
+  it(
+    'asked for demo users, gives them random passwords, logged once, never the published ones',
+    async () => {
+      const { rt, lines } = await start({ SEED_DEMO_USERS: 'true' });
+      try {
+        expect((await login(rt, admin.email, admin.password)).status).toBe(401);
+        const created = lines.filter((l) => l.msg === 'demo user created with a random password');
+        expect(created.map((l) => l.email).sort()).toEqual(DEMO_USERS.map((u) => u.email).sort());
+        const adminLine = created.find((l) => l.email === admin.email)!;
+        const res = await login(rt, admin.email, String(adminLine.password));
+        expect(res.status).toBe(200);
+        expect(res.body.user.role).toBe('admin');
+        expect(JSON.stringify(lines)).not.toContain(admin.password);
+      } finally {
+        await rt.close();
+      }
+    },
+    HASHING_TIMEOUT_MS,
+  );
 
-  it('retires a published demo password left by an earlier development start', async () => {
-    const dev = await start({ NODE_ENV: 'development', SEED_DEMO_USERS: 'true' });
-    const database = dev.rt.database;
-    expect((await login(dev.rt, admin.email, admin.password)).status).toBe(200);
-    await dev.rt.stop();
-    const { rt, lines } = await start({}, database);
-    try {
-      expect((await login(rt, admin.email, admin.password)).status).toBe(401);
-      expect(lines.filter((l) => /still had its published password/.test(String(l.msg)))).toHaveLength(3);
-    } finally {
-      await rt.stop();
-      await database.drop();
-    }
-  });
+  it(
+    'retires a published demo password left by an earlier development start',
+    async () => {
+      const dev = await start({ NODE_ENV: 'development', SEED_DEMO_USERS: 'true' });
+      const database = dev.rt.database;
+      expect((await login(dev.rt, admin.email, admin.password)).status).toBe(200);
+      await dev.rt.stop();
+      const { rt, lines } = await start({}, database);
+      try {
+        expect((await login(rt, admin.email, admin.password)).status).toBe(401);
+        expect(lines.filter((l) => /still had its published password/.test(String(l.msg)))).toHaveLength(3);
+      } finally {
+        await rt.stop();
+        await database.drop();
+      }
+    },
+    HASHING_TIMEOUT_MS,
+  );
 
   it('serves /metrics on METRICS_PORT only, never on the public port', async () => {
     const { rt } = await start({ METRICS_PORT: '0' });
