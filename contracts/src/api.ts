@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTime, ErrorBody, Limit, page, TimeZone } from './common.js';
+import { Cursor, DateTime, ErrorBody, Limit, page, StoredText, TimeZone, wellFormed } from './common.js';
 import { EventNames } from './events.js';
 import {
   Channel,
@@ -48,13 +48,13 @@ export const ListNotificationsQuery = z.strictObject({
 
 export const PushSubscriptionBody = z
   .strictObject({
-    endpoint: z.url().max(2048),
+    endpoint: wellFormed(z.url()).max(2048),
     // Milliseconds since the epoch (PushSubscription.expirationTime); stored as a bigint.
     expirationTime: z.number().int().min(0).max(8.64e15).nullable().optional(),
-    keys: z.strictObject({ p256dh: z.string().min(1).max(200), auth: z.string().min(1).max(100) }),
+    keys: z.strictObject({ p256dh: StoredText().min(1).max(200), auth: StoredText().min(1).max(100) }),
   })
   .meta({ id: 'PushSubscriptionBody' });
-export const DeletePushSubscriptionBody = z.strictObject({ endpoint: z.url().max(2048) });
+export const DeletePushSubscriptionBody = z.strictObject({ endpoint: wellFormed(z.url()).max(2048) });
 export const VapidKey = z.object({ public_key: z.string() }).meta({ id: 'VapidKey' });
 
 /** Reminder mail kept locally when no SMTP server is configured (the embedded default). */
@@ -115,10 +115,10 @@ export const AuditLogQuery = z
         "only this user's rows (for admins). A non-admin who names another user's id gets nothing back (an empty page or export), never that user's rows; their own id, or none, gives their own rows",
       ),
     task_id: z.uuid().optional(),
-    event_type: z.string().max(100).optional(),
+    event_type: StoredText().max(100).optional(),
     start_date: DateTime.optional(),
     end_date: DateTime.optional(),
-    q: z.string().max(200).optional(),
+    q: StoredText().max(200).optional(),
     cursor: Cursor.optional(),
     limit: Limit.default(50),
   })
@@ -172,13 +172,13 @@ export const DeadLetter = z
   })
   .meta({ id: 'DeadLetter' });
 export const DiscardDeadLetterBody = z
-  .strictObject({ reason: z.string().trim().min(1).max(1000) })
+  .strictObject({ reason: StoredText().trim().min(1).max(1000) })
   .meta({ id: 'DiscardDeadLetterBody' });
-export const ReplayTopicQuery = z.strictObject({ topic: z.string().min(1).max(200) });
+export const ReplayTopicQuery = z.strictObject({ topic: StoredText().min(1).max(200) });
 export const ReplayTopicResult = z.object({ replayed: z.number().int() }).meta({ id: 'ReplayTopicResult' });
 export const DeadLetterQuery = z.strictObject({
-  topic: z.string().max(200).optional(),
-  consumer: z.string().max(200).optional(),
+  topic: StoredText().max(200).optional(),
+  consumer: StoredText().max(200).optional(),
   status: z.enum(['pending', 'replayed', 'discarded']).optional(),
   cursor: Cursor.optional(),
   limit: Limit.default(50),
@@ -205,6 +205,9 @@ export const Health = z.object({
 
 /** `{id}` of `/api/tasks/{id}…`. */
 export const TaskIdParams = z.strictObject({ id: z.uuid() });
+export const NotificationIdParams = z.strictObject({ id: z.uuid() });
+/** A dead letter's id is its row number. */
+export const DeadLetterIdParams = z.strictObject({ id: z.string().regex(/^\d{1,18}$/) });
 /**
  * `WS /ws/tasks?since=<seq>`. The JWT travels as the subprotocol after `bearer`
  * (`Sec-WebSocket-Protocol: bearer, <jwt>`; browsers: `new WebSocket(url, ['bearer', jwt])`),
@@ -212,15 +215,13 @@ export const TaskIdParams = z.strictObject({ id: z.uuid() });
  */
 export const LiveEventsQuery = z.strictObject({
   since: z.coerce.number().int().min(0).optional(),
-  task_id: z
-    .string()
+  task_id: StoredText()
     .optional()
     .describe('only these tasks (comma-separated ids, or the parameter repeated)'),
-  status: z
-    .string()
+  status: StoredText()
     .optional()
     .describe('only tasks with these statuses (pending, completed; comma-separated)'),
-  tag: z.string().optional().describe('only tasks with one of these tags (comma-separated)'),
+  tag: StoredText().optional().describe('only tasks with one of these tags (comma-separated)'),
 });
 
 /** The public REST surface; contracts/scripts/generate.ts turns this table into OpenAPI 3.1. */
@@ -346,6 +347,7 @@ export const Routes: RouteSpec[] = [
     path: '/api/notifications/{id}/read',
     summary: 'Mark a notification read',
     auth: 'user',
+    params: NotificationIdParams,
     responses: { 204: null, 404: ErrorBody },
   },
   {
@@ -465,6 +467,7 @@ export const Routes: RouteSpec[] = [
     path: '/api/admin/dlq/{id}/replay',
     summary: 'Replay a dead letter to the consumer that failed it',
     auth: 'admin',
+    params: DeadLetterIdParams,
     responses: { 202: null, 404: ErrorBody, 409: ErrorBody },
   },
   {
@@ -480,6 +483,7 @@ export const Routes: RouteSpec[] = [
     path: '/api/admin/dlq/{id}/discard',
     summary: 'Discard a dead letter with a reason (recorded)',
     auth: 'admin',
+    params: DeadLetterIdParams,
     body: DiscardDeadLetterBody,
     responses: { 204: null, 404: ErrorBody },
   },

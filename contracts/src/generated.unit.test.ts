@@ -209,6 +209,44 @@ describe('openapi.json', () => {
     ).toEqual([]);
   });
 
+  test('every string a client sends refuses NUL and lone UTF-16 surrogates (or is an enum or a strict format)', () => {
+    // Headers are left out: HTTP cannot carry either character in a header value.
+    const strictFormats = new Set(['uuid', 'date-time', 'email', 'uri']);
+    const refuses = (pattern: string) =>
+      ['a\u0000b', 'a\ud800b', 'a\udc00b', '\u0000', '\ud800'].every(
+        (bad) => !new RegExp(pattern, 'u').test(bad),
+      );
+    const open: string[] = [];
+    const visit = (node: unknown, where: string, seen: Set<string>): void => {
+      if (node === null || typeof node !== 'object') return;
+      const schema = node as Json;
+      if (typeof schema.$ref === 'string') {
+        if (!seen.has(schema.$ref))
+          visit(pointer(openapi, schema.$ref), where, new Set([...seen, schema.$ref]));
+        return;
+      }
+      const types = [schema.type].flat();
+      if (
+        types.includes('string') &&
+        schema.enum === undefined &&
+        schema.const === undefined &&
+        !strictFormats.has(schema.format as string) &&
+        !(typeof schema.pattern === 'string' && refuses(schema.pattern))
+      )
+        open.push(where);
+      for (const [key, value] of Object.entries(schema))
+        if (key !== 'examples' && key !== 'default')
+          visit(value, key === 'properties' || key === '$defs' ? where : `${where}.${key}`, seen);
+    };
+    for (const { key, op: o } of operations) {
+      for (const p of params(o))
+        if (p.in !== 'header') visit(p.schema, `${key} ${p.in} ${p.name}`, new Set());
+      const body = (o.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
+      if (body) visit(body['application/json']?.schema, `${key} body`, new Set());
+    }
+    expect(open).toEqual([]);
+  });
+
   test('errors, security and the Idempotency-Key / If-Match headers are described', () => {
     const errorRef = { $ref: '#/components/schemas/ErrorBody' };
     expect(pointer(openapi, '#/components/schemas/ErrorBody/properties/error/properties')).toEqual({

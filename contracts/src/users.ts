@@ -18,14 +18,14 @@ export type User = z.infer<typeof User>;
 export const RegisterBody = z
   .strictObject({
     email: z.email().max(254),
-    password: z.string().min(8, 'password must have at least 8 characters').max(256),
+    password: StoredText().min(8, 'password must have at least 8 characters').max(256),
     name: StoredText().trim().min(1).max(200),
   })
   .meta({ id: 'RegisterBody' });
 export type RegisterBody = z.infer<typeof RegisterBody>;
 
 export const LoginBody = z
-  .strictObject({ email: z.email().max(254), password: z.string().min(1).max(256) })
+  .strictObject({ email: z.email().max(254), password: StoredText().min(1).max(256) })
   .meta({ id: 'LoginBody' });
 export type LoginBody = z.infer<typeof LoginBody>;
 

@@ -2,6 +2,7 @@ import { Topics } from '@taskstream/contracts';
 import {
   createPool,
   type Pool,
+  poolBounds,
   type Service,
   type ServiceDeps,
   type Subscription,
@@ -30,7 +31,7 @@ export function createAuditService(deps: ServiceDeps): Service {
   const partitions = createPartitionManager(pool, log);
   // The chain has one writer at a time; it gets a connection of its own so that request traffic
   // queueing on the shared pool (the embedded host serves every service from it) cannot starve it.
-  const writerConnection = createPool(config.DATABASE_URL!, 1);
+  const writerConnection = createPool(config.DATABASE_URL!, 1, poolBounds(config));
   let writerPool: Pool = writerConnection;
   const record = createRecorder(() => writerPool, partitions);
   const rowsWritten = metrics.counter('audit_events_total', 'Task events seen by the audit trail', [

@@ -29,11 +29,20 @@ export const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** A warning or error repeated within this interval is counted and logged once per interval; 0 logs every one. */
+  LOG_REPEAT_INTERVAL_MS: z.coerce.number().int().min(0).default(10000),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  /** Bound on opening a connection (and on waiting for a free one): a frozen database answers 503, not never. */
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  /**
+   * Bound on one statement: PostgreSQL cancels it (statement_timeout) and the client gives up a
+   * moment later when the server cannot even answer. 0 turns both off. Migrations are not bound.
+   */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(10000),
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),

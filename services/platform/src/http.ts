@@ -8,6 +8,7 @@ import express, {
   type Response,
 } from 'express';
 import type { z } from 'zod';
+import { isDatabaseUnavailable } from './db.js';
 import { HttpError, validationError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -36,7 +37,12 @@ export interface HttpAppOptions {
   maxJsonDepth?: number;
   /** Where `/metrics` is served: here (default), or on its own port (METRICS_PORT) or nowhere public. */
   metricsHere?: boolean;
+  /** A readiness check that has not answered within this counts as failing (default 800 ms). */
+  readinessTimeoutMs?: number;
 }
+
+/** What a client is told to wait before trying again while the database is unavailable. */
+export const RETRY_AFTER_SECONDS = 5;
 
 const MAX_JSON_DEPTH = 64;
 
@@ -97,7 +103,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
             'http.route': route,
             'http.response.status_code': res.statusCode,
           });
-          if (res.statusCode >= 500)
+          if (res.statusCode >= 500 && !res.locals.logged)
             req.log.error(
               { method: req.method, url: req.originalUrl, status: res.statusCode },
               'request failed',
@@ -125,14 +131,26 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Answers within the timeout whatever the database does: a probe that hangs on a frozen
+  // database would only tell the orchestrator as much as a timeout, later.
   app.get('/readyz', async (_req, res) => {
-    const checks: Record<string, string> = {};
-    let ready = true;
-    for (const [name, check] of Object.entries(options.readiness ?? {})) {
-      const ok = await check().catch(() => false);
-      checks[name] = ok ? 'ok' : 'failing';
-      ready &&= ok;
-    }
+    const timeoutMs = options.readinessTimeoutMs ?? 800;
+    const results = await Promise.all(
+      Object.entries(options.readiness ?? {}).map(async ([name, check]) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        });
+        const outcome = await Promise.race([check().catch(() => false), late]);
+        clearTimeout(timer);
+        return [name, outcome === true ? 'ok' : outcome === 'timeout' ? 'timeout' : 'failing'] as const;
+      }),
+    );
+    const checks = Object.fromEntries(results);
+    const ready = results.every(([, state]) => state === 'ok');
+    // Not ready is an answer, not a failed request: probes ask every few seconds.
+    res.locals.logged = true;
+    if (!ready) res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
   if (options.metricsHere ?? true) app.get('/metrics', metricsHandler(metrics));
@@ -171,7 +189,12 @@ export function finishApp(app: Express): Express {
   );
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const http = toHttpError(err);
-    if (http.status >= 500) (req.log ?? console).error({ err }, 'unhandled error');
+    if (http.code === 'unavailable') {
+      // Repeats are counted by the logger, one line per interval (LOG_REPEAT_INTERVAL_MS).
+      (req.log ?? console).error({ err }, 'database unavailable; answered 503');
+      res.locals.logged = true; // not again as a failed request
+      if (!res.headersSent) res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+    } else if (http.status >= 500) (req.log ?? console).error({ err }, 'unhandled error');
     if (res.headersSent) return res.end();
     res
       .status(http.status)
@@ -192,6 +215,8 @@ function toHttpError(err: unknown): HttpError {
     return new HttpError(415, 'unsupported_encoding', e.message ?? 'unsupported encoding');
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500)
     return new HttpError(e.status, 'bad_request', e.message ?? 'bad request');
+  if (isDatabaseUnavailable(err))
+    return new HttpError(503, 'unavailable', 'the database is unavailable; try again shortly');
   return new HttpError(500, 'internal', 'internal server error');
 }
 

@@ -7,7 +7,7 @@ import type { Express, Router } from 'express';
 import { type Auth, createAuth } from './auth.js';
 import { type Config, loadConfig } from './config.js';
 import { createDaprPorts } from './dapr/index.js';
-import { createPool, type Migration, type Pool, runMigrations } from './db.js';
+import { createPool, type Migration, type Pool, poolBounds, runMigrations } from './db.js';
 import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
@@ -98,7 +98,7 @@ export async function startRuntime(
       stops.push(database.stop);
       databaseUrl = database.url;
     }
-    const pool = createPool(databaseUrl, config.DATABASE_POOL_SIZE);
+    const pool = createPool(databaseUrl, config.DATABASE_POOL_SIZE, poolBounds(config));
     stops.push(() => pool.end());
 
     const secret =

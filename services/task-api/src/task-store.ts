@@ -1,4 +1,4 @@
-import { DateTime, type ListTasksQuery, type Task, withoutNul } from '@taskstream/contracts';
+import { DateTime, isWellFormedText, type ListTasksQuery, type Task } from '@taskstream/contracts';
 import { badRequest, type Queryable } from '@taskstream/platform';
 
 export interface TaskRow {
@@ -116,7 +116,7 @@ const SORT_KEYS: Record<
     expr: 'title',
     cast: 'text',
     value: (t) => t.title,
-    valid: (v) => typeof v === 'string' && withoutNul(v),
+    valid: (v) => typeof v === 'string' && isWellFormedText(v),
   },
 };
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '../runtime.js';
 
+export { freePort } from './global-setup.js';
 export { sampleTask } from './tasks.js';
 
 export interface TestDatabase {
