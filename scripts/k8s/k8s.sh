@@ -447,6 +447,12 @@ down() {
   done < <(awk -v a="$STATE/" -v b="$RUN_DIR/" 'index($5,a)==1||index($5,b)==1{print $5}' /proc/self/mountinfo | sort -r)
   # The pods' network namespaces lie under $RUN_DIR/netns (containerd's netns_mounts_under),
   # unmounted above and removed with $RUN_DIR below.
+  # The kubelet links each container's log into /var/log/containers (a fixed path): ours point
+  # into .k8s/pod-logs.
+  local link
+  for link in /var/log/containers/*.log; do
+    [[ -L $link && $(readlink "$link") == "$STATE/"* ]] && rm -f "$link"
+  done
   if [[ -e $NETNS_PATH ]]; then
     ip netns delete "$K8S_NETNS" && log "removed network namespace $K8S_NETNS"
   fi
