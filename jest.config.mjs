@@ -14,7 +14,7 @@ const common = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   // Runtime data of the local stack and the embedded start (the Dapr scheduler's etcd writes
   // `.snap` files, which Jest would take for obsolete snapshots).
-  modulePathIgnorePatterns: ['<rootDir>/.stack/', '<rootDir>/.data/'],
+  modulePathIgnorePatterns: ['<rootDir>/.stack/', '<rootDir>/.data/', '<rootDir>/.k8s/'],
 };
 
 export default {
@@ -48,5 +48,8 @@ export default {
       testMatch: ['<rootDir>/{contracts,packages,services,scripts}/**/*.e2e.test.ts'],
       globalSetup: '<rootDir>/scripts/stack/e2e-global-setup.ts',
     },
+    // Through the local Kubernetes node (`npm run test:k8s`: after k8s:up and the chart's install,
+    // run inside the node's network namespace).
+    { ...common, displayName: 'k8s', testMatch: ['<rootDir>/scripts/k8s/*.k8s.test.ts'] },
   ],
 };

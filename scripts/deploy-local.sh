@@ -3,7 +3,15 @@
 # waits for the rollout, checks it with verify-deploy.ts and runs a smoke test through the
 # Ingress: register, create a task, see its event reach audit and sync through Redpanda.
 #
-#   bash scripts/deploy-local.sh [--skip-build] [--no-smoke]
+#   bash scripts/deploy-local.sh [--skip-build] [--no-smoke] [--cluster minikube|local] [--tag <tag>]
+#
+#   --cluster local   the node of scripts/k8s (`npm run k8s:deploy`, which runs this script inside
+#                     the node's network namespace): images built by scripts/k8s/images.ts and
+#                     loaded into its containerd, values-minikube.yaml plus
+#                     scripts/k8s/values-local-node.yaml (Kafka and PostgreSQL on the node's
+#                     address, the migrations hook on), the smoke test straight to task-api's
+#                     Service (the node has no ingress controller). The rest is the same path.
+#   --tag <tag>       the image tag (default: dev-<commit>-<time>)
 #
 # Environment: MINIKUBE_PROFILE (taskstream), NAMESPACE (taskstream), RELEASE (taskstream),
 # KAFKA_BROKERS (empty: the chart's in-cluster Redpanda; set it to use an external broker, no
@@ -22,28 +30,42 @@ SERVICES=(task-api recurring notification audit sync)
 if [[ $RELEASE == *taskstream* ]]; then FULLNAME=$RELEASE; else FULLNAME="$RELEASE-taskstream"; fi
 BUILD=1
 SMOKE=1
+CLUSTER=minikube
+TAG=
 
 log() { printf '[deploy-local] %s\n' "$*"; }
 die() { printf '[deploy-local] error: %s\n' "$*" >&2; exit 1; }
 
-for arg in "$@"; do
-  case $arg in
+while (($#)); do
+  case $1 in
     --skip-build) BUILD=0 ;;
     --no-smoke) SMOKE=0 ;;
-    *) die "unknown option $arg (see the header of $0)" ;;
+    --cluster) CLUSTER=${2:-}; shift ;;
+    --tag) TAG=${2:-}; shift ;;
+    *) die "unknown option $1 (see the header of $0)" ;;
   esac
+  shift
 done
+[[ $CLUSTER == minikube || $CLUSTER == local ]] || die "--cluster minikube|local"
 
-for tool in minikube kubectl curl openssl node; do
+tools=(kubectl curl openssl node)
+[[ $CLUSTER == minikube ]] && tools+=(minikube)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH"
 done
-minikube status --profile "$PROFILE" >/dev/null 2>&1 || die "Minikube profile $PROFILE is not running: bash scripts/setup-minikube.sh"
-kubectl config use-context "$PROFILE" >/dev/null
+if [[ $CLUSTER == minikube ]]; then
+  minikube status --profile "$PROFILE" >/dev/null 2>&1 || die "Minikube profile $PROFILE is not running: bash scripts/setup-minikube.sh"
+  kubectl config use-context "$PROFILE" >/dev/null
+else
+  [[ -n ${K8S_NODE_IP:-} ]] || die "--cluster local runs inside the node's namespace: npm run k8s:deploy"
+fi
 HELM=$(bash "$REPO/scripts/chart-check/tools.sh" helm)
 
 # A tag per build, so that `helm upgrade` rolls the pods even though the images never leave the node.
-TAG="dev-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo local)-$(date +%s)"
-if ((BUILD)); then
+[[ -n $TAG ]] || TAG="dev-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo local)-$(date +%s)"
+if ((BUILD)) && [[ $CLUSTER == local ]]; then
+  bash "$REPO/scripts/k8s/k8s.sh" images "$TAG"
+elif ((BUILD)); then
   for svc in "${SERVICES[@]}"; do
     log "building taskstream/$svc:$TAG in Minikube"
     minikube image build --profile "$PROFILE" -t "taskstream/$svc:$TAG" -f "services/$svc/Dockerfile" "$REPO"
@@ -69,6 +91,8 @@ make_secret() {
 }
 pg_password=$(openssl rand -hex 16)
 pg_host="$FULLNAME-postgresql.$NAMESPACE.svc"
+# The local node's PostgreSQL runs on the node's address, outside the release.
+[[ $CLUSTER == local ]] && pg_host=$K8S_NODE_IP
 make_secret taskstream-secrets \
   "POSTGRES_PASSWORD=$pg_password" \
   "DATABASE_URL=postgres://taskstream:$pg_password@$pg_host:5432/taskstream" \
@@ -77,7 +101,14 @@ make_secret taskstream-secrets \
 make_secret taskstream-dapr-api-token "token=$(openssl rand -hex 32)"
 make_secret taskstream-app-api-token "token=$(openssl rand -hex 32)"
 
+if [[ $CLUSTER == local ]]; then
+  # The role and databases the Secret names, with its password (the server is not the release's).
+  pg_password=$(kubectl -n "$NAMESPACE" get secret taskstream-secrets -o jsonpath='{.data.POSTGRES_PASSWORD}' | base64 -d)
+  bash "$REPO/scripts/k8s/k8s.sh" db-user taskstream "$pg_password"
+fi
+
 values=(-f "$REPO/helm/taskstream/values-minikube.yaml" --set "global.image.tag=$TAG")
+[[ $CLUSTER == local ]] && values+=(-f "$REPO/scripts/k8s/values-local-node.yaml" --set "kafka.brokers=$K8S_NODE_IP:9092")
 if [[ -n $KAFKA_BROKERS ]]; then
   values+=(--set redpanda.enabled=false --set "kafka.brokers=$KAFKA_BROKERS"
     --set kafka.tls.enabled=false --set kafka.sasl.enabled=false)
@@ -100,12 +131,22 @@ done
 ((SMOKE)) || exit 0
 
 # Smoke test through the ingress controller (per-path routing included), reached over a
-# port-forward on loopback with the chart's host name.
+# port-forward on loopback with the chart's host name. The local node has no ingress
+# controller: each service's own Service, reached from the node.
 host=$(awk '$1=="host:"{print $2; exit}' "$REPO/helm/taskstream/values-minikube.yaml")
-kubectl -n ingress-nginx port-forward svc/ingress-nginx-controller "127.0.0.1:$SMOKE_PORT:80" >/dev/null 2>&1 &
-forward=$!
-trap 'kill "$forward" 2>/dev/null || true' EXIT
-base="http://127.0.0.1:$SMOKE_PORT"
+if [[ $CLUSTER == local ]]; then
+  service_url() { echo "http://$(kubectl -n "$NAMESPACE" get svc "$FULLNAME-$1" -o jsonpath='{.spec.clusterIP}')"; }
+  base=$(service_url task-api)
+  audit_base=$(service_url audit)
+  sync_base=$(service_url sync)
+else
+  kubectl -n ingress-nginx port-forward svc/ingress-nginx-controller "127.0.0.1:$SMOKE_PORT:80" >/dev/null 2>&1 &
+  forward=$!
+  trap 'kill "$forward" 2>/dev/null || true' EXIT
+  base="http://127.0.0.1:$SMOKE_PORT"
+  audit_base=$base
+  sync_base=$base
+fi
 for _ in $(seq 1 30); do
   curl -fsS -H "Host: $host" "$base/healthz" >/dev/null 2>&1 && break
   sleep 1
@@ -125,10 +166,10 @@ task_id=$(call -X POST "$base/api/tasks" -H "Authorization: Bearer $token" \
 [[ -n $task_id ]] || die "smoke: creating a task returned no id"
 log "smoke: created task $task_id; waiting for its event in audit (/api/audit-logs) and sync (/api/sync/events)"
 for _ in $(seq 1 60); do
-  audit=$(call "$base/api/audit-logs?task_id=$task_id" -H "Authorization: Bearer $token" || true)
-  missed=$(call "$base/api/sync/events?since=0" -H "Authorization: Bearer $token" || true)
+  audit=$(call "$audit_base/api/audit-logs?task_id=$task_id" -H "Authorization: Bearer $token" || true)
+  missed=$(call "$sync_base/api/sync/events?since=0" -H "Authorization: Bearer $token" || true)
   if [[ $audit == *"$task_id"* && $missed == *"$task_id"* ]]; then
-    log "smoke: passed (task-api -> Redpanda -> audit and sync, through the Ingress)"
+    log "smoke: passed (task-api -> the broker -> audit and sync, through the $([[ $CLUSTER == local ]] && echo "Services" || echo Ingress))"
     exit 0
   fi
   sleep 2

@@ -14,14 +14,14 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-interface Options {
+export interface Options {
   namespace: string;
   release: string;
   timeoutSeconds: number;
   context?: string;
 }
 
-interface Check {
+export interface Check {
   name: string;
   ok: boolean;
   detail: string;
@@ -90,7 +90,7 @@ export function podChecks(pod: k8s.V1Pod, appId: string): Check[] {
   ];
 }
 
-async function checkOnce(kc: k8s.KubeConfig, o: Options): Promise<Check[]> {
+export async function checkOnce(kc: k8s.KubeConfig, o: Options): Promise<Check[]> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);

@@ -120,7 +120,7 @@ fi
 
 step "shellcheck, actionlint"
 scripts=()
-for s in scripts/chart-check/run.sh scripts/chart-check/tools.sh scripts/chart-check/dockerfiles.sh scripts/setup-minikube.sh scripts/deploy-local.sh; do
+for s in scripts/chart-check/run.sh scripts/chart-check/tools.sh scripts/chart-check/dockerfiles.sh scripts/setup-minikube.sh scripts/deploy-local.sh scripts/k8s/k8s.sh scripts/k8s/build.sh; do
   [[ -f $REPO/$s ]] && scripts+=("$s")
 done
 if (cd "$REPO" && "$SHELLCHECK" -x "${scripts[@]}"); then

@@ -48,60 +48,12 @@ die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
 # --- process bookkeeping ------------------------------------------------------------------
 
-# A pid file holds "<pid> <marker>"; the marker must appear in /proc/<pid>/cmdline so a
-# recycled pid is never mistaken for ours.
-running() {
-  local file="$STACK/$1.pid" pid marker
-  [[ -f $file ]] || return 1
-  read -r pid marker <"$file"
-  [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
-}
-
-pid_of() { awk '{print $1}' "$STACK/$1.pid"; }
-
-# start <name> <marker> <cmd...>: detached (own session) so the stack outlives the shell that
-# started it; output to .stack/logs/<name>.log.
-start() {
-  local name=$1 marker=$2
-  shift 2
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  echo "$! $marker" >"$STACK/$name.pid"
-}
-
-stop() {
-  local name=$1 pid
-  if ! running "$name"; then
-    rm -f "$STACK/$name.pid"
-    return 0
-  fi
-  pid=$(pid_of "$name")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name did not stop in 10 s; killing"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$STACK/$name.pid"
-  log "stopped $name"
-}
+PROCS_DIR=$STACK
+PROCS_LOGS=$LOGS
+# shellcheck source=SCRIPTDIR/procs.sh
+source "$REPO/scripts/stack/procs.sh"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_for <what> <seconds> <name> <check...>: polls the check; fails early when the process died.
-wait_for() {
-  local what=$1 seconds=$2 name=$3
-  shift 3
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do
-    # kill -0, not `running`: right after the fork the child may not have exec'd its command yet.
-    kill -0 "$(pid_of "$name")" 2>/dev/null || die "$what exited during start; see $LOGS/$name.log"
-    ((SECONDS < deadline)) || die "$what not ready after ${seconds}s; see $LOGS/$name.log"
-    sleep 0.2
-  done
-}
 
 http_code_is() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2" || true) == "$1" ]]; }
 
@@ -388,5 +340,7 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   clean) down && rm -rf "$DATA" && log "removed $DATA" ;;
-  *) echo "usage: $0 up|down|status|clean" >&2; exit 2 ;;
+  # The broker's Maven classpath only (scripts/k8s runs the same broker inside its cluster).
+  ensure-kafka) mkdir -p "$LOGS" && ensure_kafka ;;
+  *) echo "usage: $0 up|down|status|clean|ensure-kafka" >&2; exit 2 ;;
 esac

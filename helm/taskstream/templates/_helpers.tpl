@@ -247,3 +247,10 @@ httpGet:
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* The /readyz URL of every enabled service's Service, space-separated (helm test). */}}
+{{- define "taskstream.readyzUrls" -}}
+{{- $root := . -}}
+{{- range $id, $svc := (include "taskstream.services" . | fromYaml) -}}
+http://{{ include "taskstream.fullname" $root }}-{{ $id }}.{{ $root.Release.Namespace }}.svc/readyz {{ end -}}
+{{- end -}}

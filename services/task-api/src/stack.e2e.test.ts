@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventSchemas, type Task } from '@taskstream/contracts';
 import pg from 'pg';
+import { appCaller, eventually } from '../../../scripts/stack/e2e-client.js';
 import { endOffsets, readTopic, saramaPartition } from '../../../scripts/stack/kafka.js';
 import { readStackEnv, stackAppUrls } from '../../../scripts/stack/sidecar.js';
 
@@ -15,50 +16,7 @@ const apps = stackAppUrls(env);
 const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
 const TOPIC = 'task-events';
 
-interface Json {
-  status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  body: any;
-}
-
-async function call(
-  app: string,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown } = {},
-): Promise<Json> {
-  const response = await fetch(`${apps[app]}${path}`, {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-    },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Polls until `check` returns a value; a generous bound only against hangs. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const call = appCaller(apps);
 
 async function register(): Promise<{ token: string; userId: string; email: string }> {
   const email = `stack-${randomUUID()}@example.com`;
