@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eventually, type TestRuntime } from '@taskstream/platform/test-support';
+import { eventually, signUp, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
 import { startAudit, tokenFor } from './test-support/harness.js';
 
@@ -11,11 +11,11 @@ describe('audit trail of task operations through the REST API', () => {
   afterAll(async () => rt?.close());
 
   async function register(name: string) {
-    const res = await rt.request('POST', '/api/auth/register', {
-      body: { email: `${name}-${randomUUID()}@example.com`, password: 'correct horse battery', name },
+    return signUp(rt, {
+      email: `${name}-${randomUUID()}@example.com`,
+      password: 'correct horse battery',
+      name,
     });
-    expect(res.status).toBe(201);
-    return { token: res.body.token as string, id: res.body.user.id as string };
   }
 
   it('create, update and complete give three rows with before and after, newest first', async () => {

@@ -1,4 +1,4 @@
-import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { eventually, signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
 import { createNotificationService } from './index.js';
 import { startSmtpServer, type TestSmtpServer } from './test-support/index.js';
@@ -24,11 +24,7 @@ afterAll(async () => {
 
 async function register(name: string) {
   const email = `${name}-${Math.random().toString(36).slice(2)}@example.com`;
-  const res = await rt.request('POST', '/api/auth/register', {
-    body: { email, password: 'correct horse', name },
-  });
-  expect(res.status).toBe(201);
-  const token = res.body.token as string;
+  const { token } = await signUp(rt, { email, password: 'correct horse', name });
   // No call to this service first: the address comes from task-api's account.
   return { email, token };
 }

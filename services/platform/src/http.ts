@@ -33,6 +33,8 @@ export interface HttpAppOptions {
   readiness?: Record<string, () => Promise<boolean>>;
   /** Deeper JSON bodies are refused with 400 invalid_json. */
   maxJsonDepth?: number;
+  /** Express 'trust proxy' (TRUST_PROXY): whose X-Forwarded-For gives req.ip. Default loopback. */
+  trustProxy?: string | number | boolean;
 }
 
 const MAX_JSON_DEPTH = 64;
@@ -66,7 +68,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const { logger, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', options.trustProxy ?? 'loopback');
   const requests = metrics.histogram(
     'http_request_duration_seconds',
     'HTTP request duration',

@@ -8,12 +8,14 @@ import {
 } from '@taskstream/platform';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
+import { scheduleHousekeeping } from './housekeeping.js';
 import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
-import { authRoutes, seedDemoUsers } from './users.js';
+import { authRoutes, createPasswordHasher, seedDemoUsers } from './users.js';
 import { webRoutes } from './web.js';
 
+export { IDEMPOTENCY_PRUNE_JOB } from './housekeeping.js';
 export { taskApiMigrations } from './schema.js';
 export { DEMO_USERS, seedDemoUsers } from './users.js';
 
@@ -53,7 +55,13 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
   const admin = createAdmin(deps);
   const routes = Router();
   routes.use(admin.routes);
-  routes.use(authRoutes(pool, auth, config.APP_API_TOKEN));
+  const hasher = createPasswordHasher({
+    concurrency: config.PASSWORD_HASH_CONCURRENCY,
+    queue: config.PASSWORD_HASH_QUEUE,
+  });
+  const housekeeping = scheduleHousekeeping(deps);
+  const accounts = authRoutes(deps, hasher);
+  routes.use(accounts.router);
   routes.use(webRoutes());
   routes.use(
     taskRoutes({
@@ -71,10 +79,14 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
     migrations: taskApiMigrations,
     subscriptions: admin.subscriptions,
     async start() {
-      if (config.SEED_DEMO_USERS) await seedDemoUsers(pool, logger);
+      if (config.SEED_DEMO_USERS) await seedDemoUsers(pool, logger, hasher);
       if (options.relay !== false) await relay.start();
       await admin.start();
+      await housekeeping.start();
     },
-    stop: () => relay.stop(),
+    async stop() {
+      await relay.stop();
+      await accounts.stop();
+    },
   };
 }
