@@ -223,9 +223,21 @@ export function authRoutes(
   });
 
   router.get('/api/auth/me', auth.requireUser, async (req, res) => {
-    const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [req.principal!.userId]);
+    const principal = principalOf(req);
+    let { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [principal.userId]);
+    if (!rows[0] && external && principal.email) {
+      // An external user's first visit: the account (for reminder mail) is made from the token's
+      // claims, with a password hash nothing verifies against.
+      await pool.query(
+        `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, 'user', '!')
+         ON CONFLICT DO NOTHING`,
+        [principal.userId, principal.email, principal.name ?? principal.email],
+      );
+      ({ rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [principal.userId]));
+    }
     if (!rows[0]) throw new HttpError(404, 'not_found', 'user not found');
-    res.json({ user: toUser(rows[0]) });
+    // An external issuer's role claim decides for its users (the row only holds where to mail).
+    res.json({ user: { ...toUser(rows[0]), ...(external ? { role: principal.role } : {}) } });
   });
 
   router.use(retryAfter);
