@@ -23,7 +23,7 @@ import {
 import { Router } from 'express';
 
 /** The topics whose dead letters task-api collects under Dapr (every topic a service consumes). */
-const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates];
+const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates, Topics.securityEvents];
 
 /**
  * Operations: dead letters (list, replay, replay a topic, discard with a reason), throughput and

@@ -44,7 +44,13 @@ const login = (email: string, password: string, address?: string) =>
 
 beforeAll(async () => {
   rt = await startTestRuntime([createTaskApiService], {
-    env: { AUTH_RATE_LIMIT_ATTEMPTS: '10', AUTH_RATE_LIMIT_WINDOW_SECONDS: '900' },
+    // The defaults, which the test runtime otherwise raises.
+    env: {
+      AUTH_RATE_LIMIT_ATTEMPTS: '10',
+      AUTH_RATE_LIMIT_WINDOW_SECONDS: '900',
+      PASSWORD_HASH_CONCURRENCY: '1',
+      PASSWORD_HASH_QUEUE: '16',
+    },
   });
   const email = `alice-${Date.now()}@example.com`;
   alice = { email, token: (await signUp(rt, { email, password: 'alice-password', name: 'Alice' })).token };
@@ -201,9 +207,11 @@ describe('a task-api process under 200 parallel wrong logins', () => {
       `200 wrong logins: server RSS ${Math.round(before / 2 ** 20)} -> peak ${Math.round(peak / 2 ** 20)} MiB; another user's GET /api/tasks p99 ${p99(latencies).toFixed(1)} ms over ${latencies.length} requests (alone: ${p99(quiet).toFixed(1)} ms over ${quiet.length})`,
     );
     expect(peak).toBeLessThan(CHART_MEMORY_LIMIT);
-    // Under 100 ms; on a machine too busy for that even without the attack, within 4x of alone
-    // (before the bounds: 5 ms alone, 6.4 s meanwhile; on a 2-core box at load 30: 69 ms, 214 ms).
-    expect(p99(latencies)).toBeLessThan(Math.max(100, 4 * p99(quiet)));
+    // 100 ms is the aim on a machine of its own. This test also runs on a shared 2-core box at a
+    // load of ~30, where even alone the p99 reaches 35-70 ms and the attack's 200 connections and
+    // one busy core add as much again: it asserts 250 ms or 4x the p99 alone, whichever is more.
+    // Before the bounds the same burst took it from 5 ms to 6.4 s.
+    expect(p99(latencies)).toBeLessThan(Math.max(250, 4 * p99(quiet)));
     // The right password is refused too while the account is locked; another account is not.
     const locked = await call('POST', '/api/auth/login', { email: victim, password: 'victim-password-1' });
     expect(locked.status).toBe(429);

@@ -79,6 +79,9 @@ export async function startTestRuntime(
       DATABASE_POOL_SIZE: '10',
       // Tests register many users from 127.0.0.1; auth-limits tests set their own numbers.
       AUTH_RATE_LIMIT_ATTEMPTS: '100000',
+      // and sign many users up at once: their password hashes wait in line instead of a 503.
+      PASSWORD_HASH_QUEUE: '1000',
+      PASSWORD_HASH_CONCURRENCY: '4',
       ...options.env,
       DATABASE_URL: database.url,
     },
