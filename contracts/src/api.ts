@@ -10,7 +10,15 @@ import {
   TaskPage,
   UpdateTaskBody,
 } from './tasks.js';
-import { AuthResponse, LoginBody, MeResponse, RegisterBody } from './users.js';
+import {
+  AuthResponse,
+  ChangePasswordBody,
+  CreateUserBody,
+  LoginBody,
+  RegisterAccepted,
+  RegisterBody,
+  UserResponse,
+} from './users.js';
 
 export const RecurrencePreviewBody = z
   .strictObject({
@@ -96,9 +104,12 @@ export const AuditLog = z
     id: z.string(),
     event_id: z.uuid(),
     time: DateTime,
-    actor: z.uuid(),
+    actor: z
+      .uuid()
+      .nullable()
+      .describe('null: a security event of no known account (a failed login of an unknown email)'),
     action: z.string(),
-    task_id: z.uuid(),
+    task_id: z.uuid().nullable().describe('null for security events (auth.*, admin.*, audit.*)'),
     changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })),
     trace_id: z.string().nullable(),
     source: z.string(),
@@ -247,10 +258,10 @@ export const Routes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/auth/register',
-    summary: 'Register a user',
+    summary: 'Register a user (the same answer whether or not the email has an account; then log in)',
     auth: 'none',
     body: RegisterBody,
-    responses: { 201: AuthResponse, 409: ErrorBody },
+    responses: { 202: RegisterAccepted, 400: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody },
   },
   {
     method: 'post',
@@ -258,14 +269,30 @@ export const Routes: RouteSpec[] = [
     summary: 'Log in',
     auth: 'none',
     body: LoginBody,
-    responses: { 200: AuthResponse, 401: ErrorBody },
+    responses: { 200: AuthResponse, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/auth/password',
+    summary: 'Change the own password (the current one is required)',
+    auth: 'user',
+    body: ChangePasswordBody,
+    responses: { 204: null, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/users',
+    summary: 'Create an account (the way in when REGISTRATION=closed)',
+    auth: 'admin',
+    body: CreateUserBody,
+    responses: { 201: UserResponse, 400: ErrorBody, 403: ErrorBody, 409: ErrorBody },
   },
   {
     method: 'get',
     path: '/api/auth/me',
     summary: 'The caller, as the token names them',
     auth: 'user',
-    responses: { 200: MeResponse, 401: ErrorBody, 404: ErrorBody },
+    responses: { 200: UserResponse, 401: ErrorBody, 404: ErrorBody },
   },
   {
     method: 'get',

@@ -9,6 +9,7 @@ export const Topics = {
   reminders: 'reminders',
   taskUpdates: 'task-updates',
   taskCommands: 'task-commands',
+  securityEvents: 'security-events',
 } as const;
 export type Topic = (typeof Topics)[keyof typeof Topics];
 export const deadLetterTopic = (topic: string) => `${topic}.dlq`;
@@ -25,17 +26,25 @@ const eventData = <P extends z.ZodTypeAny>(payload: P) =>
     changed_fields: z.array(z.string()),
   });
 
+/** The CloudEvents attributes of every event of ours, `subject` and `data` aside. */
+const attributes = <T extends string>(type: T) => ({
+  specversion: z.literal('1.0'),
+  id: z.uuid().describe('UUIDv7'),
+  type: z.literal(`${TYPE_PREFIX}${type}` as `com.taskstream.${T}`),
+  source: z.string().min(1),
+  time: z.iso.datetime({ offset: true }),
+});
+const delivery = {
+  datacontenttype: z.literal('application/json'),
+  dataschema: z.url(),
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+};
+
 const envelope = <T extends string, P extends z.ZodTypeAny>(type: T, payload: P) =>
   z.object({
-    specversion: z.literal('1.0'),
-    id: z.uuid().describe('UUIDv7'),
-    type: z.literal(`${TYPE_PREFIX}${type}` as `com.taskstream.${T}`),
-    source: z.string().min(1),
-    time: z.iso.datetime({ offset: true }),
+    ...attributes(type),
     subject: z.uuid().describe('the task id'),
-    datacontenttype: z.literal('application/json'),
-    dataschema: z.url(),
-    traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+    ...delivery,
     data: eventData(payload),
   });
 
@@ -66,6 +75,57 @@ export const NotificationPayload = z.object({
   created_at: z.iso.datetime({ offset: true }),
 });
 
+/**
+ * Security-relevant actions (ADR 0013), for the audit trail: who (`actor`, null when nobody was
+ * signed in and the account is unknown), from where (`client_address` as the server took it,
+ * honouring TRUST_PROXY) and with what (`user_agent`). `payload` says what happened.
+ */
+const securityEnvelope = <T extends string, P extends z.ZodTypeAny>(type: T, payload: P) =>
+  z.object({
+    ...attributes(type),
+    subject: z.string().optional().describe('what the action was about (an account, a dead letter)'),
+    ...delivery,
+    data: z.object({
+      actor: z.uuid().nullable(),
+      client_address: z.string().max(100).nullable(),
+      user_agent: z.string().max(512).nullable(),
+      payload,
+    }),
+  });
+
+const LoginPayload = z.object({
+  email: z.string().max(254),
+  reason: z.enum(['wrong_credentials', 'rate_limited', 'busy']).optional(),
+});
+const RegistrationPayload = z.object({
+  email: z.string().max(254),
+  outcome: z.enum(['created', 'already_registered']),
+  by: z.enum(['self', 'admin']),
+});
+const PasswordChangedPayload = z.object({});
+const DeadLetterActionPayload = z.object({
+  dead_letter_id: z.string().optional(),
+  topic: z.string().optional(),
+  replayed: z.number().int().nonnegative().optional(),
+  reason: z.string().optional(),
+});
+const AuditExportedPayload = z.object({
+  format: z.enum(['csv', 'ndjson']),
+  filters: z.record(z.string(), z.unknown()),
+});
+
+export const SecurityEventSchemas = {
+  'auth.login_succeeded': securityEnvelope('auth.login_succeeded', LoginPayload),
+  'auth.login_failed': securityEnvelope('auth.login_failed', LoginPayload),
+  'auth.registered': securityEnvelope('auth.registered', RegistrationPayload),
+  'auth.password_changed': securityEnvelope('auth.password_changed', PasswordChangedPayload),
+  'admin.dlq_replayed': securityEnvelope('admin.dlq_replayed', DeadLetterActionPayload),
+  'admin.dlq_discarded': securityEnvelope('admin.dlq_discarded', DeadLetterActionPayload),
+  'audit.exported': securityEnvelope('audit.exported', AuditExportedPayload),
+} as const;
+export type SecurityEventName = keyof typeof SecurityEventSchemas;
+export const SecurityEventNames = Object.keys(SecurityEventSchemas) as SecurityEventName[];
+
 export const EventSchemas = {
   'task.created': envelope('task.created', TaskPayload),
   'task.updated': envelope('task.updated', TaskPayload),
@@ -77,6 +137,7 @@ export const EventSchemas = {
   'reminder.sent': envelope('reminder.sent', ReminderOutcomePayload),
   'reminder.failed': envelope('reminder.failed', ReminderOutcomePayload),
   'notification.created': envelope('notification.created', NotificationPayload),
+  ...SecurityEventSchemas,
 } as const;
 
 export type EventName = keyof typeof EventSchemas;
@@ -118,6 +179,7 @@ export const TopicEvents: Record<Topic, EventName[]> = {
     'notification.created',
   ],
   'task-commands': [],
+  'security-events': SecurityEventNames,
 };
 
 /** Dapr app ids (ARCHITECTURE §3). */
@@ -139,6 +201,7 @@ export const AppTopics: Record<AppId, AppTopicUse> = {
       'task-events': taskEventNames,
       reminders: ['reminder.scheduled', 'reminder.cancelled'],
       'task-updates': taskEventNames,
+      'security-events': SecurityEventNames.filter((n) => n !== 'audit.exported'),
     },
     subscribes: ['task-commands'],
   },
@@ -148,7 +211,10 @@ export const AppTopics: Record<AppId, AppTopicUse> = {
     publishes: { reminders: ['reminder.sent', 'reminder.failed'], 'task-updates': ['notification.created'] },
     subscribes: ['reminders', 'task-events'],
   },
-  audit: { publishes: {}, subscribes: ['task-events'] },
+  audit: {
+    publishes: { 'security-events': ['audit.exported'] },
+    subscribes: ['task-events', 'security-events'],
+  },
   sync: { publishes: {}, subscribes: ['task-updates'] },
 };
 

@@ -102,7 +102,7 @@ describe('asyncapi.yaml', () => {
     expect(of('task-api', 'send')).toEqual(
       expect.arrayContaining(['#/channels/taskEvents', '#/channels/reminders', '#/channels/taskUpdates']),
     );
-    expect(of('audit', 'receive')).toEqual(['#/channels/taskEvents']);
+    expect(of('audit', 'receive').sort()).toEqual(['#/channels/securityEvents', '#/channels/taskEvents']);
     expect(of('notification', 'receive').sort()).toEqual(['#/channels/reminders', '#/channels/taskEvents']);
     expect(of('sync', 'receive')).toEqual(['#/channels/taskUpdates']);
     expect(of('recurring', 'send')).toEqual(['#/channels/taskEventsDlq']);

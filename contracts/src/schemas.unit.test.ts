@@ -66,6 +66,8 @@ describe('events', () => {
 const validBodies: Record<string, unknown> = {
   'post /api/auth/register': { email: 'ada@example.com', password: 'correct horse', name: 'Ada' },
   'post /api/auth/login': { email: 'ada@example.com', password: 'x' },
+  'post /api/auth/password': { current_password: 'x', new_password: 'a longer passphrase' },
+  'post /api/admin/users': { email: 'bo@example.com', password: 'correct horse', name: 'Bo', role: 'admin' },
   'post /api/admin/dlq/{id}/discard': { reason: 'the task was deleted before the fix' },
   'post /api/tasks': {
     title: 'Water the plants',

@@ -15,10 +15,13 @@ export const User = z
   .meta({ id: 'User' });
 export type User = z.infer<typeof User>;
 
+/** Length here; the rest of the policy (not the email, not a common password) is checked by task-api. */
+const NewPassword = StoredText().min(10, 'password must have at least 10 characters').max(256);
+
 export const RegisterBody = z
   .strictObject({
     email: z.email().max(254),
-    password: StoredText().min(8, 'password must have at least 8 characters').max(256),
+    password: NewPassword,
     name: StoredText().trim().min(1).max(200),
   })
   .meta({ id: 'RegisterBody' });
@@ -30,6 +33,26 @@ export const LoginBody = z
 export type LoginBody = z.infer<typeof LoginBody>;
 
 export const AuthResponse = z.object({ user: User, token: z.string() }).meta({ id: 'AuthResponse' });
-/** `GET /api/auth/me`: who the bearer token belongs to. */
-export const MeResponse = z.object({ user: User }).meta({ id: 'MeResponse' });
 export type AuthResponse = z.infer<typeof AuthResponse>;
+
+/** The same answer whether or not the address already had an account (ADR 0013). */
+export const RegisterAccepted = z
+  .object({
+    status: z.literal('accepted'),
+    message: z.string(),
+  })
+  .meta({ id: 'RegisterAccepted' });
+export type RegisterAccepted = z.infer<typeof RegisterAccepted>;
+
+export const ChangePasswordBody = z
+  .strictObject({ current_password: StoredText().min(1).max(256), new_password: NewPassword })
+  .meta({ id: 'ChangePasswordBody' });
+export type ChangePasswordBody = z.infer<typeof ChangePasswordBody>;
+
+/** An admin creates an account (the only way in when REGISTRATION=closed). */
+export const CreateUserBody = RegisterBody.extend({ role: Role.default('user') }).meta({
+  id: 'CreateUserBody',
+});
+export type CreateUserBody = z.infer<typeof CreateUserBody>;
+
+export const UserResponse = z.object({ user: User }).meta({ id: 'UserResponse' });

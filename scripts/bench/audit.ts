@@ -16,7 +16,7 @@ import {
 import { sampleTask } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
-import { benchDatabase, benchEnv, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, round, signUpBenchUser } from './support.js';
 
 /** As many clients as the task-api bench. */
 const CLIENTS = 64;
@@ -81,16 +81,13 @@ async function ingestBesideTaskApi(
 ) {
   const tokens: string[] = [];
   for (let i = 0; i < CLIENTS; i++) {
-    const res = await fetch(`${runtime.url}/api/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
+    tokens.push(
+      await signUpBenchUser(runtime.url, {
         email: `audit-bench-${Date.now()}-${i}@example.com`,
         password: 'bench-password',
         name: `Bench ${i}`,
       }),
-    });
-    tokens.push(((await res.json()) as { token: string }).token);
+    );
   }
   const load = await new Promise<{ completed: number; seconds: number; errors: number }>(
     (resolve, reject) => {

@@ -11,6 +11,7 @@ import {
   pressureSince,
   pressureTotals,
   round,
+  signUpBenchUser,
   startCpuProfile,
 } from './support.js';
 
@@ -109,12 +110,13 @@ export async function benchRecurring(
     };
     const tokens: string[] = [];
     for (let i = 0; i < USERS; i++) {
-      const { token } = await post('/api/auth/register', {
-        email: `recurring-${Date.now()}-${i}@example.com`,
-        password: 'bench-password',
-        name: `R ${i}`,
-      });
-      tokens.push(token);
+      tokens.push(
+        await signUpBenchUser(runtime.url, {
+          email: `recurring-${Date.now()}-${i}@example.com`,
+          password: 'bench-password',
+          name: `R ${i}`,
+        }),
+      );
     }
     // The tasks to complete, made beforehand (16 at a time), interleaved across users.
     const allJobs: { id: string; token: string }[] = new Array(warmup + total);

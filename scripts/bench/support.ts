@@ -40,6 +40,8 @@ export function benchEnv(databaseUrl: string, extra: Record<string, string | und
     SEED_DEMO_USERS: 'false',
     NODE_ENV: 'production',
     JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+    // Bench users all register from 127.0.0.1.
+    AUTH_RATE_LIMIT_ATTEMPTS: '1000000',
     ...extra,
   };
 }
@@ -250,4 +252,23 @@ export function watchEventLoop(): () => Record<string, number> {
       gc_pause_max_ms: round(Math.max(0, ...pauses), 1),
     };
   };
+}
+
+/** Registers a user on a task-api at `url` and logs in (registering gives no token): the token. */
+export async function signUpBenchUser(url: string, body: { email: string; password: string; name: string }) {
+  const post = (path: string, json: unknown) =>
+    fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(json),
+    });
+  const registered = await post('/api/auth/register', body);
+  if (registered.status !== 202)
+    throw new Error(
+      `registering a bench user at ${url} answered ${registered.status}: ${await registered.text()}`,
+    );
+  const login = await post('/api/auth/login', { email: body.email, password: body.password });
+  if (login.status !== 200)
+    throw new Error(`logging in a bench user at ${url} answered ${login.status}: ${await login.text()}`);
+  return ((await login.json()) as { token: string }).token;
 }

@@ -3,7 +3,15 @@ import { allServices } from '@taskstream/host';
 import { startRuntime } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import pg from 'pg';
-import { benchDatabase, benchEnv, percentile, postgresCpuMs, round, startCpuProfile } from './support.js';
+import {
+  benchDatabase,
+  benchEnv,
+  percentile,
+  postgresCpuMs,
+  round,
+  signUpBenchUser,
+  startCpuProfile,
+} from './support.js';
 
 export const CLIENTS = 64;
 
@@ -28,18 +36,13 @@ export interface CreateLoad {
 export async function registerUsers(url: string, count = CLIENTS): Promise<string[]> {
   const tokens: string[] = [];
   for (let i = 0; i < count; i++) {
-    const res = await fetch(`${url}/api/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
+    tokens.push(
+      await signUpBenchUser(url, {
         email: `bench-${Date.now()}-${i}@example.com`,
         password: 'bench-password',
         name: `Bench ${i}`,
       }),
-    });
-    if (res.status !== 201)
-      throw new Error(`registering a bench user at ${url} answered ${res.status}: ${await res.text()}`);
-    tokens.push(((await res.json()) as { token: string }).token);
+    );
   }
   return tokens;
 }

@@ -8,7 +8,7 @@
 #
 # Every part comes from the Go module proxy (Debian's runc and iptables come from apt); Go's
 # module and build caches stay at their defaults, shared with scripts/stack and chart-check.
-# Recipe and measured times: docs/adr/0013-local-kubernetes-node.md.
+# Recipe and measured times: docs/adr/0014-local-kubernetes-node.md.
 set -euo pipefail
 
 K8S_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

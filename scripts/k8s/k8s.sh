@@ -19,7 +19,7 @@
 # Builds are cached in ${TASKSTREAM_CACHE:-$HOME/.cache/taskstream}/k8s (build.sh, images.ts);
 # runtime state (kubeconfig, PKI, logs, pids, etcd and containerd data) lives in the repo's
 # ignored .k8s/. Everything listens only inside the network namespace $K8S_NETNS: the machine's
-# own network and ports are untouched. See docs/adr/0013-local-kubernetes-node.md.
+# own network and ports are untouched. See docs/adr/0014-local-kubernetes-node.md.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -312,7 +312,7 @@ install_dapr() {
   [[ -d $chart ]] || die "the dapr module's chart is missing: $chart"
   local started=$SECONDS
   # The control plane as production runs it: mTLS on (sentry), the injector, the scheduler for
-  # the Jobs API. Storage in memory: the node has no volume provisioner (docs/adr/0013).
+  # the Jobs API. Storage in memory: the node has no volume provisioner (docs/adr/0014).
   helm_ upgrade --install dapr "$chart" --namespace dapr-system --create-namespace \
     --set global.registry="$IMAGE_REGISTRY" --set global.tag="$DAPR_VERSION" \
     --set global.imagePullPolicy=IfNotPresent --set global.mtls.enabled=true \

@@ -1,4 +1,4 @@
-import { dataschemaFor, type EventName, type EventOf, TYPE_PREFIX } from '../events.js';
+import { dataschemaFor, type EventName, type EventOf, SecurityEventNames, TYPE_PREFIX } from '../events.js';
 import type { Task } from '../tasks.js';
 
 export const USER_ID = '0190f1a2-7b3c-7d4e-8f50-6a7b8c9d0e1f';
@@ -53,7 +53,21 @@ const payloads: { [N in EventName]: EventOf<N>['data']['payload'] } = {
     body: 'due at 09:00',
     created_at: '2025-03-01T08:30:00+01:00',
   },
+  'auth.login_succeeded': { email: 'ada@example.com' },
+  'auth.login_failed': { email: 'ada@example.com', reason: 'wrong_credentials' },
+  'auth.registered': { email: 'ada@example.com', outcome: 'created', by: 'self' },
+  'auth.password_changed': {},
+  'admin.dlq_replayed': { dead_letter_id: '42' },
+  'admin.dlq_discarded': { dead_letter_id: '42', reason: 'bad rule, fixed by hand' },
+  'audit.exported': { format: 'csv', filters: { task_id: TASK_ID } },
 };
+
+const securityData = (name: EventName) => ({
+  actor: USER_ID,
+  client_address: '203.0.113.7',
+  user_agent: 'Mozilla/5.0',
+  payload: payloads[name],
+});
 
 /** A valid event of each type, as a producer would publish it (not parsed: tests do that). */
 export function sampleEvent<N extends EventName>(name: N): EventOf<N> {
@@ -67,14 +81,16 @@ export function sampleEvent<N extends EventName>(name: N): EventOf<N> {
     datacontenttype: 'application/json',
     dataschema: dataschemaFor(name),
     traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-    data: {
-      user_id: USER_ID,
-      task_id: TASK_ID,
-      sequence: 7,
-      task_version: 1,
-      idempotency_key: `${TASK_ID}:1:${name}`,
-      payload: payloads[name],
-      changed_fields: name === 'task.updated' ? ['title'] : [],
-    },
+    data: (SecurityEventNames as EventName[]).includes(name)
+      ? securityData(name)
+      : {
+          user_id: USER_ID,
+          task_id: TASK_ID,
+          sequence: 7,
+          task_version: 1,
+          idempotency_key: `${TASK_ID}:1:${name}`,
+          payload: payloads[name],
+          changed_fields: name === 'task.updated' ? ['title'] : [],
+        },
   } as EventOf<N>;
 }

@@ -24,9 +24,9 @@ export interface ChainedContent {
   event_id: string;
   /** ISO-8601 UTC with milliseconds, as Date#toISOString writes it. */
   time: string;
-  actor: string;
+  actor: string | null;
   action: string;
-  task_id: string;
+  task_id: string | null;
   changes: unknown;
   trace_id: string | null;
   source: string;

@@ -1,6 +1,7 @@
 import { Topics } from '@taskstream/contracts';
 import {
   createPool,
+  createSecurityAudit,
   type Pool,
   poolBounds,
   type Service,
@@ -45,7 +46,7 @@ export function createAuditService(deps: ServiceDeps): Service {
   );
   const dropped = metrics.counter('audit_partitions_dropped_total', 'Expired audit partitions dropped');
 
-  const subscription: Subscription = {
+  const taskEvents: Subscription = {
     topic: Topics.taskEvents,
     consumer: 'audit',
     // No order among events: each is one row, chained in the order it is recorded. Started
@@ -61,6 +62,9 @@ export function createAuditService(deps: ServiceDeps): Service {
       return 'SUCCESS';
     },
   };
+
+  // Logins, registrations, password changes, admin and export actions (ADR 0015): same chain.
+  const subscriptions: Subscription[] = [taskEvents, { ...taskEvents, topic: Topics.securityEvents }];
 
   /** The current month's partition and the next ones exist before any row needs them. */
   async function ensureAhead(now: Date) {
@@ -84,8 +88,13 @@ export function createAuditService(deps: ServiceDeps): Service {
 
   return {
     name: 'audit',
-    routes: auditRoutes({ pool, auth, logger: log }),
-    subscriptions: [subscription],
+    routes: auditRoutes({
+      pool,
+      auth,
+      logger: log,
+      audit: createSecurityAudit(ports.bus, '/taskstream/audit', log),
+    }),
+    subscriptions,
     migrations: auditMigrations,
     async start() {
       await ensureAhead(new Date());

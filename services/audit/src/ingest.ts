@@ -1,9 +1,21 @@
-import { type EventName, eventName, parseEvent, TopicEvents } from '@taskstream/contracts';
+import {
+  type EventName,
+  eventName,
+  parseEvent,
+  SecurityEventNames,
+  TopicEvents,
+} from '@taskstream/contracts';
 import { type Envelope, type Pool, traceIdOf, withTransaction } from '@taskstream/platform';
 import { type ChainedContent, rowHash } from './chain.js';
 import type { PartitionManager } from './partitions.js';
 
-const AUDITED = new Set<EventName>(TopicEvents['task-events']);
+type TaskEventData = { data: { user_id: string; task_id: string } };
+type SecurityEventData = {
+  data: { actor: string | null; client_address: string | null; user_agent: string | null };
+};
+
+const AUDITED = new Set<EventName>([...TopicEvents['task-events'], ...SecurityEventNames]);
+const SECURITY = new Set<EventName>(SecurityEventNames);
 
 /** An audit row before it takes its place in the chain. */
 export type AuditEntry = Omit<ChainedContent, 'id' | 'prev_hash'>;
@@ -16,20 +28,28 @@ export function entryOf(event: Envelope): AuditEntry | undefined {
   const name = eventName(event.type);
   if (!name || !AUDITED.has(name)) return undefined;
   const parsed = parseEvent(name, event);
-  const data = parsed.data;
   // The payload as sent (the schema would strip fields it does not know), made plain JSON.
   const payload = JSON.parse(JSON.stringify((event.data as { payload: unknown }).payload));
-  return {
+  const common = {
     event_id: parsed.id,
     time: new Date(parsed.time).toISOString(),
-    actor: data.user_id,
     action: name,
-    task_id: data.task_id,
-    changes: payload.changes ?? {},
     trace_id: traceIdOf(parsed.traceparent) ?? null,
     source: parsed.source,
-    payload,
   };
+  if (SECURITY.has(name)) {
+    const data = (parsed as unknown as SecurityEventData).data;
+    return {
+      ...common,
+      actor: data.actor,
+      task_id: null,
+      changes: {},
+      // Where from and with what, covered by the chain like the rest.
+      payload: { ...payload, client_address: data.client_address, user_agent: data.user_agent },
+    };
+  }
+  const data = (parsed as unknown as TaskEventData).data;
+  return { ...common, actor: data.user_id, task_id: data.task_id, changes: payload.changes ?? {}, payload };
 }
 
 export type Recorded = 'inserted' | 'duplicate';

@@ -121,9 +121,9 @@ export interface AuditLogRow {
   event_id: string;
   time: Date;
   time_key: string;
-  actor: string;
+  actor: string | null;
   action: string;
-  task_id: string;
+  task_id: string | null;
   changes: Record<string, { before: unknown; after: unknown }>;
   trace_id: string | null;
   source: string;

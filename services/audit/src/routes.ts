@@ -1,5 +1,12 @@
 import { AuditExportQuery, AuditLogQuery, AuditVerifyQuery } from '@taskstream/contracts';
-import { type Auth, type Logger, type Pool, parse, principalOf } from '@taskstream/platform';
+import {
+  type Auth,
+  type Logger,
+  type Pool,
+  parse,
+  principalOf,
+  type SecurityAudit,
+} from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
 import {
   type AuditLog,
@@ -57,8 +64,13 @@ function drained(res: Response): Promise<boolean> {
   });
 }
 
-export function auditRoutes(options: { pool: Pool; auth: Auth; logger: Logger }): Router {
-  const { pool, auth } = options;
+export function auditRoutes(options: {
+  pool: Pool;
+  auth: Auth;
+  logger: Logger;
+  audit: SecurityAudit;
+}): Router {
+  const { pool, auth, audit } = options;
   const routes = Router();
 
   routes.get('/api/audit-logs', auth.requireUser, async (req: Request, res: Response) => {
@@ -77,6 +89,12 @@ export function auditRoutes(options: { pool: Pool; auth: Auth; logger: Logger })
     const selection = selectionOf(principalOf(req), query);
     const csv = query.format === 'csv';
     const first = await fetchRows(pool, selection, undefined, EXPORT_BATCH);
+    const { format, ...filters } = query;
+    await audit(req, {
+      action: 'audit.exported',
+      actor: principalOf(req).userId,
+      payload: { format, filters },
+    });
     res.status(200);
     res.setHeader('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
     res.setHeader('content-disposition', `attachment; filename="audit-logs.${csv ? 'csv' : 'ndjson'}"`);

@@ -79,4 +79,11 @@ export const auditMigrations: Migration[] = [
       SELECT audit_ensure_partition(now() + interval '1 month');
     `,
   },
+  {
+    // Security events (ADR 0015) have no task, and a failed login of an unknown email no actor.
+    id: '002_security_events',
+    sql: `
+      ALTER TABLE audit_logs ALTER COLUMN actor DROP NOT NULL, ALTER COLUMN task_id DROP NOT NULL;
+    `,
+  },
 ];

@@ -1,4 +1,4 @@
-import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { eventually, signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { allServices } from './index.js';
 
 describe('embedded host', () => {
@@ -9,10 +9,11 @@ describe('embedded host', () => {
   afterAll(async () => rt?.close());
 
   it('runs every service in one process, connected through events', async () => {
-    const { body } = await rt.request('POST', '/api/auth/register', {
-      body: { email: `host-${Date.now()}@example.com`, password: 'host-password', name: 'Host' },
+    const { token } = await signUp(rt, {
+      email: `host-${Date.now()}@example.com`,
+      password: 'host-password',
+      name: 'Host',
     });
-    const token = body.token as string;
     const task = (await rt.request('POST', '/api/tasks', { token, body: { title: 'Everything at once' } }))
       .body;
 

@@ -115,8 +115,13 @@ describe('npm start process', () => {
       password: 'carol-password',
       name: 'Carol',
     });
-    expect(registered.status).toBe(201);
-    const carol = registered.body.token as string;
+    expect(registered.status).toBe(202);
+    const signedIn = await first.api('POST', '/api/auth/login', {
+      email: 'carol@example.com',
+      password: 'carol-password',
+    });
+    expect(signedIn.status).toBe(200);
+    const carol = signedIn.body.token as string;
     const task = await first.api(
       'POST',
       '/api/tasks',

@@ -1,6 +1,6 @@
 import type { Task } from '@taskstream/contracts';
 import type { Envelope } from '@taskstream/platform';
-import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { eventually, signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
 
@@ -10,12 +10,11 @@ let userId: string;
 
 beforeAll(async () => {
   rt = await startTestRuntime([createTaskApiService, createRecurringService]);
-  const registered = await rt.request('POST', '/api/auth/register', {
-    body: { email: 'rita@example.com', password: 'correct horse battery', name: 'Rita' },
-  });
-  expect(registered.status).toBe(201);
-  token = registered.body.token;
-  userId = registered.body.user.id;
+  ({ token, id: userId } = await signUp(rt, {
+    email: 'rita@example.com',
+    password: 'correct horse battery',
+    name: 'Rita',
+  }));
 });
 
 afterAll(async () => {

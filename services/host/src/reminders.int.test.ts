@@ -1,6 +1,6 @@
 import { createNotificationService } from '@taskstream/notification';
 import { startSmtpServer, type TestSmtpServer } from '@taskstream/notification/test-support';
-import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { eventually, signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
 
 /** End to end through task-api's REST API: tasks with reminders, their mail through a real SMTP server. */
@@ -24,11 +24,7 @@ afterAll(async () => {
 
 async function register(name: string) {
   const email = `${name}-${Math.random().toString(36).slice(2)}@example.com`;
-  const res = await rt.request('POST', '/api/auth/register', {
-    body: { email, password: 'correct horse', name },
-  });
-  expect(res.status).toBe(201);
-  const token = res.body.token as string;
+  const { token } = await signUp(rt, { email, password: 'correct horse', name });
   // No call to this service first: the address comes from task-api's account.
   return { email, token };
 }

@@ -1,4 +1,4 @@
-import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { eventually, signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { syncService } from '@taskstream/sync';
 import { SyncClient, type SyncedEvent, type WebSocketConstructor } from '@taskstream/sync/client';
 import { createTaskApiService } from '@taskstream/task-api';
@@ -12,11 +12,11 @@ describe('sync behind task-api', () => {
   afterAll(async () => rt?.close());
 
   it('delivers a task created over REST to the WebSocket client of its user', async () => {
-    const register = await rt.request('POST', '/api/auth/register', {
-      body: { email: `sync-${Date.now()}@example.test`, password: 'correct horse battery', name: 'Sync' },
+    const { token, user } = await signUp(rt, {
+      email: `sync-${Date.now()}@example.test`,
+      password: 'correct horse battery',
+      name: 'Sync',
     });
-    expect(register.status).toBe(201);
-    const { token, user } = register.body as { token: string; user: { id: string } };
 
     const received: { sequence: number; event: SyncedEvent }[] = [];
     const client = new SyncClient({

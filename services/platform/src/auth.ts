@@ -45,6 +45,11 @@ export interface AuthOptions {
   issuer: string;
   audience: string;
   ttlSeconds: number;
+  /**
+   * With jwksUrl: the internal user id of the issuer's subject (createIdentityMap). Without it
+   * `sub` is taken as the user id, as for tokens this deployment signed.
+   */
+  userIdOf?: (issuer: string, subject: string) => Promise<string>;
 }
 
 const HS_ALGS = ['HS256'];
@@ -80,6 +85,9 @@ export function createAuth(options: AuthOptions) {
     if (known && known.until > Date.now()) return known.principal;
     verified.delete(token);
     const principal = await verifySignature(token);
+    // Outside the token check: a database error here is not a bad token.
+    if (jwks && options.userIdOf)
+      principal.principal.userId = await options.userIdOf(options.issuer, principal.principal.userId);
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
     verified.set(token, {
       principal: principal.principal,

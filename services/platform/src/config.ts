@@ -160,6 +160,35 @@ export const ConfigSchema = z.object({
    * on PORT in development and tests, not served at all in production (it is not for the public).
    */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * Which peers' X-Forwarded-For is believed for the client address (express 'trust proxy'):
+   * `false`, a hop count, or addresses/CIDRs/`loopback`/`linklocal`/`uniquelocal`, comma-separated.
+   * Never `true`: any client could then name its own address and dodge the login limits.
+   */
+  TRUST_PROXY: z
+    .string()
+    .refine((v) => v !== 'true', 'not `true` (that believes any client); name the proxies or a hop count')
+    .transform((v): string | number | boolean =>
+      v === 'false'
+        ? false
+        : /^\d+$/.test(v)
+          ? Number(v)
+          : v
+              .split(',')
+              .map((s) => s.trim())
+              .join(','),
+    )
+    .default('loopback'),
+  /** `closed`: only admins create accounts (POST /api/admin/users). */
+  REGISTRATION: z.enum(['open', 'closed']).default('open'),
+  /** Login and registration attempts per client address and per account in one window. */
+  AUTH_RATE_LIMIT_ATTEMPTS: z.coerce.number().int().min(1).default(10),
+  AUTH_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** Password hashes and checks running at once per process, and how many more may wait. */
+  PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
+  PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(1000).default(16),
+  /** How long a POST /api/tasks Idempotency-Key is remembered; older ones are pruned hourly. */
+  IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

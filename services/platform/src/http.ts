@@ -39,6 +39,8 @@ export interface HttpAppOptions {
   metricsHere?: boolean;
   /** A readiness check that has not answered within this counts as failing (default 800 ms). */
   readinessTimeoutMs?: number;
+  /** Express 'trust proxy' (TRUST_PROXY): whose X-Forwarded-For gives req.ip. Default loopback. */
+  trustProxy?: string | number | boolean;
 }
 
 /** What a client is told to wait before trying again while the database is unavailable. */
@@ -75,7 +77,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const { logger, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', options.trustProxy ?? 'loopback');
   app.use(securityHeaders());
   const requests = metrics.histogram(
     'http_request_duration_seconds',

@@ -10,6 +10,7 @@ import { createDaprPorts } from './dapr/index.js';
 import { createPool, type Migration, type Pool, poolBounds, runMigrations } from './db.js';
 import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
+import { createIdentityMap, identityMigrations } from './identities.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { opsMigrations } from './ops/schema.js';
@@ -109,6 +110,7 @@ export async function startRuntime(
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       ttlSeconds: config.JWT_TTL_SECONDS,
+      userIdOf: config.JWKS_URL ? createIdentityMap(pool) : undefined,
     });
     // Internal routes (invoked service to service) require the app token; one process makes its own.
     // Under Dapr the configuration requires one (only `migrate`, which serves nothing, runs without).
@@ -124,6 +126,7 @@ export async function startRuntime(
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       readiness,
       metricsHere: config.METRICS_PORT === undefined && config.NODE_ENV !== 'production',
+      trustProxy: config.TRUST_PROXY,
     });
     let httpServer: Server | undefined;
     const ports: Ports = embedded
@@ -159,6 +162,7 @@ export async function startRuntime(
     if (config.MIGRATE_ON_START || options.migrateOnly) {
       if (embedded) await runMigrations(pool, 'platform', embeddedMigrations, logger);
       await runMigrations(pool, 'ops', opsMigrations, logger);
+      await runMigrations(pool, 'identity', identityMigrations, logger);
       for (const service of services)
         await runMigrations(pool, service.name, service.migrations ?? [], logger);
     }

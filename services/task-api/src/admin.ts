@@ -2,6 +2,7 @@ import { DeadLetterQuery, DiscardDeadLetterBody, ReplayTopicQuery, Topics } from
 import {
   adminStats,
   conflict,
+  createSecurityAudit,
   DeadLetterStateError,
   discardDeadLetter,
   EVENT_LOG_RETENTION_JOB,
@@ -22,7 +23,7 @@ import {
 import { Router } from 'express';
 
 /** The topics whose dead letters task-api collects under Dapr (every topic a service consumes). */
-const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates];
+const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates, Topics.securityEvents];
 
 /**
  * Operations: dead letters (list, replay, replay a topic, discard with a reason), throughput and
@@ -38,6 +39,7 @@ export function createAdmin(deps: ServiceDeps): {
   const log = logger.child({ component: 'admin' });
   const routes = Router();
   const admin = [auth.requireUser, auth.requireAdmin];
+  const audit = createSecurityAudit(ports.bus, '/taskstream/task-api', logger);
 
   routes.get('/api/admin/dlq', ...admin, async (req, res) => {
     const query = parse(DeadLetterQuery, req.query, 'query');
@@ -54,6 +56,12 @@ export function createAdmin(deps: ServiceDeps): {
     const { topic } = parse(ReplayTopicQuery, req.query, 'query');
     const replayed = await replayTopic(pool, ports.bus, topic, principalOf(req).userId);
     req.log.info({ topic, replayed }, 'dead letters of a topic replayed');
+    await audit(req, {
+      action: 'admin.dlq_replayed',
+      actor: principalOf(req).userId,
+      subject: topic,
+      payload: { topic, replayed },
+    });
     res.status(202).json({ replayed });
   });
 
@@ -67,6 +75,12 @@ export function createAdmin(deps: ServiceDeps): {
       throw err;
     }
     req.log.info({ dead_letter_id: id }, 'dead letter replayed');
+    await audit(req, {
+      action: 'admin.dlq_replayed',
+      actor: principalOf(req).userId,
+      subject: id,
+      payload: { dead_letter_id: id },
+    });
     res.status(202).end();
   });
 
@@ -75,6 +89,12 @@ export function createAdmin(deps: ServiceDeps): {
     const id = String(req.params.id);
     if (!(await discardDeadLetter(pool, id, reason, principalOf(req).userId))) throw notFound('dead letter');
     req.log.info({ dead_letter_id: id, reason }, 'dead letter discarded');
+    await audit(req, {
+      action: 'admin.dlq_discarded',
+      actor: principalOf(req).userId,
+      subject: id,
+      payload: { dead_letter_id: id, reason },
+    });
     res.status(204).end();
   });
 

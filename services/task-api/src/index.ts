@@ -4,12 +4,14 @@ import { RecurrenceRuleError, validateRecurrenceForTask } from '@taskstream/recu
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
 import { docsRoutes } from './docs.js';
+import { scheduleHousekeeping } from './housekeeping.js';
 import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
-import { authRoutes, seedDemoUsers } from './users.js';
+import { authRoutes, createPasswordHasher, seedDemoUsers } from './users.js';
 import { webRoutes } from './web.js';
 
+export { IDEMPOTENCY_PRUNE_JOB } from './housekeeping.js';
 export { taskApiMigrations } from './schema.js';
 export { DEMO_USERS, seedDemoUsers } from './users.js';
 
@@ -49,7 +51,13 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
   const admin = createAdmin(deps);
   const routes = Router();
   routes.use(admin.routes);
-  routes.use(authRoutes(pool, auth, config.APP_API_TOKEN));
+  const hasher = createPasswordHasher({
+    concurrency: config.PASSWORD_HASH_CONCURRENCY,
+    queue: config.PASSWORD_HASH_QUEUE,
+  });
+  const housekeeping = scheduleHousekeeping(deps);
+  const accounts = authRoutes(deps, hasher);
+  routes.use(accounts.router);
   routes.use(docsRoutes());
   routes.use(webRoutes());
   routes.use(
@@ -70,10 +78,17 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
     async start() {
       const production = config.NODE_ENV === 'production';
       if (config.SEED_DEMO_USERS || production)
-        await seedDemoUsers(pool, logger, { seed: config.SEED_DEMO_USERS === true, published: !production });
+        await seedDemoUsers(pool, logger, hasher, {
+          seed: config.SEED_DEMO_USERS === true,
+          published: !production,
+        });
       if (options.relay !== false) await relay.start();
       await admin.start();
+      await housekeeping.start();
     },
-    stop: () => relay.stop(),
+    async stop() {
+      await relay.stop();
+      await accounts.stop();
+    },
   };
 }

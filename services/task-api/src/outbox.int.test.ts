@@ -4,6 +4,7 @@ import {
   createTestDatabase,
   eventually,
   rowsRead,
+  signUp,
   startTestRuntime,
   type TestRuntime,
 } from '@taskstream/platform/test-support';
@@ -34,14 +35,11 @@ function collector() {
 }
 
 async function register(rt: TestRuntime, name: string) {
-  const res = await rt.request('POST', '/api/auth/register', {
-    body: {
-      email: `${name}-${Math.random().toString(36).slice(2)}@example.com`,
-      password: 'correct horse',
-      name,
-    },
+  return signUp(rt, {
+    email: `${name}-${Math.random().toString(36).slice(2)}@example.com`,
+    password: 'correct horse',
+    name,
   });
-  return { token: res.body.token as string, id: res.body.user.id as string };
 }
 
 describe('outbox and relay', () => {

@@ -69,4 +69,17 @@ export const taskApiMigrations: Migration[] = [
       CREATE INDEX outbox_unpublished ON outbox (tx, id) WHERE published_at IS NULL;
     `,
   },
+  {
+    // The login and registration limits (rate-limiter-flexible's table shape: key, points, expire
+    // in epoch ms), and the index the hourly idempotency-key pruning reads (ADR 0015).
+    id: '002_auth_rate_limits_idempotency_expiry',
+    sql: `
+      CREATE TABLE auth_rate_limits (
+        key varchar(255) PRIMARY KEY,
+        points integer NOT NULL DEFAULT 0,
+        expire bigint
+      );
+      CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+    `,
+  },
 ];

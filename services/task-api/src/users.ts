@@ -1,17 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { LoginBody, RegisterBody, type User } from '@taskstream/contracts';
+import {
+  ChangePasswordBody,
+  CreateUserBody,
+  LoginBody,
+  type RegisterAccepted,
+  RegisterBody,
+  type User,
+} from '@taskstream/contracts';
 import {
   type Auth,
   conflict,
+  createPool,
+  createSecurityAudit,
   HttpError,
   type Logger,
   type Pool,
   parse,
+  principalOf,
   requireAppToken,
+  type ServiceDeps,
 } from '@taskstream/platform';
-import { Router } from 'express';
+import { type ErrorRequestHandler, type Request, Router } from 'express';
 import { v7 as uuidv7 } from 'uuid';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { createAuthLimits, RetryLaterError } from './auth-limits.js';
+import { checkPasswordPolicy } from './password-policy.js';
+import { createPasswordHasher, needsRehash, type PasswordHasher } from './passwords.js';
 import { isUuid } from './task-store.js';
 
 interface UserRow {
@@ -31,26 +44,71 @@ const toUser = (row: UserRow): User => ({
   created_at: row.created_at.toISOString(),
 });
 
-export async function createUser(
+/** Inserts an account; undefined when the email already has one (lower-cased comparison). */
+async function insertUser(
   pool: Pool,
-  input: RegisterBody & { role?: 'user' | 'admin' },
-): Promise<User> {
+  input: { email: string; name: string; role?: 'user' | 'admin'; passwordHash: string },
+): Promise<User | undefined> {
   const { rows } = await pool.query<UserRow>(
     `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT DO NOTHING RETURNING *`,
-    [uuidv7(), input.email, input.name, input.role ?? 'user', await hashPassword(input.password)],
+    [uuidv7(), input.email, input.name, input.role ?? 'user', input.passwordHash],
   );
-  if (!rows[0]) throw conflict('a user with this email already exists');
-  return toUser(rows[0]);
+  return rows[0] ? toUser(rows[0]) : undefined;
 }
+
+const findByEmail = async (pool: Pool, email: string) =>
+  (await pool.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [email])).rows[0];
 
 const issueToken = (auth: Auth, user: User) =>
   auth.sign({ userId: user.id, role: user.role, email: user.email, name: user.name });
 
-export function authRoutes(pool: Pool, auth: Auth, appToken?: string): Router {
+/** Connections of the login and registration routes (ADR 0015). */
+const AUTH_POOL_SIZE = 2;
+
+const REGISTER_ANSWER: RegisterAccepted = {
+  status: 'accepted',
+  message: 'if this address can be registered, the account is ready: log in with it and the password',
+};
+
+/** Password routes are off when an external issuer signs users in (JWKS_URL). */
+const externalIdentities = () =>
+  new HttpError(
+    403,
+    'external_identity_provider',
+    'this deployment signs users in through an external identity provider (JWKS_URL): password login, registration and password change are off',
+  );
+
+/** Sets Retry-After on the 429s of the limits and the 503s of the password bulkhead. */
+const retryAfter: ErrorRequestHandler = (err, _req, res, next) => {
+  if (err instanceof RetryLaterError) res.setHeader('retry-after', String(err.retryAfterSeconds));
+  next(err);
+};
+
+/**
+ * Accounts: register, log in, change the password, an admin creating an account, and the
+ * service-invocation lookup. Attempts are limited per client address and account, password work
+ * is bounded, and no answer or timing tells whether an email has an account (ADR 0015).
+ */
+export function authRoutes(
+  deps: ServiceDeps,
+  hasher: PasswordHasher,
+): { router: Router; stop(): Promise<void> } {
+  const { pool, auth, config, ports, logger } = deps;
+  const external = Boolean(config.JWKS_URL);
+  // Logins and registrations query on connections of their own: a flood of them waits here
+  // instead of in front of every other request on the shared pool.
+  const authPool = createPool(config.DATABASE_URL!, AUTH_POOL_SIZE);
+  const limits = createAuthLimits(authPool, {
+    attempts: config.AUTH_RATE_LIMIT_ATTEMPTS,
+    windowSeconds: config.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+  });
+  const audit = createSecurityAudit(ports.bus, '/taskstream/task-api', logger);
+  const addressOf = (req: Request) => req.ip ?? 'unknown';
   const router = Router();
+
   // Service invocation only (notification looks up where to mail a reminder).
-  router.get('/internal/users/:id', requireAppToken(appToken), async (req, res) => {
+  router.get('/internal/users/:id', requireAppToken(config.APP_API_TOKEN), async (req, res) => {
     const id = String(req.params.id);
     const { rows } = isUuid(id)
       ? await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])
@@ -58,30 +116,133 @@ export function authRoutes(pool: Pool, auth: Auth, appToken?: string): Router {
     if (!rows[0]) throw new HttpError(404, 'not_found', 'user not found');
     res.json(toUser(rows[0]));
   });
+
   router.post('/api/auth/register', async (req, res) => {
+    if (external) throw externalIdentities();
+    if (config.REGISTRATION === 'closed')
+      throw new HttpError(403, 'registration_closed', 'registration is closed: an admin creates accounts');
+    // Counted before anything else: a stream of bad bodies spends the budget too.
+    await limits.register(addressOf(req));
     const body = parse(RegisterBody, req.body);
-    const user = await createUser(pool, body);
-    res.status(201).json({ user, token: await issueToken(auth, user) });
+    checkPasswordPolicy(body.password, body);
+    // Hashed whether or not the address is taken: both answers cost the same.
+    const passwordHash = await hasher.hash(body.password);
+    const user = await insertUser(authPool, { ...body, passwordHash });
+    await audit(req, {
+      action: 'auth.registered',
+      actor: user?.id ?? (await findByEmail(authPool, body.email))?.id ?? null,
+      subject: body.email,
+      payload: { email: body.email, outcome: user ? 'created' : 'already_registered', by: 'self' },
+    });
+    res.status(202).json(REGISTER_ANSWER);
   });
+
   router.post('/api/auth/login', async (req, res) => {
+    if (external) throw externalIdentities();
     const body = parse(LoginBody, req.body);
-    const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [
-      body.email,
-    ]);
-    const row = rows[0];
-    // Same answer for an unknown email and a wrong password: no account probing.
-    if (!row || !(await verifyPassword(body.password, row.password_hash))) {
+    const address = addressOf(req);
+    const failed = (actor: string | null, reason: 'wrong_credentials' | 'rate_limited' | 'busy') =>
+      audit(req, {
+        action: 'auth.login_failed',
+        actor,
+        subject: body.email,
+        payload: { email: body.email, reason },
+      });
+    const row = await findByEmail(authPool, body.email);
+    let ok: boolean;
+    try {
+      await limits.login(address, body.email);
+      // Same answer and cost for an unknown email and a wrong password: no account probing.
+      ok = await hasher.verify(body.password, row?.password_hash);
+    } catch (err) {
+      if (err instanceof RetryLaterError)
+        await failed(row?.id ?? null, err.status === 429 ? 'rate_limited' : 'busy');
+      throw err;
+    }
+    if (!row || !ok) {
+      await failed(row?.id ?? null, 'wrong_credentials');
       throw new HttpError(401, 'invalid_credentials', 'email or password is wrong');
     }
+    await limits.loginSucceeded(address, body.email);
+    if (needsRehash(row.password_hash)) await rehash(row, body.password, req);
     const user = toUser(row);
+    await audit(req, {
+      action: 'auth.login_succeeded',
+      actor: user.id,
+      subject: user.email,
+      payload: { email: user.email },
+    });
     res.json({ user, token: await issueToken(auth, user) });
   });
-  router.get('/api/auth/me', auth.requireUser, async (req, res) => {
-    const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [req.principal!.userId]);
-    if (!rows[0]) throw new HttpError(404, 'not_found', 'user not found');
-    res.json({ user: toUser(rows[0]) });
+
+  /** A hash of older parameters is replaced at login, while the password is at hand. */
+  async function rehash(row: UserRow, password: string, req: Request) {
+    try {
+      const passwordHash = await hasher.hash(password);
+      await pool.query('UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3', [
+        row.id,
+        passwordHash,
+        row.password_hash,
+      ]);
+    } catch (err) {
+      // Busy: the next login rehashes.
+      req.log.warn({ err }, 'password not rehashed');
+    }
+  }
+
+  router.post('/api/auth/password', auth.requireUser, async (req, res) => {
+    if (external) throw externalIdentities();
+    const body = parse(ChangePasswordBody, req.body);
+    const { userId } = principalOf(req);
+    const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [userId]);
+    const row = rows[0];
+    if (!row) throw new HttpError(404, 'not_found', 'user not found');
+    await limits.passwordChange(addressOf(req), row.email);
+    if (!(await hasher.verify(body.current_password, row.password_hash)))
+      throw new HttpError(401, 'invalid_credentials', 'current_password is wrong');
+    checkPasswordPolicy(body.new_password, row);
+    const passwordHash = await hasher.hash(body.new_password);
+    await pool.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, passwordHash]);
+    await limits.loginSucceeded(addressOf(req), row.email);
+    await audit(req, { action: 'auth.password_changed', actor: userId, subject: row.email, payload: {} });
+    res.status(204).end();
   });
-  return router;
+
+  router.post('/api/admin/users', auth.requireUser, auth.requireAdmin, async (req, res) => {
+    if (external) throw externalIdentities();
+    const body = parse(CreateUserBody, req.body);
+    checkPasswordPolicy(body.password, body);
+    const user = await insertUser(pool, { ...body, passwordHash: await hasher.hash(body.password) });
+    if (!user) throw conflict('a user with this email already exists');
+    await audit(req, {
+      action: 'auth.registered',
+      actor: principalOf(req).userId,
+      subject: user.email,
+      payload: { email: user.email, outcome: 'created', by: 'admin' },
+    });
+    res.status(201).json({ user });
+  });
+
+  router.get('/api/auth/me', auth.requireUser, async (req, res) => {
+    const principal = principalOf(req);
+    let { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [principal.userId]);
+    if (!rows[0] && external && principal.email) {
+      // An external user's first visit: the account (for reminder mail) is made from the token's
+      // claims, with a password hash nothing verifies against.
+      await pool.query(
+        `INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, 'user', '!')
+         ON CONFLICT DO NOTHING`,
+        [principal.userId, principal.email, principal.name ?? principal.email],
+      );
+      ({ rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [principal.userId]));
+    }
+    if (!rows[0]) throw new HttpError(404, 'not_found', 'user not found');
+    // An external issuer's role claim decides for its users (the row only holds where to mail).
+    res.json({ user: { ...toUser(rows[0]), ...(external ? { role: principal.role } : {}) } });
+  });
+
+  router.use(retryAfter);
+  return { router, stop: () => authPool.end() };
 }
 
 export const DEMO_USERS = [
@@ -101,30 +262,28 @@ export const DEMO_USERS = [
 export async function seedDemoUsers(
   pool: Pool,
   logger: Logger,
+  hasher: PasswordHasher,
   options: { seed: boolean; published: boolean } = { seed: true, published: true },
 ) {
   for (const demo of DEMO_USERS) {
-    const { rows } = await pool.query<{ id: string; password_hash: string }>(
-      'SELECT id, password_hash FROM users WHERE lower(email) = lower($1)',
-      [demo.email],
-    );
-    const existing = rows[0];
+    const existing = await findByEmail(pool, demo.email);
     if (options.published) {
-      if (!existing && options.seed) await createUser(pool, demo).catch(() => undefined);
+      if (!existing && options.seed)
+        await insertUser(pool, { ...demo, passwordHash: await hasher.hashNow(demo.password) });
       continue;
     }
     const password = randomBytes(18).toString('base64url');
     if (!existing) {
       if (!options.seed) continue;
-      await createUser(pool, { ...demo, password });
+      await insertUser(pool, { ...demo, passwordHash: await hasher.hashNow(password) });
       logger.warn(
         { email: demo.email, role: demo.role, password },
         'demo user created with a random password',
       );
-    } else if (await verifyPassword(demo.password, existing.password_hash)) {
+    } else if (await hasher.verify(demo.password, existing.password_hash)) {
       await pool.query('UPDATE users SET password_hash = $2 WHERE id = $1', [
         existing.id,
-        await hashPassword(password),
+        await hasher.hashNow(password),
       ]);
       logger.warn(
         { email: demo.email, role: demo.role, password },
@@ -138,3 +297,5 @@ export async function seedDemoUsers(
       'demo users',
     );
 }
+
+export { createPasswordHasher };

@@ -78,6 +78,11 @@ export async function startTestRuntime(
       SEED_DEMO_USERS: 'false',
       RETRY_DELAYS_MS: '100,200,400',
       DATABASE_POOL_SIZE: '10',
+      // Tests register many users from 127.0.0.1; auth-limits tests set their own numbers.
+      AUTH_RATE_LIMIT_ATTEMPTS: '100000',
+      // and sign many users up at once: their password hashes wait in line instead of a 503.
+      PASSWORD_HASH_QUEUE: '1000',
+      PASSWORD_HASH_CONCURRENCY: '4',
       ...options.env,
       DATABASE_URL: database.url,
     },
@@ -109,6 +114,24 @@ export async function startTestRuntime(
       if (ownsDatabase) await database.drop();
     },
   };
+}
+
+/**
+ * Registers an account and logs in (registering answers 202 alike for new and taken addresses,
+ * without a token): the new user's token and id.
+ */
+export async function signUp(
+  rt: Pick<TestRuntime, 'request'>,
+  body: { email: string; password: string; name: string },
+): Promise<{ token: string; user: { id: string; email: string; role: string }; id: string }> {
+  const registered = await rt.request('POST', '/api/auth/register', { body });
+  if (registered.status !== 202)
+    throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+  const login = await rt.request('POST', '/api/auth/login', {
+    body: { email: body.email, password: body.password },
+  });
+  if (login.status !== 200) throw new Error(`login answered ${login.status}: ${JSON.stringify(login.body)}`);
+  return { token: login.body.token, user: login.body.user, id: login.body.user.id };
 }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */

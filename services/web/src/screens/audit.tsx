@@ -216,16 +216,21 @@ export function AuditScreen() {
               </thead>
               <tbody>
                 {page.data?.items.map((row) => (
-                  <tr key={row.id} data-audit-id={row.id} data-task-id={row.task_id} data-action={row.action}>
+                  <tr
+                    key={row.id}
+                    data-audit-id={row.id}
+                    data-task-id={row.task_id ?? undefined}
+                    data-action={row.action}
+                  >
                     <td data-label="Time">
                       <time dateTime={row.time}>{formatInZone(row.time, zone)}</time>
                     </td>
                     <td data-label="Action">{row.action}</td>
                     <td data-label="Task">
-                      <code title={row.task_id}>{row.task_id.slice(0, 8)}…</code>
+                      <ShortId id={row.task_id} />
                     </td>
                     <td data-label="Actor">
-                      <code title={row.actor}>{row.actor.slice(0, 8)}…</code>
+                      <ShortId id={row.actor} />
                     </td>
                     <td data-label="Changes" class="changes">
                       {summary(row.changes) || '—'}
@@ -262,4 +267,9 @@ export function AuditScreen() {
       )}
     </section>
   );
+}
+
+/** A uuid's first characters (the whole one on hover); security events may have no task or actor. */
+function ShortId({ id }: { id: string | null }) {
+  return id ? <code title={id}>{id.slice(0, 8)}…</code> : <span>—</span>;
 }

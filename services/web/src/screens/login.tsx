@@ -29,9 +29,12 @@ export function AuthScreen({ api, mode, onSignedIn, notice }: Props) {
     setBusy(true);
     setError(null);
     try {
-      const response = registering
-        ? await api.request<AuthResponse>('POST', '/api/auth/register', { body: { email, password, name } })
-        : await api.request<AuthResponse>('POST', '/api/auth/login', { body: { email, password } });
+      // Registering answers the same whether or not the address had an account (no account
+      // probing); a new account is then signed in like any other.
+      if (registering) await api.request('POST', '/api/auth/register', { body: { email, password, name } });
+      const response = await api.request<AuthResponse>('POST', '/api/auth/login', {
+        body: { email, password },
+      });
       onSignedIn(response.token);
     } catch (err) {
       setError(errorMessage(err));
@@ -87,14 +90,14 @@ export function AuthScreen({ api, mode, onSignedIn, notice }: Props) {
           <Field
             id="auth-password"
             label="Password"
-            hint={registering ? 'At least 8 characters.' : undefined}
+            hint={registering ? 'At least 10 characters, not a common password.' : undefined}
           >
             <input
               id="auth-password"
               name="password"
               type="password"
               autoComplete={registering ? 'new-password' : 'current-password'}
-              minLength={registering ? 8 : undefined}
+              minLength={registering ? 10 : undefined}
               required
               value={password}
               onInput={(e) => setPassword(e.currentTarget.value)}
