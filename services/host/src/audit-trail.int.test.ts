@@ -66,10 +66,18 @@ describe('audit trail of task operations through the REST API', () => {
     expect(completed.changes.status).toEqual({ before: 'pending', after: 'completed' });
 
     // No fourth row of Ann's shows up later, and the other user's task is not in her trail.
+    // (Each user's registration and login are rows too: 4 task rows and 4 security rows.)
     await eventually(
-      async () => (await rt.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n === 4,
+      async () => (await rt.pool.query('SELECT count(*)::int AS n FROM audit_logs')).rows[0].n === 8,
     );
-    expect((await rt.request('GET', '/api/audit-logs', { token: ann.token })).body.items).toHaveLength(3);
+    const hers = (await rt.request('GET', '/api/audit-logs', { token: ann.token })).body.items;
+    expect(hers.map((r: { action: string }) => r.action)).toEqual([
+      'task.completed',
+      'task.updated',
+      'task.created',
+      'auth.login_succeeded',
+      'auth.registered',
+    ]);
     const admin = await rt.auth.sign({ userId: randomUUID(), role: 'admin' });
     const search = await rt.request('GET', `/api/audit-logs?q=${encodeURIComponent('dentist 10')}`, {
       token: admin,
@@ -80,7 +88,7 @@ describe('audit trail of task operations through the REST API', () => {
     ]);
     expect((await rt.request('GET', '/api/audit-logs/verify', { token: admin })).body).toEqual({
       ok: true,
-      checked: 4,
+      checked: 8,
       first_broken: null,
     });
   });

@@ -258,4 +258,12 @@ describe('loadConfig', () => {
       'PUSH_ALLOWED_HOSTS',
     );
   });
+
+  test('TRUST_PROXY: a hop count, false or named proxies; never true (any client could pick its address)', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe('loopback');
+    expect(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).TRUST_PROXY).toBe('loopback,10.0.0.0/8');
+    expect(configError({ TRUST_PROXY: 'true' }).issues[0]!.variable).toBe('TRUST_PROXY');
+  });
 });

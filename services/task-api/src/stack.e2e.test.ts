@@ -23,8 +23,12 @@ async function register(): Promise<{ token: string; userId: string; email: strin
   const res = await call('task-api', 'POST', '/api/auth/register', {
     body: { email, password: 'stack-e2e-password', name: 'Stack E2E' },
   });
-  expect(res.status).toBe(201);
-  return { token: res.body.token, userId: res.body.user.id, email };
+  expect(res.status).toBe(202);
+  const login = await call('task-api', 'POST', '/api/auth/login', {
+    body: { email, password: 'stack-e2e-password' },
+  });
+  expect(login.status).toBe(200);
+  return { token: login.body.token, userId: login.body.user.id, email };
 }
 
 /** A registered user made admin in the database, as an operator would, and logged in again. */
