@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,13 +22,41 @@ function freePort(): Promise<number> {
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `work` while another program listens on a port of loopback. */
+async function withTakenPort(work: (port: number) => Promise<void>) {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    await work((taken.address() as { port: number }).port);
+  } finally {
+    taken.close();
+  }
+}
+
+/** The lines a failed start wrote to stderr. */
+async function failedStart(child: ChildProcess) {
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const code = await exited(child);
+  return { code, stderr, lines: stderr.split('\n').filter((line) => line.trim()) };
+}
+
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
 let dataDir: string;
 
-function startMain(port: number, pgPort: number): ChildProcess {
+function startMain(port: number, pgPort: number, extraEnv: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'services/host/src/main.ts'], {
     cwd: root,
     // As `npm start` runs: no DATABASE_URL, no NODE_ENV (jest sets it to test).
@@ -39,6 +67,7 @@ function startMain(port: number, pgPort: number): ChildProcess {
         PORT: String(port),
         EMBEDDED_PG_PORT: String(pgPort),
         LOG_LEVEL: 'info',
+        ...extraEnv,
       }).filter(([name]) => name !== 'DATABASE_URL' && name !== 'NODE_ENV'),
     ),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,8 +82,8 @@ describe('npm start process', () => {
   afterAll(async () => rm(dataDir, { recursive: true, force: true }));
 
   /** Starts the entry and waits for its ready line; `stop()` sends SIGTERM and resolves with the exit code. */
-  async function runMain() {
-    const [port, pgPort] = [await freePort(), await freePort()];
+  async function runMain(ports?: { port: number; pgPort: number }) {
+    const { port, pgPort } = ports ?? { port: await freePort(), pgPort: await freePort() };
     const child = startMain(port, pgPort);
     const output = { log: '' };
     child.stdout!.on('data', (d) => (output.log += d));
@@ -87,6 +116,12 @@ describe('npm start process', () => {
       output,
       api,
       login,
+      ports: { port, pgPort },
+      /** As `kill -9 <pid>` of `npm start`: the process only, not its process group. */
+      async kill9() {
+        child.kill('SIGKILL');
+        await exit;
+      },
       async stop() {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -164,21 +199,73 @@ describe('npm start process', () => {
     }
   }, 300_000);
 
-  test('a port already in use is a one-line error naming it, exit 1, and no database left behind', async () => {
-    const taken = createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const port = (taken.address() as { port: number }).port;
+  test(
+    'a port already in use is a one-line error naming it, exit 1, and no database left behind',
+    () =>
+      withTakenPort(async (port) => {
+        const { code, lines } = await failedStart(startMain(port, await freePort()));
+        expect(code).toBe(1);
+        expect(lines).toEqual([
+          `taskstream: listen EADDRINUSE: address already in use 127.0.0.1:${port}. Stop what uses that port, or set PORT to another one.`,
+        ]);
+        expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+      }),
+    180_000,
+  );
+
+  test('after kill -9 the next start stops the PostgreSQL the killed one left running, and comes up with the data', async () => {
+    const first = await runMain();
+    const token = await first.login();
+    expect((await first.api('POST', '/api/tasks', { title: 'Before kill -9' }, token)).status).toBe(201);
+    await first.kill9();
+    // What kill -9 leaves: the embedded PostgreSQL, running without its parent.
+    const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+    const orphan = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    expect(alive(orphan)).toBe(true);
+
+    // Whatever the outcome, no server of this test outlives it.
+    const cleanup = () => alive(orphan) && process.kill(orphan, 'SIGINT');
+    const second = await runMain(first.ports).catch((err) => {
+      cleanup();
+      throw err;
+    }); // as `npm start` again: the same ports
     try {
-      const child = startMain(port, await freePort());
-      let stderr = '';
-      child.stderr!.on('data', (d) => (stderr += d));
-      expect(await exited(child)).toBe(1);
-      expect(stderr).toContain(`taskstream: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
-      expect(stderr).toContain('set PORT to another one');
-      expect(stderr).not.toContain('    at '); // no stack
-      expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+      expect(second.output.log).toContain(`left running by an earlier start (pid ${orphan})`);
+      expect(alive(orphan)).toBe(false);
+      const list = await second.api('GET', '/api/tasks?limit=100', undefined, await second.login());
+      expect((list.body.items as { title: string }[]).map((t) => t.title)).toContain('Before kill -9');
     } finally {
-      taken.close();
+      cleanup();
+      expect(await second.stop()).toBe(0);
     }
-  }, 180_000);
+    expect(existsSync(pidFile)).toBe(false);
+  }, 300_000);
+
+  test(
+    "the embedded PostgreSQL's port taken by another program is one line naming it and EMBEDDED_PG_PORT, exit 1",
+    () =>
+      withTakenPort(async (pgPort) => {
+        const { code, lines } = await failedStart(startMain(await freePort(), pgPort));
+        expect(code).toBe(1);
+        expect(lines).toEqual([
+          expect.stringMatching(new RegExp(`^taskstream: port ${pgPort} .*EMBEDDED_PG_PORT`)),
+        ]);
+      }),
+    180_000,
+  );
+
+  test('bad settings: one line per bad variable, exit 1, no stack', async () => {
+    const child = startMain(await freePort(), await freePort(), {
+      PORT: 'eighty',
+      JWT_SECRET: 'short',
+      RETRY_DELAYS_MS: '1s,5s',
+    });
+    const { code, lines } = await failedStart(child);
+    expect(code).toBe(1);
+    expect(lines.sort()).toEqual([
+      expect.stringMatching(/^taskstream: invalid setting JWT_SECRET: /),
+      expect.stringMatching(/^taskstream: invalid setting PORT: /),
+      expect.stringMatching(/^taskstream: invalid setting RETRY_DELAYS_MS: comma-separated milliseconds/),
+    ]);
+  }, 120_000);
 });

@@ -42,3 +42,14 @@ export function validationError(error: z.ZodError, where: 'body' | 'query' | 'pa
     details,
   );
 }
+
+/**
+ * A start that cannot go on for a reason the user fixes by hand (a port in use, a server left
+ * running): the entry prints its message as one line and exits 1, without a stack.
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}

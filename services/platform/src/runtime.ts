@@ -5,10 +5,11 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Express, Router } from 'express';
 import { type Auth, createAuth } from './auth.js';
-import { type Config, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { createDaprPorts } from './dapr/index.js';
 import { createPool, type Migration, type Pool, poolBounds, runMigrations } from './db.js';
 import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
+import { StartupError } from './errors.js';
 import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
 import { createIdentityMap, identityMigrations } from './identities.js';
 import { createLogger, type Logger } from './logger.js';
@@ -95,6 +96,7 @@ export async function startRuntime(
       const database = await startEmbeddedPostgres({
         dataDir: config.DATA_DIR,
         port: config.EMBEDDED_PG_PORT,
+        onNotice: (message) => logger.warn(message),
       });
       stops.push(database.stop);
       databaseUrl = database.url;
@@ -250,6 +252,27 @@ export async function localSecret(dataDir: string, name: string): Promise<string
   return secret;
 }
 
+/** The lines that tell a user what to fix, for the start failures that are theirs to fix. */
+export function explainStartFailure(err: unknown): string[] | undefined {
+  if (err instanceof ConfigError) {
+    // One line per variable, however many rules it broke; the value is not shown (it may be a secret).
+    const byVariable = new Map<string, string[]>();
+    for (const { variable, message } of err.issues) {
+      const messages = byVariable.get(variable) ?? [];
+      if (!messages.includes(message)) messages.push(message);
+      byVariable.set(variable, messages);
+    }
+    return [...byVariable].map(
+      ([variable, messages]) => `invalid setting ${variable}: ${messages.join('; ')}`,
+    );
+  }
+  if (err instanceof StartupError) return [err.message];
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EADDRINUSE')
+    return [`${e.message}. Stop what uses that port, or set PORT to another one.`];
+  return undefined;
+}
+
 /**
  * Entry of a process: start, stop gracefully on SIGTERM/SIGINT, and `migrate` as the only
  * argument runs the migrations and exits (the chart's pre-install hook).
@@ -258,17 +281,19 @@ export async function runMain(
   factories: ServiceFactory[],
   options: RuntimeOptions & { onReady?: (rt: RunningRuntime) => void } = {},
 ) {
+  // Start failures a user fixes by hand are one line each and exit 1; anything else keeps its stack.
+  const explained = (err: unknown): never => {
+    const lines = explainStartFailure(err);
+    if (!lines) throw err;
+    for (const line of lines) console.error(`taskstream: ${line}`);
+    process.exit(1);
+  };
   if (process.argv[2] === 'migrate') {
-    const rt = await startRuntime(factories, { ...options, migrateOnly: true });
+    const rt = await startRuntime(factories, { ...options, migrateOnly: true }).catch(explained);
     rt.logger.info('migrations applied');
     return;
   }
-  const rt = await startRuntime(factories, options).catch((err: NodeJS.ErrnoException) => {
-    // The one start failure a user fixes by hand; everything else keeps its stack.
-    if (err.code !== 'EADDRINUSE') throw err;
-    console.error(`taskstream: ${err.message}. Stop what uses that port, or set PORT to another one.`);
-    process.exit(1);
-  });
+  const rt = await startRuntime(factories, options).catch(explained);
   options.onReady?.(rt);
   const shutdown = (signal: string) => {
     rt.logger.info({ signal }, 'shutting down');
