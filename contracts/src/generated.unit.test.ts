@@ -116,7 +116,7 @@ describe('asyncapi.yaml', () => {
   });
 });
 
-/** ARCHITECTURE §6: the public paths. */
+/** docs/ARCHITECTURE.md §6: the public paths. */
 const PUBLIC_ROUTES = [
   'post /api/auth/register',
   'post /api/auth/login',
@@ -160,7 +160,7 @@ describe('openapi.json', () => {
     expect(Object.keys((openapi.components as Json).schemas as Json).length).toBeGreaterThan(10);
   });
 
-  test('has every public route of ARCHITECTURE §6', () => {
+  test('has every public route of docs/ARCHITECTURE.md §6', () => {
     expect(operations.map((o) => o.key)).toEqual(expect.arrayContaining(PUBLIC_ROUTES));
   });
 
