@@ -182,13 +182,13 @@ export const TopicEvents: Record<Topic, EventName[]> = {
   'security-events': SecurityEventNames,
 };
 
-/** Dapr app ids (ARCHITECTURE §3). */
+/** Dapr app ids (docs/ARCHITECTURE.md §3). */
 export const AppIds = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
 export type AppId = (typeof AppIds)[number];
 
 const taskEventNames = TopicEvents['task-events'];
 /**
- * Who publishes which events to which topic and who subscribes to what (ARCHITECTURE §3);
+ * Who publishes which events to which topic and who subscribes to what (docs/ARCHITECTURE.md §3);
  * the AsyncAPI operations. A subscriber also sends what it gives up on to `<topic>.dlq`.
  */
 export interface AppTopicUse {
@@ -207,7 +207,7 @@ export const AppTopics: Record<AppId, AppTopicUse> = {
   },
   recurring: { publishes: {}, subscribes: ['task-events'] },
   notification: {
-    // §3 lists only task-updates; the outcome of each delivery also goes to `reminders`.
+    // docs/ARCHITECTURE.md §3 names both; the outcome of each delivery also goes to `reminders`.
     publishes: { reminders: ['reminder.sent', 'reminder.failed'], 'task-updates': ['notification.created'] },
     subscribes: ['reminders', 'task-events'],
   },

@@ -118,7 +118,7 @@ describe('asyncapi.yaml', () => {
   });
 });
 
-/** ARCHITECTURE §6: the public paths. */
+/** docs/ARCHITECTURE.md §6: the public paths. */
 const PUBLIC_ROUTES = [
   'post /api/auth/register',
   'post /api/auth/login',
@@ -163,7 +163,7 @@ describe('openapi.json', () => {
     expect(Object.keys((openapi.components as Json).schemas as Json).length).toBeGreaterThan(10);
   });
 
-  test('has every public route of ARCHITECTURE §6', () => {
+  test('has every public route of docs/ARCHITECTURE.md §6', () => {
     expect(operations.map((o) => o.key)).toEqual(expect.arrayContaining(PUBLIC_ROUTES));
   });
 

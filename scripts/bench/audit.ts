@@ -1,10 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createAuditService, fetchPage, selectionOf } from '@taskstream/audit';
-import { dataschemaFor, Topics } from '@taskstream/contracts';
+import { Topics } from '@taskstream/contracts';
 import {
   type Envelope,
   type OutgoingMessage,
@@ -13,7 +13,7 @@ import {
   type ServiceFactory,
   startRuntime,
 } from '@taskstream/platform';
-import { sampleTask } from '@taskstream/platform/test-support';
+import { sampleTask, taskEvent } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
 import { v7 as uuidv7 } from 'uuid';
 import { benchDatabase, benchEnv, percentile, round, signUpBenchUser } from './support.js';
@@ -185,26 +185,10 @@ function event(userId: string, sequence: number): Envelope {
     created_at: now,
     updated_at: now,
   });
-  return {
-    specversion: '1.0',
-    id: uuidv7(),
-    type: 'com.taskstream.task.updated',
-    source: '/taskstream/task-api',
-    time: now,
-    subject: taskId,
-    datacontenttype: 'application/json',
-    dataschema: dataschemaFor('task.updated'),
-    traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
-    data: {
-      user_id: userId,
-      task_id: taskId,
-      sequence,
-      task_version: 2,
-      idempotency_key: `${taskId}:2:task.updated`,
-      payload: { task, changes: { priority: { before: 'low', after: 'medium' } } },
-      changed_fields: ['priority'],
-    },
-  };
+  return taskEvent('updated', task, {
+    sequence,
+    changes: { priority: { before: 'low', after: 'medium' } },
+  });
 }
 
 const message = (e: Envelope): OutgoingMessage => ({

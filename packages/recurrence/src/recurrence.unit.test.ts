@@ -340,7 +340,7 @@ describe('bad rules', () => {
     });
   });
 
-  it('rules that search long and find nothing end with the right outcome, all within 5 s (a hang guard, not a benchmark)', () => {
+  it('rules that search long and find nothing end with the right outcome, all within 30 s (a hang guard, not a benchmark)', () => {
     const start = '2025-03-01T00:00:00Z'; // 2025-02-28 19:00 in New York
     const never = /no occurrence within 50 years/;
     const slow: [string, RegExp | string[]][] = [
@@ -372,8 +372,9 @@ describe('bad rules', () => {
         expect(() => preview(rule, start, 'America/New_York', 100)).toThrow(outcome);
       }
     }
-    // About 2 s on a busy 2-core machine; a lost bound would take minutes.
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // A lost bound would take minutes; the time this takes is in ADR 0005 (seconds, more on a
+    // machine whose cores are shared).
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
 

@@ -53,7 +53,7 @@ const toNotification = (row: NotificationRow) => ({
   created_at: row.created_at.toISOString(),
 });
 
-/** The in-app inbox, preferences, Web Push subscriptions, and the local mailbox (ARCHITECTURE §6). */
+/** The in-app inbox, preferences, Web Push subscriptions, and the local mailbox (docs/ARCHITECTURE.md §6). */
 export function notificationRoutes(options: RouteOptions): Router {
   const { pool, auth, push } = options;
   const router = Router();

@@ -46,8 +46,8 @@ export async function startEmbeddedPostgres(options: {
       '-c',
       'max_connections=200',
       // A new WAL segment is otherwise written full of zeros (16 MB) while commits wait: under
-      // load on a young database (no segments to recycle yet) every commit stalled ~50 ms every
-      // 0.6 s. Only the segment's last byte is written instead (ADR 0012).
+      // load on a young database (no segments to recycle yet) every commit stalled together
+      // whenever one was. Only the segment's last byte is written instead (ADR 0012 measures it).
       '-c',
       'wal_init_zero=off',
       ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),

@@ -35,7 +35,7 @@ export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync'
 /** What `create<Name>Service` returns. */
 export interface Service {
   name: AppId;
-  /** Mounted at the root of the app: a service owns its paths (see ARCHITECTURE §6). */
+  /** Mounted at the root of the app: a service owns its paths (see docs/ARCHITECTURE.md §6). */
   routes?: Router;
   subscriptions?: Subscription[];
   migrations?: Migration[];

@@ -1,7 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { type Channel, dataschemaFor, type EventName, type Task } from '@taskstream/contracts';
+import type { Channel, EventName, Task } from '@taskstream/contracts';
 import type { Envelope, OutgoingMessage } from '@taskstream/platform';
-import { v7 as uuidv7 } from 'uuid';
+import {
+  taskEvent as buildTaskEvent,
+  eventEnvelope,
+  onTopic,
+  sampleTask,
+  type TaskAction,
+} from '@taskstream/platform/test-support';
 
 /** Events as task-api writes them, for driving the notification service in tests. */
 
@@ -18,52 +23,23 @@ export interface TestTask {
   reminders?: Task['reminders'];
 }
 
-const traceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
-
-function envelope(name: EventName, task: TestTask, payload: unknown, changed: string[] = []): Envelope {
-  return {
-    specversion: '1.0',
-    id: uuidv7(),
-    type: `com.taskstream.${name}`,
-    source: '/taskstream/task-api',
-    time: new Date().toISOString(),
-    subject: task.id,
-    datacontenttype: 'application/json',
-    dataschema: dataschemaFor(name),
-    traceparent: traceparent(),
-    data: {
-      user_id: task.user_id,
-      task_id: task.id,
-      sequence: task.sequence,
-      task_version: task.version,
-      idempotency_key: `${task.id}:${task.version}:${name}`,
-      payload,
-      changed_fields: changed,
-    },
-  };
-}
+/** Any event about `task`, as its producer writes it. */
+const envelope = (name: EventName, task: TestTask, payload: unknown): Envelope =>
+  eventEnvelope(name, { user_id: task.user_id, task_id: task.id, task_version: task.version }, payload, {
+    sequence: task.sequence,
+  });
 
 export function fullTask(task: TestTask): Task {
-  const now = new Date().toISOString();
-  return {
+  return sampleTask(task.user_id, {
     id: task.id,
-    user_id: task.user_id,
     title: task.title,
-    description: '',
     status: task.status ?? 'pending',
-    priority: 'medium',
-    tags: [],
     due_date: task.due_date,
     time_zone: task.time_zone,
-    recurrence: null,
     reminders: task.reminders ?? [{ offset_minutes: 10, channels: ['email'] }],
-    series_id: null,
-    occurrence: 1,
     version: task.version,
-    created_at: now,
-    updated_at: now,
-    completed_at: task.status === 'completed' ? now : null,
-  };
+    completed_at: task.status === 'completed' ? new Date().toISOString() : null,
+  });
 }
 
 export function reminderScheduled(
@@ -80,28 +56,16 @@ export function reminderScheduled(
     due_date: task.due_date,
     time_zone: task.time_zone,
   };
-  return {
-    topic: 'reminders',
-    partitionKey: task.user_id,
-    event: envelope('reminder.scheduled', task, payload),
-  };
+  return onTopic('reminders', envelope('reminder.scheduled', task, payload));
 }
 
 export function reminderCancelled(task: TestTask, reason: string, index = 0): OutgoingMessage {
-  return {
-    topic: 'reminders',
-    partitionKey: task.user_id,
-    event: envelope('reminder.cancelled', task, { reminder_id: `${task.id}.${index}`, reason }),
-  };
+  return onTopic(
+    'reminders',
+    envelope('reminder.cancelled', task, { reminder_id: `${task.id}.${index}`, reason }),
+  );
 }
 
-export function taskEvent(
-  kind: 'created' | 'updated' | 'completed' | 'reopened' | 'deleted',
-  task: TestTask,
-): OutgoingMessage {
-  return {
-    topic: 'task-events',
-    partitionKey: task.user_id,
-    event: envelope(`task.${kind}`, task, { task: fullTask(task) }),
-  };
+export function taskEvent(kind: TaskAction, task: TestTask): OutgoingMessage {
+  return onTopic('task-events', buildTaskEvent(kind, fullTask(task), { sequence: task.sequence }));
 }

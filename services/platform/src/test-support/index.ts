@@ -5,6 +5,14 @@ import path from 'node:path';
 import pg from 'pg';
 import { type RunningRuntime, type RuntimeOptions, type ServiceFactory, startRuntime } from '../runtime.js';
 
+export {
+  type EventOptions,
+  eventEnvelope,
+  onTopic,
+  type TaskAction,
+  type TaskEventOptions,
+  taskEvent,
+} from './events.js';
 export { freePort } from './global-setup.js';
 export { sampleTask } from './tasks.js';
 
