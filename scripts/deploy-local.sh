@@ -92,6 +92,7 @@ make_secret() {
 }
 pg_password=$(openssl rand -hex 16)
 # notification refuses to start in production without a Web Push key pair (VAPID).
+# shellcheck disable=SC2016 # a JavaScript template literal
 mapfile -t vapid < <(node "$REPO/node_modules/web-push/src/cli.js" generate-vapid-keys --json |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const k=JSON.parse(s);console.log(`VAPID_PUBLIC_KEY=${k.publicKey}`);console.log(`VAPID_PRIVATE_KEY=${k.privateKey}`)})')
 pg_host="$FULLNAME-postgresql.$NAMESPACE.svc"
