@@ -50,6 +50,12 @@ export default {
     },
     // Through the local Kubernetes node (`npm run test:k8s`: after k8s:up and the chart's install,
     // run inside the node's network namespace).
-    { ...common, displayName: 'k8s', testMatch: ['<rootDir>/scripts/k8s/*.k8s.test.ts'] },
+    // Node 20 here: the Node 22 pieces @kubernetes/client-node's undici needs (scripts/k8s/node20-compat.cjs).
+    {
+      ...common,
+      displayName: 'k8s',
+      testMatch: ['<rootDir>/scripts/k8s/*.k8s.test.ts'],
+      setupFiles: ['<rootDir>/scripts/k8s/node20-compat.cjs'],
+    },
   ],
 };

@@ -11,7 +11,7 @@
 #                     scripts/k8s/values-local-node.yaml (Kafka and PostgreSQL on the node's
 #                     address, the migrations hook on), the smoke test straight to task-api's
 #                     Service (the node has no ingress controller). The rest is the same path.
-#   --tag <tag>       the image tag (default: dev-<commit>-<time>)
+#   --tag <tag>       the image tag (default: dev-<commit>-<time>; with --skip-build, the deployed one)
 #
 # Environment: MINIKUBE_PROFILE (taskstream), NAMESPACE (taskstream), RELEASE (taskstream),
 # KAFKA_BROKERS (empty: the chart's in-cluster Redpanda; set it to use an external broker, no
@@ -62,6 +62,7 @@ fi
 HELM=$(bash "$REPO/scripts/chart-check/tools.sh" helm)
 
 # A tag per build, so that `helm upgrade` rolls the pods even though the images never leave the node.
+TAG_GIVEN=$TAG
 [[ -n $TAG ]] || TAG="dev-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo local)-$(date +%s)"
 if ((BUILD)) && [[ $CLUSTER == local ]]; then
   bash "$REPO/scripts/k8s/k8s.sh" images "$TAG"
@@ -71,7 +72,7 @@ elif ((BUILD)); then
     minikube image build --profile "$PROFILE" -t "taskstream/$svc:$TAG" -f "services/$svc/Dockerfile" "$REPO"
   done
 else
-  TAG=$(kubectl -n "$NAMESPACE" get deployment "$FULLNAME-task-api" -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null | sed 's/.*://')
+  [[ -n $TAG_GIVEN ]] || TAG=$(kubectl -n "$NAMESPACE" get deployment "$FULLNAME-task-api" -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null | sed 's/.*://')
   [[ -n $TAG ]] || die "--skip-build needs an earlier deployment to take the image tag from"
 fi
 
@@ -90,6 +91,10 @@ make_secret() {
   log "created Secret $name"
 }
 pg_password=$(openssl rand -hex 16)
+# notification refuses to start in production without a Web Push key pair (VAPID).
+# shellcheck disable=SC2016 # a JavaScript template literal
+mapfile -t vapid < <(node "$REPO/node_modules/web-push/src/cli.js" generate-vapid-keys --json |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const k=JSON.parse(s);console.log(`VAPID_PUBLIC_KEY=${k.publicKey}`);console.log(`VAPID_PRIVATE_KEY=${k.privateKey}`)})')
 pg_host="$FULLNAME-postgresql.$NAMESPACE.svc"
 # The local node's PostgreSQL runs on the node's address, outside the release.
 [[ $CLUSTER == local ]] && pg_host=$K8S_NODE_IP
@@ -97,7 +102,8 @@ make_secret taskstream-secrets \
   "POSTGRES_PASSWORD=$pg_password" \
   "DATABASE_URL=postgres://taskstream:$pg_password@$pg_host:5432/taskstream" \
   "STATESTORE_CONNECTION_STRING=host=$pg_host port=5432 user=taskstream password=$pg_password database=dapr sslmode=disable" \
-  "JWT_SECRET=$(openssl rand -hex 32)"
+  "JWT_SECRET=$(openssl rand -hex 32)" \
+  "${vapid[@]}"
 make_secret taskstream-dapr-api-token "token=$(openssl rand -hex 32)"
 make_secret taskstream-app-api-token "token=$(openssl rand -hex 32)"
 

@@ -531,6 +531,10 @@ dry_run() {
 in_cluster_env() {
   local vars
   mapfile -t vars <"$STATE/env"
+  # verify-deploy.ts and the k8s tests load @kubernetes/client-node, whose undici needs Node 22.19+.
+  if ! node -e 'process.exit(typeof require("node:zlib").createZstdDecompress === "function" ? 0 : 1)'; then
+    vars+=("NODE_OPTIONS=--require $REPO/scripts/k8s/node20-compat.cjs ${NODE_OPTIONS:-}")
+  fi
   in_ns env "${vars[@]}" PATH="$K8S_BIN:$K8S_CACHE/bin:$PATH" "$@"
 }
 
