@@ -2,6 +2,7 @@
  * Settings in headless Chromium against the embedded start's services on a real PostgreSQL: a user
  * sets which channels reminders may use and quiet hours, and the server keeps what they chose.
  */
+import { signUp } from '@taskstream/platform/test-support';
 import { allServices } from './index.js';
 import { browserSuite } from './test-support/browser.js';
 
@@ -11,11 +12,8 @@ const PASSWORD = 'correct horse battery';
 
 async function register(name: string) {
   const email = `${name}-${Date.now()}@example.com`;
-  const { status, body } = await suite.rt.request('POST', '/api/auth/register', {
-    body: { email, password: PASSWORD, name },
-  });
-  expect(status).toBe(201);
-  return { email, token: body.token as string };
+  const { token } = await signUp(suite.rt, { email, password: PASSWORD, name });
+  return { email, token };
 }
 
 test('notification preferences and quiet hours are set on the settings screen and kept', async () => {

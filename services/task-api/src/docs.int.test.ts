@@ -1,4 +1,4 @@
-import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { createTaskApiService } from './index.js';
 
 let rt: TestRuntime;
@@ -26,12 +26,14 @@ describe('published contracts', () => {
   });
 
   test('GET /api/auth/me answers as the spec says', async () => {
-    const registered = await rt.request('POST', '/api/auth/register', {
-      body: { email: `me-${Date.now()}@example.com`, password: 'a long enough password', name: 'Me' },
+    const signedUp = await signUp(rt, {
+      email: `me-${Date.now()}@example.com`,
+      password: 'a long enough password',
+      name: 'Me',
     });
-    const me = await rt.request('GET', '/api/auth/me', { token: registered.body.token });
+    const me = await rt.request('GET', '/api/auth/me', { token: signedUp.token });
     expect(me.status).toBe(200);
-    expect(me.body).toEqual({ user: registered.body.user });
+    expect(me.body).toEqual({ user: signedUp.user });
     expect((await rt.request('GET', '/api/auth/me')).status).toBe(401);
   });
 });
