@@ -46,6 +46,7 @@ export const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync
 /** The workspaces whose package.json the Dockerfile's `manifests` stage copies. */
 export const MANIFEST_WORKSPACES = [
   'contracts',
+  'packages/recurrence',
   'services/platform',
   'services/task-api',
   'services/recurring',
@@ -75,7 +76,7 @@ export function serviceImageSpec(service: string) {
     /** `npm install` arguments of the production dependencies (the `deps` stage). */
     depsInstall: ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'],
     /** Workspaces copied whole (compiled code and data files). */
-    workspaces: ['contracts', 'services/platform', `services/${service}`],
+    workspaces: ['contracts', 'packages', 'services/platform', `services/${service}`],
     /** The web UI's static files go with task-api only. */
     webDist: service === 'task-api',
     /** Left out of the image (the build stage's `find ... -delete`). */
