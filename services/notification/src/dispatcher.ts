@@ -9,7 +9,7 @@ import {
 import { deliverInAppOnce } from './channels/in-app.js';
 import { type ChannelSender, DeliveryError } from './channels/types.js';
 import { composeReminder, type ReminderContent } from './compose.js';
-import type { OutcomeRelay } from './outcomes.js';
+import { publishOutcomes } from './outcomes.js';
 import { preferencesOf, type UserPreferences } from './preferences.js';
 import { quietUntil } from './quiet-hours.js';
 import {
@@ -60,8 +60,6 @@ export interface DispatcherOptions {
   channels: Record<Channel, ChannelSender>;
   /** Wait before attempt 2, 3, …; after the last, the delivery is dead-lettered. */
   retryDelaysMs: number[];
-  /** Publishes what settled deliveries announce (reminder.sent / failed, notification.created). */
-  outcomes: OutcomeRelay;
 }
 
 /**
@@ -74,7 +72,7 @@ export interface DispatcherOptions {
  * dead-lettered on `reminders.dlq` and announced as `reminder.failed`.
  */
 export function createDispatcher(options: DispatcherOptions) {
-  const { deps, channels, retryDelaysMs, outcomes } = options;
+  const { deps, channels, retryDelaysMs } = options;
   const { pool, ports, logger, metrics, config } = deps;
   const log = logger.child({ component: 'reminder-dispatcher' });
   const delay = metrics.histogram(
@@ -200,7 +198,6 @@ export function createDispatcher(options: DispatcherOptions) {
     if ((row.status === 'retrying' || row.status === 'deferred') && row.pending_job && row.next_attempt_at) {
       await scheduleFollowUp(r, row.channel, row.pending_job, row.next_attempt_at);
     }
-    if (SETTLED.includes(row.status) && !row.outcome_published) outcomes.wake();
   }
 
   interface Outcome {
@@ -212,7 +209,7 @@ export function createDispatcher(options: DispatcherOptions) {
     retryAt?: Date;
   }
 
-  /** Records one attempt in `deliveries` and the channel's new state, in one statement. */
+  /** Records one attempt in `deliveries` and the channel's new state, in one statement, and publishes a settled channel's outcome. */
   async function record(
     client: PoolClient,
     r: ReminderState,
@@ -247,13 +244,20 @@ export function createDispatcher(options: DispatcherOptions) {
       ],
     );
     attempts.inc({ channel, status: retrying ? 'failed' : outcome.status });
-    return rows[0]!;
+    const row = rows[0]!;
+    // What a settled channel announces goes out if and only if this transaction commits.
+    if (SETTLED.includes(row.status)) await publishOutcomes(client, ports.bus, [row]);
+    return row;
   }
 
   /** One attempt on one channel, recorded with its outcome in the same transaction. */
   async function attempt(r: ReminderState, channel: Channel, jobName: string | undefined) {
     if (channel === 'in_app') {
-      const row = (await deliverInAppOnce(pool, r, content(r))) as ChannelRow | undefined;
+      const row = await withTransaction(pool, async (tx) => {
+        const settled = (await deliverInAppOnce(tx, r, content(r))) as ChannelRow | undefined;
+        if (settled) await publishOutcomes(tx, ports.bus, [settled]);
+        return settled;
+      });
       if (row) {
         attempts.inc({ channel, status: 'sent' });
         return afterCommit(r, row);

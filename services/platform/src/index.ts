@@ -1,6 +1,6 @@
 export * from './auth.js';
 export * from './config.js';
-export { createDaprPorts, type DaprPortsOptions, SidecarError } from './dapr/index.js';
+export { createDaprPorts, type DaprPortsOptions, outboxMigrations, SidecarError } from './dapr/index.js';
 export * from './db.js';
 export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } from './embedded/index.js';
 export * from './errors.js';

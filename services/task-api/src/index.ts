@@ -8,7 +8,6 @@ import {
 } from '@taskstream/platform';
 import { Router } from 'express';
 import { createAdmin } from './admin.js';
-import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
 import { authRoutes, seedDemoUsers } from './users.js';
@@ -16,11 +15,6 @@ import { webRoutes } from './web.js';
 
 export { taskApiMigrations } from './schema.js';
 export { DEMO_USERS, seedDemoUsers } from './users.js';
-
-export interface TaskApiOptions {
-  /** Off only in tests that simulate a crash between commit and publish. */
-  relay?: boolean;
-}
 
 /** A rule the recurring service could not follow is refused when the task is written (400 naming it). */
 function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone' | 'occurrence'>) {
@@ -36,19 +30,9 @@ function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone
   }
 }
 
-/** REST for users and tasks, and the relay that publishes the outbox. */
-export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions = {}): Service {
-  const { pool, auth, config, ports, logger, metrics } = deps;
-  const relay = createOutboxRelay({
-    pool,
-    connectionString: config.DATABASE_URL!,
-    bus: ports.bus,
-    logger,
-    metrics,
-  });
-  metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) =>
-    g.set(await relay.backlog()),
-  );
+/** REST for users and tasks; each mutation publishes its events in its transaction. */
+export function createTaskApiService(deps: ServiceDeps): Service {
+  const { pool, auth, config, ports, logger } = deps;
 
   const admin = createAdmin(deps);
   const routes = Router();
@@ -61,7 +45,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
       auth,
       appToken: config.APP_API_TOKEN,
       checkRecurrence: checkRecurrence,
-      onCommitted: () => relay.wake(),
+      bus: ports.bus,
     }),
   );
 
@@ -72,9 +56,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
     subscriptions: admin.subscriptions,
     async start() {
       if (config.SEED_DEMO_USERS) await seedDemoUsers(pool, logger);
-      if (options.relay !== false) await relay.start();
       await admin.start();
     },
-    stop: () => relay.stop(),
   };
 }

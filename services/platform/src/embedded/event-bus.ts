@@ -1,9 +1,16 @@
 import pg from 'pg';
-import { type Pool, type PoolClient, withTransaction } from '../db.js';
+import { type Pool, withTransaction } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { deliveryMetrics, runHandler } from '../ops/delivery.js';
-import type { ConsumerLag, Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
+import type {
+  ConsumerLag,
+  Envelope,
+  EventBus,
+  OutgoingMessage,
+  Subscription,
+  Transaction,
+} from '../ports.js';
 import { traceIdOf } from '../trace.js';
 
 const CHANNEL = 'taskstream_events';
@@ -163,54 +170,43 @@ export function createEmbeddedEventBus(options: EmbeddedBusOptions): EventBus & 
   const published = options.metrics?.counter('events_published_total', 'Events published', ['topic']);
 
   /**
-   * Writes the rows a statement returns (topic, partition_key, event_id, event, position) to the
-   * log in position order, in one statement with it: the rows get ids in that order, and the
-   * notification goes out at commit.
+   * Appends messages to the log on `client` (the pool, or a caller's transaction): one statement,
+   * so the rows get ids in message order, and the notification goes out at commit. The events
+   * travel as one JSON array (one serialization, one parse; a json[] costs an escaping pass here
+   * and an array parse there), the short fields as arrays beside it, so the server never looks
+   * inside an event. Counted when written: a transaction that rolls back has counted too.
    */
-  async function publishReturning(
-    source: { name: string; text: string; values: unknown[] },
-    client: Pick<PoolClient, 'query'> = pool,
-  ): Promise<Map<string, number>> {
+  async function publish(messages: OutgoingMessage[], client: Transaction = pool) {
+    if (messages.length === 0) return;
     const { rows } = await client.query<{ topic: string; n: number }>({
-      // Named: parsed and planned once per connection, not for every batch.
-      name: `event_bus_publish_${source.name}`,
-      text: `WITH source AS (${source.text}), inserted AS (
+      // Named: parsed and planned once per connection, not for every call.
+      name: 'event_bus_publish',
+      text: `WITH inserted AS (
          INSERT INTO event_log (topic, partition_key, event_id, event)
-         SELECT topic, partition_key, event_id, event::json FROM source ORDER BY position
+         SELECT topic, partition_key, event_id, event
+         FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), json_array_elements($4::json))
+           WITH ORDINALITY AS x(topic, partition_key, event_id, event, n)
+         ORDER BY n
          RETURNING topic
        )
-       SELECT topic, count(*)::int AS n, pg_notify($${source.values.length + 1}, topic) FROM inserted GROUP BY topic`,
-      values: [...source.values, CHANNEL],
+       SELECT topic, count(*)::int AS n, pg_notify($5, topic) FROM inserted GROUP BY topic`,
+      values: [
+        messages.map((m) => m.topic),
+        messages.map((m) => m.partitionKey),
+        messages.map((m) => m.event.id),
+        JSON.stringify(messages.map((m) => m.event)),
+        CHANNEL,
+      ],
     });
     for (const r of rows) published?.inc({ topic: r.topic }, r.n);
-    return new Map(rows.map((r) => [r.topic, r.n]));
-  }
-
-  async function publish(messages: OutgoingMessage[], client: Pick<PoolClient, 'query'> = pool) {
-    if (messages.length === 0) return;
-    // The events travel as one JSON array (one serialization, one parse; a json[] costs an
-    // escaping pass here and an array parse there), the short fields as arrays beside it, so
-    // the server never looks inside an event.
-    await publishReturning(
-      {
-        name: 'messages',
-        text: `SELECT topic, partition_key, event_id, event, n AS position
-           FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), json_array_elements($4::json))
-             WITH ORDINALITY AS x(topic, partition_key, event_id, event, n)`,
-        values: [
-          messages.map((m) => m.topic),
-          messages.map((m) => m.partitionKey),
-          messages.map((m) => m.event.id),
-          JSON.stringify(messages.map((m) => m.event)),
-        ],
-      },
-      client,
-    );
   }
 
   return {
     publish: (messages) => publish(messages),
-    publishReturning: (source, publishOptions) => publishReturning(source, publishOptions?.within),
+    // In the caller's transaction, straight into the log: nothing to relay, one reader.
+    publishInTransaction: (tx, messages) => publish(messages, tx),
+    recordsDeadLetters: true,
+    acknowledgesInDatabase: true,
 
     subscribe(subscription) {
       if (running) throw new Error('subscribe before start()');
@@ -281,7 +277,7 @@ type Consumer = ReturnType<typeof createConsumer>;
 function createConsumer(
   sub: Subscription,
   options: EmbeddedBusOptions & {
-    publish: (m: OutgoingMessage[], c: Pick<PoolClient, 'query'>) => Promise<void>;
+    publish: (m: OutgoingMessage[], c: Transaction) => Promise<void>;
     control: Control;
   },
 ) {
