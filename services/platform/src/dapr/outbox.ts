@@ -3,6 +3,7 @@ import type { Migration, Pool } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { OutgoingMessage, Transaction } from '../ports.js';
+import { createSleeper } from '../sleeper.js';
 
 const CHANNEL = 'taskstream_outbox';
 const BATCH = 1000;
@@ -129,7 +130,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const published = options.metrics?.counter('outbox_published_total', 'Outbox rows published', ['topic']);
   let running = false;
   let client: pg.Client | undefined;
-  let wakeUp: (() => void) | undefined;
+  const sleeper = createSleeper();
   let notified = false;
   let loop: Promise<void> | undefined;
   /**
@@ -181,7 +182,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       client = undefined;
       after = undefined; // another replica may relay meanwhile
       candidate.end().catch(() => undefined);
-      wakeUp?.();
+      sleeper.wake();
     };
     candidate.on('error', lost);
     candidate.on('end', () => lost());
@@ -205,19 +206,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   function wake() {
     notified = true;
-    wakeUp?.();
-  }
-
-  function sleep(ms: number) {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    }).finally(() => {
-      wakeUp = undefined;
-    });
+    sleeper.wake();
   }
 
   async function run() {
@@ -231,7 +220,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       } catch (err) {
         if (!running) break;
         log.warn({ err }, 'outbox relay: publish failed; retrying');
-        await sleep(1000);
+        await sleeper.sleep(1000);
         continue;
       }
       if (count === BATCH || !running) continue;
@@ -243,7 +232,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       // Rows behind an older open transaction become visible when it ends, which notifies
       // nobody when it wrote no rows of its own: look again soon.
-      await sleep(!client ? ACQUIRE_RETRY_MS : count > 0 || hidden ? HORIZON_POLL_MS : POLL_MS);
+      await sleeper.sleep(!client ? ACQUIRE_RETRY_MS : count > 0 || hidden ? HORIZON_POLL_MS : POLL_MS);
     }
   }
 
@@ -257,7 +246,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     async stop() {
       if (!running) return;
       running = false;
-      wakeUp?.();
+      sleeper.wake();
       await loop;
       const c = client;
       client = undefined;
