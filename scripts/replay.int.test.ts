@@ -69,9 +69,9 @@ describe('replay a projection from the event log', () => {
     expect(await auditRows()).toEqual(live);
   });
 
-  it('starts from a time or an outbox position', async () => {
+  it('starts from a time or a log position', async () => {
     const { rows } = await rt.pool.query(
-      `SELECT id, created_at FROM outbox WHERE topic = 'task-events' ORDER BY id`,
+      `SELECT id, created_at FROM event_log WHERE topic = 'task-events' ORDER BY id`,
     );
     const fromPosition = await replayProjection({
       pool: rt.pool,
@@ -86,7 +86,7 @@ describe('replay a projection from the event log', () => {
       from: new Date(Date.now() + 60_000).toISOString(),
     });
     expect(fromTime.read).toBe(0);
-    expect(() => parseFrom('yesterday')).toThrow(/ISO-8601 time or an outbox position/);
+    expect(() => parseFrom('yesterday')).toThrow(/ISO-8601 time or a log position/);
   });
 
   it('rebuilds the sync history of lost events once', async () => {

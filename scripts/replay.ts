@@ -1,13 +1,13 @@
 /**
  * Rebuilds a projection from the event log, idempotently:
  *
- *   npm run replay -- --projection audit|sync --from <ISO time | outbox position> [--dry-run]
+ *   npm run replay -- --projection audit|sync --from <ISO time | log position> [--dry-run]
  *
- * The source is task-api's outbox, which keeps published rows (EVENT_LOG_RETENTION_DAYS) in
- * both runtimes: `task-events` rows rebuild the audit trail, `task-updates` rows the sync
- * history. Each event goes through the projection's own inbox check (audit: event id and time;
+ * The source is the kept log of published events (EVENT_LOG_RETENTION_DAYS): the embedded event
+ * log, or under Dapr the outbox's published rows: `task-events` rows rebuild the audit trail,
+ * `task-updates` rows the sync history. Each event goes through the projection's own inbox check (audit: event id and time;
  * sync: sync_inbox), so what is already there is skipped and a second run applies nothing.
- * `--from` takes an ISO-8601 time (rows written at or after it) or an outbox position (the
+ * `--from` takes an ISO-8601 time (rows written at or after it) or a log position (the
  * row id, as the admin tools and logs show it). Connects to DATABASE_URL, else to the embedded
  * host's PostgreSQL on EMBEDDED_PG_PORT.
  */
@@ -23,7 +23,7 @@ export type Projection = 'audit' | 'sync';
 export interface ReplayOptions {
   pool: Pool;
   projection: Projection;
-  /** ISO-8601 time or outbox position; everything when absent. */
+  /** ISO-8601 time or log position; everything when absent. */
   from?: string;
   dryRun?: boolean;
   historySize?: number;
@@ -35,7 +35,7 @@ export interface ReplayOptions {
 export interface ReplaySummary {
   projection: Projection;
   dry_run: boolean;
-  /** Outbox rows read. */
+  /** Log rows read. */
   read: number;
   /** Events the projection got (or, dry run, would get). */
   applied: number;
@@ -54,7 +54,7 @@ export function parseFrom(from: string | undefined): { position?: number; time?:
   if (/^\d+$/.test(from)) return { position: Number(from) };
   const time = new Date(from);
   if (!/^\d{4}-\d{2}-\d{2}/.test(from) || Number.isNaN(time.getTime())) {
-    throw new Error(`--from must be an ISO-8601 time or an outbox position, not ${JSON.stringify(from)}`);
+    throw new Error(`--from must be an ISO-8601 time or a log position, not ${JSON.stringify(from)}`);
   }
   return { time };
 }
@@ -75,10 +75,13 @@ export async function replayProjection(options: ReplayOptions): Promise<ReplaySu
     invalid: 0,
   };
 
-  const where = `topic = $1 AND published_at IS NOT NULL AND ($2::bigint IS NULL OR id >= $2) AND ($3::timestamptz IS NULL OR created_at >= $3)`;
+  // The embedded event log holds exactly what was published; an outbox also what waits.
+  const embedded = (await pool.query(`SELECT to_regclass('event_log') IS NOT NULL AS ok`)).rows[0].ok;
+  const source = embedded ? 'event_log' : 'outbox';
+  const where = `topic = $1 ${embedded ? '' : 'AND published_at IS NOT NULL'} AND ($2::bigint IS NULL OR id >= $2) AND ($3::timestamptz IS NULL OR created_at >= $3)`;
   const params = [topic, position ?? null, time ?? null];
   const { rows: counted } = await pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM outbox WHERE ${where}`,
+    `SELECT count(*)::int AS n FROM ${source} WHERE ${where}`,
     params,
   );
   const total = counted[0]?.n ?? 0;
@@ -91,7 +94,7 @@ export async function replayProjection(options: ReplayOptions): Promise<ReplaySu
   let after = 0;
   for (;;) {
     const { rows } = await pool.query<{ id: number; event: Envelope }>(
-      `SELECT id, event FROM outbox WHERE ${where} AND id > $4 ORDER BY id LIMIT $5`,
+      `SELECT id, event FROM ${source} WHERE ${where} AND id > $4 ORDER BY id LIMIT $5`,
       [...params, after, batchSize],
     );
     if (rows.length === 0) break;
@@ -202,7 +205,7 @@ async function main() {
   const projection = values.projection;
   if (projection !== 'audit' && projection !== 'sync') {
     console.error(
-      'usage: npm run replay -- --projection audit|sync [--from <ISO time | outbox position>] [--dry-run]',
+      'usage: npm run replay -- --projection audit|sync [--from <ISO time | log position>] [--dry-run]',
     );
     process.exit(2);
   }

@@ -76,7 +76,7 @@ export const NotificationPayload = z.object({
 });
 
 /**
- * Security-relevant actions (ADR 0013), for the audit trail: who (`actor`, null when nobody was
+ * Security-relevant actions (ADR 0015), for the audit trail: who (`actor`, null when nobody was
  * signed in and the account is unknown), from where (`client_address` as the server took it,
  * honouring TRUST_PROXY) and with what (`user_agent`). `payload` says what happened.
  */

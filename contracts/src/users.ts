@@ -35,7 +35,7 @@ export type LoginBody = z.infer<typeof LoginBody>;
 export const AuthResponse = z.object({ user: User, token: z.string() }).meta({ id: 'AuthResponse' });
 export type AuthResponse = z.infer<typeof AuthResponse>;
 
-/** The same answer whether or not the address already had an account (ADR 0013). */
+/** The same answer whether or not the address already had an account (ADR 0015). */
 export const RegisterAccepted = z
   .object({
     status: z.literal('accepted'),

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { lagOf, startRuntime } from '@taskstream/platform';
+import { lagOf, outboxBacklog, startRuntime } from '@taskstream/platform';
 import { nextOccurrence, validateRecurrenceForTask } from '@taskstream/recurrence';
 import { createRecurringService, occurrenceTaskId } from '@taskstream/recurring';
 import { createTaskApiService } from '@taskstream/task-api';
@@ -140,16 +140,14 @@ export async function benchRecurring(
         }
       }),
     );
-    // Let the events drain, through the outbox and every consumer, before a load: otherwise its
+    // Let the events drain, through any outbox and every consumer, before a load: otherwise its
     // first completions queue behind them (each user's events are in order).
     const lag = lagOf(runtime.ports.bus);
     const settle = () =>
       waitFor(async () => {
-        const { rows } = await runtime.pool.query(
-          `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`,
-        );
+        const waiting = await outboxBacklog(runtime.pool);
         const consumers = lag ? await lag() : [];
-        return rows[0].n === 0 && consumers.every((c) => c.lag === 0);
+        return waiting === 0 && consumers.every((c) => c.lag === 0);
       }, 120_000);
     const runLoad = (jobs: { id: string; token: string }[]) =>
       new Promise<LoadResult>((resolve, reject) => {
@@ -201,7 +199,7 @@ export async function benchRecurring(
           'pg_xact_commit_timestamp(t.xmin)',
           'pg_xact_commit_timestamp(o.xmin)',
         ]
-      : ['n.created_at', 't.completed_at', 'o.published_at'];
+      : ['n.created_at', 't.completed_at', 'o.created_at'];
     const { rows } = await runtime.pool.query(
       `SELECT extract(epoch FROM (${nextAt} - ${completedAt})) * 1000 AS ms
        FROM unnest($1::uuid[], $2::uuid[]) AS p(task_id, next_id)
@@ -209,14 +207,15 @@ export async function benchRecurring(
       [ids, nextIds],
     );
     const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
-    // Where the time goes: completion → its event in the outbox is published to the bus (relay),
-    // and published → next occurrence committed (consumer, invocation, create).
+    // Where the time goes: completion → its event in the event log (`relay`: the same
+    // transaction since events are published in it, ADR 0016), and published → next occurrence
+    // committed (consumer, invocation, create).
     const stages = await runtime.pool.query<{ relay_ms: number; consumer_ms: number }>(
       `SELECT extract(epoch FROM (${publishedAt} - ${completedAt})) * 1000 AS relay_ms,
          extract(epoch FROM (${nextAt} - ${publishedAt})) * 1000 AS consumer_ms
        FROM unnest($1::uuid[], $2::uuid[]) AS p(task_id, next_id)
        JOIN tasks t ON t.id = p.task_id JOIN tasks n ON n.id = p.next_id
-       JOIN outbox o ON o.topic = 'task-events' AND o.event->>'subject' = p.task_id::text
+       JOIN event_log o ON o.topic = 'task-events' AND o.event->>'subject' = p.task_id::text
          AND o.event->>'type' = 'com.taskstream.task.completed'`,
       [ids, nextIds],
     );

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { allServices } from '@taskstream/host';
-import { startRuntime } from '@taskstream/platform';
+import { outboxBacklog, startRuntime } from '@taskstream/platform';
 import { createTaskApiService } from '@taskstream/task-api';
 import pg from 'pg';
 import {
@@ -109,14 +109,12 @@ export async function benchTaskApi(
     const app = process.cpuUsage(before.app);
     const pgMs = (await postgresCpuMs(database.url)) - before.pg;
     const created = Math.max(1, (await countTasks()) - before.tasks);
-    const backlog = await runtime.pool.query(
-      'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
-    );
+    const backlog = await outboxBacklog(runtime.pool);
     const ceiling = await rawInsertRate(database.url, durationMs);
     return {
       services: options.services ?? 'task-api',
       ...load,
-      outbox_backlog_at_end: backlog.rows[0].n as number,
+      outbox_backlog_at_end: backlog,
       app_cpu_us_per_create: round((app.user + app.system) / created, 0),
       postgres_cpu_us_per_create: Number.isFinite(pgMs) ? round((pgMs * 1000) / created, 0) : 'n/a',
       raw_insert_per_s: round(ceiling),

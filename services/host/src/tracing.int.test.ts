@@ -122,7 +122,7 @@ describe('tracing across hops', () => {
     const taskId = created.body.id as string;
 
     const outbox = await rt.pool.query(
-      `SELECT topic, event->>'traceparent' AS tp FROM outbox WHERE event->>'subject' = $1`,
+      `SELECT topic, event->>'traceparent' AS tp FROM event_log WHERE event->>'subject' = $1`,
       [taskId],
     );
     expect(outbox.rows.length).toBeGreaterThanOrEqual(2);

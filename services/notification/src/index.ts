@@ -6,7 +6,7 @@ import { createPushChannel } from './channels/push.js';
 import { DEFAULT_PUSH_HOSTS, type PushResolver } from './channels/push-target.js';
 import { createDispatcher } from './dispatcher.js';
 import { nameOf } from './events.js';
-import { createOutcomeRelay } from './outcomes.js';
+import { publishLeftoverOutcomes } from './outcomes.js';
 import { createContactBook } from './preferences.js';
 import { createReminderHandlers } from './reminders.js';
 import { notificationRoutes } from './routes.js';
@@ -61,12 +61,10 @@ export function createNotificationService(deps: ServiceDeps, options: Notificati
     resolve: options.pushResolver,
     timeoutMs: options.pushTimeoutMs,
   });
-  const outcomes = createOutcomeRelay({ pool, bus: ports.bus, logger });
   const dispatcher = createDispatcher({
     deps,
     channels: { email, push, in_app: createInAppChannel() },
     retryDelaysMs: options.retryDelaysMs ?? config.RETRY_DELAYS_MS,
-    outcomes,
   });
   dispatcher.register();
   const reminders = createReminderHandlers(ports.state, dispatcher);
@@ -112,11 +110,10 @@ export function createNotificationService(deps: ServiceDeps, options: Notificati
     async start() {
       // Generated (and kept) on the first start when not configured.
       await push.vapidKeys();
-      outcomes.start();
+      await publishLeftoverOutcomes(pool, ports.bus);
       logger.info({ email: email.mode }, 'notification service started');
     },
     async stop() {
-      await outcomes.stop();
       email.close();
     },
   };

@@ -1,16 +1,14 @@
 import { type Channel, deadLetterTopic, Topics } from '@taskstream/contracts';
 import {
   type EventBus,
-  type Logger,
   type OutgoingMessage,
   type Pool,
+  type Transaction,
   withTransaction,
 } from '@taskstream/platform';
 import { reminderEnvelope } from './events.js';
 
-const BATCH = 500;
-/** Safety net for a wake-up lost to a crash between commit and publish. */
-const POLL_MS = 1000;
+const LEFTOVER_BATCH = 500;
 
 interface SettledRow {
   reminder_id: string;
@@ -89,88 +87,60 @@ export function outcomeMessages(row: SettledRow): OutgoingMessage[] {
   return [];
 }
 
-/**
- * Publishes the outcomes of settled deliveries from `reminder_channels`, an outbox: a delivery
- * commits its outcome row, and this relay publishes what is not yet published, in batches, and
- * marks it. Woken in-process after a commit; polls as a safety net (e.g. after a crash).
- * At least once: a crash between publish and mark publishes the batch again.
- */
-export function createOutcomeRelay(options: { pool: Pool; bus: EventBus; logger: Logger }) {
-  const { pool, bus } = options;
-  const log = options.logger.child({ component: 'reminder-outcomes' });
-  let running = false;
-  let loop: Promise<void> | undefined;
-  let wakeRequested = false;
-  let wakeUp: (() => void) | undefined;
-
-  async function publishBatch(): Promise<number> {
-    return withTransaction(pool, async (client) => {
-      // One relay at a time across replicas; no row locks, so a delivery never waits on a publish.
-      const { rows: lock } = await client.query(
-        `SELECT pg_try_advisory_xact_lock(hashtext('notification_outcome_relay')) AS ok`,
-      );
-      if (!lock[0].ok) return 0;
-      const { rows } = await client.query<SettledRow>(
-        `SELECT c.reminder_id, c.fire_at, c.channel, c.user_id, c.task_id, c.sequence, c.task_version, c.status,
-           c.attempts, c.last_error, c.traceparent, n.id AS notification_id, n.title AS notification_title, n.body AS notification_body,
-           n.event_id AS notification_event_id, n.created_at AS notification_created_at
-         FROM reminder_channels c
-         LEFT JOIN notifications n ON c.channel = 'in_app' AND n.reminder_id = c.reminder_id AND n.fire_at = c.fire_at
-         WHERE NOT c.outcome_published AND c.status IN ('sent', 'skipped', 'dead', 'cancelled')
-         ORDER BY c.updated_at LIMIT ${BATCH}`,
-      );
-      if (rows.length === 0) return 0;
-      const messages = rows.flatMap(outcomeMessages);
-      if (messages.length > 0) await bus.publish(messages);
-      await client.query(
-        `UPDATE reminder_channels c SET outcome_published = true
-         FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS p(reminder_id, fire_at, channel)
-         WHERE c.reminder_id = p.reminder_id AND c.fire_at = p.fire_at AND c.channel = p.channel`,
-        [rows.map((r) => r.reminder_id), rows.map((r) => r.fire_at), rows.map((r) => r.channel)],
-      );
-      return rows.length;
-    });
-  }
-
-  async function run() {
-    while (running) {
-      let wait = POLL_MS;
-      try {
-        wakeRequested = false;
-        if ((await publishBatch()) === BATCH) continue;
-      } catch (err) {
-        if (!running) break;
-        log.warn({ err }, 'publishing reminder outcomes failed; will try again');
-        wait = 2000;
-      }
-      if (!running || wakeRequested) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wakeUp = undefined;
-    }
-  }
-
-  return {
-    wake() {
-      wakeRequested = true;
-      wakeUp?.();
-    },
-    start() {
-      if (running) return;
-      running = true;
-      loop = run();
-    },
-    async stop() {
-      running = false;
-      wakeUp?.();
-      await loop;
-    },
-  };
+/** A settled channel of a firing, whose outcome is published in the transaction that settled it. */
+export interface ChannelKey {
+  reminder_id: string;
+  fire_at: Date | string;
+  channel: Channel;
 }
 
-export type OutcomeRelay = ReturnType<typeof createOutcomeRelay>;
+/**
+ * Publishes the outcomes of the given channels, settled in the caller's transaction `tx`, with
+ * it (exactly once: only channels whose outcome is not yet published are taken, and marked).
+ * The in-app notification written in the same transaction is read for `notification.created`.
+ */
+export async function publishOutcomes(tx: Transaction, bus: EventBus, channels: ChannelKey[]) {
+  if (channels.length === 0) return;
+  const { rows } = await tx.query<SettledRow>({
+    name: 'notification_publish_outcomes',
+    text: `WITH settled AS (
+       UPDATE reminder_channels c SET outcome_published = true
+       FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS p(reminder_id, fire_at, channel)
+       WHERE c.reminder_id = p.reminder_id AND c.fire_at = p.fire_at AND c.channel = p.channel
+         AND NOT c.outcome_published AND c.status IN ('sent', 'skipped', 'dead', 'cancelled')
+       RETURNING c.*
+     )
+     SELECT c.reminder_id, c.fire_at, c.channel, c.user_id, c.task_id, c.sequence, c.task_version, c.status,
+       c.attempts, c.last_error, c.traceparent, n.id AS notification_id, n.title AS notification_title, n.body AS notification_body,
+       n.event_id AS notification_event_id, n.created_at AS notification_created_at
+     FROM settled c
+     LEFT JOIN notifications n ON c.channel = 'in_app' AND n.reminder_id = c.reminder_id AND n.fire_at = c.fire_at
+     ORDER BY c.updated_at`,
+    values: [
+      channels.map((c) => c.reminder_id),
+      channels.map((c) => c.fire_at),
+      channels.map((c) => c.channel),
+    ],
+  });
+  await bus.publishInTransaction(tx, rows.flatMap(outcomeMessages));
+}
+
+/**
+ * Publishes what a database from before outcomes were published in their transaction still
+ * holds: channels settled and not yet announced by the relay that used to do it. Runs at start,
+ * in batches; replicas starting together skip each other's rows.
+ */
+export async function publishLeftoverOutcomes(pool: Pool, bus: EventBus) {
+  for (;;) {
+    const taken = await withTransaction(pool, async (tx) => {
+      const { rows } = await tx.query<ChannelKey>(
+        `SELECT reminder_id, fire_at, channel FROM reminder_channels
+         WHERE NOT outcome_published AND status IN ('sent', 'skipped', 'dead', 'cancelled')
+         ORDER BY updated_at LIMIT ${LEFTOVER_BATCH} FOR UPDATE SKIP LOCKED`,
+      );
+      await publishOutcomes(tx, bus, rows);
+      return rows.length;
+    });
+    if (taken < LEFTOVER_BATCH) return;
+  }
+}

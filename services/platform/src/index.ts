@@ -1,6 +1,12 @@
 export * from './auth.js';
 export * from './config.js';
-export { createDaprPorts, type DaprPortsOptions, type JobFailurePolicy, SidecarError } from './dapr/index.js';
+export {
+  createDaprPorts,
+  type DaprPortsOptions,
+  type JobFailurePolicy,
+  outboxMigrations,
+  SidecarError,
+} from './dapr/index.js';
 export * from './db.js';
 export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } from './embedded/index.js';
 export * from './errors.js';

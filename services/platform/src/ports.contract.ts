@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IRouter } from 'express';
+import { type Pool, withTransaction } from './db.js';
 import {
   type DeliveryContext,
   type Envelope,
@@ -15,11 +16,14 @@ import {
   type JobTrigger,
   type Ports,
   type Subscription,
+  type Transaction,
 } from './ports.js';
 
 /** One instance of a runtime's ports, not started yet: the contract subscribes and adds routes first. */
 export interface ContractInstance {
   ports: Ports;
+  /** The services' database: the contract opens the transactions it publishes in here. */
+  pool: Pool;
   /** Routes added here are what `ports.invoker` reaches under `appId`. */
   app: IRouter;
   appId: string;
@@ -107,6 +111,9 @@ export function describePortContract(
     drop: topicOf('drop'),
     blocking: topicOf('blocking'),
     restart: topicOf('restart'),
+    inTx: topicOf('intx'),
+    txOrder: topicOf('txorder'),
+    txRestart: topicOf('txrestart'),
   };
   const jobPrefix = `contract-${run}-`;
   const deliveries = new Map<string, Delivery[]>();
@@ -129,6 +136,25 @@ export function describePortContract(
       .filter((d) => !seen.has(d.event.id) && seen.add(d.event.id))
       .map((d) => (d.event.data as { n: number }).n);
   };
+
+  /** Publishes in a transaction of the instance's database that `work` may fail (rolled back) or delay. */
+  async function publishInTransaction(
+    instance: ContractInstance,
+    topic: string,
+    key: string,
+    events: Envelope[],
+    work: { before?: (tx: Transaction) => Promise<void>; after?: () => Promise<void> } = {},
+  ) {
+    await withTransaction(instance.pool, async (tx) => {
+      await work.before?.(tx);
+      await instance.ports.bus.publishInTransaction(
+        tx,
+        events.map((event) => ({ topic, partitionKey: key, event })),
+      );
+      await work.after?.();
+    });
+    for (const event of events) published.push({ topic, key, event });
+  }
 
   async function publish(instance: ContractInstance, topic: string, key: string, events: Envelope[]) {
     await instance.ports.bus.publish(events.map((event) => ({ topic, partitionKey: key, event })));
@@ -174,9 +200,13 @@ export function describePortContract(
         if (waiting.length > 0) throw new Error(`stuck until ${waiting.length} other keys arrive (contract)`);
       });
       sub(`${topics.blocking}.dlq`, async (e, ctx) => record(`${topics.blocking}.dlq`)(e, ctx));
+      sub(topics.inTx, async (e, ctx) => record(topics.inTx)(e, ctx));
+      sub(topics.txOrder, async (e, ctx) => record(topics.txOrder)(e, ctx));
     }
-    if (withSubscriptions === 'restart')
+    if (withSubscriptions === 'restart') {
       sub(topics.restart, async (e, ctx) => record(topics.restart)(e, ctx));
+      sub(topics.txRestart, async (e, ctx) => record(topics.txRestart)(e, ctx));
+    }
 
     // Leftovers of an earlier, interrupted run (Dapr's scheduler keeps them): acknowledge.
     jobs.onTrigger('contract-', async () => undefined);
@@ -279,6 +309,88 @@ export function describePortContract(
             );
             for (const key of keys)
               expect(firstDeliveries(topics.order, key)).toEqual([...Array(perKey).keys()]);
+          },
+          HANG,
+        );
+
+        test(
+          "publishInTransaction: a committed transaction's messages are delivered, each once, in order",
+          async () => {
+            const events = [0, 1, 2].map((n) => testEnvelope('user-tx', n));
+            await publishInTransaction(instance, topics.inTx, 'user-tx', events);
+            await waitFor(
+              'the three',
+              () => firstDeliveries(topics.inTx, 'user-tx').length === 3 || undefined,
+            );
+            await sleep(1000); // room for a second copy to show up
+            expect(firstDeliveries(topics.inTx, 'user-tx')).toEqual([0, 1, 2]);
+            for (const event of events)
+              expect(received(topics.inTx).filter((d) => d.event.id === event.id)).toHaveLength(1);
+            expect(received(topics.inTx).find((d) => d.event.id === events[0]!.id)!.event).toEqual(events[0]);
+          },
+          HANG,
+        );
+
+        test(
+          'publishInTransaction: a transaction that rolls back publishes nothing',
+          async () => {
+            const rolledBack = [0, 1].map((n) => testEnvelope('user-rollback', n));
+            await expect(
+              publishInTransaction(instance, topics.inTx, 'user-rollback', rolledBack, {
+                after: async () => {
+                  throw new Error("the caller's work failed after publishing (contract)");
+                },
+              }),
+            ).rejects.toThrow(/caller's work failed/);
+            // A later commit of the same key arrives; had the rolled-back ones gone out, they were before it.
+            const later = testEnvelope('user-rollback', 2);
+            await publishInTransaction(instance, topics.inTx, 'user-rollback', [later]);
+            await waitFor('the committed one', () =>
+              received(topics.inTx).find((d) => d.event.id === later.id),
+            );
+            await sleep(1000);
+            expect(firstDeliveries(topics.inTx, 'user-rollback')).toEqual([2]);
+          },
+          HANG,
+        );
+
+        test(
+          "publishInTransaction: per key, transactions come out in the order they took the key's lock, under concurrency",
+          async () => {
+            const keys = Array.from({ length: 8 }, (_, i) => `user-txorder-${i}`);
+            const perKey = 10;
+            const next = new Map(keys.map((k) => [k, 0]));
+            // Every transaction of a key takes the key's lock before its first write, as task-api
+            // does for a user; its number is taken under the lock. Two messages each; the commits
+            // of different keys interleave, and some wait a little holding the lock.
+            await Promise.all(
+              keys.flatMap((key) =>
+                Array.from({ length: perKey }, async () => {
+                  let n = -1;
+                  const events: Envelope[] = [];
+                  await withTransaction(instance.pool, async (tx) => {
+                    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`contract|${key}`]);
+                    n = next.get(key)!;
+                    next.set(key, n + 1);
+                    events.push(testEnvelope(key, 2 * n), testEnvelope(key, 2 * n + 1));
+                    if (Math.random() < 0.3) await sleep(Math.random() * 10);
+                    await instance.ports.bus.publishInTransaction(
+                      tx,
+                      events.map((event) => ({ topic: topics.txOrder, partitionKey: key, event })),
+                    );
+                    if (Math.random() < 0.3) await sleep(Math.random() * 10);
+                  });
+                  for (const event of events) published.push({ topic: topics.txOrder, key, event });
+                }),
+              ),
+            );
+            await waitFor(
+              'every event of every key',
+              () =>
+                keys.every((key) => firstDeliveries(topics.txOrder, key).length === 2 * perKey) || undefined,
+            );
+            for (const key of keys)
+              expect(firstDeliveries(topics.txOrder, key)).toEqual([...Array(2 * perKey).keys()]);
           },
           HANG,
         );
@@ -683,6 +795,33 @@ export function describePortContract(
           }
         },
         3 * HANG,
+      );
+      test(
+        'publishInTransaction: what committed while no bus ran (a crash between commit and publish) is published after a restart, once',
+        async () => {
+          // Ports made and never started: whatever publishes after the commit is not running.
+          const crashed = await makePorts();
+          const events = [0, 1, 2].map((n) => testEnvelope('user-txrestart', n));
+          try {
+            await publishInTransaction(crashed, topics.txRestart, 'user-txrestart', events);
+          } finally {
+            await crashed.cleanup();
+          }
+          const next = await startInstance('restart');
+          try {
+            await waitFor(
+              'the committed events',
+              () => firstDeliveries(topics.txRestart, 'user-txrestart').length === 3 || undefined,
+            );
+            await sleep(1000);
+            expect(firstDeliveries(topics.txRestart, 'user-txrestart')).toEqual([0, 1, 2]);
+            for (const event of events)
+              expect(received(topics.txRestart).filter((d) => d.event.id === event.id)).toHaveLength(1);
+          } finally {
+            await next.cleanup();
+          }
+        },
+        2 * HANG,
       );
     });
 

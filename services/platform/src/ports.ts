@@ -3,7 +3,7 @@
  * `embedded/*` implements these on PostgreSQL, `dapr/*` on a Dapr sidecar.
  */
 
-import type { Queryable } from './db.js';
+import type { PoolClient } from './db.js';
 import type { Logger } from './logger.js';
 
 /** A CloudEvent as it travels; shapes and validation live in @taskstream/contracts. */
@@ -78,21 +78,40 @@ export interface ConsumerLag {
   lag: number;
 }
 
+/**
+ * The caller's open transaction: the connection it runs on, between its BEGIN and COMMIT. The
+ * adapter runs its own statements on it, so what it writes commits or rolls back with the caller's.
+ */
+export type Transaction = Pick<PoolClient, 'query'>;
+
 export interface EventBus {
   /** Publish in order; resolves when the bus holds the messages durably. */
   publish(messages: OutgoingMessage[]): Promise<void>;
   /**
-   * Only a bus whose log is in the caller's database (the embedded one): publishes the rows a
-   * statement returns, in one statement with it, so the events never travel to this process and
-   * back. `source` is a query or a data-modifying statement (UPDATE ... RETURNING) yielding
-   * `topic`, `partition_key`, `event_id`, `event` and `position` (publishing order). Resolves
-   * with how many were published per topic. `options.within`: the connection to run it on (a
-   * session of the caller's, e.g. one that commits without waiting for its WAL flush).
+   * Publishes `messages` if and only if the transaction `tx` commits, each exactly once as far as
+   * the bus is concerned (at least once to consumers, which dedupe by event id). The embedded bus
+   * writes them into its event log in the transaction; the `dapr` bus writes them to an outbox in
+   * the transaction and relays them after the commit, also after a crash in between.
+   *
+   * Order: per partition key, messages of one transaction in the order given, and messages of two
+   * transactions in the order the transactions took their ids (their first write). A caller that
+   * needs commit order for a key serializes its transactions on the key before their first write
+   * (task-api takes the user's advisory lock first).
    */
-  publishReturning?(
-    source: { name: string; text: string; values: unknown[] },
-    options?: { within?: Queryable },
-  ): Promise<Map<string, number>>;
+  publishInTransaction(tx: Transaction, messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Whether the bus records what it dead-letters in `dead_letters` itself (the embedded bus,
+   * which owns the database). Otherwise dead letters only travel on `<topic>.dlq`, and a consumer
+   * of those topics records them (task-api's admin).
+   */
+  readonly recordsDeadLetters: boolean;
+  /**
+   * Whether the bus acknowledges a handled event with a durable commit to the service's database,
+   * made after the handler returned (the embedded bus's consumer checkpoint). Its WAL flush then
+   * also makes the handler's earlier asynchronous commits durable, so a handler may write without
+   * waiting for its own flush: after a database crash the events past the checkpoint come again.
+   */
+  readonly acknowledgesInDatabase: boolean;
   /** Register before start(). */
   subscribe(subscription: Subscription): void;
   start(): Promise<void>;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Express, Router } from 'express';
 import { type Auth, createAuth } from './auth.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { createDaprPorts } from './dapr/index.js';
+import { createDaprPorts, outboxMigrations } from './dapr/index.js';
 import { createPool, type Migration, type Pool, poolBounds, runMigrations } from './db.js';
 import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { StartupError } from './errors.js';
@@ -15,7 +15,7 @@ import { createIdentityMap, identityMigrations } from './identities.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { opsMigrations } from './ops/schema.js';
-import { lagOf } from './ops/stats.js';
+import { lagOf, outboxBacklog } from './ops/stats.js';
 import type { Ports, Subscription } from './ports.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTelemetry } from './telemetry.js';
@@ -142,7 +142,13 @@ export async function startRuntime(
           server: () => httpServer,
           appToken,
         })
-      : createDaprPorts({ config: effectiveConfig, app, logger, metrics });
+      : createDaprPorts({
+          config: effectiveConfig,
+          app,
+          logger,
+          metrics,
+          database: { pool, connectionString: databaseUrl },
+        });
 
     const lag = lagOf(ports.bus);
     if (lag) {
@@ -157,12 +163,18 @@ export async function startRuntime(
         },
       );
     }
+    // Messages published in a transaction and not yet relayed (none with the embedded bus).
+    metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) =>
+      g.set(await outboxBacklog(pool).catch(() => 0)),
+    );
     const deps: ServiceDeps = { config: effectiveConfig, logger, metrics, pool, ports, auth };
     const services: Service[] = [];
     for (const factory of factories) services.push(await factory(deps));
 
     if (config.MIGRATE_ON_START || options.migrateOnly) {
+      // The adapters' tables: the embedded event log, or the outbox the dapr bus relays.
       if (embedded) await runMigrations(pool, 'platform', embeddedMigrations, logger);
+      else await runMigrations(pool, 'outbox', outboxMigrations, logger);
       await runMigrations(pool, 'ops', opsMigrations, logger);
       await runMigrations(pool, 'identity', identityMigrations, logger);
       for (const service of services)

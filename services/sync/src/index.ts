@@ -77,12 +77,12 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   );
 
-  // Embedded runtime: the history is written without waiting for its own WAL flush. The bus
-  // commits the consumer checkpoint synchronously after the handlers, which flushes these
-  // writes first; after a database crash the events past the checkpoint are redelivered and,
-  // handled in log order again, get the same sequences (ADR 0007). Under Dapr the
-  // acknowledgement goes to the sidecar instead, so the writes are committed durably.
-  const asyncCommit = config.TASKSTREAM_RUNTIME === 'embedded';
+  // A bus that acknowledges in this database (the embedded one): the history is written without
+  // waiting for its own WAL flush. The bus commits the consumer checkpoint synchronously after
+  // the handlers, which flushes these writes first; after a database crash the events past the
+  // checkpoint are redelivered and, handled in log order again, get the same sequences (ADR
+  // 0007). A bus that acknowledges elsewhere (to the sidecar) gets durably committed writes.
+  const asyncCommit = deps.ports.bus.acknowledgesInDatabase;
   const storePool = asyncCommit
     ? new pg.Pool({
         connectionString: config.DATABASE_URL,

@@ -102,19 +102,19 @@ export function createAdmin(deps: ServiceDeps): {
     res.json(await adminStats(pool, ports.bus));
   });
 
-  const subscriptions: Subscription[] =
-    config.TASKSTREAM_RUNTIME === 'dapr'
-      ? CONSUMED_TOPICS.map((topic) => ({
-          topic: `${topic}.dlq`,
-          consumer: 'task-api-dlq',
-          // Its own dead letters would go to `<topic>.dlq.dlq`; nothing consumes that, so keep retrying here.
-          deadLetterTopic: `${topic}.dlq.dlq`,
-          async handler(event) {
-            await storeDeadLetter(pool, `${topic}.dlq`, event);
-            return 'SUCCESS' as const;
-          },
-        }))
-      : [];
+  // A bus that does not record its dead letters itself only publishes them: record them here.
+  const subscriptions: Subscription[] = !ports.bus.recordsDeadLetters
+    ? CONSUMED_TOPICS.map((topic) => ({
+        topic: `${topic}.dlq`,
+        consumer: 'task-api-dlq',
+        // Its own dead letters would go to `<topic>.dlq.dlq`; nothing consumes that, so keep retrying here.
+        deadLetterTopic: `${topic}.dlq.dlq`,
+        async handler(event) {
+          await storeDeadLetter(pool, `${topic}.dlq`, event);
+          return 'SUCCESS' as const;
+        },
+      }))
+    : [];
 
   ports.jobs.onTrigger(EVENT_LOG_RETENTION_JOB, async () => {
     const removed = await pruneEventLog(pool, config.EVENT_LOG_RETENTION_DAYS);

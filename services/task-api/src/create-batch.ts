@@ -1,7 +1,7 @@
 import type { Task } from '@taskstream/contracts';
-import type { OutgoingMessage, Pool } from '@taskstream/platform';
+import { type EventBus, type Pool, withTransaction } from '@taskstream/platform';
 import { type CreateOutcome, createTask } from './mutations.js';
-import { outboxMessages, outboxWrites, userLock } from './outbox.js';
+import { nextSequences, userLock } from './sequence.js';
 import { messagesFor } from './task-events.js';
 import { TASK_COLUMNS } from './task-store.js';
 
@@ -11,11 +11,11 @@ const MAX_BATCH = 64;
 const MAX_IN_FLIGHT = 4;
 
 /**
- * Many users' new tasks in one statement and one transaction: each user's lock (in user order,
- * so two batches never wait on each other in a cycle), the tasks, each user's next sequence and
- * the outbox rows. The locks are taken (an InitPlan) before the first write gives the
- * transaction its id, as the relay's order needs. One user appears once per batch, so one
- * sequence per user is taken.
+ * Many users' new tasks in one statement of one transaction: each user's lock (in user order,
+ * so two batches never wait on each other in a cycle), the tasks and each user's next sequence,
+ * returned per created task for its events. The locks are taken (an InitPlan) before the first
+ * write gives the transaction its id, as the bus's order needs. One user appears once per batch,
+ * so one sequence per user is taken.
  */
 const BATCH_SQL = `WITH input AS (
     SELECT * FROM jsonb_populate_recordset(NULL::tasks, $1::jsonb)
@@ -25,38 +25,45 @@ const BATCH_SQL = `WITH input AS (
   ), created AS (
     INSERT INTO tasks (${TASK_COLUMNS}) SELECT ${TASK_COLUMNS} FROM input WHERE (SELECT count(*) FROM user_locks) >= 0
     ON CONFLICT (id) DO NOTHING RETURNING id, user_id
-  ), ${outboxWrites({ messages: '$2', gate: 'created' })}
-  SELECT id FROM created`;
+  ), ${nextSequences('created')}
+  SELECT id, sequence FROM task_sequences`;
 
 interface Pending {
   task: Task;
-  messages: OutgoingMessage[];
+  traceparent: string;
   resolve: (outcome: CreateOutcome) => void;
   reject: (err: unknown) => void;
 }
 
 /**
  * Creates tasks. Concurrent creates of different users share one statement and one commit
- * (group commit): at 64 clients that is one round trip and one WAL flush for many tasks instead
- * of one each. A create with an Idempotency-Key takes the single-task statement, which answers
+ * (group commit): at 64 clients that is one transaction and one WAL flush for many tasks
+ * instead of one each; their events are published in it, in one call. A create with an Idempotency-Key takes the single-task statement, which answers
  * a key used before. A batch that fails is tried again task by task, so one bad task fails alone.
  */
-export function createTaskWriter(pool: Pool, onCommitted: () => void) {
+export function createTaskWriter(pool: Pool, bus: EventBus) {
   let queue: Pending[] = [];
   let inFlight = 0;
 
   async function write(batch: Pending[]) {
     try {
-      const { rows } = await pool.query<{ id: string }>({
-        name: 'task_api_create_tasks',
-        text: BATCH_SQL,
-        values: [
-          JSON.stringify(batch.map((p) => p.task)),
-          outboxMessages(batch.map((p) => ({ taskId: p.task.id, messages: p.messages }))),
-        ],
+      const created = await withTransaction(pool, async (tx) => {
+        const { rows } = await tx.query<{ id: string; sequence: number }>({
+          name: 'task_api_create_tasks',
+          text: BATCH_SQL,
+          values: [JSON.stringify(batch.map((p) => p.task))],
+        });
+        const sequences = new Map(rows.map((r) => [r.id, r.sequence]));
+        await bus.publishInTransaction(
+          tx,
+          batch.flatMap(({ task, traceparent }) => {
+            const sequence = sequences.get(task.id);
+            if (sequence === undefined) return [];
+            return messagesFor('created', undefined, task, { sequence, traceparent, time: task.updated_at });
+          }),
+        );
+        return sequences;
       });
-      const created = new Set(rows.map((r) => r.id));
-      if (created.size > 0) onCommitted();
       for (const p of batch) p.resolve({ kind: created.has(p.task.id) ? 'created' : 'exists' });
     } catch (err) {
       if (batch.length === 1) return batch[0]!.reject(err);
@@ -89,14 +96,9 @@ export function createTaskWriter(pool: Pool, onCommitted: () => void) {
     traceparent: string,
     idempotency?: { key: string; requestHash: string },
   ): Promise<CreateOutcome> {
-    if (idempotency) return createTask(pool, onCommitted, task, traceparent, idempotency);
-    const messages = messagesFor('created', undefined, task, {
-      sequence: 0,
-      traceparent,
-      time: task.updated_at,
-    });
+    if (idempotency) return createTask(pool, bus, task, traceparent, idempotency);
     return new Promise((resolve, reject) => {
-      queue.push({ task, messages, resolve, reject });
+      queue.push({ task, traceparent, resolve, reject });
       pump();
     });
   };

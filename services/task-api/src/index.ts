@@ -5,7 +5,6 @@ import { Router } from 'express';
 import { createAdmin } from './admin.js';
 import { docsRoutes } from './docs.js';
 import { scheduleHousekeeping } from './housekeeping.js';
-import { createOutboxRelay } from './outbox.js';
 import { taskRoutes } from './routes.js';
 import { taskApiMigrations } from './schema.js';
 import { authRoutes, createPasswordHasher, seedDemoUsers } from './users.js';
@@ -14,11 +13,6 @@ import { webRoutes } from './web.js';
 export { IDEMPOTENCY_PRUNE_JOB } from './housekeeping.js';
 export { taskApiMigrations } from './schema.js';
 export { DEMO_USERS, seedDemoUsers } from './users.js';
-
-export interface TaskApiOptions {
-  /** Off only in tests that simulate a crash between commit and publish. */
-  relay?: boolean;
-}
 
 /** A rule the recurring service could not follow is refused when the task is written (400 naming it). */
 function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone' | 'occurrence'>) {
@@ -34,19 +28,9 @@ function checkRecurrence(task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone
   }
 }
 
-/** REST for users and tasks, and the relay that publishes the outbox. */
-export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions = {}): Service {
-  const { pool, auth, config, ports, logger, metrics } = deps;
-  const relay = createOutboxRelay({
-    pool,
-    connectionString: config.DATABASE_URL!,
-    bus: ports.bus,
-    logger,
-    metrics,
-  });
-  metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) =>
-    g.set(await relay.backlog()),
-  );
+/** REST for users and tasks; each mutation publishes its events in its transaction. */
+export function createTaskApiService(deps: ServiceDeps): Service {
+  const { pool, auth, config, ports, logger } = deps;
 
   const admin = createAdmin(deps);
   const routes = Router();
@@ -66,7 +50,7 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
       auth,
       appToken: config.APP_API_TOKEN,
       checkRecurrence: checkRecurrence,
-      onCommitted: () => relay.wake(),
+      bus: ports.bus,
     }),
   );
 
@@ -82,12 +66,10 @@ export function createTaskApiService(deps: ServiceDeps, options: TaskApiOptions 
           seed: config.SEED_DEMO_USERS === true,
           published: !production,
         });
-      if (options.relay !== false) await relay.start();
       await admin.start();
       await housekeeping.start();
     },
     async stop() {
-      await relay.stop();
       await accounts.stop();
     },
   };

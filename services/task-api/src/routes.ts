@@ -9,6 +9,7 @@ import {
 import {
   type Auth,
   badRequest,
+  type EventBus,
   newId,
   notFound,
   type Pool,
@@ -27,8 +28,8 @@ export interface TaskRoutesOptions {
   pool: Pool;
   auth: Auth;
   appToken?: string;
-  /** Called after a mutation that wrote outbox rows has committed. */
-  onCommitted: () => void;
+  /** Publishes each mutation's events in its transaction. */
+  bus: EventBus;
   /** Rejects a recurrence rule that cannot be used (400 with the reason). */
   checkRecurrence: (task: Pick<Task, 'recurrence' | 'due_date' | 'time_zone' | 'occurrence'>) => void;
 }
@@ -79,8 +80,8 @@ function newTask(body: CreateTaskBody, userId: string, time: string, id = newId(
 }
 
 export function taskRoutes(options: TaskRoutesOptions): Router {
-  const { pool, auth, checkRecurrence, onCommitted } = options;
-  const createTask = createTaskWriter(pool, onCommitted);
+  const { pool, auth, checkRecurrence, bus } = options;
+  const createTask = createTaskWriter(pool, bus);
   const router = Router();
 
   router.get('/api/tasks', auth.requireUser, async (req, res) => {
@@ -126,7 +127,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
     const expected = expectedVersion(req);
     const { userId } = principalOf(req);
     const id = String(req.params.id);
-    const task = await changeTask(pool, onCommitted, userId, id, req.traceparent, (before, time) => {
+    const task = await changeTask(pool, bus, userId, id, req.traceparent, (before, time) => {
       if (!before) throw notFound('task');
       checkVersion(before, expected);
       const next: Task = { ...before, ...body, version: before.version + 1, updated_at: time };
@@ -144,7 +145,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
   const transition = (kind: 'completed' | 'reopened') => async (req: Request, res: Response) => {
     const { userId } = principalOf(req);
     const id = String(req.params.id);
-    const task = await changeTask(pool, onCommitted, userId, id, req.traceparent, (before, time) => {
+    const task = await changeTask(pool, bus, userId, id, req.traceparent, (before, time) => {
       if (!before) throw notFound('task');
       const target = kind === 'completed' ? 'completed' : 'pending';
       // Completing a completed task (a double click) changes nothing and publishes nothing.
@@ -167,7 +168,7 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
     const expected = expectedVersion(req);
     const { userId } = principalOf(req);
     const id = String(req.params.id);
-    await changeTask(pool, onCommitted, userId, id, req.traceparent, (before, time) => {
+    await changeTask(pool, bus, userId, id, req.traceparent, (before, time) => {
       if (!before) throw notFound('task');
       checkVersion(before, expected);
       return { kind: 'deleted', after: { ...before, version: before.version + 1, updated_at: time } };

@@ -55,18 +55,8 @@ export const taskApiMigrations: Migration[] = [
         PRIMARY KEY (user_id, key)
       );
 
-      -- Rows are written in the mutation's transaction; tx orders them for the relay, which
-      -- only reads rows of transactions older than every running one (no commit-order gaps).
-      CREATE TABLE outbox (
-        id bigserial PRIMARY KEY,
-        tx xid8 NOT NULL DEFAULT pg_current_xact_id(),
-        topic text NOT NULL,
-        partition_key text NOT NULL,
-        event jsonb NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        published_at timestamptz
-      );
-      CREATE INDEX outbox_unpublished ON outbox (tx, id) WHERE published_at IS NULL;
+      -- The outbox this migration created once is the platform's now (ADR 0016): the dapr bus
+      -- creates it, and the embedded runtime retires it.
     `,
   },
   {

@@ -137,7 +137,7 @@ describe('tasks', () => {
         await rt.pool.query<{ type: string; sequence: number; version: number }>(
           `SELECT event->>'type' AS type, (event->'data'->>'sequence')::int AS sequence,
              (event->'data'->'payload'->'task'->>'version')::int AS version
-           FROM outbox WHERE topic = 'task-events' AND event->>'subject' = $1 ORDER BY id`,
+           FROM event_log WHERE topic = 'task-events' AND event->>'subject' = $1 ORDER BY id`,
           [task.id],
         )
       ).rows;

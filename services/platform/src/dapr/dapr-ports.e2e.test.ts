@@ -1,10 +1,11 @@
 import { pino } from 'pino';
 import { readTopic } from '../../../../scripts/stack/kafka.js';
 import { freePort, readStackEnv, type Sidecar, startSidecar } from '../../../../scripts/stack/sidecar.js';
+import { createPool, type Pool, runMigrations } from '../db.js';
 import { createHttpApp, finishApp, listen, type RunningServer } from '../http.js';
 import { createMetrics } from '../metrics.js';
 import { type ContractInstance, describePortContract } from '../ports.contract.js';
-import { createDaprPorts } from './index.js';
+import { createDaprPorts, outboxMigrations } from './index.js';
 
 // The port contract against the Dapr adapters on the real local stack (`bash scripts/stack/stack.sh
 // up`): daprd 1.18 + Kafka + state.postgresql + the Dapr scheduler. Every instance is the same app
@@ -15,8 +16,22 @@ const RETRY_DELAYS_MS = [500, 1000, 2000];
 /** `num.partitions` of the stack's broker (scripts/stack/stack.sh): auto-created topics get 4. */
 const PARTITIONS = 4;
 
+let database: Pool | undefined;
+/** The stack's PostgreSQL, where the bus's outbox lives; one pool for every instance. */
+async function stackDatabase(url: string): Promise<Pool> {
+  if (!database) {
+    database = createPool(url, 8);
+    await runMigrations(database, 'outbox', outboxMigrations);
+  }
+  return database;
+}
+afterAll(async () => {
+  await database?.end();
+});
+
 async function makeDapr(): Promise<ContractInstance> {
   const env = readStackEnv();
+  const pool = await stackDatabase(env.DATABASE_URL);
   const [appPort, httpPort] = [await freePort(), await freePort()];
   const logger = pino({ name: APP_ID, level: process.env.LOG_LEVEL ?? 'error' });
   const app = createHttpApp({ logger, metrics: createMetrics(), bodyLimitBytes: 1024 * 1024 });
@@ -25,6 +40,7 @@ async function makeDapr(): Promise<ContractInstance> {
     logger,
     // Short for the test; the adapter's default retries every 10 s for 5 minutes.
     jobFailurePolicy: { constant: { interval: '1s', maxRetries: 5 } },
+    database: { pool, connectionString: env.DATABASE_URL },
     config: {
       DAPR_HOST: '127.0.0.1',
       DAPR_HTTP_PORT: httpPort,
@@ -40,6 +56,7 @@ async function makeDapr(): Promise<ContractInstance> {
   let sidecar: Sidecar | undefined;
   return {
     ports,
+    pool,
     app,
     appId: APP_ID,
     retryDelaysMs: RETRY_DELAYS_MS,

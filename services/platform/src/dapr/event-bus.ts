@@ -6,6 +6,7 @@ import { deliveryMetrics, runHandler } from '../ops/delivery.js';
 import type { Envelope, EventBus, OutgoingMessage, Subscription } from '../ports.js';
 import { traceIdOf } from '../trace.js';
 import type { KafkaLagReader } from './kafka-lag.js';
+import { createOutboxRelay, type OutboxRelayOptions, writeOutbox } from './outbox.js';
 
 export interface DaprEventBusOptions {
   dapr: DaprClient;
@@ -26,6 +27,12 @@ export interface DaprEventBusOptions {
   lagTopics?: string[];
   /** This app's consumer group (the app id): measured on its topics even before it commits. */
   consumerGroup?: string;
+  /**
+   * The outbox in the services' database that `publishInTransaction` writes to, and whose rows
+   * of `app` the bus's relay publishes while it runs. Without it the bus cannot publish in a
+   * transaction.
+   */
+  outbox?: Pick<OutboxRelayOptions, 'pool' | 'connectionString' | 'app'>;
 }
 
 /** Fields daprd adds to every delivered CloudEvent; handlers get the event as it was published. */
@@ -198,36 +205,49 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     }
   });
 
+  async function publish(messages: OutgoingMessage[]) {
+    // A bulk request keeps no order among its entries, so each carries at most one record per
+    // key: round r holds every key's r-th record, one request per topic, and round r + 1
+    // starts when round r is in (each waits for Kafka's acks). A batch then costs one round
+    // trip per record of its busiest key instead of one per record.
+    const lanes = new Map<string, OutgoingMessage[]>();
+    for (const message of messages) {
+      const key = `${message.topic}\u0000${message.partitionKey}`;
+      const lane = lanes.get(key);
+      if (lane) lane.push(message);
+      else lanes.set(key, [message]);
+    }
+    const depth = Math.max(0, ...[...lanes.values()].map((lane) => lane.length));
+    for (let round = 0; round < depth; round++) {
+      const byTopic = new Map<string, OutgoingMessage[]>();
+      for (const lane of lanes.values()) {
+        const message = lane[round];
+        if (!message) continue;
+        const list = byTopic.get(message.topic);
+        if (list) list.push(message);
+        else byTopic.set(message.topic, [message]);
+      }
+      // Settle all before failing: a retry of the batch must not race records still in flight.
+      const failed = (
+        await Promise.allSettled([...byTopic].map(([topic, list]) => publishBulk(topic, list)))
+      ).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+  }
+
+  const outbox = options.outbox;
+  const relay = outbox && createOutboxRelay({ ...outbox, publish, logger, metrics: options.metrics });
+
   const bus: EventBus = {
-    async publish(messages) {
-      // A bulk request keeps no order among its entries, so each carries at most one record per
-      // key: round r holds every key's r-th record, one request per topic, and round r + 1
-      // starts when round r is in (each waits for Kafka's acks). A batch then costs one round
-      // trip per record of its busiest key instead of one per record.
-      const lanes = new Map<string, OutgoingMessage[]>();
-      for (const message of messages) {
-        const key = `${message.topic}\u0000${message.partitionKey}`;
-        const lane = lanes.get(key);
-        if (lane) lane.push(message);
-        else lanes.set(key, [message]);
-      }
-      const depth = Math.max(0, ...[...lanes.values()].map((lane) => lane.length));
-      for (let round = 0; round < depth; round++) {
-        const byTopic = new Map<string, OutgoingMessage[]>();
-        for (const lane of lanes.values()) {
-          const message = lane[round];
-          if (!message) continue;
-          const list = byTopic.get(message.topic);
-          if (list) list.push(message);
-          else byTopic.set(message.topic, [message]);
-        }
-        // Settle all before failing: a retry of the batch must not race records still in flight.
-        const failed = (
-          await Promise.allSettled([...byTopic].map(([topic, list]) => publishBulk(topic, list)))
-        ).find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason;
-      }
+    publish,
+
+    async publishInTransaction(tx, messages) {
+      if (!outbox) throw new Error('this dapr bus was given no outbox: it cannot publish in a transaction');
+      await writeOutbox(tx, outbox.app, messages);
     },
+    // Dead letters travel on `<topic>.dlq`; the sidecar acknowledges to Kafka, not to the database.
+    recordsDeadLetters: false,
+    acknowledgesInDatabase: false,
 
     subscribe(subscription) {
       // One Dapr subscription per topic and app: a second consumer of the same topic in one
@@ -244,6 +264,7 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
 
     async start() {
       stopping = false;
+      await relay?.start();
     },
 
     async stop() {
@@ -251,6 +272,7 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
       // Deliveries waiting out a retry delay answer RETRY now; handlers that run are awaited.
       for (const wake of [...pendingWaits]) wake();
       await Promise.allSettled([...inFlight]);
+      await relay?.stop();
       await dapr.stop(); // closes the SDK's keep-alive sockets to the sidecar
       await options.lagReader?.close();
     },

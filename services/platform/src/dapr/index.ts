@@ -4,6 +4,7 @@ import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
 import { requireAppToken } from '../auth.js';
 import type { Config } from '../config.js';
+import type { Pool } from '../db.js';
 import type { Metrics } from '../metrics.js';
 import type { Ports } from '../ports.js';
 import { createDaprEventBus } from './event-bus.js';
@@ -13,6 +14,7 @@ import { createKafkaLagReader, type KafkaLagReader } from './kafka-lag.js';
 import { createSidecarClient } from './sidecar-client.js';
 import { createDaprStateStore } from './state-store.js';
 
+export { outboxMigrations } from './outbox.js';
 export { SidecarError } from './sidecar-client.js';
 export type { JobFailurePolicy };
 export {
@@ -59,6 +61,11 @@ export interface DaprPortsOptions {
   logger: Logger;
   /** The process's registry: the bus counts deliveries on it. */
   metrics?: Metrics;
+  /**
+   * The services' database, where `publishInTransaction` writes the outbox that the bus relays
+   * (rows of this app id). Without it the bus cannot publish in a transaction.
+   */
+  database?: { pool: Pool; connectionString: string };
   jobFailurePolicy?: JobFailurePolicy;
 }
 
@@ -103,6 +110,10 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
       lagReader: kafkaLagReader(config, options.appId ?? config.APP_ID),
       lagTopics: CONSUMED_TOPICS,
       consumerGroup: options.appId ?? config.APP_ID,
+      outbox: options.database && {
+        ...options.database,
+        app: options.appId ?? config.APP_ID ?? 'taskstream',
+      },
     }),
     state: createDaprStateStore({ sidecar, storeName: config.STATESTORE_NAME }),
     jobs: createDaprJobScheduler({

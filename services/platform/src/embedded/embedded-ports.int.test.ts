@@ -60,6 +60,7 @@ async function makeEmbedded(): Promise<ContractInstance> {
   });
   return {
     ports,
+    pool: p,
     app,
     appId: 'taskstream',
     retryDelaysMs: RETRY_DELAYS_MS,
@@ -187,32 +188,36 @@ describe('embedded EventBus', () => {
     expect(got.ns()).toEqual([0, 1, 2]);
   });
 
-  test('publishReturning publishes the rows a statement returns, in their position order, and counts them per topic', async () => {
-    const topic = topicOf('returning');
+  test("publishInTransaction writes into the event log in the caller's transaction, seen by nobody until it commits", async () => {
+    const topic = topicOf('in-tx');
     const got = recorder();
-    const bus = await startBus([{ topic, consumer: 'returning-test', handler: got.handler }]);
+    const bus = await startBus([{ topic, consumer: 'in-tx-test', handler: got.handler }]);
     stops.push(bus);
-    const table = `pending_${randomUUID().slice(0, 8)}`;
-    await admin.query(
-      `CREATE TABLE ${table} (n int PRIMARY KEY, event jsonb NOT NULL, sent boolean NOT NULL DEFAULT false)`,
-    );
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
     try {
-      // Stored out of order; published by n.
-      for (const n of [3, 1, 4, 0, 2]) {
-        await admin.query(`INSERT INTO ${table} (n, event) VALUES ($1, $2)`, [n, testEnvelope('user-r', n)]);
-      }
-      const counts = await bus.publishReturning!({
-        name: `test_${table}`,
-        text: `UPDATE ${table} SET sent = true WHERE n < $1 RETURNING $2::text AS topic, 'user-r' AS partition_key, event->>'id' AS event_id, event, n AS position`,
-        values: [4, topic],
-      });
-      expect(counts).toEqual(new Map([[topic, 4]]));
-      await eventually(async () => got.list.length === 4, 10_000);
-      expect(got.ns()).toEqual([0, 1, 2, 3]);
-      const { rows } = await admin.query(`SELECT n FROM ${table} WHERE sent ORDER BY n`);
-      expect(rows.map((r) => r.n)).toEqual([0, 1, 2, 3]);
+      await client.query('BEGIN');
+      const { rows: own } = await client.query('SELECT pg_current_xact_id()::text AS tx');
+      const events = [2, 0, 1].map((n) => testEnvelope('user-t', n));
+      await bus.publishInTransaction(
+        client,
+        events.map((event) => ({ topic, partitionKey: 'user-t', event })),
+      );
+      const logged = await client.query(
+        'SELECT tx::text AS tx, event_id FROM event_log WHERE topic = $1 ORDER BY id',
+        [topic],
+      );
+      // One row per message, in the given order, under the caller's transaction id: no outbox.
+      expect(logged.rows).toEqual(events.map((e) => ({ tx: own[0].tx, event_id: e.id })));
+      const outside = await admin.query('SELECT count(*)::int AS n FROM event_log WHERE topic = $1', [topic]);
+      expect(outside.rows[0].n).toBe(0);
+      await sleep(200);
+      expect(got.list).toHaveLength(0);
+      await client.query('COMMIT');
+      await eventually(async () => got.list.length === 3, 10_000);
+      expect(got.ns()).toEqual([2, 0, 1]);
     } finally {
-      await admin.query(`DROP TABLE ${table}`);
+      await client.end();
     }
   });
 
@@ -246,7 +251,7 @@ describe('embedded EventBus', () => {
     const writer = new pg.Client({ connectionString: db.url });
     await writer.connect();
     try {
-      // The outbox relay's case: a transaction takes a lower id, a later one commits first.
+      // A transaction takes a lower id, a later one commits first.
       await writer.query('BEGIN');
       const early = testEnvelope('user-l', 0);
       await writer.query(

@@ -97,4 +97,21 @@ export const embeddedMigrations: Migration[] = [
     // read (ADR 0012). The operators a diagnostic query uses (->, ->>) work on json too.
     sql: 'ALTER TABLE event_log ALTER COLUMN event TYPE json USING event::json',
   },
+  {
+    id: '006_retire_task_outbox',
+    // Publishing in a transaction writes straight into the event log (ADR 0016); task-api no longer
+    // keeps an outbox. A database from before keeps one: what its relay had not yet published goes
+    // into the log, after everything it had, in the relay's order; the table goes with it. Runs
+    // before task-api's migrations, which no longer create it.
+    sql: `
+      DO $$ BEGIN
+        IF to_regclass('outbox') IS NOT NULL THEN
+          INSERT INTO event_log (topic, partition_key, event_id, event)
+          SELECT topic, partition_key, event->>'id', event::json FROM outbox
+          WHERE published_at IS NULL ORDER BY tx, id;
+          DROP TABLE outbox;
+        END IF;
+      END $$;
+    `,
+  },
 ];

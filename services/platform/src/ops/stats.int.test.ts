@@ -7,7 +7,16 @@ import { adminStats } from './stats.js';
 /** A bus that only has what adminStats uses; `lag` as given. */
 function bus(lag?: () => Promise<ConsumerLag[]>): EventBus {
   const none = async () => undefined;
-  return { publish: none, subscribe: () => undefined, start: none, stop: none, ...(lag ? { lag } : {}) };
+  return {
+    publish: none,
+    publishInTransaction: none,
+    recordsDeadLetters: true,
+    acknowledgesInDatabase: true,
+    subscribe: () => undefined,
+    start: none,
+    stop: none,
+    ...(lag ? { lag } : {}),
+  };
 }
 
 describe('adminStats: consumer lag through the bus port, and whether it was measured', () => {

@@ -65,9 +65,15 @@ export async function adminStats(pool: Pool, bus: EventBus, windowSeconds = STAT
   const { rows: dlq } = await pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM dead_letters WHERE status = 'pending'`,
   );
-  const backlog = (await tableExists(pool, 'outbox'))
-    ? ((await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL'))
-        .rows[0]?.n ?? 0)
-    : 0;
+  const backlog = await outboxBacklog(pool);
   return { topics, consumers, consumer_lag: consumerLag, dlq_size: dlq[0]?.n ?? 0, outbox_backlog: backlog };
+}
+
+/** Outbox rows not yet relayed; 0 where there is no outbox (the embedded bus publishes in the transaction). */
+export async function outboxBacklog(pool: Pool): Promise<number> {
+  if (!(await tableExists(pool, 'outbox'))) return 0;
+  const { rows } = await pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+  );
+  return rows[0]?.n ?? 0;
 }
