@@ -447,6 +447,12 @@ down() {
   done < <(awk -v a="$STATE/" -v b="$RUN_DIR/" 'index($5,a)==1||index($5,b)==1{print $5}' /proc/self/mountinfo | sort -r)
   # The pods' network namespaces lie under $RUN_DIR/netns (containerd's netns_mounts_under),
   # unmounted above and removed with $RUN_DIR below.
+  # The kubelet's cgroups (cgroupfs driver: kubepods under each v1 controller), empty once its
+  # containers are gone; only a kubelet makes them, and only this one runs here.
+  local cg
+  for cg in /sys/fs/cgroup/*/kubepods; do
+    [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
   # The kubelet links each container's log into /var/log/containers (a fixed path): ours point
   # into .k8s/pod-logs.
   local link
