@@ -20,5 +20,6 @@ export * from './postgres.js';
 export * from './runtime.js';
 export * from './schedule.js';
 export * from './security-audit.js';
+export { cspAllowingEval } from './security-headers.js';
 export * from './telemetry.js';
 export * from './trace.js';

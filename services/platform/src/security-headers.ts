@@ -1,5 +1,33 @@
 import type { RequestHandler } from 'express';
-import helmet, { strictTransportSecurity } from 'helmet';
+import helmet, { contentSecurityPolicy, strictTransportSecurity } from 'helmet';
+
+const CSP_DIRECTIVES = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  scriptSrcAttr: ["'none'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  fontSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  workerSrc: ["'self'"],
+  manifestSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
+
+/**
+ * The same policy plus `'unsafe-eval'`, for one static page whose library compiles JSON Schema
+ * validators at run time (AsyncAPI's renderer uses ajv). Only that page gets it; it shows a
+ * document of ours, takes no input and reads no token.
+ */
+export function cspAllowingEval(): RequestHandler {
+  return contentSecurityPolicy({
+    useDefaults: false,
+    directives: { ...CSP_DIRECTIVES, scriptSrc: ["'self'", "'unsafe-eval'"] },
+  });
+}
 
 /**
  * Browser hardening on every response, from helmet: a CSP the web UI keeps to (its own scripts,
@@ -13,21 +41,7 @@ export function securityHeaders(): RequestHandler[] {
     helmet({
       contentSecurityPolicy: {
         useDefaults: false,
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          scriptSrcAttr: ["'none'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          fontSrc: ["'self'"],
-          connectSrc: ["'self'"],
-          workerSrc: ["'self'"],
-          manifestSrc: ["'self'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-        },
+        directives: CSP_DIRECTIVES,
       },
       frameguard: { action: 'deny' },
       referrerPolicy: { policy: 'no-referrer' },

@@ -38,6 +38,13 @@ describe('published contracts', () => {
   });
 });
 
+test("only the AsyncAPI page's policy allows eval (its renderer compiles validators)", async () => {
+  const csp = async (path: string) => (await fetch(rt.url + path)).headers.get('content-security-policy');
+  expect(await csp('/docs/asyncapi/')).toMatch(/script-src 'self' 'unsafe-eval';/);
+  for (const path of ['/', '/docs/', '/openapi.json', '/api/tasks'])
+    expect(await csp(path)).toMatch(/script-src 'self';/);
+});
+
 describe('paths nobody serves', () => {
   // Paths API tools and crawlers try; each used to answer 200 with the web page.
   test.each([

@@ -1,4 +1,5 @@
 import { contractDocuments } from '@taskstream/contracts';
+import { cspAllowingEval } from '@taskstream/platform';
 import { Router } from 'express';
 
 /**
@@ -12,6 +13,8 @@ export function docsRoutes(): Router {
     res.setHeader('cache-control', 'no-cache');
     res.sendFile(contractDocuments.openapi);
   });
+  // AsyncAPI's renderer compiles schema validators with eval; the other pages keep the strict policy.
+  router.use('/docs/asyncapi', cspAllowingEval());
   router.get('/asyncapi.yaml', (_req, res) => {
     res.setHeader('cache-control', 'no-cache');
     res.type('application/yaml').sendFile(contractDocuments.asyncapi);
