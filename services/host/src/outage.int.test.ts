@@ -3,10 +3,16 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger, type EmbeddedDatabase, startEmbeddedPostgres } from '@taskstream/platform';
-import { eventually, freePort, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import {
+  eventually,
+  freePort,
+  signUp,
+  startTestRuntime,
+  type TestRuntime,
+} from '@taskstream/platform/test-support';
 import { allServices } from './index.js';
 
-// A database outage is answered, not dumped (issue 23 item 7). The host runs on a PostgreSQL of
+// A database outage is answered, not dumped. The host runs on a PostgreSQL of
 // this test's own, so stopping and freezing it touches no other test.
 
 /** The postmaster and every process it started (backends, checkpointer, walwriter...). */
@@ -54,10 +60,11 @@ describe('database outage', () => {
       database: { url: db.url, drop: async () => undefined },
       env: { DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_STATEMENT_TIMEOUT_MS: '2000' },
     });
-    const registered = await rt.request('POST', '/api/auth/register', {
-      body: { email: 'outage@example.com', password: 'outage-password', name: 'Outage' },
-    });
-    token = registered.body.token as string;
+    ({ token } = await signUp(rt, {
+      email: 'outage@example.com',
+      password: 'a quiet outage window',
+      name: 'Outage',
+    }));
     expect((await rt.request('POST', '/api/tasks', { token, body: { title: 'Before' } })).status).toBe(201);
   }, 120_000);
 
