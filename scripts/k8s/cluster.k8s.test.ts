@@ -5,7 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import { EventSchemas, type Task } from '@taskstream/contracts';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { appCaller, eventually } from '../stack/e2e-client.js';
+import { appCaller, eventually, signUpThrough } from '../stack/e2e-client.js';
 import { endOffsets, readTopic, saramaPartition } from '../stack/kafka.js';
 import type { StackEnv } from '../stack/sidecar.js';
 import { checkOnce } from '../verify-deploy.js';
@@ -131,14 +131,9 @@ describe('a user through the cluster', () => {
     await eventually('task-api ready', async () =>
       (await call('task-api', 'GET', '/readyz')).status === 200 ? true : undefined,
     );
-    const email = `k8s-${randomUUID()}@example.com`;
-    const res = await call('task-api', 'POST', '/api/auth/register', {
-      body: { email, password: 'k8s-e2e-password', name: 'K8s E2E' },
-    });
-    expect(res.status).toBe(201);
-    user = { token: res.body.token, userId: res.body.user.id };
+    user = await signUpThrough(call, 'K8s E2E');
     // Live updates from sync's pod, opened before anything happens.
-    socket = new WebSocket(`${urls.sync.replace('http', 'ws')}/ws/tasks?token=${user.token}`);
+    socket = new WebSocket(`${urls.sync.replace('http', 'ws')}/ws/tasks`, ['bearer', user.token]);
     socket.on('message', (data) => received.push(String(data)));
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
@@ -225,12 +220,7 @@ describe('a rolling upgrade under steady writes', () => {
     // The same code under a new tag: every pod of the release is replaced.
     await exec('bash', ['scripts/k8s/k8s.sh', 'images', tag], { env: process.env, maxBuffer: 16 << 20 });
 
-    const email = `k8s-load-${randomUUID()}@example.com`;
-    const reg = await call('task-api', 'POST', '/api/auth/register', {
-      body: { email, password: 'k8s-e2e-password', name: 'Load' },
-    });
-    expect(reg.status).toBe(201);
-    const token = reg.body.token as string;
+    const { token } = await signUpThrough(call, 'Load');
 
     const created: string[] = [];
     const failed: string[] = [];

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /**
  * What the e2e tests of the local stack and of the local Kubernetes node share: REST calls to an
  * app by its id, and polling until something holds.
@@ -49,4 +50,23 @@ export async function eventually<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * A new account through task-api as a client makes one: register (202 whether or not the email
+ * is taken), then log in for the token.
+ */
+export async function signUpThrough(
+  call: ReturnType<typeof appCaller>,
+  name: string,
+): Promise<{ token: string; userId: string; email: string; password: string }> {
+  const email = `${name.toLowerCase().replace(/\W+/g, '-')}-${randomUUID()}@example.com`;
+  const password = `${name} end to end ${randomUUID().slice(0, 8)}`;
+  const registered = await call('task-api', 'POST', '/api/auth/register', {
+    body: { email, password, name },
+  });
+  if (registered.status !== 202) throw new Error(`register answered ${registered.status}`);
+  const login = await call('task-api', 'POST', '/api/auth/login', { body: { email, password } });
+  if (login.status !== 200) throw new Error(`login answered ${login.status}`);
+  return { token: login.body.token, userId: login.body.user.id, email, password };
 }

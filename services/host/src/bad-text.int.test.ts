@@ -1,4 +1,4 @@
-import { startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
+import { signUp, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { allServices } from './index.js';
 
 // Text PostgreSQL cannot hold (a NUL) or that is not text at all (a lone UTF-16 surrogate, which
@@ -14,12 +14,14 @@ describe('malformed text in requests', () => {
   let admin: string;
   beforeAll(async () => {
     rt = await startTestRuntime(allServices);
-    const registered = await rt.request('POST', '/api/auth/register', {
-      body: { email: `text-${Date.now()}@example.com`, password: 'text-password', name: 'Text' },
+    const user = await signUp(rt, {
+      email: `text-${Date.now()}@example.com`,
+      password: 'plain text and nothing else',
+      name: 'Text',
     });
-    token = registered.body.token as string;
+    token = user.token;
     taskId = (await rt.request('POST', '/api/tasks', { token, body: { title: 'A task' } })).body.id;
-    admin = await rt.auth.sign({ userId: registered.body.user.id, role: 'admin' });
+    admin = await rt.auth.sign({ userId: user.id, role: 'admin' });
   });
   afterAll(async () => rt?.close());
 

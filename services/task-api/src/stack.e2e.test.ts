@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventSchemas, type Task } from '@taskstream/contracts';
 import pg from 'pg';
-import { appCaller, eventually } from '../../../scripts/stack/e2e-client.js';
+import { appCaller, eventually, signUpThrough } from '../../../scripts/stack/e2e-client.js';
 import { endOffsets, readTopic, saramaPartition } from '../../../scripts/stack/kafka.js';
 import { readStackEnv, stackAppUrls } from '../../../scripts/stack/sidecar.js';
 
@@ -18,25 +18,14 @@ const TOPIC = 'task-events';
 
 const call = appCaller(apps);
 
-async function register(): Promise<{ token: string; userId: string; email: string }> {
-  const email = `stack-${randomUUID()}@example.com`;
-  const res = await call('task-api', 'POST', '/api/auth/register', {
-    body: { email, password: 'stack-e2e-password', name: 'Stack E2E' },
-  });
-  expect(res.status).toBe(202);
-  const login = await call('task-api', 'POST', '/api/auth/login', {
-    body: { email, password: 'stack-e2e-password' },
-  });
-  expect(login.status).toBe(200);
-  return { token: login.body.token, userId: login.body.user.id, email };
-}
+const register = () => signUpThrough(call, 'Stack E2E');
 
 /** A registered user made admin in the database, as an operator would, and logged in again. */
 async function registerAdmin(db: pg.Client): Promise<string> {
   const admin = await register();
   await db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.userId]);
   const res = await call('task-api', 'POST', '/api/auth/login', {
-    body: { email: admin.email, password: 'stack-e2e-password' },
+    body: { email: admin.email, password: admin.password },
   });
   expect(res.status).toBe(200);
   return res.body.token;
