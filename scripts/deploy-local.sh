@@ -164,9 +164,12 @@ json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const 
 log "smoke: the web UI answers on /"
 call -o /dev/null "$base/"
 email="smoke-$(date +%s)@taskstream.local"
-token=$(call -X POST "$base/api/auth/register" \
-  -d "{\"email\":\"$email\",\"password\":\"smoke-$(openssl rand -hex 8)\",\"name\":\"Smoke\"}" | json token)
-[[ -n $token ]] || die "smoke: register returned no token"
+password="smoke-$(openssl rand -hex 8)"
+# Registration answers 202 whether or not the email is taken; the token comes from logging in.
+call -o /dev/null -X POST "$base/api/auth/register" \
+  -d "{\"email\":\"$email\",\"password\":\"$password\",\"name\":\"Smoke\"}" || die "smoke: register failed"
+token=$(call -X POST "$base/api/auth/login" -d "{\"email\":\"$email\",\"password\":\"$password\"}" | json token)
+[[ -n $token ]] || die "smoke: login after registering returned no token"
 task_id=$(call -X POST "$base/api/tasks" -H "Authorization: Bearer $token" \
   -d '{"title":"smoke test","priority":"high"}' | json id)
 [[ -n $task_id ]] || die "smoke: creating a task returned no id"

@@ -367,7 +367,11 @@ async function main() {
     },
   });
   const out = values.out ?? path.join(CACHE, 'archives');
-  if (command === 'services') {
+  if (command === 'deps') {
+    // The production node_modules, installed from the registry: run outside the node's network
+    // namespace, which reaches no registry; the image builds inside it then find them cached.
+    console.log(await depsLayer(serviceImageSpec(SERVICES[0])));
+  } else if (command === 'services') {
     if (!values.tag) throw new Error('services needs --tag');
     console.log(await buildServiceImages(values.tag, out));
   } else if (command === 'infra') {
@@ -384,7 +388,7 @@ async function main() {
         await binaryImage(out, name, path.join(daprBin, name), `${registry}/${name}:${dapr}`, '65532'),
       );
   } else {
-    console.error('usage: images.ts services --tag <tag> | infra --registry ... (see the header)');
+    console.error('usage: images.ts deps | services --tag <tag> | infra --registry ... (see the header)');
     process.exit(2);
   }
 }

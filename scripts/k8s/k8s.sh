@@ -554,7 +554,13 @@ case ${1:-} in
   db-user) db_user "${2:?db-user <role> <password>}" "${3:?db-user <role> <password>}" ;;
   down) down ;;
   status) status ;;
-  deploy) shift; cd "$REPO" && in_cluster_env bash "$REPO/scripts/deploy-local.sh" --cluster local "$@" ;;
+  deploy)
+    shift
+    cd "$REPO"
+    # npm install of the images' dependencies needs the registry, which the namespace cannot reach.
+    "$REPO/node_modules/.bin/tsx" "$REPO/scripts/k8s/images.ts" deps >/dev/null
+    in_cluster_env bash "$REPO/scripts/deploy-local.sh" --cluster local "$@"
+    ;;
   test) shift; cd "$REPO" && in_cluster_env node --experimental-vm-modules "$REPO/node_modules/jest/bin/jest.js" --selectProjects k8s "$@" ;;
   run) shift; in_cluster_env "$@" ;;
   *) echo "usage: $0 up|down|status|deploy|test|dry-run|images <tag>|db-user <role> <password>|run <cmd...>" >&2; exit 2 ;;
