@@ -29,8 +29,8 @@ const fetchAfter = (position: string) => `WITH h AS (SELECT pg_snapshot_xmin(pg_
 /**
  * After the stored checkpoint ($1 consumer, $2 topic). The checkpoint is a row subquery, not a
  * joined CTE: so it is an index condition and the scan starts at the checkpoint. Joined, it was
- * a filter, and every fetch read the topic's whole retained log up to the checkpoint (245 ms at
- * 165,000 events, not 1 ms).
+ * a filter, and every fetch read the topic's whole retained log up to the checkpoint (ADR 0012
+ * has the figures).
  */
 export const FETCH_NEW_SQL = fetchAfter(
   '(SELECT tx, last_id FROM consumer_checkpoints WHERE consumer = $1 AND topic = $2)',
