@@ -49,6 +49,18 @@ beforeAll(async () => {
   }
 });
 
+/** The release's service pods (those with a Dapr sidecar), leaving out any being deleted. */
+async function servicePods() {
+  return (
+    await core.listNamespacedPod({
+      namespace: NAMESPACE,
+      labelSelector: `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/part-of=taskstream`,
+    })
+  ).items.filter(
+    (p) => p.metadata?.annotations?.['dapr.io/enabled'] === 'true' && !p.metadata.deletionTimestamp,
+  );
+}
+
 describe('the release on the node', () => {
   test("verify-deploy's checks pass: rollouts complete, daprd injected beside every app, every container ready, Dapr objects present", async () => {
     const checks = await checkOnce(kc, { namespace: NAMESPACE, release: RELEASE, timeoutSeconds: 0 });
@@ -59,14 +71,7 @@ describe('the release on the node', () => {
   });
 
   test('every service pod runs as uid 1000 on a read-only root filesystem; its sidecar speaks mTLS with sentry', async () => {
-    const pods = (
-      await core.listNamespacedPod({
-        namespace: NAMESPACE,
-        labelSelector: `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/part-of=taskstream`,
-      })
-    ).items.filter(
-      (p) => p.metadata?.annotations?.['dapr.io/enabled'] === 'true' && !p.metadata.deletionTimestamp,
-    );
+    const pods = await servicePods();
     expect(pods.length).toBeGreaterThanOrEqual(SERVICES.length);
     for (const pod of pods) {
       const app = pod.spec?.containers.find((c) => c.name !== 'daprd');
@@ -285,14 +290,7 @@ describe('a rolling upgrade under steady writes', () => {
 
     expect(failed).toEqual([]);
     expect(created.length).toBeGreaterThan(20);
-    const pods = (
-      await core.listNamespacedPod({
-        namespace: NAMESPACE,
-        labelSelector: `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/part-of=taskstream`,
-      })
-    ).items.filter(
-      (p) => p.metadata?.annotations?.['dapr.io/enabled'] === 'true' && !p.metadata.deletionTimestamp,
-    );
+    const pods = await servicePods();
     for (const pod of pods)
       expect(pod.spec?.containers.find((c) => c.name !== 'daprd')?.image).toContain(`:${tag}`);
 
