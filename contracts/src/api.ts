@@ -109,7 +109,17 @@ export const AuditLog = z
       .nullable()
       .describe('null: a security event of no known account (a failed login of an unknown email)'),
     action: z.string(),
+    actor_email: z
+      .string()
+      .nullable()
+      .describe(
+        "the actor's email as the audit trail last saw it at a login or self-registration; null when it never saw one (an account that has not logged in since security events were recorded, an external identity provider's user). Only admins see rows, hence emails, of other users",
+      ),
     task_id: z.uuid().nullable().describe('null for security events (auth.*, admin.*, audit.*)'),
+    task_title: z
+      .string()
+      .nullable()
+      .describe("the task's title as this event carried it (so at that time); null for security events"),
     changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })),
     trace_id: z.string().nullable(),
     source: z.string(),
@@ -124,6 +134,13 @@ export const AuditLogQuery = z
       .optional()
       .describe(
         "only this user's rows (for admins). A non-admin who names another user's id gets nothing back (an empty page or export), never that user's rows; their own id, or none, gives their own rows",
+      ),
+    actor_email: z
+      .email()
+      .max(254)
+      .optional()
+      .describe(
+        'only rows of the account with this email (any letter case), as the audit trail knows it from logins and registrations; an email it does not know gives an empty page. As with user_id, a non-admin gets only their own rows',
       ),
     task_id: z.uuid().optional(),
     event_type: StoredText().max(100).optional(),

@@ -5,7 +5,7 @@ import {
   SecurityEventNames,
   TopicEvents,
 } from '@taskstream/contracts';
-import { type Envelope, type Pool, traceIdOf, withTransaction } from '@taskstream/platform';
+import { type Envelope, type Pool, type Queryable, traceIdOf, withTransaction } from '@taskstream/platform';
 import { type ChainedContent, rowHash } from './chain.js';
 import type { PartitionManager } from './partitions.js';
 
@@ -52,6 +52,20 @@ export function entryOf(event: Envelope): AuditEntry | undefined {
   return { ...common, actor: data.user_id, task_id: data.task_id, changes: payload.changes ?? {}, payload };
 }
 
+/**
+ * Whose email an entry tells for sure (ADR 0025): a successful login names the account's stored
+ * email, a self-registration that created an account the new account's. A failed login names
+ * what was typed, and an admin's registration of someone else has the admin as actor: neither.
+ */
+export function identityOf(entry: AuditEntry): { user_id: string; email: string } | undefined {
+  const payload = entry.payload as { email?: unknown; by?: unknown; outcome?: unknown };
+  if (!entry.actor || typeof payload?.email !== 'string') return undefined;
+  const told =
+    entry.action === 'auth.login_succeeded' ||
+    (entry.action === 'auth.registered' && payload.by === 'self' && payload.outcome === 'created');
+  return told ? { user_id: entry.actor, email: payload.email } : undefined;
+}
+
 export type Recorded = 'inserted' | 'duplicate';
 
 interface Pending {
@@ -71,6 +85,30 @@ const MAX_BATCH = 500;
  * events at once) are written together in the next one: one commit, one lock turn and one WAL
  * flush for the lot. A batch that fails is retried entry by entry, so one bad entry fails alone.
  */
+/**
+ * Keeps the newest email per actor of the entries (one row per actor: an upsert may not touch a
+ * row twice); an event delivered late does not replace what a newer one told.
+ */
+async function rememberActors(client: Queryable, entries: AuditEntry[]) {
+  const newest = new Map<string, { email: string; time: string }>();
+  for (const entry of entries) {
+    const identity = identityOf(entry);
+    if (!identity) continue;
+    const known = newest.get(identity.user_id);
+    if (!known || Date.parse(known.time) < Date.parse(entry.time))
+      newest.set(identity.user_id, { email: identity.email, time: entry.time });
+  }
+  if (newest.size === 0) return;
+  const actors = [...newest.entries()];
+  await client.query(
+    `INSERT INTO audit_actors (user_id, email, seen_at)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+     ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, seen_at = excluded.seen_at
+     WHERE audit_actors.seen_at < excluded.seen_at`,
+    [actors.map(([id]) => id), actors.map(([, a]) => a.email), actors.map(([, a]) => a.time)],
+  );
+}
+
 export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionManager) {
   const poolOf = typeof pool === 'function' ? pool : () => pool;
   let queue: Pending[] = [];
@@ -167,6 +205,7 @@ export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionM
             lastHash,
           ],
         );
+        await rememberActors(client, rowsToInsert);
         return results;
       });
     } catch (err) {

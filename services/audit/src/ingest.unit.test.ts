@@ -1,6 +1,6 @@
 import { InvalidEventError } from '@taskstream/contracts';
-import { entryOf } from './ingest.js';
-import { task, taskEvent } from './test-support/events.js';
+import { entryOf, identityOf } from './ingest.js';
+import { securityEvent, task, taskEvent } from './test-support/events.js';
 
 const user = '0190f1a2-7b3c-7d4e-8f50-00000000000a';
 
@@ -51,5 +51,36 @@ describe('entryOf', () => {
     (event.data as { user_id: string }).user_id = 'not-a-uuid';
     expect(() => entryOf(event)).toThrow(InvalidEventError);
     expect(() => entryOf(event)).toThrow(/data\.user_id/);
+  });
+});
+
+describe('identityOf', () => {
+  const admin = '0190f1a2-7b3c-7d4e-8f50-00000000000b';
+  const of = (...args: Parameters<typeof securityEvent>) =>
+    identityOf(entryOf(securityEvent(...args).event)!);
+
+  it('takes the email of a successful login and of a self-registration that created the account', () => {
+    expect(of('auth.login_succeeded', user, { email: 'a@example.com' })).toEqual({
+      user_id: user,
+      email: 'a@example.com',
+    });
+    expect(of('auth.registered', user, { email: 'a@example.com', outcome: 'created', by: 'self' })).toEqual({
+      user_id: user,
+      email: 'a@example.com',
+    });
+  });
+
+  it('takes nothing from a typed email, an existing account, an admin registering someone, or a task', () => {
+    expect(
+      of('auth.login_failed', user, { email: 'typo@example.com', reason: 'wrong_credentials' }),
+    ).toBeUndefined();
+    expect(
+      of('auth.registered', user, { email: 'a@example.com', outcome: 'already_registered', by: 'self' }),
+    ).toBeUndefined();
+    expect(
+      of('auth.registered', admin, { email: 'c@example.com', outcome: 'created', by: 'admin' }),
+    ).toBeUndefined();
+    expect(of('auth.login_succeeded', null, { email: 'a@example.com' })).toBeUndefined();
+    expect(identityOf(entryOf(taskEvent('created', task(user)))!)).toBeUndefined();
   });
 });

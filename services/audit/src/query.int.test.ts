@@ -3,6 +3,7 @@ import type { Task } from '@taskstream/contracts';
 import type { Envelope } from '@taskstream/platform';
 import type { TestRuntime } from '@taskstream/platform/test-support';
 import type { AuditFilters } from './query.js';
+import { parseCsv } from './test-support/csv.js';
 import { type TaskAction, task, taskEvent } from './test-support/events.js';
 import { publish, settled, startAudit, tokenFor } from './test-support/harness.js';
 
@@ -262,6 +263,8 @@ describe('audit query, paging, access and export', () => {
       'source',
       'payload',
       'hash',
+      'actor_email',
+      'task_title',
     ]);
     expect(records.slice(1).map((r) => r[1])).toEqual(lines.map((l) => l.event_id));
     expect(JSON.parse(records[1]![9]!)).toEqual(lines[0].payload);
@@ -296,27 +299,3 @@ describe('audit query, paging, access and export', () => {
     expect(lines.map((l) => l.event_id)).toEqual([...many].reverse().map((e) => e.id));
   });
 });
-
-/** RFC 4180 records (quoted fields with doubled quotes, CRLF line ends). */
-function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
-  let field = '';
-  let record: string[] = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') record.push(field), (field = '');
-    else if (c === '\r' && text[i + 1] === '\n') {
-      record.push(field);
-      records.push(record);
-      (record = []), (field = ''), i++;
-    } else field += c;
-  }
-  if (field || record.length) records.push([...record, field]);
-  return records;
-}

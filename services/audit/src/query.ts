@@ -5,6 +5,8 @@ import { badRequest, type Principal, type Queryable } from '@taskstream/platform
 /** The rows a request may see and asked for. */
 export interface Selection {
   actor?: string;
+  /** Rows of the account known by this email (audit_actors, ADR 0025). */
+  actorEmail?: string;
   taskId?: string;
   action?: string;
   /** Inclusive. */
@@ -19,6 +21,7 @@ export interface Selection {
 
 export interface AuditFilters {
   user_id?: string;
+  actor_email?: string;
   task_id?: string;
   event_type?: string;
   start_date?: string;
@@ -40,8 +43,9 @@ export function searchTerms(q: string): string[] {
 
 /**
  * What a principal's filters select. A user sees their own rows only: `user_id` of anyone else
- * selects nothing (an empty page, not an error, so it tells nothing about other users).
- * Admins see every row and may filter by any user.
+ * selects nothing (an empty page, not an error, so it tells nothing about other users), and so
+ * does `actor_email` of anyone else (their own rows are also this account's, so the two
+ * conditions together select none). Admins see every row and may filter by any user.
  */
 export function selectionOf(principal: Principal, filters: AuditFilters): Selection {
   const own = principal.role === 'admin' ? undefined : principal.userId;
@@ -56,6 +60,7 @@ export function selectionOf(principal: Principal, filters: AuditFilters): Select
   const terms = filters.q === undefined ? [] : searchTerms(filters.q);
   return {
     actor: own ?? filters.user_id,
+    actorEmail: filters.actor_email,
     taskId: filters.task_id,
     action: filters.event_type?.startsWith(TYPE_PREFIX)
       ? filters.event_type.slice(TYPE_PREFIX.length)
@@ -75,6 +80,10 @@ export function conditions(selection: Selection, params: unknown[]): string[] {
   if (selection.empty) return ['false'];
   const where: string[] = [];
   if (selection.actor) where.push(`actor = ${param(selection.actor)}::uuid`);
+  if (selection.actorEmail)
+    where.push(
+      `actor IN (SELECT user_id FROM audit_actors WHERE lower(email) = lower(${param(selection.actorEmail)}))`,
+    );
   if (selection.taskId) where.push(`task_id = ${param(selection.taskId)}::uuid`);
   if (selection.action) where.push(`action = ${param(selection.action)}`);
   if (selection.start) where.push(`time >= ${param(selection.start)}::timestamptz`);
@@ -83,7 +92,8 @@ export function conditions(selection: Selection, params: unknown[]): string[] {
     // Within one user's or one task's rows (few, found by their btree index) checking each row
     // is faster than the GIN index, whose prefix look-ups of common words touch thousands of
     // entries and which the planner misjudges; `|| ''` keeps it from using the index there.
-    const vector = selection.actor || selection.taskId ? `(search || ''::tsvector)` : 'search';
+    const vector =
+      selection.actor || selection.actorEmail || selection.taskId ? `(search || ''::tsvector)` : 'search';
     where.push(
       `${vector} @@ to_tsquery('simple', ${param(selection.terms.map((t) => `${t}:*`).join(' & '))})`,
     );
@@ -122,6 +132,7 @@ export interface AuditLogRow {
   time: Date;
   time_key: string;
   actor: string | null;
+  actor_email: string | null;
   action: string;
   task_id: string | null;
   changes: Record<string, { before: unknown; after: unknown }>;
@@ -131,6 +142,12 @@ export interface AuditLogRow {
   hash: string;
 }
 
+/** The title a task event carried (security events have none). */
+function titleOf(payload: unknown): string | null {
+  const title = (payload as { task?: { title?: unknown } } | null)?.task?.title;
+  return typeof title === 'string' ? title : null;
+}
+
 /** The public shape (AuditLog of contracts). */
 export function toAuditLog(row: AuditLogRow) {
   return {
@@ -138,8 +155,10 @@ export function toAuditLog(row: AuditLogRow) {
     event_id: row.event_id,
     time: row.time.toISOString(),
     actor: row.actor,
+    actor_email: row.actor_email,
     action: row.action,
     task_id: row.task_id,
+    task_title: row.task_id ? titleOf(row.payload) : null,
     changes: row.changes,
     trace_id: row.trace_id,
     source: row.source,
@@ -164,9 +183,12 @@ export async function fetchRows(
     where.push(`(time, id) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
   }
   params.push(limit);
+  // Names come from audit_actors (ADR 0025); its columns share no name with audit_logs', so the
+  // conditions above stay unqualified.
   const text = `SELECT id::text AS id, event_id, time, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_key,
-       actor, action, task_id, changes, trace_id, source, payload, hash
-     FROM audit_logs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       actor, audit_actors.email AS actor_email, action, task_id, changes, trace_id, source, payload, hash
+     FROM audit_logs LEFT JOIN audit_actors ON audit_actors.user_id = audit_logs.actor
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY audit_logs.time DESC, audit_logs.id DESC LIMIT $${params.length}`;
   // A named (prepared) statement per filter combination: planning over every partition's
   // indexes costs more than running the query, and the plan is kept per connection.

@@ -90,6 +90,15 @@ describe('conditions', () => {
     ]);
     expect(conditions({ empty: true, actor: bob }, [])).toEqual(['false']);
   });
+
+  it('finds the actor of an email through audit_actors, any letter case, beside the own-rows rule', () => {
+    const params: unknown[] = [];
+    expect(conditions(selectionOf(alice, { actor_email: 'Bob@Example.com' }), params)).toEqual([
+      'actor = $1::uuid',
+      'actor IN (SELECT user_id FROM audit_actors WHERE lower(email) = lower($2))',
+    ]);
+    expect(params).toEqual([alice.userId, 'Bob@Example.com']);
+  });
 });
 
 describe('cursor', () => {

@@ -33,6 +33,9 @@ export const CSV_COLUMNS = [
   'source',
   'payload',
   'hash',
+  // Added later (ADR 0025): at the end, so that the earlier columns keep their positions.
+  'actor_email',
+  'task_title',
 ] as const;
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, quote or line break; objects as JSON. */

@@ -11,6 +11,21 @@ import type { Migration } from '@taskstream/platform';
  * the hash of each dropped row whose successor was not dropped with it, so that a surviving
  * row whose predecessor went with an expired partition can still be checked.
  */
+/**
+ * The actors' emails told by rows already recorded (the rule of `identityOf` in ingest.ts): the
+ * newest successful login or self-registration per actor; a newer one already known is kept.
+ */
+export const BACKFILL_ACTORS = `
+  INSERT INTO audit_actors (user_id, email, seen_at)
+  SELECT DISTINCT ON (actor) actor, payload->>'email', time FROM audit_logs
+  WHERE actor IS NOT NULL AND payload->>'email' IS NOT NULL
+    AND (action = 'auth.login_succeeded'
+      OR (action = 'auth.registered' AND payload->>'by' = 'self' AND payload->>'outcome' = 'created'))
+  ORDER BY actor, time DESC
+  ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, seen_at = excluded.seen_at
+  WHERE audit_actors.seen_at < excluded.seen_at;
+`;
+
 export const auditMigrations: Migration[] = [
   {
     id: '001_audit_logs',
@@ -84,6 +99,21 @@ export const auditMigrations: Migration[] = [
     id: '002_security_events',
     sql: `
       ALTER TABLE audit_logs ALTER COLUMN actor DROP NOT NULL, ALTER COLUMN task_id DROP NOT NULL;
+    `,
+  },
+  {
+    // Who an actor id is (ADR 0025): the email of the newest login or self-registration the trail
+    // recorded, kept apart from the partitions so that it outlives their retention. Filled from
+    // the rows already recorded; an account seen by neither shows by id until its next login.
+    id: '003_audit_actors',
+    sql: `
+      CREATE TABLE audit_actors (
+        user_id uuid PRIMARY KEY,
+        email text NOT NULL,
+        seen_at timestamptz NOT NULL
+      );
+      CREATE INDEX audit_actors_email ON audit_actors (lower(email));
+      ${BACKFILL_ACTORS}
     `,
   },
 ];

@@ -14,6 +14,7 @@ import { InboxScreen } from './screens/inbox.js';
 import { AuthScreen } from './screens/login.js';
 import { MailboxScreen } from './screens/mailbox.js';
 import { MonitorScreen } from './screens/monitor.js';
+import { PasswordScreen } from './screens/password.js';
 import { SettingsScreen } from './screens/settings.js';
 import { TaskFormScreen } from './screens/task-form.js';
 import { TasksScreen } from './screens/tasks.js';
@@ -326,6 +327,7 @@ function Screen({ path, admin }: { path: string; admin: boolean }) {
   if (path === '/inbox') return <InboxScreen />;
   if (path === '/mailbox') return <MailboxScreen />;
   if (path === '/settings') return <SettingsScreen />;
+  if (path === '/settings/password') return <PasswordScreen />;
   if (path.startsWith('/admin/')) {
     if (!admin) return <Message title="Admins only" text="This page is for administrators." />;
     if (path === '/admin/audit') return <AuditScreen />;

@@ -97,7 +97,10 @@ export function createApi(options: ApiOptions): Api {
       } catch {
         // not JSON (a proxy's page)
       }
-      if (response.status === 401 && token) options.onUnauthorized?.();
+      // `invalid_credentials` is about a password in the body (the current one, on a password
+      // change), not the token: the session goes on.
+      if (response.status === 401 && token && error?.code !== 'invalid_credentials')
+        options.onUnauthorized?.();
       throw new ApiError(
         response.status,
         error?.code ?? 'http_error',

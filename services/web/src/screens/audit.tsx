@@ -10,6 +10,7 @@ import type { AuditLog, AuditLogPage, AuditVerifyResult } from '../types.js';
 const EVENT_TYPES = ['task.created', 'task.updated', 'task.completed', 'task.reopened', 'task.deleted'];
 
 interface Filters {
+  actor_email: string;
   user_id: string;
   task_id: string;
   event_type: string;
@@ -18,12 +19,13 @@ interface Filters {
   q: string;
 }
 
-/** The filters typed in (the event type is a choice): user and task first, then the rest. */
+/** The filters typed in (the event type is a choice): who and which task first, then the rest. */
 const TEXT_FILTERS: {
   key: Exclude<keyof Filters, 'event_type'>;
   label: string;
-  type?: 'datetime-local' | 'search';
+  type?: 'datetime-local' | 'search' | 'email';
 }[] = [
+  { key: 'actor_email', label: 'Actor email', type: 'email' },
   { key: 'user_id', label: 'User id' },
   { key: 'task_id', label: 'Task id' },
   { key: 'start', label: 'From', type: 'datetime-local' },
@@ -31,13 +33,22 @@ const TEXT_FILTERS: {
   { key: 'q', label: 'Text', type: 'search' },
 ];
 
-const emptyFilters: Filters = { user_id: '', task_id: '', event_type: '', start: '', end: '', q: '' };
+const emptyFilters: Filters = {
+  actor_email: '',
+  user_id: '',
+  task_id: '',
+  event_type: '',
+  start: '',
+  end: '',
+  q: '',
+};
 
 /** `datetime-local` in the browser's zone → ISO instant. */
 const isoOf = (local: string) => (local ? new Date(local).toISOString() : undefined);
 
 function queryOf(filters: Filters): Query {
   return {
+    actor_email: filters.actor_email.trim() || undefined,
     user_id: filters.user_id.trim() || undefined,
     task_id: filters.task_id.trim() || undefined,
     event_type: filters.event_type || undefined,
@@ -83,7 +94,7 @@ export function AuditScreen() {
     <Field key={key} id={`audit-${key}`} label={label}>
       <input
         id={`audit-${key}`}
-        // Preact types each input type separately; the value is one of the three above.
+        // Preact types each input type separately; the value is one of those above.
         type={(type ?? 'text') as 'text'}
         spellcheck={false}
         value={draft[key]}
@@ -140,7 +151,7 @@ export function AuditScreen() {
       ) : (
         <>
           <form class="filters" onSubmit={search} aria-label="Filter audit rows">
-            {TEXT_FILTERS.slice(0, 2).map(textFilter)}
+            {TEXT_FILTERS.slice(0, 3).map(textFilter)}
             <Field id="audit-type" label="Event type">
               <select
                 id="audit-type"
@@ -155,7 +166,7 @@ export function AuditScreen() {
                 ))}
               </select>
             </Field>
-            {TEXT_FILTERS.slice(2).map(textFilter)}
+            {TEXT_FILTERS.slice(3).map(textFilter)}
             <button type="submit" class="primary align-end">
               Search
             </button>
@@ -208,7 +219,7 @@ export function AuditScreen() {
                 <tr>
                   <th scope="col">Time</th>
                   <th scope="col">Action</th>
-                  <th scope="col">Task</th>
+                  <th scope="col">Subject</th>
                   <th scope="col">Actor</th>
                   <th scope="col">Changes</th>
                   <th scope="col">Hash</th>
@@ -220,17 +231,22 @@ export function AuditScreen() {
                     key={row.id}
                     data-audit-id={row.id}
                     data-task-id={row.task_id ?? undefined}
+                    data-actor-id={row.actor ?? undefined}
                     data-action={row.action}
                   >
                     <td data-label="Time">
                       <time dateTime={row.time}>{formatInZone(row.time, zone)}</time>
                     </td>
                     <td data-label="Action">{row.action}</td>
-                    <td data-label="Task">
-                      <ShortId id={row.task_id} />
+                    <td data-label="Subject" class="subject">
+                      {row.task_id ? (
+                        <Named name={row.task_title} id={row.task_id} kind="task" />
+                      ) : (
+                        securitySubject(row) || '—'
+                      )}
                     </td>
-                    <td data-label="Actor">
-                      <ShortId id={row.actor} />
+                    <td data-label="Actor" class="actor">
+                      <Named name={row.actor_email} id={row.actor} kind="actor" />
                     </td>
                     <td data-label="Changes" class="changes">
                       {summary(row.changes) || '—'}
@@ -269,7 +285,49 @@ export function AuditScreen() {
   );
 }
 
-/** A uuid's first characters (the whole one on hover); security events may have no task or actor. */
-function ShortId({ id }: { id: string | null }) {
-  return id ? <code title={id}>{id.slice(0, 8)}…</code> : <span>—</span>;
+/** What a security event was about: the account, the dead letter or the export. */
+function securitySubject(row: AuditLog): string {
+  const p = (row.payload ?? {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+  if (text(p.email)) return text(p.email);
+  if (text(p.dead_letter_id)) return `dead letter ${text(p.dead_letter_id)}`;
+  if (text(p.topic))
+    return `${text(p.topic)}${p.replayed !== undefined ? ` (${text(p.replayed)} replayed)` : ''}`;
+  if (text(p.format)) return `${text(p.format)} export`;
+  return '';
+}
+
+/**
+ * A task or actor by name, its full id on hover and a button that copies it (UUIDv7 ids begin
+ * with their time, so no prefix tells two apart). Without a known name the id is the name.
+ * Security events may have no actor.
+ */
+function Named({ name, id, kind }: { name: string | null; id: string | null; kind: 'task' | 'actor' }) {
+  const { toast } = useApp();
+  if (!id) return <span>—</span>;
+  const copy = () =>
+    navigator.clipboard.writeText(id).then(
+      () => toast(`Copied the ${kind} id ${id}.`),
+      () => toast(`Could not copy; the ${kind} id is ${id}.`, 'error'),
+    );
+  return (
+    <span class="named">
+      {name ? (
+        <span class="name" title={id}>
+          {name}
+        </span>
+      ) : (
+        <code class="full-id">{id}</code>
+      )}{' '}
+      <button
+        type="button"
+        class="link-button copy-id"
+        title={`Copy the ${kind} id`}
+        aria-label={`Copy ${kind} id ${id}`}
+        onClick={copy}
+      >
+        Copy id
+      </button>
+    </span>
+  );
 }

@@ -57,6 +57,9 @@ export function SettingsScreen() {
         <dt>Role</dt>
         <dd>{session.role}</dd>
       </dl>
+      <p>
+        <a href="#/settings/password">Change password</a>
+      </p>
 
       <h2 id="preferences-title">Notification preferences</h2>
       <PreferencesSection />
