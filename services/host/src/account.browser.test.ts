@@ -137,7 +137,7 @@ test('the audit viewer names actors by email and tasks by title, and filters by 
   // The full ids are there: on hover, and for the copy button's name.
   const created = page.locator('tr[data-action="task.created"]');
   await expect(created.locator('td.actor .name').getAttribute('title')).resolves.toBe(ann.id);
-  await created.getByRole('button', { name: `Copy actor id ${ann.id}` }).waitFor();
+  await created.getByRole('button', { name: `Copy the actor's id, ${ann.id}` }).waitFor();
   await suite.screenshot(page, 'audit-names');
 
   const benRows = await eventually(

@@ -322,8 +322,9 @@ function Named({ name, id, kind }: { name: string | null; id: string | null; kin
       <button
         type="button"
         class="link-button copy-id"
-        title={`Copy the ${kind} id`}
-        aria-label={`Copy ${kind} id ${id}`}
+        // Not "… task id": that is the filter field's name.
+        title={`Copy the ${kind}'s id`}
+        aria-label={`Copy the ${kind}'s id, ${id}`}
         onClick={copy}
       >
         Copy id
