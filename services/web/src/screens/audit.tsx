@@ -305,8 +305,12 @@ function securitySubject(row: AuditLog): string {
 function Named({ name, id, kind }: { name: string | null; id: string | null; kind: 'task' | 'actor' }) {
   const { toast } = useApp();
   if (!id) return <span>—</span>;
+  // No clipboard API outside secure contexts (a plain-http address other than localhost).
   const copy = () =>
-    navigator.clipboard.writeText(id).then(
+    (navigator.clipboard
+      ? navigator.clipboard.writeText(id)
+      : Promise.reject(new Error('no clipboard'))
+    ).then(
       () => toast(`Copied the ${kind} id ${id}.`),
       () => toast(`Could not copy; the ${kind} id is ${id}.`, 'error'),
     );
