@@ -2,24 +2,11 @@ import { useRef, useState } from 'preact/hooks';
 import { Field } from '../components/field.js';
 import { PageHeading } from '../components/page.js';
 import { useApp } from '../context.js';
-import { ApiError, errorMessage } from '../lib/api.js';
-
-type FieldName = 'current' | 'next' | 'confirm';
-type Errors = Partial<Record<FieldName | 'form', string>>;
-
-/** Which field an answer of `POST /api/auth/password` is about, and what to say there. */
-export function passwordErrors(err: unknown): Errors {
-  if (!(err instanceof ApiError)) return { form: errorMessage(err) };
-  if (err.code === 'invalid_credentials') return { current: 'The current password is wrong.' };
-  const details = Array.isArray(err.details) ? (err.details as { path?: string; message?: string }[]) : [];
-  // The policy names `password` (shared with registration), the body's schema `new_password`.
-  const about = details.find((d) => d.path === 'password' || d.path === 'new_password');
-  if (err.code === 'weak_password' || about)
-    return { next: `The new password ${about?.message ?? err.message.replace(/^password: /, '')}.` };
-  const current = details.find((d) => d.path === 'current_password');
-  if (current) return { current: current.message ?? err.message };
-  return { form: errorMessage(err) };
-}
+import {
+  type PasswordErrors as Errors,
+  type PasswordField as FieldName,
+  passwordErrors,
+} from '../lib/password-errors.js';
 
 /**
  * Changing the password: the current one proves it is the account's owner at the keyboard; the
