@@ -77,15 +77,6 @@ interface Pending {
 const MAX_BATCH = 500;
 
 /**
- * Appends entries to the one hash chain. The chain head row is locked for the transaction, so
- * writers of every process and replica take turns; the duplicate check runs under the same
- * lock, so a redelivered event never gets a second row.
- *
- * Entries that arrive while a transaction is being written (the bus hands over several users'
- * events at once) are written together in the next one: one commit, one lock turn and one WAL
- * flush for the lot. A batch that fails is retried entry by entry, so one bad entry fails alone.
- */
-/**
  * Keeps the newest email per actor of the entries (one row per actor: an upsert may not touch a
  * row twice); an event delivered late does not replace what a newer one told.
  */
@@ -109,6 +100,15 @@ async function rememberActors(client: Queryable, entries: AuditEntry[]) {
   );
 }
 
+/**
+ * Appends entries to the one hash chain. The chain head row is locked for the transaction, so
+ * writers of every process and replica take turns; the duplicate check runs under the same
+ * lock, so a redelivered event never gets a second row.
+ *
+ * Entries that arrive while a transaction is being written (the bus hands over several users'
+ * events at once) are written together in the next one: one commit, one lock turn and one WAL
+ * flush for the lot. A batch that fails is retried entry by entry, so one bad entry fails alone.
+ */
 export function createRecorder(pool: Pool | (() => Pool), partitions: PartitionManager) {
   const poolOf = typeof pool === 'function' ? pool : () => pool;
   let queue: Pending[] = [];
