@@ -268,19 +268,36 @@ function propertyAt(schema: Json, key: string): Json | undefined {
   return node;
 }
 
+/** Every dotted path the schema's `properties` spell out (not into `definitions`). */
+function propertyPaths(node: Json, prefix = ''): string[] {
+  const properties = (node.properties ?? {}) as Record<string, Json>;
+  return Object.entries(properties).flatMap(([key, child]) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    return [path, ...propertyPaths(child, path)];
+  });
+}
+
 /** values.schema.json: draft-07 (what every Helm 3.x and 4 validates), with values.yaml's descriptions. */
 export function valuesJsonSchema(valuesYaml: string): Json {
   const schema = z.toJSONSchema(ValuesSchema, { target: 'draft-07', io: 'input' }) as Json;
   schema.title = 'taskstream Helm chart values';
   schema.description =
     'Generated from scripts/chart-check/values-schema.ts (npx tsx scripts/chart-check/values-schema.ts --write); do not edit.';
+  const docs = readValues(valuesYaml);
   const missing: string[] = [];
-  for (const doc of readValues(valuesYaml)) {
+  for (const doc of docs) {
     const property = propertyAt(schema, doc.key);
     if (property) property.description = doc.description;
     else missing.push(doc.key);
   }
   if (missing.length) throw new Error(`values.yaml keys the schema does not describe: ${missing.join(', ')}`);
+  // And the other way: a key the schema allows but values.yaml never mentions would be accepted and
+  // ignored, the very mistake the schema is there to stop. (services.<id> takes serviceDefaults' keys.)
+  const keys = docs.map((d) => d.key);
+  const known = (path: string) =>
+    keys.some((k) => k === path || k.startsWith(`${path}.`) || path.startsWith(`${k}.`));
+  const unknown = propertyPaths(schema).filter((p) => !p.startsWith('services.') && !known(p));
+  if (unknown.length) throw new Error(`schema keys values.yaml does not have: ${unknown.join(', ')}`);
   return schema;
 }
 
