@@ -4,11 +4,14 @@
  * Schema validation of the same renders is run.sh's job (kubeconform); this test checks meaning.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PUSH_HOSTS } from '@taskstream/notification';
 import { ConfigSchema, createMetrics } from '@taskstream/platform';
-import { chartDir, helmPath, type Rendered, renderChart, repoRoot } from './helm.js';
+import { parse } from 'yaml';
+import { chartDir, helmPath, type Rendered, releaseName, renderChart, repoRoot } from './helm.js';
+import { renderSchemaFile, schemaPath } from './values-schema.js';
 
 const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];
 /** monitoring.metricsPort's default, which no values file changes. */
@@ -385,5 +388,238 @@ describe('monitoring (ci/all-features-values.yaml)', () => {
     // Alerts and dashboards both query something (a broken scan must not pass vacuously).
     expect(new Set(references.map((r) => r.where)).size).toBeGreaterThanOrEqual(5);
     expect(references.filter((r) => !exported.has(r.metric))).toEqual([]);
+  });
+});
+
+const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as {
+  appVersion: string;
+  home: string;
+  sources: string[];
+  icon: string;
+  maintainers: { name: string; url?: string; email?: string }[];
+};
+
+/** What helm printed when it refused (lint reports on stdout, install on stderr); '' when it succeeded. */
+function refusal(args: string[]): string {
+  try {
+    execFileSync(helm, args, { stdio: 'pipe', encoding: 'utf8', maxBuffer: 64 << 20 });
+    return '';
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    return `${stdout ?? ''}${stderr ?? ''}`;
+  }
+}
+
+describe('values.schema.json', () => {
+  test('is what scripts/chart-check/values-schema.ts generates (npx tsx scripts/chart-check/values-schema.ts --write)', () => {
+    expect(readFileSync(schemaPath, 'utf8')).toBe(renderSchemaFile());
+  });
+
+  test("scripts/k8s's overlay on values-minikube.yaml passes it", () => {
+    const overlay = join(repoRoot, 'scripts/k8s/values-local-node.yaml');
+    const minikube = join(chartDir, 'values-minikube.yaml');
+    expect(refusal(['lint', '--strict', chartDir, '-f', minikube, '-f', overlay])).toBe('');
+  });
+
+  // Each a mistake someone could make in a values file; helm must refuse before rendering anything.
+  const typos: [string, string, RegExp][] = [
+    ['a misspelt key', 'serviceDefaults:\n  replica: 3\n', /replica/],
+    ['a misspelt service', 'services:\n  taskapi:\n    replicas: 1\n', /taskapi/],
+    ['a wrong type', 'services:\n  sync:\n    replicas: two\n', /replicas/],
+    ['a misspelt environment variable', 'env:\n  LOG_LEVL: debug\n', /LOG_LEVL/],
+    ['a boolean as a string', 'ingress:\n  enabled: "yes"\n', /enabled/],
+    ['an unknown pull policy', 'global:\n  image:\n    pullPolicy: Sometimes\n', /pullPolicy/],
+    [
+      'a scheme in the OTLP address',
+      'dapr:\n  tracing:\n    otlpEndpoint: http://collector:4317\n',
+      /otlpEndpoint/,
+    ],
+  ];
+  test.each(typos)('refuses %s at install and lint', (_what, yaml, names) => {
+    const dir = mkdtempSync(join(tmpdir(), 'values-typo-'));
+    try {
+      const file = join(dir, 'typo.yaml');
+      writeFileSync(file, yaml);
+      const base = ['-f', join(chartDir, 'values-minikube.yaml'), '-f', file];
+      const install = refusal(['install', releaseName, chartDir, '--dry-run=client', ...base]);
+      expect(install).toMatch(/values don't meet the specifications of the schema/);
+      expect(install).toMatch(names);
+      expect(refusal(['lint', '--strict', chartDir, ...base])).toMatch(names);
+      // The same file without the mistake installs: the schema, not something else, refused it.
+      expect(refusal(['install', releaseName, chartDir, '--dry-run=client', base[0]!, base[1]!])).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Chart.yaml and NOTES.txt need no checkout of the repository', () => {
+  test('home, sources, maintainers and an icon URL', () => {
+    expect(chart.home).toMatch(/^https:\/\//);
+    expect(chart.sources.length).toBeGreaterThan(0);
+    for (const s of chart.sources) expect(s).toMatch(/^https:\/\//);
+    expect(chart.maintainers[0]?.name).toBeTruthy();
+    expect(chart.icon).toMatch(/^https:\/\/.+\.svg$/);
+    // The icon the URL serves is the one in the chart.
+    expect(chart.icon.endsWith('/helm/taskstream/icon.svg')).toBe(true);
+    expect(readFileSync(join(chartDir, 'icon.svg'), 'utf8')).toContain('<svg');
+  });
+
+  test.each(valuesFiles)(
+    'NOTES.txt with %s: no npm, no repository paths; the admin CLI through kubectl exec',
+    (file) => {
+      const out = execFileSync(
+        helm,
+        [
+          'install',
+          releaseName,
+          chartDir,
+          '--dry-run=client',
+          '--namespace',
+          'taskstream',
+          '-f',
+          join(chartDir, file),
+        ],
+        { encoding: 'utf8', maxBuffer: 64 << 20 },
+      );
+      const notes = out.slice(out.indexOf('NOTES:'));
+      expect(notes.length).toBeGreaterThan(100);
+      // Links (the runbooks) are fine; a path into a checkout or an npm script is not.
+      const text = notes.replace(/https?:\/\/\S+/g, '<url>');
+      expect(text).not.toMatch(/\bnpm\b|\bnpx\b|\btsx\b|\bscripts\/|helm\/taskstream|docs\/|\.ts\b/);
+      expect(notes).toContain(
+        'kubectl -n taskstream exec -it deploy/taskstream-task-api -c task-api -- taskstream login --email',
+      );
+      expect(notes).toContain('helm test taskstream -n taskstream');
+    },
+  );
+});
+
+describe('helm test', () => {
+  test.each(valuesFiles)(
+    '%s: one Pod checks readiness, the API and a WebSocket through the Services',
+    (file) => {
+      const pods = objects(file, 'Pod').filter((p) => p.metadata.annotations?.['helm.sh/hook'] === 'test');
+      expect(pods).toHaveLength(1);
+      const pod = pods[0];
+      expect(pod.metadata.labels['app.kubernetes.io/component']).toBe('helm-test');
+      const [container] = pod.spec.containers;
+      // The script of files/helm-test.mjs (int-tested against the real services), run by the image's node.
+      expect(container.command.slice(0, 3)).toEqual(['node', '--input-type=module', '-e']);
+      expect(container.command[3]).toContain(
+        readFileSync(join(chartDir, 'files/helm-test.mjs'), 'utf8').trim(),
+      );
+      const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e]));
+      const services = objects(file, 'Service').map((s) => s.metadata.name);
+      const host = (url: string) => new URL(url).hostname.split('.')[0];
+      expect(host(env.API_URL.value)).toBe('taskstream-task-api');
+      expect(host(env.WS_URL.value)).toBe('taskstream-sync');
+      expect(new URL(env.WS_URL.value).pathname).toBe('/ws/tasks');
+      for (const url of env.READYZ_URLS.value.split(' ')) expect(services).toContain(host(url));
+      expect(env.READYZ_URLS.value.split(' ')).toHaveLength(APP_IDS.length);
+      expect(env.JWT_SECRET.valueFrom.secretKeyRef).toMatchObject({ key: 'JWT_SECRET', optional: true });
+      expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    },
+  );
+});
+
+describe('images', () => {
+  const image = (file: string, args: string[] = []) =>
+    Object.fromEntries(
+      renderChart(['-f', join(chartDir, file), ...args], helm)
+        .filter((r) => ['Deployment', 'StatefulSet'].includes(r.object.kind))
+        .map((r) => r.object as Obj)
+        .filter((w) => APP_IDS.includes(w.metadata.labels['app.kubernetes.io/component']))
+        .map((w) => [
+          w.metadata.labels['app.kubernetes.io/component'],
+          w.spec.template.spec.containers[0].image,
+        ]),
+    );
+
+  test("are <registry>/taskstream/<service>:<version>, the version the chart's appVersion", () => {
+    expect(image('values-aks.yaml')).toEqual(
+      Object.fromEntries(
+        APP_IDS.map((id) => [id, `taskstream.azurecr.io/taskstream/${id}:${chart.appVersion}`]),
+      ),
+    );
+    expect(
+      image('values-aks.yaml', [
+        '--set',
+        'global.image.registry=ghcr.io/acme',
+        '--set',
+        'global.image.tag=1.2.3',
+      ]),
+    ).toEqual(Object.fromEntries(APP_IDS.map((id) => [id, `ghcr.io/acme/taskstream/${id}:1.2.3`])));
+    // No registry: the name the local clusters load the images under (scripts/k8s/images.ts, minikube image build).
+    expect(image('values-minikube.yaml')).toEqual(
+      Object.fromEntries(APP_IDS.map((id) => [id, `taskstream/${id}:dev`])),
+    );
+  });
+});
+
+describe('the services export their own traces where the sidecars export theirs', () => {
+  const otlp = (file: string, args: string[] = []) =>
+    renderChart(['-f', join(chartDir, file), ...args], helm)
+      .filter((r) => ['Deployment', 'StatefulSet'].includes(r.object.kind))
+      .map((r) => r.object as Obj)
+      .filter((w) => APP_IDS.includes(w.metadata.labels['app.kubernetes.io/component']))
+      .map((w) => {
+        const env = w.spec.template.spec.containers[0].env as Obj[];
+        return env.filter((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT').map((e) => e.value);
+      });
+
+  test.each([
+    ['values-minikube.yaml', [], []],
+    // The sidecars speak gRPC to 4317; the app's exporter is OTLP/HTTP, the collector's 4318.
+    ['values-aks.yaml', [], ['http://otel-collector.observability.svc.cluster.local:4318']],
+    ['ci/all-features-values.yaml', [], ['https://otel-collector.observability:4318']],
+    [
+      'values-aks.yaml',
+      ['--set', 'dapr.tracing.otlpProtocol=http', '--set', 'dapr.tracing.otlpEndpoint=collector:14318'],
+      ['http://collector:14318'],
+    ],
+    [
+      'values-aks.yaml',
+      ['--set', 'dapr.tracing.appEndpoint=http://app-collector:4318'],
+      ['http://app-collector:4318'],
+    ],
+    // A variable named in `env` wins, and is not set twice.
+    ['values-aks.yaml', ['--set', 'env.OTEL_EXPORTER_OTLP_ENDPOINT=http://mine:4318'], ['http://mine:4318']],
+  ] as [string, string[], string[]][])('%s %j: %j', (file, args, expected) => {
+    const perService = otlp(file, args);
+    expect(perService).toHaveLength(APP_IDS.length);
+    for (const values of perService) expect(values).toEqual(expected);
+  });
+});
+
+describe('alerts', () => {
+  const rules = (args: string[] = []): Obj[] =>
+    renderChart(['-f', join(chartDir, 'ci/all-features-values.yaml'), ...args], helm)
+      .filter((r) => r.object.kind === 'PrometheusRule')
+      .flatMap((r) => (r.object as Obj).spec.groups.flatMap((g: Obj) => g.rules))
+      .filter((rule: Obj) => rule.alert);
+
+  test("every alert's runbook_url is a page of docs/runbooks at this version", () => {
+    const base = `${chart.home}/blob/v${chart.appVersion}/docs/runbooks/`;
+    const alerts = rules();
+    expect(alerts.length).toBeGreaterThanOrEqual(4);
+    const index = readFileSync(join(repoRoot, 'docs/runbooks/README.md'), 'utf8');
+    for (const rule of alerts) {
+      const url = rule.annotations?.runbook_url as string;
+      expect({ alert: rule.alert, base: url?.slice(0, base.length) }).toEqual({ alert: rule.alert, base });
+      const page = join(repoRoot, 'docs/runbooks', url.slice(base.length));
+      expect({ alert: rule.alert, exists: existsSync(page) }).toEqual({ alert: rule.alert, exists: true });
+      // The page is about this alert, and the index lists it.
+      expect(readFileSync(page, 'utf8').split('\n')[0]).toBe(`# ${rule.alert}`);
+      expect(index).toContain(`\`${rule.alert}\``);
+    }
+  });
+
+  test('monitoring.prometheusRule.runbookBaseUrl moves every link', () => {
+    for (const rule of rules([
+      '--set',
+      'monitoring.prometheusRule.runbookBaseUrl=https://wiki.example.com/runbooks/',
+    ]))
+      expect(rule.annotations.runbook_url).toMatch(/^https:\/\/wiki\.example\.com\/runbooks\/[a-z-]+\.md$/);
   });
 });

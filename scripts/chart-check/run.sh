@@ -3,14 +3,17 @@
 #
 #   bash scripts/chart-check/run.sh        (npm run chart:check)
 #
-# 1. helm lint --strict with every values file;
+# 1. helm lint --strict with every values file (and scripts/k8s's overlay on values-minikube.yaml),
+#    which validates each against values.schema.json;
 # 2. helm template with every values file (values-*.yaml, ci/*.yaml) at the lowest and newest
 #    Kubernetes version the chart supports, and kubeconform -strict on every object against the
 #    Kubernetes schemas and the Dapr and Prometheus Operator (PrometheusRule, ServiceMonitor) CRD
 #    schemas: zero invalid, zero errors, zero skipped;
-# 3. values.yaml alone must refuse to render (no Secret, no brokers);
+# 3. values.yaml alone must refuse to render (no Secret, no brokers); a misspelt value must be
+#    refused by the schema;
 # 4. kubeconform must reject fixtures/invalid.yaml (a validator that passes everything fails);
-# 5. helm/taskstream/README.md's values table and dapr-components/kubernetes/ match the chart;
+# 5. helm/taskstream/README.md's values table, values.schema.json (values-schema.ts) and
+#    dapr-components/kubernetes/ match the chart;
 # 6. services/*/Dockerfile match Dockerfile.template (dockerfiles.sh);
 # 7. shellcheck on the deployment scripts, actionlint on .github/workflows.
 # Tools are built or fetched once into ${TASKSTREAM_CACHE:-$HOME/.cache/taskstream} (tools.sh).
@@ -55,6 +58,13 @@ for f in "${VALUES_FILES[@]}"; do
     fail "lint $f"
   fi
 done
+# The local node's overlay (scripts/k8s, deploy-local.sh --cluster local) is only used on Minikube's values.
+if "$HELM" lint --strict "$CHART" -f "$CHART/values-minikube.yaml" -f "$REPO/scripts/k8s/values-local-node.yaml" >"$OUT/lint.log" 2>&1; then
+  pass "lint values-minikube.yaml + scripts/k8s/values-local-node.yaml"
+else
+  cat "$OUT/lint.log"
+  fail "lint values-minikube.yaml + scripts/k8s/values-local-node.yaml"
+fi
 
 step "render and validate (kubeconform -strict; Kubernetes ${KUBE_VERSIONS[*]}, Dapr $DAPR_VERSION and prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs)"
 objects=0
@@ -91,6 +101,15 @@ else
   cat "$OUT/default.log"
   fail "values.yaml alone failed for another reason"
 fi
+if "$HELM" template taskstream "$CHART" -f "$CHART/values-minikube.yaml" --set serviceDefaults.replica=3 \
+  >"$OUT/typo.yaml" 2>"$OUT/typo.log"; then
+  fail "a misspelt value (serviceDefaults.replica) rendered; values.schema.json must refuse it"
+elif grep -q "additional properties 'replica' not allowed" "$OUT/typo.log"; then
+  pass "a misspelt value is refused: $(grep -o "additional properties 'replica' not allowed" "$OUT/typo.log")"
+else
+  cat "$OUT/typo.log"
+  fail "a misspelt value failed for another reason"
+fi
 report=$(kubeconform 1.29.0 "$REPO/scripts/chart-check/fixtures/invalid.yaml" 2>&1) || true
 if [[ $report == *"Valid: 0, Invalid: 5, Errors: 1, Skipped: 0"* ]]; then
   pass "kubeconform rejects all 6 objects of fixtures/invalid.yaml"
@@ -104,6 +123,11 @@ if (cd "$REPO" && "$REPO/node_modules/.bin/tsx" scripts/chart-check/values-readm
   pass "helm/taskstream/README.md lists every value"
 else
   fail "helm/taskstream/README.md"
+fi
+if (cd "$REPO" && "$REPO/node_modules/.bin/tsx" scripts/chart-check/values-schema.ts --check); then
+  pass "helm/taskstream/values.schema.json matches scripts/chart-check/values-schema.ts"
+else
+  fail "helm/taskstream/values.schema.json"
 fi
 if (cd "$REPO" && "$REPO/node_modules/.bin/tsx" scripts/chart-check/components.ts --check); then
   pass "dapr-components/kubernetes matches the chart"

@@ -32,3 +32,17 @@ test('the changelog has a section for the version', () => {
   expect(read('CHANGELOG.md')).toContain(`## [${pkg.version}]`);
   expect(read('LICENSE')).toContain('Apache License');
 });
+
+test('images are <registry>/taskstream/<service>, pushed as :<version> from the tag v<version>', () => {
+  const workflow = read('.github/workflows/build-test.yml');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's ${OWNER,,}, matched as written
+  expect(workflow).toContain('image="ghcr.io/${OWNER,,}/taskstream/$SERVICE"');
+  expect(workflow).toContain('tags+=$\'\\n\'"$image:$version"');
+  expect(workflow).toContain('"v$version"');
+  // The chart's default tag is its appVersion (the chart test renders it), under the same repository.
+  const values = parse(read('helm/taskstream/values.yaml')) as { global: { image: Record<string, string> } };
+  expect(values.global.image).toMatchObject({ repository: 'taskstream', tag: '' });
+  expect(read('helm/taskstream/templates/_helpers.tpl')).toContain(
+    '{{- $tag := .svc.image.tag | default $g.tag | default .root.Chart.AppVersion -}}',
+  );
+});

@@ -178,6 +178,12 @@ services/platform/src/config.ts only. The Dapr tokens go only to containers besi
   value: {{ printf "%s://%s" (ternary "https" "http" $root.Values.ingress.tls.enabled) $root.Values.ingress.host | quote }}
 {{- end }}
 {{- end }}
+{{- $otlp := include "taskstream.appOtlpEndpoint" $root }}
+{{- if and .sidecar $otlp (not (hasKey $root.Values.env "OTEL_EXPORTER_OTLP_ENDPOINT")) (not (hasKey (default (dict) $svc.env) "OTEL_EXPORTER_OTLP_ENDPOINT")) }}
+# The app's own spans go where the sidecars' go (dapr.tracing).
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $otlp | quote }}
+{{- end }}
 {{- $plain := deepCopy $root.Values.env -}}
 {{- include "taskstream.merge" (list $plain (default (dict) $svc.env)) -}}
 {{- range $name, $value := $plain }}
@@ -230,6 +236,31 @@ services/platform/src/config.ts only. The Dapr tokens go only to containers besi
       name: {{ required "dapr.appToken.existingSecret is required" $root.Values.dapr.appToken.existingSecret }}
       key: token
 {{- end }}
+{{- end -}}
+
+{{/*
+The OTLP/HTTP base URL of the services' own spans (OTEL_EXPORTER_OTLP_ENDPOINT): dapr.tracing.appEndpoint,
+else the sidecars' collector (otlpEndpoint, host:port) on its OTLP/HTTP port: the given one when the
+sidecars speak http too, else 4318, the OpenTelemetry Collector's default (the app exports over
+HTTP only). Empty when nothing is exported.
+*/}}
+{{- define "taskstream.appOtlpEndpoint" -}}
+{{- $t := .Values.dapr.tracing -}}
+{{- if $t.appEndpoint -}}
+{{- $t.appEndpoint -}}
+{{- else if $t.otlpEndpoint -}}
+{{- $parts := splitList ":" $t.otlpEndpoint -}}
+{{- $port := "4318" -}}
+{{- if and (eq $t.otlpProtocol "http") (gt (len $parts) 1) -}}
+{{- $port = last $parts -}}
+{{- end -}}
+{{- printf "%s://%s:%s" (ternary "https" "http" $t.otlpIsSecure) (first $parts) $port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the alerts' runbook_url point: docs/runbooks/ of this version, unless runbookBaseUrl says otherwise. */}}
+{{- define "taskstream.runbookBaseUrl" -}}
+{{- .Values.monitoring.prometheusRule.runbookBaseUrl | default (printf "%s/blob/v%s/docs/runbooks" .Chart.Home .Chart.AppVersion) | trimSuffix "/" -}}
 {{- end -}}
 
 {{/* The /tmp emptyDir every pod with a read-only root filesystem gets. */}}
