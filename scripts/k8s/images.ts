@@ -47,6 +47,7 @@ export const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync
 export const MANIFEST_WORKSPACES = [
   'contracts',
   'packages/recurrence',
+  'packages/cli',
   'services/platform',
   'services/task-api',
   'services/recurring',
