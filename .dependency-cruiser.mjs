@@ -136,7 +136,12 @@ export function boundaryConfig(root) {
     options: {
       baseDir: root,
       doNotFollow: { path: 'node_modules' },
-      exclude: { path: '(^|/)(dist|\\.data|\\.stack|test-artifacts|bench-results)/' },
+      // Build output and local state of this repository, but not node_modules: most packages
+      // live under their dist/, and excluding them hid every import of such a package from the
+      // undeclared-npm-package rule.
+      exclude: {
+        path: '^([.]data|[.]stack|test-artifacts|bench-results|contracts/dist)/|^(packages|services)/[^/]+/dist/',
+      },
       // Type-only imports cross boundaries too.
       tsPreCompilationDeps: true,
       tsConfig: { fileName: path.join(root, 'tsconfig.json') },

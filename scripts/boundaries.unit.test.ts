@@ -115,3 +115,21 @@ test('a workspace package the importer does not declare fails', () => {
   expect(output).toMatch(/undeclared-workspace: services\/beta\/src\/index\.ts → services\/platform/);
   expect(status).not.toBe(0);
 });
+
+test('an npm package a workspace imports but only the root declares fails, also one that lives in dist/', () => {
+  write('node_modules/distpkg/package.json', { name: 'distpkg', type: 'module', main: './dist/index.js' });
+  write('node_modules/distpkg/dist/index.js', 'export const x = 1;\n');
+  write('package.json', {
+    name: 'fixture',
+    private: true,
+    type: 'module',
+    workspaces: ['services/platform', 'services/alpha', 'services/beta'],
+    devDependencies: { distpkg: '1.0.0' },
+  });
+  write('services/beta/src/index.ts', "import { x } from 'distpkg';\nexport const beta = x;\n");
+  const { status, output } = check();
+  expect(output).toMatch(
+    /undeclared-npm-package: services\/beta\/src\/index\.ts → node_modules\/distpkg\/dist\/index\.js/,
+  );
+  expect(status).not.toBe(0);
+});

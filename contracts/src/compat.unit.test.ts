@@ -1,5 +1,6 @@
 import { breakingChanges, type Schema } from '../scripts/lib/compat.js';
 import { eventJsonSchema } from '../scripts/lib/events.js';
+import { latestRelease } from '../scripts/lib/releases.js';
 
 const object = (
   properties: Record<string, Schema>,
@@ -128,6 +129,21 @@ describe('breakingChanges', () => {
     expect(paths(current, changed)).toEqual([
       '$.data.sequence: type changed from integer to string',
       '$.data.payload.task: property "priority" removed',
+    ]);
+  });
+
+  test('against the newest release kept (the baseline CI has without any git ref): a broken event fails', () => {
+    // As generated.unit.test.ts compares: the release's file is the old schema, the current the new.
+    const release = latestRelease()!;
+    const published = release.events.get('task.created.v1.schema.json') as Schema;
+    const current = eventJsonSchema('task.created') as unknown as {
+      $defs: { Task: { properties: Record<string, Schema> } };
+    };
+    expect(paths(published, current as unknown as Schema)).toEqual([]);
+    const broken = structuredClone(current);
+    broken.$defs.Task.properties.priority = { type: 'number' };
+    expect(paths(published, broken as unknown as Schema)).toEqual([
+      expect.stringMatching(/^\$\.data\.payload\.task\.priority: /),
     ]);
   });
 });

@@ -328,7 +328,7 @@ function baselines(): { label: string; name: string; schema: Schema }[] {
   if (existsSync(dir))
     for (const file of readdirSync(dir))
       consider(`working tree ${file}`, file, () => readFileSync(join(dir, file), 'utf8'));
-  const ref = process.env.CONTRACTS_BASE_REF ?? 'HEAD';
+  const ref = process.env.CONTRACTS_BASE_REF || 'HEAD'; // set but empty (a workflow's unset value): HEAD
   const git = (...args: string[]) =>
     execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   let listed: string[] = [];

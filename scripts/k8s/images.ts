@@ -47,6 +47,7 @@ export const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync
 export const MANIFEST_WORKSPACES = [
   'contracts',
   'packages/recurrence',
+  'packages/cli',
   'services/platform',
   'services/task-api',
   'services/recurring',
@@ -73,8 +74,8 @@ export function serviceImageSpec(service: string) {
     user: '1000:1000',
     exposedPorts: ['8080'],
     entrypoint: ['node', `services/${service}/dist/main.js`],
-    /** `npm install` arguments of the production dependencies (the `deps` stage). */
-    depsInstall: ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'],
+    /** `npm` arguments of the production dependencies (the `deps` stage). */
+    depsInstall: ['ci', '--omit=dev', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'],
     /** Workspaces copied whole (compiled code and data files). */
     workspaces: ['contracts', 'packages', 'services/platform', `services/${service}`],
     /** The web UI's static files go with task-api only. */

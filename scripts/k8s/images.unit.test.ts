@@ -58,7 +58,7 @@ describe.each(SERVICES)('the %s image follows its Dockerfile', (service) => {
 
   test('production dependencies only, installed as the deps stage does', () => {
     const run = instruction(byName('deps').lines, 'RUN').join(' ');
-    const args = (/\snpm (install .*)$/.exec(run)?.[1] ?? '').trim().split(/\s+/);
+    const args = (/\snpm ((?:ci|install) .*)$/.exec(run)?.[1] ?? '').trim().split(/\s+/);
     expect(args).toEqual(spec.depsInstall);
     expect(args).toContain('--omit=dev');
   });

