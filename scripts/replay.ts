@@ -9,7 +9,8 @@
  * sync: sync_inbox), so what is already there is skipped and a second run applies nothing.
  * `--from` takes an ISO-8601 time (rows written at or after it) or a log position (the
  * row id, as the admin tools and logs show it). Connects to DATABASE_URL, else to the embedded
- * host's PostgreSQL on EMBEDDED_PG_PORT.
+ * host's PostgreSQL on EMBEDDED_PG_PORT. A running deployment does the same through its API
+ * (`taskstream replay --projection …`, ADR 0024); both take the projection's replay lock.
  */
 import { parseArgs } from 'node:util';
 import { auditReplay, createPartitionManager, createRecorder } from '@taskstream/audit';
