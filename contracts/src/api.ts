@@ -162,6 +162,7 @@ export const AuditVerifyQuery = z.strictObject({
 export const AuditVerifyResult = z
   .object({ ok: z.boolean(), checked: z.number().int(), first_broken: z.string().nullable() })
   .meta({ id: 'AuditVerifyResult' });
+export type AuditVerifyResult = z.infer<typeof AuditVerifyResult>;
 
 export const SyncEventsQuery = z.strictObject({
   since: z.coerce.number().int().min(0).default(0),
@@ -197,8 +198,20 @@ export const DeadLetter = z
     last_failed_at: DateTime,
     event: z.unknown(),
     status: z.enum(['pending', 'replayed', 'discarded']),
+    status_reason: z
+      .string()
+      .nullable()
+      .optional()
+      .describe('why it was discarded (the reason the admin gave); null while pending'),
+    status_by: z
+      .string()
+      .nullable()
+      .optional()
+      .describe('who last replayed or discarded it (user id); null while pending'),
+    status_at: DateTime.nullable().optional().describe('when it was last replayed or discarded'),
   })
   .meta({ id: 'DeadLetter' });
+export type DeadLetter = z.infer<typeof DeadLetter>;
 export const DiscardDeadLetterBody = z
   .strictObject({ reason: StoredText().trim().min(1).max(1000) })
   .meta({ id: 'DiscardDeadLetterBody' });
@@ -225,6 +238,72 @@ export const AdminStats = z
     outbox_backlog: z.number().int(),
   })
   .meta({ id: 'AdminStats' });
+
+/**
+ * A projection rebuilt from the kept event log (ADR 0024): one bounded chunk per request, from
+ * `from` on; `next_from` continues where the chunk stopped (null: the log was read to its end).
+ */
+export const ProjectionReplayBody = z
+  .strictObject({
+    from: z
+      .string()
+      .max(40)
+      .regex(/^(\d{1,18}|\d{4}-\d{2}-\d{2}[0-9T:.,+\-Z]*)$/, 'an ISO-8601 time or a log position')
+      .optional()
+      .describe('an ISO-8601 time (rows written at or after it) or a log position (row id)'),
+    dry_run: z.boolean().default(false),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(2_000)
+      .describe('log rows read at most by this request'),
+  })
+  .meta({ id: 'ProjectionReplayBody' });
+export const ProjectionReplayResult = z
+  .object({
+    projection: z.enum(['audit', 'sync']),
+    dry_run: z.boolean(),
+    read: z.number().int(),
+    applied: z.number().int(),
+    skipped_as_duplicate: z.number().int(),
+    ignored: z.number().int(),
+    invalid: z.number().int(),
+    remaining: z.number().int().describe('log rows after this chunk (from `next_from` on)'),
+    next_from: z.string().nullable().describe('the log position to continue from; null when done'),
+  })
+  .meta({ id: 'ProjectionReplayResult' });
+export type ProjectionReplayResult = z.infer<typeof ProjectionReplayResult>;
+
+export const DisableUserBody = z
+  .strictObject({ reason: StoredText().trim().max(1000).optional() })
+  .meta({ id: 'DisableUserBody' });
+/** A user's id, or their email (the admin tools take either). */
+export const UserRefParams = z.strictObject({ id: StoredText().min(1).max(320) });
+export const DisabledUser = z
+  .object({
+    user: z.object({ id: z.uuid(), email: z.string(), disabled_at: DateTime }),
+  })
+  .meta({ id: 'DisabledUser' });
+export type DisabledUser = z.infer<typeof DisabledUser>;
+
+export const MigrationStatus = z
+  .object({
+    scopes: z.array(
+      z.object({
+        scope: z.string().describe('a service, or a platform part (platform, outbox, ops, identity)'),
+        applied: z.array(z.object({ id: z.string(), applied_at: DateTime })),
+        pending: z
+          .array(z.string())
+          .describe(
+            "known to task-api's build and not applied (other services' own are listed as applied only)",
+          ),
+      }),
+    ),
+  })
+  .meta({ id: 'MigrationStatus' });
+export type MigrationStatus = z.infer<typeof MigrationStatus>;
 
 export const Health = z.object({
   status: z.enum(['ok', 'ready', 'not_ready']),
@@ -271,6 +350,15 @@ export interface RouteSpec {
 }
 
 const taskId = '/api/tasks/{id}';
+/** Served by the projection's own service, under the paths the Ingress routes to it. */
+const projectionReplayRoute = (path: string, what: string): RouteSpec => ({
+  method: 'post',
+  path,
+  summary: `Rebuild ${what} from the kept event log, one bounded chunk (one run at a time)`,
+  auth: 'admin',
+  body: ProjectionReplayBody,
+  responses: { 200: ProjectionReplayResult, 400: ErrorBody, 409: ErrorBody },
+});
 export const Routes: RouteSpec[] = [
   {
     method: 'post',
@@ -507,6 +595,14 @@ export const Routes: RouteSpec[] = [
     responses: { 200: DeadLetterPage },
   },
   {
+    method: 'get',
+    path: '/api/admin/dlq/{id}',
+    summary: 'One dead letter, with who replayed or discarded it and why',
+    auth: 'admin',
+    params: DeadLetterIdParams,
+    responses: { 200: DeadLetter, 404: ErrorBody },
+  },
+  {
     method: 'post',
     path: '/api/admin/dlq/{id}/replay',
     summary: 'Replay a dead letter to the consumer that failed it',
@@ -531,6 +627,24 @@ export const Routes: RouteSpec[] = [
     body: DiscardDeadLetterBody,
     responses: { 204: null, 404: ErrorBody },
   },
+  {
+    method: 'post',
+    path: '/api/admin/users/{id}/disable',
+    summary: 'Disable an account (by id or email): its logins and tokens are refused from then on',
+    auth: 'admin',
+    params: UserRefParams,
+    body: DisableUserBody,
+    responses: { 200: DisabledUser, 400: ErrorBody, 404: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/migrations',
+    summary: 'Applied and pending database migrations',
+    auth: 'admin',
+    responses: { 200: MigrationStatus },
+  },
+  projectionReplayRoute('/api/audit-logs/replay', 'the audit trail'),
+  projectionReplayRoute('/api/sync/replay', 'the sync history'),
   {
     method: 'get',
     path: '/api/admin/stats',

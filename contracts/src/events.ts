@@ -95,7 +95,7 @@ const securityEnvelope = <T extends string, P extends z.ZodTypeAny>(type: T, pay
 
 const LoginPayload = z.object({
   email: z.string().max(254),
-  reason: z.enum(['wrong_credentials', 'rate_limited', 'busy']).optional(),
+  reason: z.enum(['wrong_credentials', 'rate_limited', 'busy', 'account_disabled']).optional(),
 });
 const RegistrationPayload = z.object({
   email: z.string().max(254),
@@ -109,6 +109,18 @@ const DeadLetterActionPayload = z.object({
   replayed: z.number().int().nonnegative().optional(),
   reason: z.string().optional(),
 });
+const UserDisabledPayload = z.object({
+  user_id: z.uuid(),
+  email: z.string().max(254),
+  reason: z.string().optional(),
+});
+const ProjectionReplayedPayload = z.object({
+  projection: z.enum(['audit', 'sync']),
+  from: z.string().nullable(),
+  dry_run: z.boolean(),
+  read: z.number().int().nonnegative(),
+  applied: z.number().int().nonnegative(),
+});
 const AuditExportedPayload = z.object({
   format: z.enum(['csv', 'ndjson']),
   filters: z.record(z.string(), z.unknown()),
@@ -121,6 +133,8 @@ export const SecurityEventSchemas = {
   'auth.password_changed': securityEnvelope('auth.password_changed', PasswordChangedPayload),
   'admin.dlq_replayed': securityEnvelope('admin.dlq_replayed', DeadLetterActionPayload),
   'admin.dlq_discarded': securityEnvelope('admin.dlq_discarded', DeadLetterActionPayload),
+  'admin.user_disabled': securityEnvelope('admin.user_disabled', UserDisabledPayload),
+  'admin.projection_replayed': securityEnvelope('admin.projection_replayed', ProjectionReplayedPayload),
   'audit.exported': securityEnvelope('audit.exported', AuditExportedPayload),
 } as const;
 export type SecurityEventName = keyof typeof SecurityEventSchemas;
@@ -201,7 +215,9 @@ export const AppTopics: Record<AppId, AppTopicUse> = {
       'task-events': taskEventNames,
       reminders: ['reminder.scheduled', 'reminder.cancelled'],
       'task-updates': taskEventNames,
-      'security-events': SecurityEventNames.filter((n) => n !== 'audit.exported'),
+      'security-events': SecurityEventNames.filter(
+        (n) => n !== 'audit.exported' && n !== 'admin.projection_replayed',
+      ),
     },
     subscribes: ['task-commands'],
   },
@@ -212,10 +228,10 @@ export const AppTopics: Record<AppId, AppTopicUse> = {
     subscribes: ['reminders', 'task-events'],
   },
   audit: {
-    publishes: { 'security-events': ['audit.exported'] },
+    publishes: { 'security-events': ['audit.exported', 'admin.projection_replayed'] },
     subscribes: ['task-events', 'security-events'],
   },
-  sync: { publishes: {}, subscribes: ['task-updates'] },
+  sync: { publishes: { 'security-events': ['admin.projection_replayed'] }, subscribes: ['task-updates'] },
 };
 
 /**

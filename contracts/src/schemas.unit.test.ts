@@ -69,6 +69,9 @@ const validBodies: Record<string, unknown> = {
   'post /api/auth/password': { current_password: 'x', new_password: 'a longer passphrase' },
   'post /api/admin/users': { email: 'bo@example.com', password: 'correct horse', name: 'Bo', role: 'admin' },
   'post /api/admin/dlq/{id}/discard': { reason: 'the task was deleted before the fix' },
+  'post /api/admin/users/{id}/disable': { reason: 'left the company' },
+  'post /api/audit-logs/replay': { from: '2025-01-31T09:00:00Z', dry_run: true, limit: 500 },
+  'post /api/sync/replay': { from: '42' },
   'post /api/tasks': {
     title: 'Water the plants',
     reminders: [{ offset_minutes: 30 }],

@@ -56,3 +56,4 @@ export const CreateUserBody = RegisterBody.extend({ role: Role.default('user') }
 export type CreateUserBody = z.infer<typeof CreateUserBody>;
 
 export const UserResponse = z.object({ user: User }).meta({ id: 'UserResponse' });
+export type UserResponse = z.infer<typeof UserResponse>;

@@ -59,6 +59,8 @@ const payloads: { [N in EventName]: EventOf<N>['data']['payload'] } = {
   'auth.password_changed': {},
   'admin.dlq_replayed': { dead_letter_id: '42' },
   'admin.dlq_discarded': { dead_letter_id: '42', reason: 'bad rule, fixed by hand' },
+  'admin.user_disabled': { user_id: USER_ID, email: 'ada@example.com', reason: 'left the company' },
+  'admin.projection_replayed': { projection: 'audit', from: null, dry_run: false, read: 12, applied: 3 },
   'audit.exported': { format: 'csv', filters: { task_id: TASK_ID } },
 };
 

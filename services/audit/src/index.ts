@@ -4,12 +4,14 @@ import {
   createSecurityAudit,
   type Pool,
   poolBounds,
+  projectionReplayRoutes,
   type Service,
   type ServiceDeps,
   type Subscription,
 } from '@taskstream/platform';
 import { createRecorder, entryOf } from './ingest.js';
 import { createPartitionManager, retentionCutoff } from './partitions.js';
+import { auditReplay } from './replay.js';
 import { auditRoutes } from './routes.js';
 import { auditMigrations } from './schema.js';
 
@@ -17,6 +19,7 @@ export { canonicalJson, GENESIS_HASH, rowHash } from './chain.js';
 export { createRecorder, entryOf } from './ingest.js';
 export { createPartitionManager } from './partitions.js';
 export { type AuditFilters, fetchPage, selectionOf } from './query.js';
+export { auditReplay } from './replay.js';
 export { auditMigrations } from './schema.js';
 
 /** Name of the daily retention job; a one-off job named `audit-retention<anything>` runs it now. */
@@ -86,14 +89,24 @@ export function createAuditService(deps: ServiceDeps): Service {
     await maintain();
   });
 
-  return {
-    name: 'audit',
-    routes: auditRoutes({
+  const audit = createSecurityAudit(ports.bus, '/taskstream/audit', log);
+  const routes = auditRoutes({ pool, auth, logger: log, audit });
+  routes.use(
+    projectionReplayRoutes({
+      path: '/api/audit-logs/replay',
       pool,
       auth,
-      logger: log,
-      audit: createSecurityAudit(ports.bus, '/taskstream/audit', log),
+      audit,
+      projection: 'audit',
+      topic: Topics.taskEvents,
+      // The service's own recorder: the chain keeps one writer.
+      apply: auditReplay(pool, record),
     }),
+  );
+
+  return {
+    name: 'audit',
+    routes,
     subscriptions,
     migrations: auditMigrations,
     async start() {

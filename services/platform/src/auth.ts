@@ -50,6 +50,8 @@ export interface AuthOptions {
    * `sub` is taken as the user id, as for tokens this deployment signed.
    */
   userIdOf?: (issuer: string, subject: string) => Promise<string>;
+  /** A disabled account's tokens are refused, however long they still run (ADR 0024). */
+  isDisabled?: (userId: string) => Promise<boolean>;
 }
 
 const HS_ALGS = ['HS256'];
@@ -81,6 +83,14 @@ export function createAuth(options: AuthOptions) {
   const verified = new Map<string, { principal: Principal; until: number }>();
 
   async function verify(token: string): Promise<Principal> {
+    const principal = await verifyToken(token);
+    // Every time, also for a remembered token: disabling an account ends its sessions.
+    if (await options.isDisabled?.(principal.userId))
+      throw new HttpError(401, 'account_disabled', 'this account is disabled');
+    return principal;
+  }
+
+  async function verifyToken(token: string): Promise<Principal> {
     const known = verified.get(token);
     if (known && known.until > Date.now()) return known.principal;
     verified.delete(token);

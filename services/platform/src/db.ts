@@ -142,3 +142,42 @@ export async function runMigrations(pool: Pool, service: string, migrations: Mig
     }
   });
 }
+
+export interface MigrationScopeStatus {
+  scope: string;
+  applied: { id: string; applied_at: string }[];
+  pending: string[];
+}
+
+/**
+ * What schema_migrations records, per scope, and which of the `known` migrations are not
+ * applied yet (a process knows its own; other services' scopes show what they applied).
+ */
+export async function migrationStatus(
+  pool: Queryable,
+  known: Record<string, Migration[]>,
+): Promise<MigrationScopeStatus[]> {
+  const exists = (await pool.query(`SELECT to_regclass('schema_migrations') IS NOT NULL AS ok`)).rows[0].ok;
+  const { rows } = exists
+    ? await pool.query<{ service: string; id: string; applied_at: Date }>(
+        'SELECT service, id, applied_at FROM schema_migrations ORDER BY service, id',
+      )
+    : { rows: [] };
+  const scopes = new Map<string, MigrationScopeStatus>();
+  const scopeOf = (scope: string) => {
+    const status = scopes.get(scope) ?? { scope, applied: [], pending: [] };
+    scopes.set(scope, status);
+    return status;
+  };
+  for (const row of rows)
+    scopeOf(row.service).applied.push({ id: row.id, applied_at: row.applied_at.toISOString() });
+  for (const [scope, migrations] of Object.entries(known)) {
+    const status = scopeOf(scope);
+    const applied = new Set(status.applied.map((a) => a.id));
+    status.pending = migrations
+      .map((m) => m.id)
+      .filter((id) => !applied.has(id))
+      .sort();
+  }
+  return [...scopes.values()].sort((a, b) => a.scope.localeCompare(b.scope));
+}

@@ -20,6 +20,19 @@ export const identityMigrations: Migration[] = [
       );
     `,
   },
+  {
+    // Disabled accounts (ADR 0024): here, beside the identity map, because every service
+    // verifies tokens itself and must refuse a disabled user's, not only task-api.
+    id: '002_disabled_users',
+    sql: `
+      CREATE TABLE IF NOT EXISTS disabled_users (
+        user_id uuid PRIMARY KEY,
+        disabled_at timestamptz NOT NULL DEFAULT now(),
+        disabled_by text NOT NULL,
+        reason text
+      );
+    `,
+  },
 ];
 
 /** Subjects already mapped, per process (a mapping never changes). */
@@ -52,5 +65,56 @@ export function createIdentityMap(pool: Pool) {
     if (known.size >= CACHE_SIZE) known.delete(known.keys().next().value!);
     known.set(key, userId);
     return userId;
+  };
+}
+
+/** How long a process trusts its list of disabled accounts before reading it again. */
+const DISABLED_REFRESH_MS = 5_000;
+
+export interface Accounts {
+  /** Whether the account is disabled (as of at most DISABLED_REFRESH_MS ago, at once in this process). */
+  isDisabled(userId: string): Promise<boolean>;
+  /** Disables an account; returns when it was disabled (the first time, if it already was). */
+  disable(userId: string, actor: string, reason?: string): Promise<Date>;
+}
+
+/**
+ * Disabled accounts, for the token check of every request: the few ids are read whole and kept
+ * for a few seconds, so a request costs no query; another replica refuses a disabled user's
+ * tokens within DISABLED_REFRESH_MS. When the list cannot be read (the database is away, the
+ * table not yet migrated) the last one read stays in use: those requests fail on the database anyway.
+ */
+export function createAccounts(pool: Pool): Accounts {
+  let disabled = new Set<string>();
+  let readAt = 0;
+  let reading: Promise<void> | undefined;
+  const read = async () => {
+    try {
+      const { rows } = await pool.query<{ user_id: string }>('SELECT user_id FROM disabled_users');
+      disabled = new Set(rows.map((r) => r.user_id));
+    } catch {
+      // Kept: see above. Tried again on the next request after the interval.
+    }
+    readAt = Date.now();
+  };
+  return {
+    async isDisabled(userId) {
+      if (Date.now() - readAt > DISABLED_REFRESH_MS) {
+        reading ??= read().finally(() => {
+          reading = undefined;
+        });
+        await reading;
+      }
+      return disabled.has(userId);
+    },
+    async disable(userId, actor, reason) {
+      const { rows } = await pool.query<{ disabled_at: Date }>(
+        `INSERT INTO disabled_users (user_id, disabled_by, reason) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING disabled_at`,
+        [userId, actor, reason ?? null],
+      );
+      disabled.add(userId);
+      return rows[0]!.disabled_at;
+    },
   };
 }

@@ -11,7 +11,7 @@ import { createPool, type Migration, type Pool, poolBounds, runMigrations } from
 import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { StartupError } from './errors.js';
 import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
-import { createIdentityMap, identityMigrations } from './identities.js';
+import { type Accounts, createAccounts, createIdentityMap, identityMigrations } from './identities.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { opsMigrations } from './ops/schema.js';
@@ -28,6 +28,8 @@ export interface ServiceDeps {
   pool: Pool;
   ports: Ports;
   auth: Auth;
+  /** Disabled accounts (the token check refuses theirs). */
+  accounts: Accounts;
 }
 
 export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync';
@@ -73,6 +75,19 @@ export interface RuntimeOptions {
 }
 
 /**
+ * The migrations of the adapters' and shared tables, per scope (the `service` runMigrations
+ * records), in the order they run: the embedded event log or the outbox the dapr bus relays,
+ * the operations tables, the identities.
+ */
+export function platformMigrations(embedded: boolean): Record<string, Migration[]> {
+  return {
+    ...(embedded ? { platform: embeddedMigrations } : { outbox: outboxMigrations }),
+    ops: opsMigrations,
+    identity: identityMigrations,
+  };
+}
+
+/**
  * Runs services in one process: all of them in the embedded host, one of them per
  * `services/<svc>/dist/main.js` under Dapr. Same wiring both ways so neither drifts.
  */
@@ -106,6 +121,7 @@ export async function startRuntime(
 
     const secret =
       config.JWT_SECRET ?? (config.JWKS_URL ? undefined : await localSecret(config.DATA_DIR, 'jwt-secret'));
+    const accounts = createAccounts(pool);
     const auth = createAuth({
       secret,
       jwksUrl: config.JWKS_URL,
@@ -113,6 +129,7 @@ export async function startRuntime(
       audience: config.JWT_AUDIENCE,
       ttlSeconds: config.JWT_TTL_SECONDS,
       userIdOf: config.JWKS_URL ? createIdentityMap(pool) : undefined,
+      isDisabled: accounts.isDisabled,
     });
     // Internal routes (invoked service to service) require the app token; one process makes its own.
     // Under Dapr the configuration requires one (only `migrate`, which serves nothing, runs without).
@@ -167,16 +184,14 @@ export async function startRuntime(
     metrics.gauge('outbox_backlog', 'Outbox rows not yet published', [], async (g) =>
       g.set(await outboxBacklog(pool).catch(() => 0)),
     );
-    const deps: ServiceDeps = { config: effectiveConfig, logger, metrics, pool, ports, auth };
+    const deps: ServiceDeps = { config: effectiveConfig, logger, metrics, pool, ports, auth, accounts };
     const services: Service[] = [];
     for (const factory of factories) services.push(await factory(deps));
 
     if (config.MIGRATE_ON_START || options.migrateOnly) {
       // The adapters' tables: the embedded event log, or the outbox the dapr bus relays.
-      if (embedded) await runMigrations(pool, 'platform', embeddedMigrations, logger);
-      else await runMigrations(pool, 'outbox', outboxMigrations, logger);
-      await runMigrations(pool, 'ops', opsMigrations, logger);
-      await runMigrations(pool, 'identity', identityMigrations, logger);
+      for (const [scope, migrations] of Object.entries(platformMigrations(embedded)))
+        await runMigrations(pool, scope, migrations, logger);
       for (const service of services)
         await runMigrations(pool, service.name, service.migrations ?? [], logger);
     }

@@ -2,9 +2,11 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { eventName, parseEvent, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
 import {
+  createSecurityAudit,
   type Pool,
   parse,
   principalOf,
+  projectionReplayRoutes,
   type Service,
   type ServiceDeps,
   type ServiceFactory,
@@ -13,11 +15,13 @@ import { Router } from 'express';
 import pg from 'pg';
 import { createEventStore, pruneInbox, readHistory, syncMigrations } from './history.js';
 import { createHub, type Hub, type HubStats } from './hub.js';
+import { syncReplay } from './projection.js';
 import { replayPlan, type SyncedEvent } from './protocol.js';
 import { createUpgradeListener, WS_PATH } from './upgrade.js';
 
 export { storeEvents, syncMigrations } from './history.js';
 export type { HubStats } from './hub.js';
+export { syncReplay } from './projection.js';
 export * from './protocol.js';
 
 export { WS_PATH } from './upgrade.js';
@@ -125,6 +129,18 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       latest: page.latest,
     });
   });
+
+  routes.use(
+    projectionReplayRoutes({
+      path: '/api/sync/replay',
+      pool,
+      auth,
+      audit: createSecurityAudit(deps.ports.bus, '/taskstream/sync', log),
+      projection: 'sync',
+      topic: Topics.taskUpdates,
+      apply: syncReplay(pool, historySize),
+    }),
+  );
 
   const upgrades = createUpgradeListener({
     auth,

@@ -7,11 +7,14 @@ import {
   discardDeadLetter,
   EVENT_LOG_RETENTION_JOB,
   EVENT_LOG_RETENTION_SCHEDULE,
+  getDeadLetter,
   HttpError,
   InvalidCursorError,
   listDeadLetters,
+  migrationStatus,
   notFound,
   parse,
+  platformMigrations,
   principalOf,
   pruneEventLog,
   replayDeadLetter,
@@ -21,6 +24,7 @@ import {
   storeDeadLetter,
 } from '@taskstream/platform';
 import { Router } from 'express';
+import { taskApiMigrations } from './schema.js';
 
 /** The topics whose dead letters task-api collects under Dapr (every topic a service consumes). */
 const CONSUMED_TOPICS = [Topics.taskEvents, Topics.reminders, Topics.taskUpdates, Topics.securityEvents];
@@ -65,6 +69,13 @@ export function createAdmin(deps: ServiceDeps): {
     res.status(202).json({ replayed });
   });
 
+  routes.get('/api/admin/dlq/:id', ...admin, async (req, res) => {
+    // Not a row number: no such dead letter either (as replay and discard answer).
+    const letter = await getDeadLetter(pool, String(req.params.id));
+    if (!letter) throw notFound('dead letter');
+    res.json(letter);
+  });
+
   routes.post('/api/admin/dlq/:id/replay', ...admin, async (req, res) => {
     const id = String(req.params.id);
     try {
@@ -96,6 +107,15 @@ export function createAdmin(deps: ServiceDeps): {
       payload: { dead_letter_id: id, reason },
     });
     res.status(204).end();
+  });
+
+  // What this build knows it should have applied; other services' scopes list what they applied.
+  const knownMigrations = {
+    ...platformMigrations(config.TASKSTREAM_RUNTIME === 'embedded'),
+    'task-api': taskApiMigrations,
+  };
+  routes.get('/api/admin/migrations', ...admin, async (_req, res) => {
+    res.json({ scopes: await migrationStatus(pool, knownMigrations) });
   });
 
   routes.get('/api/admin/stats', ...admin, async (_req, res) => {

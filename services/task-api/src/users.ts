@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   ChangePasswordBody,
   CreateUserBody,
+  DisableUserBody,
   LoginBody,
   type RegisterAccepted,
   RegisterBody,
@@ -14,6 +15,7 @@ import {
   createSecurityAudit,
   HttpError,
   type Logger,
+  notFound,
   type Pool,
   parse,
   principalOf,
@@ -57,6 +59,10 @@ async function insertUser(
   return rows[0] ? toUser(rows[0]) : undefined;
 }
 
+/** Read at each login (not the per-process list the token check keeps): exact across replicas. */
+const isDisabled = async (pool: Pool, userId: string) =>
+  ((await pool.query('SELECT 1 FROM disabled_users WHERE user_id = $1', [userId])).rowCount ?? 0) > 0;
+
 const findByEmail = async (pool: Pool, email: string) =>
   (await pool.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [email])).rows[0];
 
@@ -94,7 +100,7 @@ export function authRoutes(
   deps: ServiceDeps,
   hasher: PasswordHasher,
 ): { router: Router; stop(): Promise<void> } {
-  const { pool, auth, config, ports, logger } = deps;
+  const { pool, auth, config, ports, logger, accounts } = deps;
   const external = Boolean(config.JWKS_URL);
   // Logins and registrations query on connections of their own: a flood of them waits here
   // instead of in front of every other request on the shared pool.
@@ -141,7 +147,10 @@ export function authRoutes(
     if (external) throw externalIdentities();
     const body = parse(LoginBody, req.body);
     const address = addressOf(req);
-    const failed = (actor: string | null, reason: 'wrong_credentials' | 'rate_limited' | 'busy') =>
+    const failed = (
+      actor: string | null,
+      reason: 'wrong_credentials' | 'rate_limited' | 'busy' | 'account_disabled',
+    ) =>
       audit(req, {
         action: 'auth.login_failed',
         actor,
@@ -162,6 +171,11 @@ export function authRoutes(
     if (!row || !ok) {
       await failed(row?.id ?? null, 'wrong_credentials');
       throw new HttpError(401, 'invalid_credentials', 'email or password is wrong');
+    }
+    // Told only to whoever knows the password: the answer says nothing more to anyone else.
+    if (await isDisabled(authPool, row.id)) {
+      await failed(row.id, 'account_disabled');
+      throw new HttpError(403, 'account_disabled', 'this account is disabled: ask an admin');
     }
     await limits.loginSucceeded(address, body.email);
     if (needsRehash(row.password_hash)) await rehash(row, body.password, req);
@@ -221,6 +235,32 @@ export function authRoutes(
       payload: { email: user.email, outcome: 'created', by: 'admin' },
     });
     res.status(201).json({ user });
+  });
+
+  /** By id or email; refused for the caller's own account (an admin would lock themselves out). */
+  router.post('/api/admin/users/:id/disable', auth.requireUser, auth.requireAdmin, async (req, res) => {
+    const body = parse(DisableUserBody, req.body ?? {});
+    const ref = String(req.params.id);
+    const { rows } = await pool.query<UserRow>(
+      isUuid(ref)
+        ? 'SELECT * FROM users WHERE id = $1'
+        : 'SELECT * FROM users WHERE lower(email) = lower($1)',
+      [ref],
+    );
+    const row = rows[0];
+    if (!row) throw notFound('user');
+    const actor = principalOf(req).userId;
+    if (row.id === actor)
+      throw new HttpError(400, 'validation_failed', 'an admin cannot disable their own account');
+    const disabledAt = await accounts.disable(row.id, actor, body.reason);
+    req.log.info({ user_id: row.id }, 'user disabled');
+    await audit(req, {
+      action: 'admin.user_disabled',
+      actor,
+      subject: row.email,
+      payload: { user_id: row.id, email: row.email, ...(body.reason ? { reason: body.reason } : {}) },
+    });
+    res.json({ user: { id: row.id, email: row.email, disabled_at: disabledAt.toISOString() } });
   });
 
   router.get('/api/auth/me', auth.requireUser, async (req, res) => {

@@ -14,6 +14,11 @@ export interface DeadLetterRow {
   last_failed_at: string;
   event: unknown;
   status: DeadLetterStatus;
+  /** The reason given for a discard. */
+  status_reason: string | null;
+  /** Who last replayed or discarded it, and when (from admin_actions). */
+  status_by: string | null;
+  status_at: string | null;
 }
 
 export interface DeadLetterFilter {
@@ -34,30 +39,51 @@ function decodeCursor(cursor: string): number {
   return Number(match[1]);
 }
 
+/** A dead letter's columns, with the admin action that last changed its status. */
+const LISTED = `SELECT d.id, d.topic, d.consumer, d.reason, d.attempts, d.first_failed_at, d.last_failed_at,
+       d.event, d.status, d.status_reason, a.actor AS status_by, a.created_at AS status_at
+     FROM dead_letters d
+     LEFT JOIN LATERAL (
+       SELECT actor, created_at FROM admin_actions
+       WHERE target = 'dead_letter:' || d.id AND d.status <> 'pending' ORDER BY id DESC LIMIT 1
+     ) a ON true`;
+
+// biome-ignore lint/suspicious/noExplicitAny: a row of LISTED
+const toDeadLetter = (r: any): DeadLetterRow => ({
+  id: String(r.id),
+  topic: r.topic,
+  consumer: r.consumer,
+  reason: r.reason,
+  attempts: r.attempts,
+  first_failed_at: new Date(r.first_failed_at).toISOString(),
+  last_failed_at: new Date(r.last_failed_at).toISOString(),
+  event: r.event,
+  status: r.status,
+  status_reason: r.status_reason ?? null,
+  status_by: r.status_by ?? null,
+  status_at: r.status_at ? new Date(r.status_at).toISOString() : null,
+});
+
 /** Newest first; `next_cursor` continues below the last id of the page. */
 export async function listDeadLetters(pool: Queryable, filter: DeadLetterFilter) {
   const before = filter.cursor ? decodeCursor(filter.cursor) : null;
   const { rows } = await pool.query(
-    `SELECT id, topic, consumer, reason, attempts, first_failed_at, last_failed_at, event, status
-     FROM dead_letters
-     WHERE ($1::text IS NULL OR topic = $1) AND ($2::text IS NULL OR consumer = $2)
-       AND ($3::text IS NULL OR status = $3) AND ($4::bigint IS NULL OR id < $4)
-     ORDER BY id DESC LIMIT $5`,
+    `${LISTED}
+     WHERE ($1::text IS NULL OR d.topic = $1) AND ($2::text IS NULL OR d.consumer = $2)
+       AND ($3::text IS NULL OR d.status = $3) AND ($4::bigint IS NULL OR d.id < $4)
+     ORDER BY d.id DESC LIMIT $5`,
     [filter.topic ?? null, filter.consumer ?? null, filter.status ?? null, before, filter.limit + 1],
   );
-  const items: DeadLetterRow[] = rows.slice(0, filter.limit).map((r) => ({
-    id: String(r.id),
-    topic: r.topic,
-    consumer: r.consumer,
-    reason: r.reason,
-    attempts: r.attempts,
-    first_failed_at: new Date(r.first_failed_at).toISOString(),
-    last_failed_at: new Date(r.last_failed_at).toISOString(),
-    event: r.event,
-    status: r.status,
-  }));
+  const items = rows.slice(0, filter.limit).map(toDeadLetter);
   const last = items[items.length - 1];
   return { items, next_cursor: rows.length > filter.limit && last ? encodeCursor(Number(last.id)) : null };
+}
+
+/** One dead letter; undefined when there is no such id. */
+export async function getDeadLetter(pool: Queryable, id: string): Promise<DeadLetterRow | undefined> {
+  if (!/^\d{1,18}$/.test(id)) return undefined;
+  const { rows } = await pool.query(`${LISTED} WHERE d.id = $1`, [id]);
+  return rows[0] ? toDeadLetter(rows[0]) : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { LineChart } from '../components/chart.js';
+import { Field } from '../components/field.js';
 import { PageHeading, Unavailable } from '../components/page.js';
 import { useApp } from '../context.js';
 import { usePolling, useResource } from '../hooks.js';
@@ -29,7 +30,9 @@ export function MonitorScreen() {
     error: null,
   });
   const [paused, setPaused] = useState(false);
-  const [replaying, setReplaying] = useState<Set<string>>(new Set());
+  // Dead letters (by id) and topics (`topic:<name>`) with a request under way.
+  const [busy, setBusy] = useState<Set<string>>(new Set());
+  const [discarding, setDiscarding] = useState<DeadLetter | null>(null);
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
   const dlq = useResource(
@@ -69,22 +72,59 @@ export function MonitorScreen() {
     if (latest) lastSize.current = latest.dlq_size;
   }, [latest?.dlq_size]);
 
-  async function replay(letter: DeadLetter) {
-    setReplaying((s) => new Set(s).add(letter.id));
+  /** Runs one dead-letter action with `key` marked busy, then reloads the list. */
+  async function act(key: string, work: () => Promise<string>, failure: string) {
+    setBusy((s) => new Set(s).add(key));
     try {
-      await api.request('POST', `/api/admin/dlq/${encodeURIComponent(letter.id)}/replay`);
-      toast(`Replayed the dead letter from ${letter.topic} (${letter.consumer}).`);
+      toast(await work());
       await dlq.reload();
     } catch (err) {
-      toast(`Replay failed: ${errorMessage(err)}`, 'error');
+      toast(`${failure}: ${errorMessage(err)}`, 'error');
     } finally {
-      setReplaying((s) => {
+      setBusy((s) => {
         const next = new Set(s);
-        next.delete(letter.id);
+        next.delete(key);
         return next;
       });
     }
   }
+
+  const replay = (letter: DeadLetter) =>
+    act(
+      letter.id,
+      async () => {
+        await api.request('POST', `/api/admin/dlq/${encodeURIComponent(letter.id)}/replay`);
+        return `Replayed the dead letter from ${letter.topic} (${letter.consumer}).`;
+      },
+      'Replay failed',
+    );
+
+  const replayAll = (topic: string) =>
+    act(
+      `topic:${topic}`,
+      async () => {
+        const { replayed } = await api.request<{ replayed: number }>('POST', '/api/admin/dlq/replay', {
+          query: { topic },
+        });
+        return `Replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} from ${topic}.`;
+      },
+      'Replay failed',
+    );
+
+  const discard = (letter: DeadLetter, reason: string) =>
+    act(
+      letter.id,
+      async () => {
+        await api.request('POST', `/api/admin/dlq/${encodeURIComponent(letter.id)}/discard`, {
+          body: { reason },
+        });
+        return `Discarded the dead letter from ${letter.topic} (${letter.consumer}).`;
+      },
+      'Discard failed',
+    );
+
+  // Replay-all acts on every pending dead letter of a topic, listed here or not.
+  const pendingTopics = [...new Set((dlq.data?.items ?? []).map((l) => l.topic))].sort();
 
   const topics = seriesOf(samples, (s) =>
     Object.fromEntries(Object.entries(s.topics ?? {}).map(([k, v]) => [k, v.events_per_second])),
@@ -185,6 +225,32 @@ export function MonitorScreen() {
         </p>
       )}
       {dlq.data && dlq.data.items.length === 0 && <p class="empty">No dead letters waiting.</p>}
+      {pendingTopics.length > 0 && (
+        <fieldset class="dlq-actions">
+          <legend class="sr-only">Replay every pending dead letter of a topic</legend>
+          {pendingTopics.map((topic) => (
+            <button
+              key={topic}
+              type="button"
+              class="secondary small"
+              disabled={busy.has(`topic:${topic}`)}
+              onClick={() => replayAll(topic)}
+            >
+              {busy.has(`topic:${topic}`) ? `Replaying ${topic}…` : `Replay all from ${topic}`}
+            </button>
+          ))}
+        </fieldset>
+      )}
+      {discarding && (
+        <DiscardForm
+          letter={discarding}
+          onCancel={() => setDiscarding(null)}
+          onDiscard={(reason) => {
+            setDiscarding(null);
+            void discard(discarding, reason);
+          }}
+        />
+      )}
       {dlq.data && dlq.data.items.length > 0 && (
         <div class="table-wrap">
           <table class="dlq-table">
@@ -197,7 +263,7 @@ export function MonitorScreen() {
                 <th scope="col">Attempts</th>
                 <th scope="col">Last failed</th>
                 <th scope="col">
-                  <span class="sr-only">Action</span>
+                  <span class="sr-only">Actions</span>
                 </th>
               </tr>
             </thead>
@@ -213,15 +279,24 @@ export function MonitorScreen() {
                   <td data-label="Last failed">
                     <time dateTime={letter.last_failed_at}>{formatInZone(letter.last_failed_at, zone)}</time>
                   </td>
-                  <td>
+                  <td class="row-actions">
                     <button
                       type="button"
                       class="small"
-                      disabled={replaying.has(letter.id)}
+                      disabled={busy.has(letter.id)}
                       onClick={() => replay(letter)}
                       aria-label={`Replay dead letter from ${letter.topic} for ${letter.consumer}`}
                     >
-                      {replaying.has(letter.id) ? 'Replaying…' : 'Replay'}
+                      {busy.has(letter.id) ? 'Working…' : 'Replay'}
+                    </button>
+                    <button
+                      type="button"
+                      class="small danger"
+                      disabled={busy.has(letter.id)}
+                      onClick={() => setDiscarding(letter)}
+                      aria-label={`Discard dead letter from ${letter.topic} for ${letter.consumer}`}
+                    >
+                      Discard
                     </button>
                   </td>
                 </tr>
@@ -231,5 +306,58 @@ export function MonitorScreen() {
         </div>
       )}
     </section>
+  );
+}
+
+/**
+ * Asks why before a discard: the reason is kept with the dead letter (who and when too), so it
+ * must not be empty. A modal dialog, so focus stays in it until it is answered.
+ */
+function DiscardForm({
+  letter,
+  onCancel,
+  onDiscard,
+}: {
+  letter: DeadLetter;
+  onCancel(): void;
+  onDiscard(reason: string): void;
+}) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [reason, setReason] = useState('');
+  useEffect(() => {
+    dialog.current?.showModal();
+  }, []);
+  return (
+    <dialog ref={dialog} class="discard-dialog" aria-labelledby="discard-title" onCancel={onCancel}>
+      <form
+        method="dialog"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (reason.trim()) onDiscard(reason.trim());
+        }}
+      >
+        <h3 id="discard-title">
+          Discard the dead letter from {letter.topic} ({letter.consumer})
+        </h3>
+        <p class="muted">It stays listed as discarded, with your reason, your name and the time.</p>
+        <Field id="discard-reason" label="Reason for discarding">
+          <textarea
+            id="discard-reason"
+            required
+            maxLength={1000}
+            value={reason}
+            onInput={(e) => setReason(e.currentTarget.value)}
+          />
+        </Field>
+        <div class="dlq-actions">
+          <button type="submit" class="primary" disabled={!reason.trim()}>
+            Discard
+          </button>
+          <button type="button" class="secondary" onClick={onCancel}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </dialog>
   );
 }

@@ -1,0 +1,44 @@
+import { EventSchemas, eventName, TopicEvents } from '@taskstream/contracts';
+import type { Pool, ReplayApply } from '@taskstream/platform';
+import { storeEvents } from './history.js';
+import type { SyncedEvent } from './protocol.js';
+
+const SYNCED = new Set<string>(TopicEvents['task-updates']);
+
+/**
+ * What a replay of the event log does to the sync history: each synced event is stored unless
+ * sync_inbox has it; a dry run only counts (ADR 0024).
+ */
+export function syncReplay(pool: Pool, historySize: number): ReplayApply {
+  return async (events, dryRun, summary) => {
+    const synced: SyncedEvent[] = [];
+    for (const event of events) {
+      const name = eventName(event.type);
+      if (!name || !SYNCED.has(name)) {
+        summary.ignored++;
+        continue;
+      }
+      if (!EventSchemas[name].safeParse(event).success) {
+        summary.invalid++;
+        continue;
+      }
+      synced.push(event as unknown as SyncedEvent);
+    }
+    if (dryRun) {
+      const { rows } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM sync_inbox WHERE event_id = ANY($1::text[])',
+        [synced.map((e) => e.id)],
+      );
+      const present = rows[0]?.n ?? 0;
+      summary.skipped_as_duplicate += present;
+      summary.applied += synced.length - present;
+      return;
+    }
+    // One user's events in log order, one call per event (storeEvents takes one event per user per call).
+    for (const event of synced) {
+      const stored = await storeEvents(pool, [event], historySize);
+      if (stored.get(event.id)?.created) summary.applied++;
+      else summary.skipped_as_duplicate++;
+    }
+  };
+}
