@@ -12,6 +12,7 @@ export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } fr
 export * from './errors.js';
 export * from './http.js';
 export * from './identities.js';
+export * from './live/index.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './ops/index.js';

@@ -12,6 +12,7 @@ import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { StartupError } from './errors.js';
 import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
 import { createIdentityMap, identityMigrations } from './identities.js';
+import { liveMigrations } from './live/tickets.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { opsMigrations } from './ops/schema.js';
@@ -177,6 +178,7 @@ export async function startRuntime(
       else await runMigrations(pool, 'outbox', outboxMigrations, logger);
       await runMigrations(pool, 'ops', opsMigrations, logger);
       await runMigrations(pool, 'identity', identityMigrations, logger);
+      await runMigrations(pool, 'live', liveMigrations, logger);
       for (const service of services)
         await runMigrations(pool, service.name, service.migrations ?? [], logger);
     }
