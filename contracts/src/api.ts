@@ -235,6 +235,39 @@ export const LiveEventsQuery = z.strictObject({
   tag: StoredText().optional().describe('only tasks with one of these tags (comma-separated)'),
 });
 
+/**
+ * `GET /api/sync/stream` (Server-Sent Events): the WebSocket's filters, and how an EventSource
+ * authenticates: a `ticket` from `POST /api/sync/stream/ticket` (single use, 30 s), since it
+ * cannot send an Authorization header. A `token` parameter is refused (400) like on the WebSocket.
+ */
+export const SyncStreamQuery = LiveEventsQuery.extend({
+  ticket: StoredText()
+    .max(100)
+    .optional()
+    .describe('a single-use stream ticket (POST /api/sync/stream/ticket); or send Authorization: Bearer'),
+});
+export const StreamTicket = z
+  .object({
+    ticket: z.string().describe('opens one stream, once, within expires_in seconds'),
+    expires_in: z.number().int(),
+  })
+  .meta({ id: 'StreamTicket' });
+export const LiveConnections = z
+  .object({
+    replica: z.string().describe('the replica that answered; each counts only its own connections'),
+    scope: z.enum(['all', 'own']).describe('admins see every connection, users their own'),
+    streams: z.array(
+      z.object({
+        stream: z.string(),
+        connections: z.number().int(),
+        transports: z.object({ websocket: z.number().int(), sse: z.number().int() }),
+        users: z.number().int().optional().describe('admins only'),
+        buffered_bytes: z.number().int().optional().describe('admins only'),
+      }),
+    ),
+  })
+  .meta({ id: 'LiveConnections' });
+
 /** The public REST surface; contracts/scripts/generate.ts turns this table into OpenAPI 3.1. */
 export interface RouteSpec {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -480,6 +513,35 @@ export const Routes: RouteSpec[] = [
     query: LiveEventsQuery,
     websocket: true,
     responses: { 101: null, 401: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/sync/stream',
+    summary:
+      "Server-Sent Events: the caller's live events, as over the WebSocket (each event's `id` is its sequence; `event` is event, resync or hello; comments are heartbeats; a last `close` event carries the WebSocket close code, e.g. 4498 at the token's exp, 4429 for a reader that fell behind)",
+    auth: 'user',
+    query: SyncStreamQuery,
+    headers: {
+      'Last-Event-ID':
+        'resume after this sequence (what an EventSource sends when it reconnects); wins over since',
+    },
+    responses: { 200: 'text', 400: ErrorBody, 401: ErrorBody },
+    textTypes: ['text/event-stream'],
+  },
+  {
+    method: 'post',
+    path: '/api/sync/stream/ticket',
+    summary: 'A single-use ticket (30 s) that opens GET /api/sync/stream from an EventSource',
+    auth: 'user',
+    responses: { 201: StreamTicket },
+  },
+  {
+    method: 'get',
+    path: '/api/sync/connections',
+    summary:
+      'Live connections on the answering replica per stream and transport (admins: all; users: their own)',
+    auth: 'user',
+    responses: { 200: LiveConnections },
   },
   {
     method: 'get',
