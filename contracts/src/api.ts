@@ -268,6 +268,74 @@ export const LiveConnections = z
   })
   .meta({ id: 'LiveConnections' });
 
+/** The admin topic browser (ADR 0019): the topics of the runtime's bus, and pages of their messages. */
+export const TopicList = z
+  .object({
+    topics: z.array(
+      z.object({
+        topic: z.string(),
+        partitions: z.array(
+          z.object({
+            partition: z.number().int(),
+            start: z.number().int().describe('the oldest kept position'),
+            end: z.number().int().describe('the next position to be written'),
+          }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'TopicList' });
+export const TopicParams = z.strictObject({
+  topic: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/)
+    .describe('a topic name as Kafka allows it'),
+});
+export const TopicMessagesQuery = z
+  .strictObject({
+    partition: z.coerce.number().int().min(0).max(100_000).default(0),
+    from: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'start at this position (Kafka: the offset; embedded: the event log id); default: the oldest kept',
+      ),
+    since: DateTime.optional().describe('start at the first message at or after this time (instead of from)'),
+    key: StoredText().max(200).optional().describe('only messages with this key (the partition key)'),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .refine((q) => q.from === undefined || q.since === undefined, {
+    message: 'from or since, not both',
+    path: ['since'],
+  });
+export const TopicMessage = z
+  .object({
+    topic: z.string(),
+    partition: z.number().int(),
+    position: z.number().int(),
+    key: z.string().nullable(),
+    timestamp: z.string(),
+    headers: z.record(z.string(), z.string()),
+    event: z.unknown().describe('the CloudEvent (the value as JSON, or its text when it is not JSON)'),
+  })
+  .meta({ id: 'TopicMessage' });
+export const TopicMessagePage = z
+  .object({
+    topic: z.string(),
+    partition: z.number().int(),
+    messages: z.array(TopicMessage),
+    next: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'the `from` of the next page (a key filter scans a bounded stretch: it may come with no messages); null at the end',
+      ),
+  })
+  .meta({ id: 'TopicMessagePage' });
+
 /** The public REST surface; contracts/scripts/generate.ts turns this table into OpenAPI 3.1. */
 export interface RouteSpec {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -575,6 +643,23 @@ export const Routes: RouteSpec[] = [
     params: DeadLetterIdParams,
     body: DiscardDeadLetterBody,
     responses: { 204: null, 404: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/topics',
+    summary:
+      "The bus's topics with their partitions' oldest and next positions (embedded: the event log; Dapr: Kafka)",
+    auth: 'admin',
+    responses: { 200: TopicList, 503: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/topics/{topic}/messages',
+    summary: 'A page of the messages on one partition of a topic, by position or time, optionally of one key',
+    auth: 'admin',
+    params: TopicParams,
+    query: TopicMessagesQuery,
+    responses: { 200: TopicMessagePage, 404: ErrorBody, 503: ErrorBody },
   },
   {
     method: 'get',

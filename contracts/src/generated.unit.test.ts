@@ -145,6 +145,8 @@ const PUBLIC_ROUTES = [
   'get /api/sync/connections',
   'get /api/admin/dlq',
   'post /api/admin/dlq/{id}/replay',
+  'get /api/admin/topics',
+  'get /api/admin/topics/{topic}/messages',
   'get /api/admin/stats',
   'get /ws/tasks',
   'get /healthz',

@@ -2,6 +2,7 @@ export * from './auth.js';
 export * from './config.js';
 export {
   createDaprPorts,
+  createKafkaTopicBrowser,
   type DaprPortsOptions,
   type JobFailurePolicy,
   outboxMigrations,

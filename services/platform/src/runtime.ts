@@ -218,6 +218,8 @@ export async function startRuntime(
     stops.push(() => ports.bus.stop());
     await ports.jobs.start();
     stops.push(() => ports.jobs.stop());
+    const topicBrowser = ports.topics;
+    if (topicBrowser?.close) stops.push(() => topicBrowser.close!());
     for (const service of services) {
       await service.start?.(server.server);
       if (service.stop) stops.push(service.stop);

@@ -3,3 +3,4 @@ export * from './delivery.js';
 export * from './retention.js';
 export * from './schema.js';
 export * from './stats.js';
+export * from './topics.js';
