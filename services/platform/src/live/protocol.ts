@@ -21,6 +21,8 @@ export const CloseCodes = {
   unauthorized: 4401,
   /** The page's `Origin` is not in `SYNC_ALLOWED_ORIGINS`; sent before any data. */
   originNotAllowed: 4403,
+  /** The stream refuses what the filter asks for (e.g. another user's wallet), as REST answers 404. */
+  notFound: 4404,
   /** The user already holds `SYNC_MAX_CONNECTIONS_PER_USER` connections on this replica; sent before any data. */
   tooManyConnections: 4409,
   /** The client did not read: its send buffer reached the bound; reconnect with `since`. */
@@ -37,6 +39,7 @@ export const FATAL_CLOSE_CODES: readonly number[] = [
   CloseCodes.badRequest,
   CloseCodes.unauthorized,
   CloseCodes.originNotAllowed,
+  CloseCodes.notFound,
 ];
 
 /** Subprotocol a browser uses to carry the token: `new WebSocket(url, ['bearer', jwt])`. */
