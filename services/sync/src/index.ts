@@ -112,8 +112,14 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     pool,
     auth,
     logger: log,
-    metrics,
-    metricsPrefix: 'sync',
+    instruments: {
+      sent: metrics.counter('sync_messages_sent_total', 'Frames sent to live clients', ['type']),
+      disconnects: metrics.counter('sync_disconnects_total', 'Live connections ended, by reason', ['reason']),
+      connections: (read) =>
+        metrics.gauge('sync_connections', 'Open live connections (WebSocket and SSE)', [], (g) =>
+          g.set(read()),
+        ),
+    },
     maxBufferedBytes: options.maxBufferedBytes ?? env.SYNC_MAX_BUFFERED_BYTES,
     heartbeatMs: options.heartbeatMs ?? env.SYNC_HEARTBEAT_MS,
     slowCloseGraceMs: options.slowCloseGraceMs ?? env.SYNC_SLOW_CLOSE_GRACE_MS,

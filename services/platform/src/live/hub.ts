@@ -9,9 +9,7 @@ import type { LiveTransport, TransportKind } from './transport.js';
 export interface HubOptions<E> {
   read: ReadHistory<E>;
   logger: Logger;
-  metrics: Metrics;
-  /** Metric names start with it (`sync` → `sync_connections`, `sync_messages_sent_total`, ...). */
-  metricsPrefix: string;
+  instruments: LiveStreamMetrics;
   /** Events read per history query while replaying. */
   replayPageSize: number;
   /** A connection whose unsent bytes would pass this is closed with 4429. */
@@ -22,6 +20,21 @@ export interface HubOptions<E> {
   slowCloseGraceMs: number;
   /** Connections one user may hold here (all transports together); a further one is closed with 4409. */
   maxConnectionsPerUser: number;
+}
+
+type Counter = Pick<ReturnType<Metrics['counter']>, 'inc'>;
+
+/**
+ * The series a stream counts into. The service names them (`metrics.counter('sync_…')` in its own
+ * source, where the chart check finds what dashboards and alerts query) and hands them over.
+ */
+export interface LiveStreamMetrics {
+  /** Frames queued, by `type` (event, resync, hello). */
+  sent: Counter;
+  /** Connections ended or refused, by `reason` (a close code, `client`, `slow_consumer`, ...). */
+  disconnects: Counter;
+  /** Registers the gauge of open connections; `read` is called at scrape time. */
+  connections(read: () => number): void;
 }
 
 export interface HubStats {
@@ -53,17 +66,14 @@ export interface AttachRequest<E> {
  * the heartbeat's (heartbeat.ts).
  */
 export function createHub<E>(options: HubOptions<E>) {
-  const { read, logger, metrics, metricsPrefix: prefix } = options;
+  const { read, logger, instruments } = options;
   const byKey = new Map<string, Set<Connection<E>>>();
   const perUser = new Map<string, number>();
   let maxBufferedBytesSeen = 0;
   let stopped = false;
 
-  const sent = metrics.counter(`${prefix}_messages_sent_total`, 'Frames sent to live clients', ['type']);
-  const closed = metrics.counter(`${prefix}_disconnects_total`, 'Live connections ended, by reason', [
-    'reason',
-  ]);
-  metrics.gauge(`${prefix}_connections`, 'Open live connections', [], (g) => g.set(stats().connections));
+  const { sent, disconnects: closed } = instruments;
+  instruments.connections(() => stats().connections);
 
   const heartbeat = createHeartbeat<Connection<E>>({
     periodMs: options.heartbeatMs,

@@ -1,6 +1,6 @@
 export type { Connection, Pending } from './connection.js';
 export * from './history.js';
-export { createHub, type Hub, type HubStats } from './hub.js';
+export { createHub, type Hub, type HubStats, type LiveStreamMetrics } from './hub.js';
 export * from './protocol.js';
 export { type HistoryPage, type Missed, type ReadHistory, readMissed } from './replay.js';
 export * from './stream.js';

@@ -7,8 +7,7 @@ import type { Auth, Principal } from '../auth.js';
 import type { Pool } from '../db.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
-import { createHub, type HubStats } from './hub.js';
+import { createHub, type HubStats, type LiveStreamMetrics } from './hub.js';
 import {
   BEARER_PROTOCOL,
   CloseCodes,
@@ -45,8 +44,7 @@ export interface LiveStreamOptions<E, F> extends LiveStreamRules<E, F> {
   pool: Pool;
   auth: Auth;
   logger: Logger;
-  metrics: Metrics;
-  metricsPrefix: string;
+  instruments: LiveStreamMetrics;
   replayPageSize?: number;
   maxBufferedBytes: number;
   heartbeatMs: number;
@@ -87,24 +85,20 @@ function refusalOf(err: unknown): Refusal {
  * each event once stored under its subscriber's sequence (ADR 0019).
  */
 export function createLiveStream<E, F>(options: LiveStreamOptions<E, F>) {
-  const { auth, pool, logger, metrics, name, wsPath, ssePath } = options;
+  const { auth, pool, logger, instruments, name, wsPath, ssePath } = options;
   const log = logger.child({ stream: name });
   const allowed = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
   const hub = createHub<E>({
     read: options.read,
     logger: log,
-    metrics,
-    metricsPrefix: options.metricsPrefix,
+    instruments,
     replayPageSize: options.replayPageSize ?? 200,
     maxBufferedBytes: options.maxBufferedBytes,
     heartbeatMs: options.heartbeatMs,
     slowCloseGraceMs: options.slowCloseGraceMs,
     maxConnectionsPerUser: options.maxConnectionsPerUser,
   });
-  const refused = (code: number) =>
-    metrics
-      .counter(`${options.metricsPrefix}_disconnects_total`, 'Live connections ended, by reason', ['reason'])
-      .inc({ reason: String(code) });
+  const refused = (code: number) => instruments.disconnects.inc({ reason: String(code) });
 
   /**
    * Why a page's origin may not connect, if it may not. A browser always sends its page's origin;
