@@ -5,6 +5,7 @@ const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }] },
   moduleNameMapper: {
     '^@taskstream/([a-z-]+)/test-support$': '<rootDir>/services/$1/src/test-support/index.ts',
+    '^@taskstream/platform/live-protocol$': '<rootDir>/services/platform/src/live/protocol.ts',
     '^@taskstream/sync/client$': '<rootDir>/services/sync/src/client.ts',
     '^@taskstream/contracts$': '<rootDir>/contracts/src/index.ts',
     '^@taskstream/recurrence$': '<rootDir>/packages/recurrence/src/index.ts',

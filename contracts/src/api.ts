@@ -331,6 +331,107 @@ export const LiveEventsQuery = z.strictObject({
   tag: StoredText().optional().describe('only tasks with one of these tags (comma-separated)'),
 });
 
+/**
+ * `GET /api/sync/stream` (Server-Sent Events): the WebSocket's filters, and how an EventSource
+ * authenticates: a `ticket` from `POST /api/sync/stream/ticket` (single use, 30 s), since it
+ * cannot send an Authorization header. A `token` parameter is refused (400) like on the WebSocket.
+ */
+export const SyncStreamQuery = LiveEventsQuery.extend({
+  ticket: StoredText()
+    .max(100)
+    .optional()
+    .describe('a single-use stream ticket (POST /api/sync/stream/ticket); or send Authorization: Bearer'),
+});
+export const StreamTicket = z
+  .object({
+    ticket: z.string().describe('opens one stream, once, within expires_in seconds'),
+    expires_in: z.number().int(),
+  })
+  .meta({ id: 'StreamTicket' });
+export const LiveConnections = z
+  .object({
+    replica: z.string().describe('the replica that answered; each counts only its own connections'),
+    scope: z.enum(['all', 'own']).describe('admins see every connection, users their own'),
+    streams: z.array(
+      z.object({
+        stream: z.string(),
+        connections: z.number().int(),
+        transports: z.object({ websocket: z.number().int(), sse: z.number().int() }),
+        users: z.number().int().optional().describe('admins only'),
+        buffered_bytes: z.number().int().optional().describe('admins only'),
+      }),
+    ),
+  })
+  .meta({ id: 'LiveConnections' });
+
+/** The admin topic browser (ADR 0019): the topics of the runtime's bus, and pages of their messages. */
+export const TopicList = z
+  .object({
+    topics: z.array(
+      z.object({
+        topic: z.string(),
+        partitions: z.array(
+          z.object({
+            partition: z.number().int(),
+            start: z.number().int().describe('the oldest kept position'),
+            end: z.number().int().describe('the next position to be written'),
+          }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'TopicList' });
+export const TopicParams = z.strictObject({
+  topic: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/)
+    .describe('a topic name as Kafka allows it'),
+});
+export const TopicMessagesQuery = z
+  .strictObject({
+    partition: z.coerce.number().int().min(0).max(100_000).default(0),
+    from: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'start at this position (Kafka: the offset; embedded: the event log id); default: the oldest kept',
+      ),
+    since: DateTime.optional().describe('start at the first message at or after this time (instead of from)'),
+    key: StoredText().max(200).optional().describe('only messages with this key (the partition key)'),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .refine((q) => q.from === undefined || q.since === undefined, {
+    message: 'from or since, not both',
+    path: ['since'],
+  });
+export const TopicMessage = z
+  .object({
+    topic: z.string(),
+    partition: z.number().int(),
+    position: z.number().int(),
+    key: z.string().nullable(),
+    timestamp: z.string(),
+    headers: z.record(z.string(), z.string()),
+    event: z.unknown().describe('the CloudEvent (the value as JSON, or its text when it is not JSON)'),
+  })
+  .meta({ id: 'TopicMessage' });
+export const TopicMessagePage = z
+  .object({
+    topic: z.string(),
+    partition: z.number().int(),
+    messages: z.array(TopicMessage),
+    next: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'the `from` of the next page (a key filter scans a bounded stretch: it may come with no messages); null at the end',
+      ),
+  })
+  .meta({ id: 'TopicMessagePage' });
+
 /** The public REST surface; contracts/scripts/generate.ts turns this table into OpenAPI 3.1. */
 export interface RouteSpec {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -588,6 +689,35 @@ export const Routes: RouteSpec[] = [
   },
   {
     method: 'get',
+    path: '/api/sync/stream',
+    summary:
+      "Server-Sent Events: the caller's live events, as over the WebSocket (each event's `id` is its sequence; `event` is event, resync or hello; comments are heartbeats; a last `close` event carries the WebSocket close code, e.g. 4498 at the token's exp, 4429 for a reader that fell behind)",
+    auth: 'user',
+    query: SyncStreamQuery,
+    headers: {
+      'Last-Event-ID':
+        'resume after this sequence (what an EventSource sends when it reconnects); wins over since',
+    },
+    responses: { 200: 'text', 400: ErrorBody, 401: ErrorBody },
+    textTypes: ['text/event-stream'],
+  },
+  {
+    method: 'post',
+    path: '/api/sync/stream/ticket',
+    summary: 'A single-use ticket (30 s) that opens GET /api/sync/stream from an EventSource',
+    auth: 'user',
+    responses: { 201: StreamTicket },
+  },
+  {
+    method: 'get',
+    path: '/api/sync/connections',
+    summary:
+      'Live connections on the answering replica per stream and transport (admins: all; users: their own)',
+    auth: 'user',
+    responses: { 200: LiveConnections },
+  },
+  {
+    method: 'get',
     path: '/api/admin/dlq',
     summary: 'Dead letters',
     auth: 'admin',
@@ -645,6 +775,23 @@ export const Routes: RouteSpec[] = [
   },
   projectionReplayRoute('/api/audit-logs/replay', 'the audit trail'),
   projectionReplayRoute('/api/sync/replay', 'the sync history'),
+  {
+    method: 'get',
+    path: '/api/admin/topics',
+    summary:
+      "The bus's topics with their partitions' oldest and next positions (embedded: the event log; Dapr: Kafka)",
+    auth: 'admin',
+    responses: { 200: TopicList, 503: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/topics/{topic}/messages',
+    summary: 'A page of the messages on one partition of a topic, by position or time, optionally of one key',
+    auth: 'admin',
+    params: TopicParams,
+    query: TopicMessagesQuery,
+    responses: { 200: TopicMessagePage, 404: ErrorBody, 503: ErrorBody },
+  },
   {
     method: 'get',
     path: '/api/admin/stats',

@@ -246,6 +246,7 @@ describe.each(valuesFiles)('%s', (file) => {
       '/api': 'task-api',
       '/api/sync': 'sync',
       '/ws/tasks': 'sync',
+      '/api/sync/stream': 'sync',
       '/api/notifications': 'notification',
       '/api/push': 'notification',
       '/api/preferences': 'notification',

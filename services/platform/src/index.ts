@@ -2,6 +2,7 @@ export * from './auth.js';
 export * from './config.js';
 export {
   createDaprPorts,
+  createKafkaTopicBrowser,
   type DaprPortsOptions,
   type JobFailurePolicy,
   outboxMigrations,
@@ -12,6 +13,7 @@ export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } fr
 export * from './errors.js';
 export * from './http.js';
 export * from './identities.js';
+export * from './live/index.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './ops/index.js';

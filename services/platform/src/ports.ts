@@ -198,9 +198,60 @@ export interface Invoker {
   invoke<T = unknown>(request: InvokeRequest): Promise<InvokeResponse<T>>;
 }
 
+/** One message as it sits on a topic: where, under which key, when, and the CloudEvent it carries. */
+export interface TopicMessage {
+  topic: string;
+  partition: number;
+  /** The offset in its partition (Kafka), or the event log id (embedded). */
+  position: number;
+  key: string | null;
+  /** When the broker (or the event log) took it, ISO 8601. */
+  timestamp: string;
+  headers: Record<string, string>;
+  /** The value as JSON (the CloudEvent), or its text when it is not JSON. */
+  event: unknown;
+}
+
+export interface TopicSummary {
+  topic: string;
+  /** Per partition: the oldest kept position and the next one to be written. */
+  partitions: { partition: number; start: number; end: number }[];
+}
+
+export interface TopicReadQuery {
+  partition: number;
+  /** From this position on (default: the oldest kept). */
+  from?: number;
+  /** From the first message at or after this time (instead of `from`). */
+  since?: Date;
+  /** Only messages with this key. */
+  key?: string;
+  limit: number;
+}
+
+export interface TopicPage {
+  messages: TopicMessage[];
+  /** Where the next page starts (a key filter may have skipped messages up to it); null: at the end. */
+  next: number | null;
+}
+
+/**
+ * Reading what is on a topic, as a Kafka UI would (ADR 0019): the embedded runtime reads its event
+ * log, the Dapr runtime the brokers behind the sidecar. Every read is bounded: at most `limit`
+ * messages, and a bounded stretch of the partition scanned for a key filter.
+ */
+export interface TopicBrowser {
+  topics(): Promise<TopicSummary[]>;
+  /** Undefined: no such topic. */
+  read(topic: string, query: TopicReadQuery): Promise<TopicPage | undefined>;
+  close?(): Promise<void>;
+}
+
 export interface Ports {
   bus: EventBus;
   state: StateStore;
   jobs: JobScheduler;
   invoker: Invoker;
+  /** Absent where the runtime cannot see its topics (Dapr without KAFKA_BROKERS). */
+  topics?: TopicBrowser;
 }

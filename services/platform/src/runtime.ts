@@ -12,6 +12,7 @@ import { createEmbeddedPorts, embeddedMigrations } from './embedded/index.js';
 import { StartupError } from './errors.js';
 import { createHttpApp, createMetricsApp, finishApp, listen } from './http.js';
 import { type Accounts, createAccounts, createIdentityMap, identityMigrations } from './identities.js';
+import { liveMigrations } from './live/tickets.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { opsMigrations } from './ops/schema.js';
@@ -84,6 +85,7 @@ export function platformMigrations(embedded: boolean): Record<string, Migration[
     ...(embedded ? { platform: embeddedMigrations } : { outbox: outboxMigrations }),
     ops: opsMigrations,
     identity: identityMigrations,
+    live: liveMigrations,
   };
 }
 
@@ -231,6 +233,8 @@ export async function startRuntime(
     stops.push(() => ports.bus.stop());
     await ports.jobs.start();
     stops.push(() => ports.jobs.stop());
+    const topicBrowser = ports.topics;
+    if (topicBrowser?.close) stops.push(() => topicBrowser.close!());
     for (const service of services) {
       await service.start?.(server.server);
       if (service.stop) stops.push(service.stop);

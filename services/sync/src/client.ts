@@ -4,12 +4,17 @@
  * exponential backoff, and when its token expires (4498) asks for a new one and resumes at
  * once. The socket constructor is injected: the global `WebSocket` in a browser (the default),
  * `ws`'s in Node (`new SyncClient({ WebSocket: WS as WebSocketConstructor, ... })`).
+ *
+ * With `sse` set, a client whose WebSocket fails to open (a proxy that breaks upgrades) falls
+ * back to `GET /api/sync/stream` (Server-Sent Events) with the same frames and the same rules:
+ * an EventSource cannot send a token, so each connect first trades it for a single-use ticket.
  */
 import {
   BEARER_PROTOCOL,
   CloseCodes,
   FATAL_CLOSE_CODES,
   type ServerMessage,
+  type StreamClose,
   type SyncedEvent,
 } from './protocol.js';
 
@@ -27,6 +32,20 @@ export interface WebSocketLike {
 }
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** What the client uses of an EventSource (the browser's). */
+export interface EventSourceLike {
+  onerror: ((event: unknown) => void) | null;
+  addEventListener(type: string, listener: (event: { data: unknown }) => void): void;
+  close(): void;
+}
+
+export type EventSourceConstructor = new (url: string) => EventSourceLike;
+
+export type SyncTransport = 'websocket' | 'sse';
+
+/** WebSocket attempts in a row that end before the server said hello; then the client uses SSE. */
+const WS_FAILURES_BEFORE_SSE = 2;
 
 export type SyncClientState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
 
@@ -56,10 +75,19 @@ export interface SyncClientOptions {
   ) => void;
   /** Reconnect delays: initialMs · 2^n, capped, with ±20 % jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Fall back to Server-Sent Events when the WebSocket cannot be opened (or use them only, with
+   * `only: true`). `EventSource` defaults to the global one; `fetch` (for the ticket) too.
+   */
+  sse?: { EventSource?: EventSourceConstructor; fetch?: typeof fetch; only?: boolean };
 }
 
 export class SyncClient {
-  private socket: WebSocketLike | undefined;
+  /** The current WebSocket or EventSource (identity only: events of an older one are ignored). */
+  private socket: object | undefined;
+  private closeSocket: (() => void) | undefined;
+  private wsFailures = 0;
+  private currentTransport: SyncTransport;
   private sequence: number | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -70,6 +98,12 @@ export class SyncClient {
 
   constructor(private readonly options: SyncClientOptions) {
     this.sequence = options.since;
+    this.currentTransport = options.sse?.only ? 'sse' : 'websocket';
+  }
+
+  /** The transport of the current (or next) connection. */
+  get transport(): SyncTransport {
+    return this.currentTransport;
   }
 
   /** The last sequence received (or skipped by a resync); resume from here. */
@@ -91,23 +125,27 @@ export class SyncClient {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const socket = this.socket;
+    const close = this.closeSocket;
     this.socket = undefined;
-    socket?.close(CloseCodes.normal, 'client stopped');
+    this.closeSocket = undefined;
+    close?.();
     this.setState('stopped');
   }
 
   /** The URL of the next connection (exposed for tests and diagnostics); the token never goes in it. */
-  urlFor(): string {
-    const base = this.options.url.replace(/^http/, 'ws').replace(/\/+$/, '');
+  urlFor(transport: SyncTransport = 'websocket', ticket?: string): string {
+    const base = this.options.url.replace(/\/+$/, '');
     const params = new URLSearchParams();
     if (this.sequence !== undefined) params.set('since', String(this.sequence));
     const { taskIds, statuses, tags } = this.options.filter ?? {};
     if (taskIds?.length) params.set('task_id', taskIds.join(','));
     if (statuses?.length) params.set('status', statuses.join(','));
     if (tags?.length) params.set('tag', tags.join(','));
+    if (ticket) params.set('ticket', ticket);
     const query = params.toString();
-    return `${base}/ws/tasks${query ? `?${query}` : ''}`;
+    return transport === 'sse'
+      ? `${base.replace(/^ws/, 'http')}/api/sync/stream${query ? `?${query}` : ''}`
+      : `${base.replace(/^http/, 'ws')}/ws/tasks${query ? `?${query}` : ''}`;
   }
 
   private setState(state: SyncClientState, detail?: { code?: number; reason?: string; retryInMs?: number }) {
@@ -130,34 +168,112 @@ export class SyncClient {
       this.setState('stopped', { code: CloseCodes.tokenExpired, reason: 'token expired and not renewed' });
       return;
     }
+    if (this.currentTransport === 'sse') return this.openSse(token);
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor)
       throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
     // The token travels as a subprotocol, never in the URL (the server refuses that).
-    const socket = new Ctor(this.urlFor(), [BEARER_PROTOCOL, token]);
+    const socket = new Ctor(this.urlFor('websocket'), [BEARER_PROTOCOL, token]);
     this.socket = socket;
+    this.closeSocket = () => socket.close(CloseCodes.normal, 'client stopped');
+    let greeted = false;
     socket.onmessage = (message) => {
-      if (this.socket === socket) this.handle(message.data);
+      if (this.socket !== socket) return;
+      if (this.handle(message.data) === 'hello') greeted = true;
     };
     socket.onerror = () => undefined; // a close event follows
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      if (this.stopped) return;
-      if (FATAL_CLOSE_CODES.includes(event.code)) {
-        this.stopped = true;
-        this.setState('stopped', { code: event.code, reason: event.reason });
-        return;
+      // Never got through (1006: no handshake, or cut before hello): perhaps a proxy that breaks
+      // WebSockets. After a few such attempts in a row, try Server-Sent Events instead.
+      if (
+        !greeted &&
+        event.code === 1006 &&
+        this.eventSource() &&
+        ++this.wsFailures >= WS_FAILURES_BEFORE_SSE
+      ) {
+        this.currentTransport = 'sse';
+        return this.ended(CloseCodes.goingAway, 'WebSocket unavailable; using Server-Sent Events', token, 0);
       }
-      if (event.code === CloseCodes.tokenExpired) {
-        // Everything up to the close was sent: renew and resume from here at once, no backoff.
-        this.expiredToken = token;
-        this.setState('reconnecting', { code: event.code, reason: event.reason, retryInMs: 0 });
-        void this.connect();
-        return;
-      }
-      this.scheduleReconnect(event.code, event.reason);
+      if (greeted) this.wsFailures = 0;
+      this.ended(event.code, event.reason, token);
     };
+  }
+
+  /** The EventSource to fall back to, when SSE is asked for and one exists here. */
+  private eventSource(): EventSourceConstructor | undefined {
+    if (!this.options.sse) return undefined;
+    return (
+      this.options.sse.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource
+    );
+  }
+
+  /** A ticket for the next stream (an EventSource cannot send the token), then the EventSource. */
+  private async openSse(token: string) {
+    const doFetch = this.options.sse?.fetch ?? globalThis.fetch;
+    const Ctor = this.eventSource();
+    if (!Ctor || !doFetch) throw new Error('no EventSource implementation: pass options.sse.EventSource');
+    let ticket: string;
+    try {
+      const response = await doFetch(`${this.urlFor('sse').split('?')[0]}/ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (response.status === 401) return this.ended(CloseCodes.unauthorized, 'token refused', token);
+      if (!response.ok) return this.ended(CloseCodes.tryAgainLater, `ticket: HTTP ${response.status}`, token);
+      ticket = ((await response.json()) as { ticket: string }).ticket;
+    } catch {
+      return this.ended(CloseCodes.tryAgainLater, 'ticket unavailable', token);
+    }
+    if (this.stopped) return;
+    const source = new Ctor(this.urlFor('sse', ticket));
+    this.socket = source;
+    this.closeSocket = () => source.close();
+    const onFrame = (event: { data: unknown }) => {
+      if (this.socket === source) this.handle(event.data);
+    };
+    for (const type of ['event', 'resync', 'hello']) source.addEventListener(type, onFrame);
+    const finish = (code: number, reason: string) => {
+      if (this.socket !== source) return;
+      this.socket = undefined;
+      // The EventSource would reconnect by itself with a used ticket: this client reconnects instead.
+      source.close();
+      this.ended(code, reason, token);
+    };
+    source.addEventListener('close', (event) => {
+      let goodbye: StreamClose = { code: CloseCodes.goingAway, reason: 'stream ended' };
+      try {
+        goodbye = JSON.parse(String(event.data)) as StreamClose;
+      } catch {
+        // a malformed goodbye still ends the stream
+      }
+      finish(goodbye.code, goodbye.reason);
+    });
+    source.onerror = () => finish(1006, 'stream interrupted');
+  }
+
+  /** A connection ended (either transport): stop, renew the token at once, or back off and retry. */
+  private ended(code: number, reason: string, token: string, retryInMs?: number) {
+    if (this.stopped) return;
+    if (FATAL_CLOSE_CODES.includes(code)) {
+      this.stopped = true;
+      this.setState('stopped', { code, reason });
+      return;
+    }
+    if (code === CloseCodes.tokenExpired) {
+      // Everything up to the close was sent: renew and resume from here at once, no backoff.
+      this.expiredToken = token;
+      this.setState('reconnecting', { code, reason, retryInMs: 0 });
+      void this.connect();
+      return;
+    }
+    if (retryInMs === 0) {
+      this.setState('reconnecting', { code, reason, retryInMs });
+      void this.connect();
+      return;
+    }
+    this.scheduleReconnect(code, reason);
   }
 
   private scheduleReconnect(code: number | undefined, reason: string) {
@@ -172,25 +288,25 @@ export class SyncClient {
     }, retryInMs);
   }
 
-  private handle(data: unknown) {
+  private handle(data: unknown): ServerMessage['type'] | undefined {
     let message: ServerMessage;
     try {
       message = JSON.parse(
         typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer),
       ) as ServerMessage;
     } catch {
-      return;
+      return undefined;
     }
     switch (message.type) {
       case 'event':
-        if (this.sequence !== undefined && message.sequence <= this.sequence) return; // duplicate
+        if (this.sequence !== undefined && message.sequence <= this.sequence) return 'event'; // duplicate
         this.sequence = message.sequence;
         this.options.onEvent(message.event, message.sequence);
-        return;
+        return 'event';
       case 'resync':
         this.sequence = message.sequence;
         this.options.onResync?.(message.sequence);
-        return;
+        return 'resync';
       case 'hello':
         // Filtered connections skip sequences: the server's position is where to resume.
         if (this.sequence === undefined || message.sequence > this.sequence) this.sequence = message.sequence;
@@ -198,7 +314,7 @@ export class SyncClient {
         this.expiredToken = undefined;
         this.setState('open');
         this.options.onLive?.(message.sequence);
-        return;
+        return 'hello';
     }
   }
 }

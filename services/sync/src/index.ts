@@ -1,8 +1,9 @@
-import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { eventName, parseEvent, SyncEventsQuery, TopicEvents, Topics } from '@taskstream/contracts';
 import {
+  createLiveStream,
   createSecurityAudit,
+  type LiveStreamStats,
   type Pool,
   parse,
   principalOf,
@@ -14,17 +15,16 @@ import {
 import { Router } from 'express';
 import pg from 'pg';
 import { createEventStore, pruneInbox, readHistory, syncMigrations } from './history.js';
-import { createHub, type Hub, type HubStats } from './hub.js';
 import { syncReplay } from './projection.js';
-import { replayPlan, type SyncedEvent } from './protocol.js';
-import { createUpgradeListener, WS_PATH } from './upgrade.js';
+import { matchesFilter, parseSyncFilter, replayPlan, type SyncedEvent, type SyncFilter } from './protocol.js';
 
 export { storeEvents, syncMigrations } from './history.js';
-export type { HubStats } from './hub.js';
 export { syncReplay } from './projection.js';
 export * from './protocol.js';
 
-export { WS_PATH } from './upgrade.js';
+/** Where the task stream is served: WebSocket upgrades, and Server-Sent Events for clients behind proxies that break WebSockets. */
+export const WS_PATH = '/ws/tasks';
+export const SSE_PATH = '/api/sync/stream';
 
 /** Event types that reach users live; other task-updates types are acknowledged and ignored. */
 const SYNCED_TYPES = new Set<string>(TopicEvents[Topics.taskUpdates]);
@@ -42,7 +42,8 @@ export interface SyncOptions {
 export interface SyncService extends Service {
   name: 'sync';
   consumer: string;
-  stats(): HubStats;
+  /** This replica's task-stream connections (all of them, or one user's). */
+  stats(userId?: string): LiveStreamStats;
 }
 
 /** The sync service with settings from the environment (what the embedded host and main.ts run). */
@@ -103,18 +104,54 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
     parallel: STORE_PARALLEL,
   });
 
-  const hub: Hub = createHub({
+  // Each user follows their own stream (the history is kept per user); filters narrow it.
+  const stream = createLiveStream<SyncedEvent, SyncFilter>({
+    name: 'tasks',
+    wsPath: WS_PATH,
+    ssePath: SSE_PATH,
+    read: (userId, since, limit) => readHistory(pool, userId, since, limit),
+    parseFilter: parseSyncFilter,
+    matches: matchesFilter,
+    authorize: (principal) => principal.userId,
     pool,
+    auth,
     logger: log,
-    metrics,
-    replayPageSize: 200,
+    instruments: {
+      sent: metrics.counter('sync_messages_sent_total', 'Frames sent to live clients', ['type']),
+      disconnects: metrics.counter('sync_disconnects_total', 'Live connections ended, by reason', ['reason']),
+      connections: (read) =>
+        metrics.gauge('sync_connections', 'Open live connections (WebSocket and SSE)', [], (g) =>
+          g.set(read()),
+        ),
+    },
     maxBufferedBytes: options.maxBufferedBytes ?? env.SYNC_MAX_BUFFERED_BYTES,
     heartbeatMs: options.heartbeatMs ?? env.SYNC_HEARTBEAT_MS,
     slowCloseGraceMs: options.slowCloseGraceMs ?? env.SYNC_SLOW_CLOSE_GRACE_MS,
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? env.SYNC_MAX_CONNECTIONS_PER_USER,
+    allowedOrigins: options.allowedOrigins ?? env.SYNC_ALLOWED_ORIGINS,
   });
 
   const routes = Router();
+  routes.use(stream.routes);
+  // What is open on this replica: admins see every connection, a user only their own.
+  routes.get('/api/sync/connections', auth.requireUser, (req, res) => {
+    const principal = principalOf(req);
+    const all = principal.role === 'admin';
+    const { stream: name, ...counts } = stream.stats(all ? undefined : principal.userId);
+    res.setHeader('cache-control', 'no-store');
+    res.json({
+      replica: replicaId,
+      scope: all ? 'all' : 'own',
+      streams: [
+        {
+          stream: name,
+          connections: counts.connections,
+          transports: counts.transports,
+          ...(all ? { users: counts.users, buffered_bytes: counts.bufferedBytes } : {}),
+        },
+      ],
+    });
+  });
   routes.get('/api/sync/events', auth.requireUser, async (req, res) => {
     const { userId } = principalOf(req);
     const query = parse(SyncEventsQuery, req.query, 'query');
@@ -141,15 +178,6 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       apply: syncReplay(pool, historySize),
     }),
   );
-
-  const upgrades = createUpgradeListener({
-    auth,
-    hub,
-    logger: log,
-    metrics,
-    allowedOrigins: options.allowedOrigins ?? env.SYNC_ALLOWED_ORIGINS,
-  });
-  let server: Server | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
 
   return {
@@ -172,7 +200,7 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
           const end = latency.startTimer();
           const stored = await store(synced);
           end();
-          if (stored) hub.publish(synced.data.user_id, stored.sequence, synced);
+          if (stored) stream.publish(synced.data.user_id, stored.sequence, synced);
           const age = (Date.now() - Date.parse(synced.time)) / 1000;
           if (age >= 0) lag.observe(age);
           return 'SUCCESS';
@@ -180,26 +208,26 @@ function buildSyncService(deps: ServiceDeps, options: SyncOptions): SyncService 
       },
     ],
     async start(httpServer) {
-      server = httpServer;
-      server.on('upgrade', upgrades.listener);
+      stream.listen(httpServer);
       // Inbox ids are kept a day longer than the event log keeps events (nothing older is redelivered).
       const keepDays = config.EVENT_LOG_RETENTION_DAYS + 1;
       pruneTimer = setInterval(() => {
         pruneInbox(pool, keepDays).catch((err) => log.warn({ err }, 'pruning the sync inbox failed'));
       }, env.SYNC_INBOX_PRUNE_MS);
       pruneTimer.unref();
-      log.info({ path: WS_PATH, history_size: historySize }, 'sync listening for WebSocket clients');
+      log.info(
+        { path: WS_PATH, sse_path: SSE_PATH, history_size: historySize },
+        'sync listening for WebSocket and SSE clients',
+      );
     },
     async stop() {
       clearInterval(pruneTimer);
-      server?.off('upgrade', upgrades.listener);
-      await hub.stop();
-      upgrades.close();
+      await stream.stop();
       if (storePool !== pool) {
         storeTarget = pool;
         await storePool.end();
       }
     },
-    stats: () => hub.stats(),
+    stats: (userId) => stream.stats(userId),
   };
 }

@@ -1,45 +1,22 @@
 /**
- * The wire protocol of `WS /ws/tasks` and `GET /api/sync/events`, shared by the server and the
+ * The wire protocol of `WS /ws/tasks`, `GET /api/sync/stream` (SSE) and `GET /api/sync/events`, shared by the server and the
  * client (no Node-only imports here: the browser bundles this file through client.ts).
  */
 
-/** Close codes (4000–4999 are the application's). */
-export const CloseCodes = {
-  /** Normal end (client or server). */
-  normal: 1000,
-  /** The server is shutting down; reconnect (to another replica). */
-  goingAway: 1001,
-  /** The token could not be checked (the issuer's key set is unreachable); reconnect later. */
-  tryAgainLater: 1013,
-  /**
-   * Query parameters the server cannot use (e.g. `since=abc`, or a token in the URL);
-   * reconnecting does not help.
-   */
-  badRequest: 4400,
-  /** Missing, malformed, expired or forged token; sent before any data. */
-  unauthorized: 4401,
-  /** The page's `Origin` is not in `SYNC_ALLOWED_ORIGINS`; sent before any data. */
-  originNotAllowed: 4403,
-  /** The user already holds `SYNC_MAX_CONNECTIONS_PER_USER` connections on this replica; sent before any data. */
-  tooManyConnections: 4409,
-  /** The client did not read: its send buffer reached the bound; reconnect with `since`. */
-  slowConsumer: 4429,
-  /**
-   * The token the connection was opened with reached its `exp` (HTTP 498, "token expired"):
-   * everything before was sent; reconnect at once with a renewed token and `since`.
-   */
-  tokenExpired: 4498,
-} as const;
+import type { LiveMessage } from '@taskstream/platform/live-protocol';
+import { listParam, parsePosition, QueryError, refuseTokenInUrl } from '@taskstream/platform/live-protocol';
 
-/** Codes after which a client must not reconnect on its own. */
-export const FATAL_CLOSE_CODES: readonly number[] = [
-  CloseCodes.badRequest,
-  CloseCodes.unauthorized,
-  CloseCodes.originNotAllowed,
-];
-
-/** Subprotocol a browser uses to carry the token: `new WebSocket(url, ['bearer', jwt])`. */
-export const BEARER_PROTOCOL = 'bearer';
+// The rules every live stream shares (close codes, the bearer subprotocol, where a replay starts)
+// are platform's (ADR 0019); re-exported so that this module stays the task stream's whole protocol.
+export {
+  BEARER_PROTOCOL,
+  CloseCodes,
+  FATAL_CLOSE_CODES,
+  QueryError,
+  replayPlan,
+  type StreamClose,
+  tokenFromProtocols,
+} from '@taskstream/platform/live-protocol';
 
 /** The CloudEvent as stored and sent (validated on intake by the server). */
 export interface SyncedEvent {
@@ -67,10 +44,7 @@ export interface SyncedEvent {
  * - `hello`: the replay is done and live events follow; `sequence` is where the user's stream
  *   stands (a client that filters may have seen fewer), so a client stores it as its position.
  */
-export type ServerMessage =
-  | { type: 'event'; sequence: number; event: SyncedEvent }
-  | { type: 'resync'; sequence: number }
-  | { type: 'hello'; sequence: number };
+export type ServerMessage = LiveMessage<SyncedEvent>;
 
 /** Per-connection filters: an event passes when it matches every filter given. */
 export interface SyncFilter {
@@ -84,28 +58,17 @@ export interface LiveQuery {
   filter: SyncFilter;
 }
 
-/** Repeated parameters and comma lists both work: `tag=a&tag=b` = `tag=a,b`. */
-function listParam(params: URLSearchParams, ...names: string[]): Set<string> | undefined {
-  const values = names.flatMap((name) => params.getAll(name)).flatMap((v) => v.split(','));
-  const cleaned = values.map((v) => v.trim()).filter((v) => v.length > 0);
-  return cleaned.length > 0 ? new Set(cleaned) : undefined;
-}
-
-export class QueryError extends Error {}
-
 /**
  * `since` and the filters `task_id`, `status`, `tag` of a `/ws/tasks` URL. A token in the URL is
  * refused, valid or not: URLs end up in proxies' access logs and browser history (ADR 0007).
  */
 export function parseLiveQuery(params: URLSearchParams): LiveQuery {
-  if (params.has('token'))
-    throw new QueryError('no token in the URL: send it as Sec-WebSocket-Protocol: bearer, <jwt>');
-  const sinceText = params.get('since');
-  let since: number | undefined;
-  if (sinceText !== null && sinceText !== '') {
-    if (!/^\d{1,15}$/.test(sinceText)) throw new QueryError('since: a whole number ≥ 0');
-    since = Number(sinceText);
-  }
+  refuseTokenInUrl(params, 'send it as Sec-WebSocket-Protocol: bearer, <jwt>');
+  return { since: parsePosition(params.get('since')), filter: parseSyncFilter(params) };
+}
+
+/** The filters `task_id`, `status`, `tag` of a `/ws/tasks` or `/api/sync/stream` URL. */
+export function parseSyncFilter(params: URLSearchParams): SyncFilter {
   const statuses = listParam(params, 'status');
   for (const status of statuses ?? []) {
     if (status !== 'pending' && status !== 'completed')
@@ -117,15 +80,7 @@ export function parseLiveQuery(params: URLSearchParams): LiveQuery {
   if (statuses) filter.statuses = statuses;
   const tags = listParam(params, 'tag', 'tags');
   if (tags) filter.tags = tags;
-  return { since, filter };
-}
-
-/** The token from `Sec-WebSocket-Protocol: bearer, <jwt>` (the protocol after `bearer`). */
-export function tokenFromProtocols(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const protocols = header.split(',').map((p) => p.trim());
-  const at = protocols.indexOf(BEARER_PROTOCOL);
-  return at >= 0 ? protocols[at + 1] || undefined : undefined;
+  return filter;
 }
 
 export function hasFilter(filter: SyncFilter): boolean {
@@ -148,20 +103,4 @@ export function matchesFilter(event: SyncedEvent, filter: SyncFilter): boolean {
     if (!tags.some((tag) => typeof tag === 'string' && filter.tags!.has(tag))) return false;
   }
   return true;
-}
-
-/**
- * Where a replay from `since` starts, given the user's current sequence and the oldest one still
- * kept. `resync` when the client missed events the window no longer holds, or claims a position
- * the server never reached (its history was reset).
- */
-export function replayPlan(
-  since: number,
-  latest: number,
-  oldestKept: number | undefined,
-): 'none' | 'replay' | 'resync' {
-  if (since > latest) return 'resync';
-  if (since === latest) return 'none';
-  if (oldestKept === undefined || oldestKept > since + 1) return 'resync';
-  return 'replay';
 }

@@ -1,4 +1,11 @@
-import { DeadLetterQuery, DiscardDeadLetterBody, ReplayTopicQuery, Topics } from '@taskstream/contracts';
+import {
+  DeadLetterQuery,
+  DiscardDeadLetterBody,
+  ReplayTopicQuery,
+  TopicMessagesQuery,
+  TopicParams,
+  Topics,
+} from '@taskstream/contracts';
 import {
   adminStats,
   conflict,
@@ -116,6 +123,29 @@ export function createAdmin(deps: ServiceDeps): {
   };
   routes.get('/api/admin/migrations', ...admin, async (_req, res) => {
     res.json({ scopes: await migrationStatus(pool, knownMigrations) });
+  });
+
+  // The topic browser (ADR 0019): what is on the bus, read through the runtime's TopicBrowser port.
+  const topicBrowser = () => {
+    if (!ports.topics)
+      throw new HttpError(503, 'unavailable', 'the topic browser needs KAFKA_BROKERS under Dapr');
+    return ports.topics;
+  };
+  routes.get('/api/admin/topics', ...admin, async (_req, res) => {
+    res.json({ topics: await topicBrowser().topics() });
+  });
+  routes.get('/api/admin/topics/:topic/messages', ...admin, async (req, res) => {
+    const { topic } = parse(TopicParams, req.params, 'params');
+    const query = parse(TopicMessagesQuery, req.query, 'query');
+    const page = await topicBrowser().read(topic, {
+      partition: query.partition,
+      from: query.from,
+      since: query.since === undefined ? undefined : new Date(query.since),
+      key: query.key,
+      limit: query.limit,
+    });
+    if (!page) throw notFound('topic or partition');
+    res.json({ topic, partition: query.partition, ...page });
   });
 
   routes.get('/api/admin/stats', ...admin, async (_req, res) => {

@@ -18,6 +18,7 @@ import { PasswordScreen } from './screens/password.js';
 import { SettingsScreen } from './screens/settings.js';
 import { TaskFormScreen } from './screens/task-form.js';
 import { TasksScreen } from './screens/tasks.js';
+import { TopicsScreen } from './screens/topics.js';
 import type { AppNotification, NotificationPage, User } from './types.js';
 
 export function App() {
@@ -288,6 +289,9 @@ function SignedIn({ session, path, onSignOut, onUser }: SignedInProps) {
               <NavLink path={path} href="/admin/monitor">
                 Monitor
               </NavLink>
+              <NavLink path={path} href="/admin/topics">
+                Topics
+              </NavLink>
             </>
           )}
         </nav>
@@ -332,6 +336,7 @@ function Screen({ path, admin }: { path: string; admin: boolean }) {
     if (!admin) return <Message title="Admins only" text="This page is for administrators." />;
     if (path === '/admin/audit') return <AuditScreen />;
     if (path === '/admin/monitor') return <MonitorScreen />;
+    if (path === '/admin/topics') return <TopicsScreen />;
   }
   return <Message title="Page not found" text="There is nothing at this address." />;
 }

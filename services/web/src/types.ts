@@ -16,6 +16,9 @@ import type {
   RecurrencePreview as RecurrencePreviewSchema,
   SyncEvents as SyncEventsSchema,
   TaskStatus as TaskStatusSchema,
+  TopicList as TopicListSchema,
+  TopicMessagePage as TopicMessagePageSchema,
+  TopicMessage as TopicMessageSchema,
 } from '@taskstream/contracts';
 import type { z } from 'zod';
 
@@ -47,3 +50,6 @@ export type Priority = z.infer<typeof PrioritySchema>;
 export type RecurrencePreview = z.infer<typeof RecurrencePreviewSchema>;
 export type SyncEvents = z.infer<typeof SyncEventsSchema>;
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
+export type TopicList = z.infer<typeof TopicListSchema>;
+export type TopicMessage = z.infer<typeof TopicMessageSchema>;
+export type TopicMessagePage = z.infer<typeof TopicMessagePageSchema>;

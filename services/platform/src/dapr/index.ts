@@ -10,7 +10,8 @@ import type { Ports } from '../ports.js';
 import { createDaprEventBus } from './event-bus.js';
 import { createDaprInvoker } from './invoker.js';
 import { createDaprJobScheduler, type JobFailurePolicy } from './job-scheduler.js';
-import { createKafkaLagReader, type KafkaLagReader } from './kafka-lag.js';
+import { createKafkaLagReader, type KafkaConnectionOptions, type KafkaLagReader } from './kafka-lag.js';
+import { createKafkaTopicBrowser } from './kafka-topics.js';
 import { createSidecarClient } from './sidecar-client.js';
 import { createDaprStateStore } from './state-store.js';
 
@@ -23,6 +24,7 @@ export {
   createDaprJobScheduler,
   createDaprStateStore,
   createKafkaLagReader,
+  createKafkaTopicBrowser,
   createSidecarClient,
 };
 
@@ -123,6 +125,32 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
       failurePolicy: options.jobFailurePolicy,
     }),
     invoker: createDaprInvoker(sidecar),
+    topics: kafkaTopicBrowser(config, options.appId ?? config.APP_ID),
+  };
+}
+
+/** What the brokers behind the sidecar hold, for the admin topic browser (KAFKA_BROKERS set). */
+function kafkaTopicBrowser(config: DaprPortsOptions['config'], appId: string | undefined) {
+  const connection = kafkaConnection(config, `${appId ?? 'taskstream'}-topics`);
+  return connection && createKafkaTopicBrowser(connection);
+}
+
+/** The brokers, TLS and SASL of the pub/sub component, for a client of ours; none without KAFKA_BROKERS. */
+function kafkaConnection(
+  config: DaprPortsOptions['config'],
+  clientId: string,
+): KafkaConnectionOptions | undefined {
+  if (!config.KAFKA_BROKERS) return undefined;
+  // Both or neither: the config schema refuses half a SASL user.
+  const { KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = config;
+  return {
+    brokers: config.KAFKA_BROKERS,
+    clientId,
+    tls: config.KAFKA_TLS,
+    sasl:
+      username && password
+        ? { mechanism: config.KAFKA_SASL_MECHANISM ?? 'SCRAM-SHA-256', username, password }
+        : undefined,
   };
 }
 
@@ -135,18 +163,8 @@ function kafkaLagReader(
   config: DaprPortsOptions['config'],
   appId: string | undefined,
 ): KafkaLagReader | undefined {
-  if (!config.KAFKA_BROKERS) return undefined;
-  // Both or neither: the config schema refuses half a SASL user.
-  const { KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = config;
+  const connection = kafkaConnection(config, `${appId ?? 'taskstream'}-lag`);
+  if (!connection) return undefined;
   const oldest = new Set([...APP_GROUPS, ...(appId ? [appId] : [])]);
-  return createKafkaLagReader({
-    brokers: config.KAFKA_BROKERS,
-    clientId: `${appId ?? 'taskstream'}-lag`,
-    tls: config.KAFKA_TLS,
-    sasl:
-      username && password
-        ? { mechanism: config.KAFKA_SASL_MECHANISM ?? 'SCRAM-SHA-256', username, password }
-        : undefined,
-    startsAtOldest: (group) => oldest.has(group),
-  });
+  return createKafkaLagReader({ ...connection, startsAtOldest: (group) => oldest.has(group) });
 }

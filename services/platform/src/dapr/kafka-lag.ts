@@ -1,7 +1,8 @@
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
 import type { ConsumerLag } from '../ports.js';
 
-export interface KafkaLagOptions {
+/** How a client of ours reaches the brokers: as the pub/sub component does. */
+export interface KafkaConnectionOptions {
   /** Bootstrap brokers, `host:port`. */
   brokers: string[];
   clientId: string;
@@ -9,14 +10,35 @@ export interface KafkaLagOptions {
   sasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
   /** TLS with the system's CA bundle and SNI, as the pub/sub component connects. */
   tls?: boolean;
+  /** Per broker request; a scrape or a stats call should fail rather than hang on a dead broker. */
+  requestTimeoutMs?: number;
+}
+
+/** The @platformatic/kafka client options for `options` (admin and consumer alike). */
+export function kafkaClientOptions(options: KafkaConnectionOptions) {
+  const timeout = options.requestTimeoutMs ?? 5000;
+  return {
+    clientId: options.clientId,
+    bootstrapBrokers: options.brokers,
+    sasl: options.sasl,
+    tls: options.tls ? {} : undefined,
+    tlsServerName: options.tls ? true : undefined,
+    connectTimeout: timeout,
+    requestTimeout: timeout,
+    timeout,
+    // One retry: a scrape comes again in a few seconds anyway.
+    retries: 1,
+    retryDelay: 250,
+  };
+}
+
+export interface KafkaLagOptions extends KafkaConnectionOptions {
   /**
    * Whether a group starts at the oldest retained event when it has no committed offset on a
    * partition (the `pubsub` component's groups, named after app ids); otherwise it starts at the
    * newest (the broadcast groups of sync pods), and such a partition counts as not behind.
    */
   startsAtOldest: (group: string) => boolean;
-  /** Per broker request; a scrape or a stats call should fail rather than hang on a dead broker. */
-  requestTimeoutMs?: number;
 }
 
 /** A group known to consume some topics whether or not it committed there yet (the app's own). */
@@ -87,50 +109,44 @@ export function lagOfGroups(
  * @platformatic/kafka 1.35 misreads the member assignment daprd's client sends and throws from
  * its socket handler, which no caller can catch: the process dies.
  */
-export function createKafkaLagReader(options: KafkaLagOptions): KafkaLagReader {
-  const timeout = options.requestTimeoutMs ?? 5000;
-  const admin = new Admin({
-    clientId: options.clientId,
-    bootstrapBrokers: options.brokers,
-    sasl: options.sasl,
-    tls: options.tls ? {} : undefined,
-    tlsServerName: options.tls ? true : undefined,
-    connectTimeout: timeout,
-    requestTimeout: timeout,
-    timeout,
-    // One retry: a scrape comes again in a few seconds anyway.
-    retries: 1,
-    retryDelay: 250,
+/** Per partition of each of `names` (topics that exist): the oldest retained offset and the log end. */
+export async function topicOffsets(admin: Admin, names: string[]): Promise<TopicOffsets> {
+  const topics: TopicOffsets = new Map();
+  if (names.length === 0) return topics;
+  const metadata = await admin.metadata({ topics: names });
+  const request = (timestamp: bigint) => ({
+    topics: names.map((name) => ({
+      name,
+      partitions: Array.from({ length: metadata.topics.get(name)?.partitionsCount ?? 0 }, (_, i) => ({
+        partitionIndex: i,
+        timestamp,
+      })),
+    })),
   });
+  const [ends, starts] = await Promise.all([
+    admin.listOffsets(request(ListOffsetTimestamps.LATEST)),
+    admin.listOffsets(request(ListOffsetTimestamps.EARLIEST)),
+  ]);
+  for (const topic of ends) {
+    const start = starts.find((t) => t.name === topic.name)?.partitions ?? [];
+    const partitions: { start: number; end: number }[] = [];
+    for (const p of topic.partitions) {
+      const s = start.find((x) => x.partitionIndex === p.partitionIndex);
+      partitions[p.partitionIndex] = { start: Number(s?.offset ?? 0n), end: Number(p.offset) };
+    }
+    topics.set(topic.name, partitions);
+  }
+  return topics;
+}
+
+export function createKafkaLagReader(options: KafkaLagOptions): KafkaLagReader {
+  const admin = new Admin(kafkaClientOptions(options));
   const pending = new Map<string, Promise<ConsumerLag[]>>();
 
   async function readOnce(wanted: Set<string>, known?: KnownGroup): Promise<ConsumerLag[]> {
     const existing = (await admin.listTopics()).filter((t) => wanted.has(t));
     if (existing.length === 0) return [];
-    const metadata = await admin.metadata({ topics: existing });
-    const request = (timestamp: bigint) => ({
-      topics: existing.map((name) => ({
-        name,
-        partitions: Array.from({ length: metadata.topics.get(name)?.partitionsCount ?? 0 }, (_, i) => ({
-          partitionIndex: i,
-          timestamp,
-        })),
-      })),
-    });
-    const [ends, starts] = await Promise.all([
-      admin.listOffsets(request(ListOffsetTimestamps.LATEST)),
-      admin.listOffsets(request(ListOffsetTimestamps.EARLIEST)),
-    ]);
-    const topics: TopicOffsets = new Map();
-    for (const topic of ends) {
-      const start = starts.find((t) => t.name === topic.name)?.partitions ?? [];
-      const partitions: { start: number; end: number }[] = [];
-      for (const p of topic.partitions) {
-        const s = start.find((x) => x.partitionIndex === p.partitionIndex);
-        partitions[p.partitionIndex] = { start: Number(s?.offset ?? 0n), end: Number(p.offset) };
-      }
-      topics.set(topic.name, partitions);
-    }
+    const topics = await topicOffsets(admin, existing);
 
     const ids = [...(await admin.listGroups()).keys()];
     const groups = new Map<string, GroupOffsets>();

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Pool } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { createEventLogTopicBrowser } from '../ops/topics.js';
 import type { Ports } from '../ports.js';
 import { createEmbeddedEventBus } from './event-bus.js';
 import { createEmbeddedInvoker } from './invoker.js';
@@ -44,5 +45,6 @@ export function createEmbeddedPorts(
       server: options.server,
       appToken: options.appToken,
     }),
+    topics: createEventLogTopicBrowser(options.pool),
   };
 }

@@ -4,3 +4,4 @@ export * from './projection-replay.js';
 export * from './retention.js';
 export * from './schema.js';
 export * from './stats.js';
+export * from './topics.js';

@@ -1,2 +1,3 @@
 export * from './events.js';
 export * from './probe.js';
+export * from './sse-probe.js';

@@ -1,15 +1,18 @@
 /**
  * Live events over `WS /ws/tasks` through the sync service's typed client: it resumes from the
- * last sequence after a reconnect and drops duplicates. This wrapper adds what a page needs:
+ * last sequence after a reconnect and drops duplicates, and falls back to Server-Sent Events
+ * (`GET /api/sync/stream`) when a proxy breaks WebSockets. This wrapper adds what a page needs:
  * where to start (the user's current sequence, read before the task list loads, so nothing
  * between the two is lost), pausing while the browser is offline, and one state to show.
  */
 
 import {
   CloseCodes,
+  type EventSourceConstructor,
   SyncClient,
   type SyncClientState,
   type SyncedEvent,
+  type SyncTransport,
   type WebSocketConstructor,
 } from '@taskstream/sync/client';
 import type { SyncEvents } from '../types.js';
@@ -43,6 +46,8 @@ export interface LiveOptions {
   onSessionEnded?: () => void;
   /** For tests: the socket implementation (default: the browser's). */
   WebSocket?: WebSocketConstructor;
+  /** For tests: the EventSource to fall back to (default: the browser's). */
+  EventSource?: EventSourceConstructor;
   /** For tests: the window to watch for online/offline. */
   window?: Pick<Window, 'addEventListener' | 'removeEventListener'> & { navigator: { onLine: boolean } };
 }
@@ -58,6 +63,11 @@ export class LiveConnection {
 
   constructor(private readonly options: LiveOptions) {
     this.win = options.window ?? (typeof window !== 'undefined' ? window : undefined);
+  }
+
+  /** How live events arrive right now. */
+  get transport(): SyncTransport | undefined {
+    return this.client?.transport;
   }
 
   get lastSequence(): number | undefined {
@@ -101,13 +111,14 @@ export class LiveConnection {
       token: () => this.options.token() ?? '',
       since: this.sequence,
       WebSocket: this.options.WebSocket,
+      sse: { EventSource: this.options.EventSource },
       onEvent: (event, sequence) => this.options.onEvent(event, sequence),
       onResync: () => this.options.onResync(),
       onStateChange: (state: SyncClientState, detail) => {
         if (this.client !== client || this.stopped) return;
         if (state === 'open') {
           this.everConnected = true;
-          this.setState('connected');
+          this.setState('connected', client.transport === 'sse' ? 'over Server-Sent Events' : undefined);
         } else if (state === 'stopped') {
           this.setState('offline', detail?.reason || 'the server refused the connection');
           if (detail?.code === CloseCodes.tokenExpired || detail?.code === CloseCodes.unauthorized)

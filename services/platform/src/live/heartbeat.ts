@@ -1,4 +1,4 @@
-import type { WebSocket } from 'ws';
+import type { LiveTransport } from './transport.js';
 
 /** How often a slice of the connections is pinged: the heartbeat period is cut into slots this long. */
 const HEARTBEAT_SLOT_MS = 100;
@@ -9,7 +9,7 @@ const HEARTBEAT_SLOT_MS = 100;
  * (and their pongs) never land in one turn of the event loop: pinging 5,000 at once held the
  * loop long enough to show in the delivery tail (ADR 0007).
  */
-export function createHeartbeat<T extends { readonly ws: WebSocket }>(options: {
+export function createHeartbeat<T extends { readonly transport: LiveTransport }>(options: {
   periodMs: number;
   /** A member missed its ping: it is no longer watched; the caller ends it. */
   onDead: (member: T) => void;
@@ -30,7 +30,7 @@ export function createHeartbeat<T extends { readonly ws: WebSocket }>(options: {
         options.onDead(member);
         continue;
       }
-      member.ws.ping();
+      member.transport.ping();
     }
   }, options.periodMs / slotCount);
   timer.unref();
@@ -42,17 +42,15 @@ export function createHeartbeat<T extends { readonly ws: WebSocket }>(options: {
   }
 
   return {
-    /** Watches a member; any pong or message it sends counts as an answer. */
+    /** Watches a member; whatever its transport counts as an answer (a pong, a flushed probe) keeps it. */
     add(member: T) {
       const slot = slots[added++ % slotCount]!;
       slot.add(member);
       slotOf.set(member, slot);
       answered.add(member);
-      const alive = () => {
+      member.transport.onAlive(() => {
         if (slotOf.has(member)) answered.add(member);
-      };
-      member.ws.on('pong', alive);
-      member.ws.on('message', alive); // clients have nothing to say; any frame still proves life
+      });
     },
     remove: forget,
     stop() {

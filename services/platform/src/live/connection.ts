@@ -1,49 +1,49 @@
-import type { Logger, Pool } from '@taskstream/platform';
-import { WebSocket } from 'ws';
-import {
-  CloseCodes,
-  matchesFilter,
-  type ServerMessage,
-  type SyncedEvent,
-  type SyncFilter,
-} from './protocol.js';
-import { readMissed } from './replay.js';
+import type { Logger } from '../logger.js';
+import { CloseCodes, type LiveMessage } from './protocol.js';
+import { type ReadHistory, readMissed } from './replay.js';
+import type { LiveTransport } from './transport.js';
 
 /** A live event stored under `sequence`, with its frame serialized once for all connections. */
-export interface Pending {
+export interface Pending<E> {
   sequence: number;
-  event: SyncedEvent;
+  event: E;
   frame: string;
 }
 
-export const frameOf = (message: ServerMessage) => JSON.stringify(message);
+export const frameOf = <E>(message: LiveMessage<E>) => JSON.stringify(message);
+
+type FrameType = LiveMessage<unknown>['type'];
 
 /** What a connection takes from the hub that holds it. */
-export interface ConnectionContext {
-  pool: Pool;
+export interface ConnectionContext<E> {
+  read: ReadHistory<E>;
   /** Events read per history query while replaying. */
   replayPageSize: number;
   /** A connection whose unsent bytes would pass this is closed with 4429. */
   maxBufferedBytes: number;
-  /** After a 4429 close frame is queued, how long the socket may stay before it is destroyed. */
+  /** After a 4429 close is queued, how long the transport may stay before it is destroyed. */
   slowCloseGraceMs: number;
   /** A frame was queued; `buffered` is what the connection holds unsent with it. */
-  onSent(type: ServerMessage['type'], buffered: number): void;
+  onSent(type: FrameType, buffered: number): void;
   /** The connection ended, by the server or the peer; `reason` labels the metric. */
-  onEnded(connection: Connection, reason: string): void;
+  onEnded(connection: Connection<E>, reason: string): void;
 }
 
-export type Connection = ReturnType<typeof createConnection>;
+export type Connection<E> = ReturnType<typeof createConnection<E>>;
 
 /** setTimeout's longest delay; a later `exp` is waited for in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export interface ConnectionInit {
-  ws: WebSocket;
+export interface ConnectionInit<E> {
+  transport: LiveTransport;
+  /** The subscriber whose stream this connection follows (the history's key). */
+  key: string;
+  /** The principal that opened it (connection limits and the connection-info endpoint count by it). */
   userId: string;
-  filter: SyncFilter;
+  /** The connection's filter: only events it passes are sent (the others still advance the position). */
+  matches: (event: E) => boolean;
   log: Logger;
-  /** When the token the socket was opened with expires (ms since the epoch); the socket ends then. */
+  /** When the token the connection was opened with expires (ms since the epoch); the connection ends then. */
   expiresAt?: number;
 }
 
@@ -52,58 +52,59 @@ export interface ConnectionInit {
  * it sent (or it was filtered out), so a client sees no gap and no duplicate, whichever way an
  * event arrived. While it replays history, live events wait in a queue and are merged after.
  */
-export function createConnection(init: ConnectionInit, context: ConnectionContext) {
-  const { ws, userId, filter, log, expiresAt } = init;
+export function createConnection<E>(init: ConnectionInit<E>, context: ConnectionContext<E>) {
+  const { transport, key, userId, matches, log, expiresAt } = init;
   const { maxBufferedBytes } = context;
   /** `catching-up`: reading history; live events wait in `pending` and are merged after. */
   let state: 'catching-up' | 'live' | 'closed' = 'catching-up';
-  let pending: Pending[] = [];
+  let pending: Pending<E>[] = [];
   let pendingBytes = 0;
   let lastWrite: Promise<void> = Promise.resolve();
   let expiry: NodeJS.Timeout | undefined;
-  const closedPromise = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  const closedPromise = new Promise<void>((resolve) => transport.onClose(() => resolve()));
 
   /** A function, not a read of `state`, so the check survives TypeScript's narrowing across awaits. */
   const isClosed = () => state === 'closed';
 
-  function enqueue(item: Pending) {
+  function enqueue(item: Pending<E>) {
     pending.push(item);
     pendingBytes += item.frame.length;
     if (pendingBytes > maxBufferedBytes) closeSlow();
   }
 
-  function deliver(item: Pending) {
+  function deliver(item: Pending<E>) {
     connection.lastSequence = item.sequence;
-    if (matchesFilter(item.event, filter)) sendLive(item.frame, 'event');
+    if (matches(item.event)) sendLive('event', item.sequence, item.frame);
   }
 
   /** Live frames never wait: a client that does not read is cut off before the bound. */
-  function sendLive(frame: string, type: ServerMessage['type']) {
-    if (state === 'closed' || ws.readyState !== WebSocket.OPEN) return;
-    const buffered = ws.bufferedAmount;
+  function sendLive(type: FrameType, sequence: number, frame: string) {
+    if (state === 'closed' || !transport.open) return;
+    const buffered = transport.bufferedAmount;
     // One frame always fits into an empty buffer, so an event larger than the bound still goes out.
     if (buffered > 0 && buffered + frame.length > maxBufferedBytes) return closeSlow();
-    write(frame, type);
+    write(type, sequence, frame);
   }
 
   /** Replayed frames wait for the client to take what was sent before (bounded the same way). */
-  async function sendPaced(frame: string, type: ServerMessage['type']) {
-    if (ws.bufferedAmount > 0 && ws.bufferedAmount + frame.length > maxBufferedBytes) {
+  async function sendPaced(type: FrameType, sequence: number, frame: string) {
+    const buffered = transport.bufferedAmount;
+    if (buffered > 0 && buffered + frame.length > maxBufferedBytes) {
       await Promise.race([lastWrite, closedPromise]);
     }
-    if (isClosed() || ws.readyState !== WebSocket.OPEN) return;
-    write(frame, type);
+    if (isClosed() || !transport.open) return;
+    write(type, sequence, frame);
   }
 
-  function write(frame: string, type: ServerMessage['type']) {
-    context.onSent(type, ws.bufferedAmount + frame.length);
-    lastWrite = new Promise((resolve) => ws.send(frame, () => resolve()));
+  function write(type: FrameType, sequence: number, frame: string) {
+    context.onSent(type, transport.bufferedAmount + frame.length);
+    lastWrite = new Promise((resolve) => transport.send(type, sequence, frame, resolve));
   }
 
   /**
    * Reads history from `lastSequence` on, then merges what arrived live meanwhile (dropping what
    * the pages already had). Beyond the kept window: one `resync` and the connection goes on from
-   * the user's current sequence.
+   * the subscriber's current sequence.
    */
   async function catchUp(initial: boolean) {
     if (isClosed()) return;
@@ -112,15 +113,15 @@ export function createConnection(init: ConnectionInit, context: ConnectionContex
     try {
       for (;;) {
         for await (const missed of readMissed(
-          context.pool,
-          userId,
+          context.read,
+          key,
           connection.lastSequence,
           context.replayPageSize,
         )) {
           if (isClosed()) return;
           connection.lastSequence = missed.sequence;
-          if (missed.type === 'resync') await sendPaced(frameOf(missed), 'resync');
-          else if (matchesFilter(missed.event, filter)) await sendPaced(frameOf(missed), 'event');
+          if (missed.type === 'resync') await sendPaced('resync', missed.sequence, frameOf<E>(missed));
+          else if (matches(missed.event)) await sendPaced('event', missed.sequence, frameOf(missed));
           if (isClosed()) return;
         }
         if (isClosed()) return;
@@ -140,23 +141,29 @@ export function createConnection(init: ConnectionInit, context: ConnectionContex
       }
       if (isClosed()) return;
       state = 'live';
-      if (initial) sendLive(frameOf({ type: 'hello', sequence: connection.lastSequence }), 'hello');
+      if (initial) {
+        const hello = { type: 'hello', sequence: connection.lastSequence } as const;
+        sendLive('hello', hello.sequence, frameOf<E>(hello));
+      }
     } catch (err) {
-      log.error({ err }, 'reading sync history failed; closing the connection');
+      log.error({ err }, 'reading live-stream history failed; closing the connection');
       close(1011, 'history unavailable; reconnect with since');
     }
   }
 
   function closeSlow() {
     if (state === 'closed') return;
-    log.warn({ buffered: ws.bufferedAmount, pending: pendingBytes }, 'client not reading; disconnecting');
+    log.warn(
+      { buffered: transport.bufferedAmount, pending: pendingBytes, transport: transport.kind },
+      'client not reading; disconnecting',
+    );
     close(
       CloseCodes.slowConsumer,
       `client not reading: more than ${maxBufferedBytes} bytes unsent`,
       'slow_consumer',
     );
-    // The close frame waits behind the unread bytes; do not keep them longer than the grace.
-    const timer = setTimeout(() => ws.terminate(), context.slowCloseGraceMs);
+    // The close waits behind the unread bytes; do not keep them longer than the grace.
+    const timer = setTimeout(() => transport.terminate(), context.slowCloseGraceMs);
     timer.unref();
   }
 
@@ -172,18 +179,19 @@ export function createConnection(init: ConnectionInit, context: ConnectionContex
   }
 
   function close(code: number, reason: string, metricReason = String(code)) {
-    if (end(metricReason)) ws.close(code, reason);
+    if (end(metricReason)) transport.close(code, reason);
   }
 
   const connection = {
-    ws,
+    transport,
+    key,
     userId,
     log,
     /** Highest sequence this connection has passed (sent or filtered out). */
     lastSequence: 0,
     isClosed,
     /** A live event from the bus (already stored under `sequence`). */
-    offer(item: Pending) {
+    offer(item: Pending<E>) {
       if (state === 'closed') return;
       if (state === 'catching-up') return enqueue(item);
       if (item.sequence <= connection.lastSequence) return;
@@ -196,19 +204,19 @@ export function createConnection(init: ConnectionInit, context: ConnectionContex
     /** Replays from `lastSequence`, then says hello and goes live. */
     start: () => catchUp(true),
     close,
-    /** Without a close frame (a dead peer, or one that had its grace). */
+    /** Without a goodbye (a dead peer, or one that had its grace). */
     terminate(reason: string) {
       end(reason);
-      ws.terminate();
+      transport.terminate();
     },
-    /** The peer closed the socket. */
+    /** The peer went away. */
     ended: () => end('client'),
     get bufferedAmount() {
-      return ws.bufferedAmount;
+      return transport.bufferedAmount;
     },
   };
   /**
-   * A socket lives no longer than its token: at `exp` it is closed with 4498 (the frames sent
+   * A connection lives no longer than its token: at `exp` it is closed with 4498 (the frames sent
    * before it come first), and the client reconnects with a renewed token and `since`. Always
    * from a timer, never at once: the hub registers the connection after creating it.
    */
