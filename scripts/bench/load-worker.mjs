@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -59,5 +60,29 @@ async function client(token, index) {
   }
 }
 
+/**
+ * CPU clock ticks (user + system) this thread has used, from /proc (Linux); undefined elsewhere.
+ * The bench subtracts them from the process's CPU: the load generator shares the process with
+ * the server it measures, and its HTTP client costs a good part of what the server does.
+ */
+function threadTicks() {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+const ticksBefore = threadTicks();
 await Promise.all(tokens.map((token, i) => client(token, i)));
-parentPort.postMessage({ latencies, errors, completed, seconds: durationMs / 1000 });
+const ticksAfter = threadTicks();
+parentPort.postMessage({
+  latencies,
+  errors,
+  completed,
+  seconds: durationMs / 1000,
+  cpuTicks: ticksBefore === undefined || ticksAfter === undefined ? undefined : ticksAfter - ticksBefore,
+});

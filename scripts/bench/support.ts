@@ -155,7 +155,7 @@ function diskFlushesSince(from: number): Record<string, number> {
 }
 
 /** Clock ticks per second of /proc's CPU times (read once, before anything is measured). */
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+export const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /**
  * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from

@@ -6,6 +6,7 @@ import pg from 'pg';
 import {
   benchDatabase,
   benchEnv,
+  CLOCK_TICKS,
   percentile,
   postgresCpuMs,
   round,
@@ -20,6 +21,7 @@ interface LoadResult {
   errors: number;
   completed: number;
   seconds: number;
+  cpuTicks?: number;
 }
 
 export interface CreateLoad {
@@ -30,6 +32,8 @@ export interface CreateLoad {
   p95_ms: number;
   p99_ms: number;
   errors: number;
+  /** CPU the load generator's own thread used (warm-up included); NaN where /proc is not there. */
+  load_generator_cpu_ms: number;
 }
 
 /** Registers `count` users on a task-api at `url`; their tokens, one client each. */
@@ -74,6 +78,8 @@ export async function runCreateLoad(
     p95_ms: round(percentile(sorted, 95), 2),
     p99_ms: round(percentile(sorted, 99), 2),
     errors: load.errors,
+    load_generator_cpu_ms:
+      load.cpuTicks === undefined ? Number.NaN : round((load.cpuTicks / CLOCK_TICKS) * 1000, 0),
   };
 }
 
@@ -105,8 +111,11 @@ export async function benchTaskApi(
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs });
     await stopProfile();
     // CPU per create over the whole load (warm-up included), both sides: steadier than latency
-    // on a shared machine. The process's figure includes the load worker's requests.
+    // on a shared machine. The process's figure includes the load worker's requests; the
+    // server's own is the process's less the load worker thread's.
     const app = process.cpuUsage(before.app);
+    const appUs = app.user + app.system;
+    const serverUs = appUs - load.load_generator_cpu_ms * 1000;
     const pgMs = (await postgresCpuMs(database.url)) - before.pg;
     const created = Math.max(1, (await countTasks()) - before.tasks);
     const backlog = await outboxBacklog(runtime.pool);
@@ -115,7 +124,8 @@ export async function benchTaskApi(
       services: options.services ?? 'task-api',
       ...load,
       outbox_backlog_at_end: backlog,
-      app_cpu_us_per_create: round((app.user + app.system) / created, 0),
+      app_cpu_us_per_create: round(appUs / created, 0),
+      server_cpu_us_per_create: Number.isFinite(serverUs) ? round(serverUs / created, 0) : 'n/a',
       postgres_cpu_us_per_create: Number.isFinite(pgMs) ? round((pgMs * 1000) / created, 0) : 'n/a',
       raw_insert_per_s: round(ceiling),
       share_of_ceiling: round(load.creates_per_s / ceiling, 3),

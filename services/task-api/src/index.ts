@@ -34,6 +34,17 @@ export function createTaskApiService(deps: ServiceDeps): Service {
 
   const admin = createAdmin(deps);
   const routes = Router();
+  // The task routes first: the busiest requests then try no other route's path on the way, nor
+  // the static files (a file-system look-up per GET). No other router here serves their paths.
+  routes.use(
+    taskRoutes({
+      pool,
+      auth,
+      appToken: config.APP_API_TOKEN,
+      checkRecurrence: checkRecurrence,
+      bus: ports.bus,
+    }),
+  );
   routes.use(admin.routes);
   const hasher = createPasswordHasher({
     concurrency: config.PASSWORD_HASH_CONCURRENCY,
@@ -44,15 +55,6 @@ export function createTaskApiService(deps: ServiceDeps): Service {
   routes.use(accounts.router);
   routes.use(docsRoutes());
   routes.use(webRoutes());
-  routes.use(
-    taskRoutes({
-      pool,
-      auth,
-      appToken: config.APP_API_TOKEN,
-      checkRecurrence: checkRecurrence,
-      bus: ports.bus,
-    }),
-  );
 
   return {
     name: 'task-api',
