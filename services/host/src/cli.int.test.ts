@@ -249,7 +249,7 @@ describe('taskstream CLI against a running server', () => {
     expect(csv.json).toMatchObject({ format: 'csv', out: csvFile, bytes: Buffer.byteLength(csvText) });
     expect(csv.json.rows).toBeGreaterThanOrEqual(2);
     expect(csvText.split('\r\n')[0]).toBe(
-      'id,event_id,time,actor,action,task_id,changes,trace_id,source,payload,hash',
+      'id,event_id,time,actor,action,task_id,changes,trace_id,source,payload,hash,actor_email,task_title',
     );
 
     const ndjson = await cli(['audit', 'export', '--format', 'ndjson', '--user-id', user.id]);
