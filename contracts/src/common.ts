@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TIME_ZONES } from './time-zones.js';
 
 /** Every error response: `{"error": {"code", "message", "details"}}`. */
 export const ErrorBody = z
@@ -19,8 +20,20 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
  * the database. With the `u` flag a surrogate pair is one code point, so emoji pass; the same
  * pattern lands in the OpenAPI document, where a client or fuzzer sees it.
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing U+0000 is the point
-export const WELL_FORMED_TEXT = /^[^\u0000\uD800-\uDFFF]*$/u;
+export const WELL_FORMED_TEXT = wellFormedTextPattern();
+/**
+ * The same set written as what it allows, U+0001..U+D7FF and U+E000..U+10FFFF, with the range ends
+ * as the characters themselves rather than escapes: Rust's regex (jsonschema-rs, what schemathesis
+ * validates with) cannot name a surrogate, and Python's (what it generates from) has no `\u{…}`,
+ * so this is the one spelling JavaScript, Rust and Python all read alike, and a fuzzer then sends
+ * only text the API accepts. The generated JSON shows it escaped (see toJson).
+ */
+function wellFormedTextPattern(): RegExp {
+  const [first, beforeSurrogates, afterSurrogates, last] = [0x1, 0xd7ff, 0xe000, 0x10ffff].map((c) =>
+    String.fromCodePoint(c),
+  );
+  return new RegExp(`^[${first}-${beforeSurrogates}${afterSurrogates}-${last}]*$`, 'u');
+}
 const withoutNul = (text: string) => !text.includes('\u0000');
 export const isWellFormedText = (text: string) => WELL_FORMED_TEXT.test(text);
 const notText = (input: unknown) =>
@@ -52,7 +65,17 @@ export const isTimeZone = (tz: string): boolean => {
   }
   return known;
 };
-export const TimeZone = StoredText().refine(isTimeZone, { message: 'unknown IANA time zone' });
+/**
+ * A time zone the runtime's database knows. The document lists the zones of `TIME_ZONES` as an
+ * enum, so a client (or a fuzzer) sees the valid values; the API also takes their aliases.
+ */
+export const TimeZone = StoredText()
+  .refine(isTimeZone, { message: 'unknown IANA time zone' })
+  .meta({
+    id: 'TimeZone',
+    description: 'an IANA time zone; aliases of those listed (e.g. `US/Eastern`, `Etc/UTC`) are accepted too',
+    enum: [...TIME_ZONES],
+  });
 
 /**
  * ISO-8601 date-time with an offset or Z; impossible dates (Feb 30) are rejected, and so is an
@@ -80,7 +103,15 @@ function withinDatabaseOffsets(text: string): string {
   return offset && Number(offset[2]) > 15 ? new Date(text).toISOString() : text;
 }
 
-export const Cursor = StoredText().max(512);
+/**
+ * Which cursor a list accepts depends on the query it came from (its sort, its filters), which no
+ * JSON Schema can say: any other value is refused with a 400 naming `cursor`.
+ */
+export const Cursor = StoredText()
+  .max(512)
+  .describe(
+    'opaque: the `next_cursor` of the previous page of the same query (same filters and sort); any other value is refused (400)',
+  );
 export const Limit = z.coerce.number().int().min(1).max(200);
 
 export const page = <T extends z.ZodTypeAny>(item: T) =>
