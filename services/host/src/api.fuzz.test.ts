@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +31,9 @@ interface Report {
   running_time: number;
 }
 
+/** The running fuzzer, stopped with the suite if the test times out first. */
+let fuzzer: ChildProcess | undefined;
+
 function run(
   command: string,
   args: string[],
@@ -39,6 +42,7 @@ function run(
   return new Promise((resolve, reject) => {
     // Asynchronous on purpose: the API under test answers from this same process.
     const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env } });
+    fuzzer = child;
     let output = '';
     child.stdout.on('data', (chunk) => {
       output += chunk;
@@ -74,7 +78,10 @@ describe('the served OpenAPI document, fuzzed', () => {
   beforeAll(async () => {
     rt = await startTestRuntime(allServices);
   }, 120_000);
-  afterAll(async () => rt?.close());
+  afterAll(async () => {
+    if (fuzzer?.exitCode === null) fuzzer.kill();
+    await rt?.close();
+  });
 
   test('no server error and no valid request refused', async () => {
     const user = await signUp(rt, {
