@@ -36,16 +36,7 @@ export function canonical(value: unknown, propertyNames = false): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, canonical(v, !propertyNames && k === 'properties')]));
 }
 
-/**
- * Pretty JSON in ASCII: every other character as its `\uXXXX` escape (a pair for one beyond the
- * BMP), the same value to any JSON reader, and no invisible or unprintable characters (the range
- * ends of WELL_FORMED_TEXT's pattern) in a file people read and diff.
- */
-export const toJson = (value: unknown) =>
-  `${JSON.stringify(canonical(value), null, 2).replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  )}\n`;
+export const toJson = (value: unknown) => `${JSON.stringify(canonical(value), null, 2)}\n`;
 
 export const toYaml = (value: unknown) =>
   yamlStringify(canonical(value), { aliasDuplicateObjects: false, lineWidth: 0 });
