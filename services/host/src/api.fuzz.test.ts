@@ -64,7 +64,7 @@ async function figures(reportPath: string): Promise<string> {
     return [
       `operations tested: ${report.operations.tested}/${report.operations.selected}`,
       `test cases: ${report.test_cases.generated} generated, ${report.test_cases.unique_failures} unique failures`,
-      `failures dropped by scripts/fuzz/hooks.py (rules no schema can state): ${report.filtered}`,
+      `refusals scripts/fuzz/hooks.py explains and drops: ${report.filtered}`,
       `time: ${Math.round(report.running_time)} s`,
       ...failures,
     ].join('\n');
