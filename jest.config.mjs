@@ -34,6 +34,14 @@ export default {
       globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
       globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
     },
+    // schemathesis over the served OpenAPI document (`npm run test:fuzz`; needs scripts/fuzz/venv.sh).
+    {
+      ...common,
+      displayName: 'fuzz',
+      testMatch: ['<rootDir>/services/**/*.fuzz.test.ts'],
+      globalSetup: '<rootDir>/services/platform/src/test-support/global-setup.ts',
+      globalTeardown: '<rootDir>/services/platform/src/test-support/global-teardown.ts',
+    },
     // The Helm chart's rendered objects; needs the helm that `npm run chart:check` builds.
     { ...common, displayName: 'chart', testMatch: ['<rootDir>/scripts/chart-check/*.check.test.ts'] },
     {

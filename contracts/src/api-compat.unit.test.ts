@@ -69,3 +69,14 @@ test('a removed response property, a new required body property, a removed opera
     'DELETE /api/tasks: operation removed',
   ]);
 });
+
+test('a response value limited to fewer choices breaks no reader; a request field limited so is breaking', () => {
+  const limited = { type: 'string', enum: ['pending', 'completed'] };
+  const withStatus = (status: object) => ({
+    taskSchema: { ...task, properties: { ...task.properties, status } },
+    bodySchema: { ...body, properties: { ...body.properties, status } },
+  });
+  expect(messages(doc(withStatus({ type: 'string' })), doc(withStatus(limited)))).toEqual([
+    'POST /api/tasks body $.status: now limited to pending, completed',
+  ]);
+});

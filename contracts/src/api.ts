@@ -56,7 +56,11 @@ export const ListNotificationsQuery = z.strictObject({
 
 export const PushSubscriptionBody = z
   .strictObject({
-    endpoint: wellFormed(z.url()).max(2048),
+    endpoint: wellFormed(z.url())
+      .max(2048)
+      .describe(
+        "the browser's push service URL: https, no credentials, a host that resolves to public addresses only (and, with PUSH_ALLOWED_HOSTS, a known push service); else 400 naming `endpoint`. Which endpoints pass depends on the deployment's settings and DNS, which no schema can state",
+      ),
     // Milliseconds since the epoch (PushSubscription.expirationTime); stored as a bigint.
     expirationTime: z.number().int().min(0).max(8.64e15).nullable().optional(),
     keys: z.strictObject({ p256dh: StoredText().min(1).max(200), auth: StoredText().min(1).max(100) }),
@@ -144,8 +148,10 @@ export const AuditLogQuery = z
       ),
     task_id: z.uuid().optional(),
     event_type: StoredText().max(100).optional(),
-    start_date: DateTime.optional(),
-    end_date: DateTime.optional(),
+    start_date: DateTime.optional().describe(
+      'from this instant on (inclusive); after `end_date` it is refused (400), an order JSON Schema cannot state',
+    ),
+    end_date: DateTime.optional().describe('before this instant (exclusive)'),
     q: StoredText().max(200).optional(),
     cursor: Cursor.optional(),
     limit: Limit.default(50),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TIME_ZONES } from './time-zones.js';
 
 /** Every error response: `{"error": {"code", "message", "details"}}`. */
 export const ErrorBody = z
@@ -52,7 +53,17 @@ export const isTimeZone = (tz: string): boolean => {
   }
   return known;
 };
-export const TimeZone = StoredText().refine(isTimeZone, { message: 'unknown IANA time zone' });
+/**
+ * A time zone the runtime's database knows. The document lists the zones of `TIME_ZONES` as an
+ * enum, so a client (or a fuzzer) sees the valid values; the API also takes their aliases.
+ */
+export const TimeZone = StoredText()
+  .refine(isTimeZone, { message: 'unknown IANA time zone' })
+  .meta({
+    id: 'TimeZone',
+    description: 'an IANA time zone; aliases of those listed (e.g. `US/Eastern`, `Etc/UTC`) are accepted too',
+    enum: [...TIME_ZONES],
+  });
 
 /**
  * ISO-8601 date-time with an offset or Z; impossible dates (Feb 30) are rejected, and so is an
@@ -80,7 +91,15 @@ function withinDatabaseOffsets(text: string): string {
   return offset && Number(offset[2]) > 15 ? new Date(text).toISOString() : text;
 }
 
-export const Cursor = StoredText().max(512);
+/**
+ * Which cursor a list accepts depends on the query it came from (its sort, its filters), which no
+ * JSON Schema can say: any other value is refused with a 400 naming `cursor`.
+ */
+export const Cursor = StoredText()
+  .max(512)
+  .describe(
+    'opaque: the `next_cursor` of the previous page of the same query (same filters and sort); any other value is refused (400)',
+  );
 export const Limit = z.coerce.number().int().min(1).max(200);
 
 export const page = <T extends z.ZodTypeAny>(item: T) =>

@@ -74,6 +74,11 @@ describe('breakingChanges', () => {
     expect(paths(status('a', 'b'), status('a'))).toEqual(['$: value "b" no longer allowed']);
     expect(paths(status('a'), status('a', 'b'))).toEqual([]);
     expect(paths(str, status('a'))).toEqual(['$: now limited to a']);
+    // A long list (a time zone enum) is named by its size and first values.
+    const zones = Array.from({ length: 12 }, (_, i) => `Zone/${i}`);
+    expect(paths(str, status(...zones))).toEqual([
+      '$: now limited to 12 values (Zone/0, Zone/1, Zone/2, Zone/3, Zone/4, …)',
+    ]);
     expect(paths({ type: 'string', const: '1.0' }, { type: 'string', const: '2.0' })).toEqual([
       '$: value "1.0" no longer allowed',
     ]);

@@ -209,6 +209,13 @@ describe('openapi.json', () => {
     expect(validate('Task', sampleTask())).toEqual([]);
     expect(validate('CreateTaskBody', { title: 'x' })).toEqual([]);
     expect(validate('CreateTaskBody', { title: 'x', colour: 'red' })).not.toEqual([]);
+    // What zod refines in code, the document states too (a fuzzer generates from it).
+    expect(validate('UpdateTaskBody', {})).not.toEqual([]);
+    expect(validate('UpdateTaskBody', { title: 'x' })).toEqual([]);
+    expect(validate('ReminderInput', { offset_minutes: 5, at: '2026-01-01T09:00:00Z' })).not.toEqual([]);
+    expect(validate('ReminderInput', {})).not.toEqual([]);
+    expect(validate('ReminderInput', { offset_minutes: 5 })).toEqual([]);
+    expect(validate('TimeZone', 'Mars/Olympus_Mons')).not.toEqual([]);
     expect(
       validate('ErrorBody', { error: { code: 'not_found', message: 'no such task', details: null } }),
     ).toEqual([]);

@@ -10,6 +10,7 @@ import { CloudEvent, EventNames, EventSchemas } from './events.js';
 import { CreateTaskBody, UpdateTaskBody } from './tasks.js';
 import { makeAjv } from './test-support/ajv.js';
 import { sampleEvent } from './test-support/event-samples.js';
+import { TIME_ZONES } from './time-zones.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const publishedSchema = (name: string) =>
@@ -187,6 +188,14 @@ describe('dates and time zones', () => {
 
   test.each(['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata'])('%s is', (zone) => {
     expect(TimeZone.safeParse(zone).success).toBe(true);
+  });
+
+  test('every zone the document lists is one this runtime knows; aliases it leaves out are taken too', () => {
+    expect(TIME_ZONES.filter((zone) => !TimeZone.safeParse(zone).success)).toEqual([]);
+    for (const alias of ['US/Eastern', 'Etc/UTC', 'Asia/Calcutta']) {
+      expect(TIME_ZONES).not.toContain(alias);
+      expect(TimeZone.safeParse(alias).success).toBe(true);
+    }
   });
 
   test('bodies reject impossible dates and unknown zones', () => {

@@ -8,11 +8,24 @@ export type Channel = z.infer<typeof Channel>;
 
 /**
  * `rule` is a preset (daily, weekdays, weekly:MO,WE, monthly:15, monthly:2TU, yearly),
- * an RFC 5545 RRULE, or a 5-field cron expression; services/recurring validates it.
+ * an RFC 5545 RRULE, or a 5-field cron expression; packages/recurrence validates it. That grammar
+ * is more than a pattern can say, so the document names it as the format `recurrence-rule`
+ * (scripts/fuzz/hooks.py teaches the fuzzer to write such rules).
  */
+export const RecurrenceRule = StoredText()
+  .trim()
+  .min(1)
+  .max(500)
+  .meta({
+    format: 'recurrence-rule',
+    description:
+      'a preset (`daily`, `weekdays`, `weekly`, `weekly:MO,WE`, `monthly`, `monthly:15`, `monthly:-1`, `monthly:2TU`, `yearly`), an RFC 5545 RRULE (`FREQ=WEEKLY;INTERVAL=2;BYDAY=MO`, optionally prefixed `RRULE:`; no DTSTART, SECONDLY or BYSECOND), or a 5-field cron expression (`0 9 * * 1-5`, optionally prefixed `cron:`); see docs/adr/0005-recurrence-rules.md. Anything else, or a rule that can never produce an occurrence, is refused (400)',
+    examples: ['weekdays', 'monthly:-1', 'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH', '0 9 * * 1-5'],
+  });
+
 export const Recurrence = z
   .strictObject({
-    rule: StoredText().trim().min(1).max(500),
+    rule: RecurrenceRule,
     anchor: z.enum(['due', 'completion']).default('due'),
     month_end: z.enum(['skip', 'clamp']).default('skip').optional(),
   })
@@ -28,7 +41,15 @@ export const Reminder = z
   .refine((r) => (r.offset_minutes === undefined) !== (r.at === undefined), {
     message: 'a reminder has exactly one of offset_minutes or at',
   })
-  .meta({ id: 'Reminder' });
+  // The refinement above, as JSON Schema says it (each branch names its property, as strict
+  // validators such as ajv's want a required property declared beside it).
+  .meta({
+    id: 'Reminder',
+    oneOf: [
+      { properties: { offset_minutes: true }, required: ['offset_minutes'] },
+      { properties: { at: true }, required: ['at'] },
+    ],
+  });
 export type Reminder = z.infer<typeof Reminder>;
 
 const Title = StoredText().trim().min(1, 'title must not be empty').max(500);
@@ -84,7 +105,7 @@ export const UpdateTaskBody = z
     reminders: z.array(Reminder).max(10).optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'nothing to update' })
-  .meta({ id: 'UpdateTaskBody' });
+  .meta({ id: 'UpdateTaskBody', minProperties: 1 });
 export type UpdateTaskBody = z.infer<typeof UpdateTaskBody>;
 
 export const TaskSort = z.enum([

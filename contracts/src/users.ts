@@ -16,7 +16,12 @@ export const User = z
 export type User = z.infer<typeof User>;
 
 /** Length here; the rest of the policy (not the email, not a common password) is checked by task-api. */
-const NewPassword = StoredText().min(10, 'password must have at least 10 characters').max(256);
+const NewPassword = StoredText()
+  .min(10, 'password must have at least 10 characters')
+  .max(256)
+  .describe(
+    'at least 10 characters; not the email or the name, not a common password, and not easy to guess (zxcvbn score 2 or more): else 400 `weak_password`',
+  );
 
 export const RegisterBody = z
   .strictObject({

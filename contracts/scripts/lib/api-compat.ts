@@ -22,8 +22,12 @@ interface Operation {
 const METHODS = ['get', 'put', 'post', 'patch', 'delete'];
 /** The server reads requests: accepting a property it refused before breaks no client. */
 const HARMLESS_IN_REQUESTS = /added to a closed object/;
-/** Clients read responses: a property that is now always there breaks none of them. */
-const HARMLESS_IN_RESPONSES = /became required|^required property .* added/;
+/**
+ * Clients read responses: a property that is now always there, or a value now limited to fewer
+ * choices, breaks none of them.
+ */
+const HARMLESS_IN_RESPONSES =
+  /became required|^required property .* added|^now limited to|no longer allowed$/;
 
 export function apiBreakingChanges(oldDoc: Doc, newDoc: Doc): BreakingChange[] {
   const changes: BreakingChange[] = [];

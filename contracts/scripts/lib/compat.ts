@@ -48,7 +48,7 @@ export function breakingChanges(oldSchema: Schema, newSchema: Schema): BreakingC
     else {
       const oldValues = valuesOf(before, oldRoot);
       const newValues = valuesOf(after, newRoot);
-      if (newValues && !oldValues) report(`now limited to ${[...newValues].map(String).join(', ')}`);
+      if (newValues && !oldValues) report(`now limited to ${listed([...newValues])}`);
       else if (oldValues && newValues)
         for (const v of oldValues)
           if (!newValues.has(v)) report(`value ${JSON.stringify(v)} no longer allowed`);
@@ -162,6 +162,12 @@ function branch(node: Node, root: Node, type: 'object' | 'array'): Node | undefi
     if (found) return found;
   }
   return undefined;
+}
+
+/** A list of values for a message; a long one (a time zone enum) by its size and first few. */
+function listed(values: unknown[]): string {
+  const shown = values.slice(0, 5).map(String).join(', ');
+  return values.length > 10 ? `${values.length} values (${shown}, …)` : values.map(String).join(', ');
 }
 
 const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));

@@ -24,7 +24,12 @@ const STATUS: Record<string, string> = {
 
 const HEADER_SCHEMAS: Record<string, Json> = {
   'Idempotency-Key': { type: 'string', minLength: 1, maxLength: 255 },
-  'If-Match': { type: 'string', description: 'the task version, e.g. `3` (quotes allowed)' },
+  // As task-api reads it (routes.ts `expectedVersion`): `3`, `"3"` or `W/"3"`; anything else is a 400.
+  'If-Match': {
+    type: 'string',
+    description: 'the task version, e.g. `3` (quotes allowed)',
+    pattern: '^[ \\t]*(?:W/)?(?:"[0-9]+"|[0-9]+)[ \\t]*$',
+  },
 };
 
 /** `post /api/tasks/{id}/complete` → `postTasksByIdComplete`. */

@@ -184,7 +184,9 @@ describe('dead letters: list, replay, discard', () => {
     const ids = [...first.body.items, ...second.body.items].map((i: { id: string }) => Number(i.id));
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual([...ids].sort((x, y) => y - x));
-    expect((await rt.request('GET', '/api/admin/dlq?cursor=bogus', { token: adminToken })).status).toBe(400);
+    const bogus = await rt.request('GET', '/api/admin/dlq?cursor=bogus', { token: adminToken });
+    expect(bogus.status).toBe(400);
+    expect(bogus.body.error.details).toEqual([{ path: 'cursor', message: expect.any(String) }]);
   });
 
   it('is for admins only', async () => {

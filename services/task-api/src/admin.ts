@@ -58,7 +58,10 @@ export function createAdmin(deps: ServiceDeps): {
       res.json(await listDeadLetters(pool, query));
     } catch (err) {
       if (err instanceof InvalidCursorError)
-        throw new HttpError(400, 'validation_failed', `invalid query: cursor: ${err.message}`);
+        // Shaped as a query validation error (details name the field), as the other lists answer.
+        throw new HttpError(400, 'validation_failed', `invalid query: cursor: ${err.message}`, [
+          { path: 'cursor', message: err.message },
+        ]);
       throw err;
     }
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { HttpError, type Pool } from '@taskstream/platform';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 
@@ -58,7 +59,11 @@ export function createAuthLimits(pool: Pool, options: AuthLimitsOptions) {
     );
   }
 
-  const accountKey = (email: string) => `login:account:${email.toLowerCase()}`;
+  // A digest of the address, not the address: the table's key is a varchar(255) and an email may
+  // have 254 characters (a longer key failed the login with a 500), and the table then holds no
+  // addresses either.
+  const accountKey = (email: string) =>
+    `login:account:${createHash('sha256').update(email.toLowerCase()).digest('base64url')}`;
   return {
     login: (address: string, email: string) => take([`login:address:${address}`, accountKey(email)], 'login'),
     async loginSucceeded(address: string, email: string) {
