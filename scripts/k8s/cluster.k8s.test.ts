@@ -487,6 +487,11 @@ const FAULTS: [string, () => Promise<void>][] = [
           namespace: NAMESPACE,
           gracePeriodSeconds: 0,
         });
+        // Its ReplicaSet has made the replacement (releaseHealthy then waits for it to be ready).
+        await eventually(`a new ${component} pod`, async () => {
+          const name = (await podOf(component).catch(() => undefined))?.metadata?.name;
+          return name && name !== pod.metadata?.name ? true : undefined;
+        });
       }
     },
   ],
