@@ -3,7 +3,7 @@
 # versions match (a `<name>.version` stamp beside each binary says what it was built from).
 #
 #   bash scripts/k8s/build.sh [part...]    parts: kubernetes etcd containerd cni coredns pause
-#                                          dapr helm (default: all)
+#                                          kube_router dapr helm (default: all)
 #   source scripts/k8s/build.sh            define the pins, paths and ensure_* functions only
 #
 # Every part comes from the Go module proxy (Debian's runc and iptables come from apt); Go's
@@ -24,6 +24,8 @@ CONTAINERD_VERSION=2.4.2
 CNI_PLUGINS_VERSION=1.10.0
 COREDNS_VERSION=1.15.0
 DAPR_VERSION=1.18.2
+# The newest kube-router the Go module proxy serves (v2.2 and later answer 403 there).
+KUBE_ROUTER_VERSION=2.1.0
 
 KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 DAPR_CONTROL_PLANE=(operator injector sentry placement scheduler)
@@ -139,6 +141,16 @@ ensure_coredns() {
   stamp coredns "$COREDNS_VERSION"
 }
 
+# NetworkPolicy enforcement: kube-router with only its firewall controller, run as a node process
+# (the bridge CNI plugin enforces no policy; Calico and Cilium need registry images).
+ensure_kube_router() {
+  stamped kube-router "$KUBE_ROUTER_VERSION" && return 0
+  local src="$K8S_SRC/kube-router-$KUBE_ROUTER_VERSION"
+  module_copy "github.com/cloudnativelabs/kube-router/v2@v$KUBE_ROUTER_VERSION" "$src"
+  CGO_ENABLED=0 go_build "kube-router-$KUBE_ROUTER_VERSION" "$src" -trimpath -ldflags "-s -w" -o "$K8S_BIN/kube-router" ./cmd/kube-router
+  stamp kube-router "$KUBE_ROUTER_VERSION"
+}
+
 # The sandbox ("pause") container, from the C source inside the kubernetes module.
 ensure_pause() {
   stamped pause "$KUBERNETES_VERSION" && return 0
@@ -185,5 +197,5 @@ ensure_parts() {
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-  if (($#)); then ensure_parts "$@"; else ensure_parts kubernetes etcd containerd cni coredns pause dapr helm; fi
+  if (($#)); then ensure_parts "$@"; else ensure_parts kubernetes etcd containerd cni coredns pause kube_router dapr helm; fi
 fi

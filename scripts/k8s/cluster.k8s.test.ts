@@ -38,6 +38,8 @@ const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 const urls: Record<string, string> = {};
 
 const call = appCaller(urls);
+const exec = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   for (const id of SERVICES) {
@@ -118,12 +120,105 @@ describe('the release on the node', () => {
   });
 
   test('helm test of the release passes', async () => {
-    const { stdout } = await promisify(execFile)(
+    const { stdout } = await exec(
       process.env.HELM as string,
       ['test', RELEASE, '--namespace', NAMESPACE, '--timeout', '3m'],
       { env: process.env },
     );
     expect(stdout).toMatch(/Phase:\s+Succeeded/);
+  }, 240_000);
+});
+
+/**
+ * Whether a pod with these labels opens a TCP connection to host:port within 20 s (kube-router
+ * puts a new pod into the policies' ipsets within moments, so the probe tries again until then).
+ * The probe runs node from a service image, as non-root on a read-only root filesystem.
+ */
+async function podCanConnect(labels: Record<string, string>, host: string, port: number): Promise<boolean> {
+  const image = (await podOf('task-api')).spec?.containers.find((c) => c.name !== 'daprd')?.image;
+  const name = `np-probe-${randomUUID().slice(0, 8)}`;
+  const script = `const net = require('node:net');
+const until = Date.now() + 20000;
+(function attempt() {
+  const s = net.connect({ host: process.argv[1], port: Number(process.argv[2]), timeout: 2000 });
+  s.on('connect', () => process.exit(0));
+  const again = () => { s.destroy(); if (Date.now() > until) process.exit(1); setTimeout(attempt, 500); };
+  s.on('timeout', again);
+  s.on('error', again);
+})();`;
+  await core.createNamespacedPod({
+    namespace: NAMESPACE,
+    body: {
+      metadata: { name, labels },
+      spec: {
+        restartPolicy: 'Never',
+        automountServiceAccountToken: false,
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'probe',
+            image,
+            imagePullPolicy: 'Never',
+            command: ['node', '-e', script, host, String(port)],
+            securityContext: {
+              allowPrivilegeEscalation: false,
+              readOnlyRootFilesystem: true,
+              capabilities: { drop: ['ALL'] },
+            },
+          },
+        ],
+      },
+    },
+  });
+  try {
+    const phase = await eventually(
+      `probe ${name} done`,
+      async () => {
+        const p = (await core.readNamespacedPod({ name, namespace: NAMESPACE })).status?.phase;
+        return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+      },
+      120_000,
+    );
+    return phase === 'Succeeded';
+  } finally {
+    await core.deleteNamespacedPod({ name, namespace: NAMESPACE, gracePeriodSeconds: 0 });
+  }
+}
+
+describe("the chart's NetworkPolicies, enforced by kube-router's firewall on the node", () => {
+  test("a pod outside the allowed sets reaches neither task-api's app port nor its sidecar's; the helm-test pod reaches the app port, a release pod the sidecar's", async () => {
+    const target = await podOf('task-api');
+    const ip = target.status?.podIP as string;
+    const appPort = target.spec?.containers
+      .find((c) => c.name !== 'daprd')
+      ?.ports?.find((p) => p.name === 'http')?.containerPort as number;
+    const dns = (
+      await core.listNamespacedPod({ namespace: 'kube-system', labelSelector: 'k8s-app=kube-dns' })
+    ).items[0]?.status?.podIP as string;
+    const outsider = { app: 'np-outsider' };
+    const [toApp, toSidecar, toDns, helmTest, releasePod] = await Promise.all([
+      podCanConnect(outsider, ip, appPort),
+      podCanConnect(outsider, ip, 50002),
+      // The control: the outsider's network works where no policy applies (CoreDNS's pod).
+      podCanConnect(outsider, dns, 1053),
+      podCanConnect(
+        { 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/component': 'helm-test' },
+        ip,
+        appPort,
+      ),
+      podCanConnect(
+        { 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/part-of': 'taskstream' },
+        ip,
+        50002,
+      ),
+    ]);
+    expect({ toApp, toSidecar, toDns, helmTest, releasePod }).toEqual({
+      toApp: false,
+      toSidecar: false,
+      toDns: true,
+      helmTest: true,
+      releasePod: true,
+    });
   }, 240_000);
 });
 
@@ -218,53 +313,130 @@ describe('a user through the cluster', () => {
   }, 300_000);
 });
 
+/** One release pod of a service: the one the Service routes to (values-minikube runs one each). */
+async function podOf(component: (typeof SERVICES)[number]) {
+  const pod = (await servicePods()).find(
+    (p) => p.metadata?.labels?.['app.kubernetes.io/component'] === component,
+  );
+  if (!pod?.metadata?.name) throw new Error(`no pod of ${component}`);
+  return pod;
+}
+
+/** Every check verify-deploy makes passes again: rollouts done, sidecars injected, containers ready. */
+async function releaseHealthy() {
+  await eventually(
+    'the release healthy again',
+    async () => {
+      const checks = await checkOnce(kc, { namespace: NAMESPACE, release: RELEASE, timeoutSeconds: 0 });
+      return checks.every((c) => c.ok) ? true : undefined;
+    },
+    600_000,
+  );
+}
+
+// One account for every run under load: task-api limits registrations per client address (429),
+// and every run's creates are told apart by their ids anyway.
+let loadAccount: ReturnType<typeof signUpThrough> | undefined;
+const loadUser = () => {
+  loadAccount ??= signUpThrough(call, 'Load');
+  return loadAccount;
+};
+
+// How long the client retries one create (the same Idempotency-Key on every attempt) before it
+// counts it as failed: long enough for a replaced pod of a one-replica Deployment to start.
+const RETRY_BUDGET_MS = 180_000;
+
+/**
+ * A client creating a task every 200 ms, each retried (same Idempotency-Key, so a retry never
+ * makes two tasks) until accepted or RETRY_BUDGET_MS passes, while `disrupt` runs: it starts once
+ * writes are flowing (mid-stream), and the client keeps writing until the release is healthy
+ * again and a few seconds more. Then every accepted task's task.created event must be in audit
+ * exactly once: none lost, none doubled.
+ */
+async function underSteadyWrites(label: string, disrupt: () => Promise<void>) {
+  const { token } = await loadUser();
+  const created: string[] = [];
+  const failed: string[] = [];
+  let retried = 0;
+  let writing = true;
+  let recovered = Number.POSITIVE_INFINITY;
+  const run = `${label.replace(/\W+/g, '-')}-${Date.now()}`;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      const deadline = Date.now() + RETRY_BUDGET_MS;
+      let lastError = '';
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await fetch(`${urls['task-api']}/api/tasks`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              authorization: `Bearer ${token}`,
+              'idempotency-key': `${run}-${i}`,
+            },
+            body: JSON.stringify({ title: `load ${i}` }),
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (res.status === 201 || res.status === 200) {
+            created.push(((await res.json()) as Task).id);
+            lastError = '';
+            break;
+          }
+          lastError = `HTTP ${res.status}`;
+        } catch (err) {
+          lastError = String(err);
+        }
+        if (Date.now() > deadline) break;
+        retried++;
+        await sleep(Math.min(500 * attempt, 3_000));
+      }
+      if (lastError) failed.push(`task ${i}: ${lastError}`);
+      await sleep(200);
+    }
+  })();
+
+  try {
+    await eventually('writes flowing', async () => (created.length >= 5 ? true : undefined));
+    await disrupt();
+    await releaseHealthy();
+    recovered = created.length;
+    await sleep(5_000);
+  } finally {
+    writing = false;
+    await writer;
+  }
+
+  expect(failed).toEqual([]);
+  // Writes flowed before the disruption (the wait above) and went on after the release recovered.
+  expect(created.length).toBeGreaterThan(recovered);
+  const db = new pg.Client({ connectionString: process.env.DATABASE_ADMIN_URL });
+  await db.connect();
+  try {
+    const counts = await eventually(
+      'every audit row',
+      async () => {
+        const { rows } = await db.query(
+          `SELECT count(*)::int AS n, count(DISTINCT task_id)::int AS tasks FROM audit_logs
+            WHERE action = 'task.created' AND task_id = ANY($1::uuid[])`,
+          [created],
+        );
+        return rows[0].tasks === created.length ? rows[0] : undefined;
+      },
+      180_000,
+    );
+    expect(counts).toEqual({ n: created.length, tasks: created.length });
+  } finally {
+    await db.end();
+  }
+  console.log(`${label}: ${created.length} tasks created, ${retried} retried attempts, none lost or doubled`);
+}
+
 describe('a rolling upgrade under steady writes', () => {
   test('helm upgrade to a new image tag while a client writes: no request fails beyond retries, every event reaches audit once', async () => {
-    const exec = promisify(execFile);
     const tag = `k8s-upgrade-${Date.now()}`;
     // The same code under a new tag: every pod of the release is replaced.
     await exec('bash', ['scripts/k8s/k8s.sh', 'images', tag], { env: process.env, maxBuffer: 16 << 20 });
-
-    const { token } = await signUpThrough(call, 'Load');
-
-    const created: string[] = [];
-    const failed: string[] = [];
-    let retried = 0;
-    let writing = true;
-    const writer = (async () => {
-      for (let i = 0; writing; i++) {
-        let lastError = '';
-        for (let attempt = 0; attempt < 6; attempt++) {
-          try {
-            // The same idempotency key on every attempt: a retried create never makes two tasks.
-            const res = await fetch(`${urls['task-api']}/api/tasks`, {
-              method: 'POST',
-              headers: {
-                'content-type': 'application/json',
-                authorization: `Bearer ${token}`,
-                'idempotency-key': `${tag}-${i}`,
-              },
-              body: JSON.stringify({ title: `load ${i}` }),
-              signal: AbortSignal.timeout(10_000),
-            });
-            if (res.status === 201 || res.status === 200) {
-              created.push(((await res.json()) as Task).id);
-              lastError = '';
-              break;
-            }
-            lastError = `HTTP ${res.status}`;
-          } catch (err) {
-            lastError = String(err);
-          }
-          retried++;
-          await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
-        }
-        if (lastError) failed.push(`task ${i}: ${lastError}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
-
-    try {
+    await underSteadyWrites('rolling upgrade', async () => {
       await exec(
         process.env.HELM as string,
         [
@@ -282,38 +454,82 @@ describe('a rolling upgrade under steady writes', () => {
         ],
         { env: process.env, maxBuffer: 16 << 20 },
       );
-      await new Promise((r) => setTimeout(r, 5_000));
-    } finally {
-      writing = false;
-      await writer;
-    }
-
-    expect(failed).toEqual([]);
-    expect(created.length).toBeGreaterThan(20);
-    const pods = await servicePods();
-    for (const pod of pods)
+    });
+    for (const pod of await servicePods())
       expect(pod.spec?.containers.find((c) => c.name !== 'daprd')?.image).toContain(`:${tag}`);
-
-    // Every created task's event reached audit exactly once (none lost, none doubled).
-    const db = new pg.Client({ connectionString: process.env.DATABASE_ADMIN_URL });
-    await db.connect();
-    try {
-      const counts = await eventually(
-        'every audit row',
-        async () => {
-          const { rows } = await db.query(
-            `SELECT count(*)::int AS n, count(DISTINCT task_id)::int AS tasks FROM audit_logs
-              WHERE action = 'task.created' AND task_id = ANY($1::uuid[])`,
-            [created],
-          );
-          return rows[0].tasks === created.length ? rows[0] : undefined;
-        },
-        180_000,
-      );
-      expect(counts).toEqual({ n: created.length, tasks: created.length });
-    } finally {
-      await db.end();
-    }
-    console.log(`rolling upgrade: ${created.length} tasks created, ${retried} retried attempts, 0 lost`);
   }, 900_000);
+});
+
+/** Kills the daprd container of a service's pod (SIGKILL through containerd); the kubelet restarts it. */
+async function killSidecar(component: (typeof SERVICES)[number]) {
+  const pod = await podOf(component);
+  const status = pod.status?.containerStatuses?.find((c) => c.name === 'daprd');
+  const id = status?.containerID?.replace(/^containerd:\/\//, '');
+  if (!id) throw new Error(`no daprd container in ${pod.metadata?.name}`);
+  await exec('ctr', [
+    '--address',
+    process.env.CONTAINERD_ADDRESS as string,
+    '-n',
+    'k8s.io',
+    'tasks',
+    'kill',
+    '-s',
+    'SIGKILL',
+    id,
+  ]);
+  await eventually('daprd restarted by the kubelet', async () => {
+    const now = await core.readNamespacedPod({ name: pod.metadata?.name as string, namespace: NAMESPACE });
+    const restarts = now.status?.containerStatuses?.find((c) => c.name === 'daprd')?.restartCount ?? 0;
+    return restarts > (status?.restartCount ?? 0) ? true : undefined;
+  });
+}
+
+// Each fault hits the write path (task-api, its sidecar, the broker, PostgreSQL) or the consuming
+// side (audit, its sidecar) while writes flow; the writes before, during and after must each
+// reach audit exactly once.
+const FAULTS: [string, () => Promise<void>][] = [
+  [
+    "task-api's and audit's pods killed (deleted with no grace period, as --force does)",
+    async () => {
+      for (const component of ['task-api', 'audit'] as const) {
+        const pod = await podOf(component);
+        await core.deleteNamespacedPod({
+          name: pod.metadata?.name as string,
+          namespace: NAMESPACE,
+          gracePeriodSeconds: 0,
+        });
+        // Its ReplicaSet has made the replacement (releaseHealthy then waits for it to be ready).
+        await eventually(`a new ${component} pod`, async () => {
+          const name = (await podOf(component).catch(() => undefined))?.metadata?.name;
+          return name && name !== pod.metadata?.name ? true : undefined;
+        });
+      }
+    },
+  ],
+  [
+    "the daprd sidecars of task-api's and audit's pods killed",
+    async () => {
+      await killSidecar('task-api');
+      await killSidecar('audit');
+    },
+  ],
+  [
+    'the Kafka broker restarted',
+    async () => void (await exec('bash', ['scripts/k8s/k8s.sh', 'restart', 'kafka'], { env: process.env })),
+  ],
+  [
+    'PostgreSQL restarted',
+    async () =>
+      void (await exec('bash', ['scripts/k8s/k8s.sh', 'restart', 'postgres'], { env: process.env })),
+  ],
+];
+
+describe('faults under steady writes', () => {
+  test.each(FAULTS)(
+    '%s: no request fails beyond retries, every event reaches audit once',
+    async (label, fault) => {
+      await underSteadyWrites(label, fault);
+    },
+    900_000,
+  );
 });

@@ -6,14 +6,17 @@
 #
 #   bash scripts/k8s/k8s.sh up | down | status | deploy | test | run <cmd...>
 #
-#   up       build (cached) and start the cluster, CoreDNS, the Dapr control plane, Kafka, PostgreSQL
+#   up       build (cached) and start the cluster, kube-router's NetworkPolicy firewall, CoreDNS,
+#            the Dapr control plane, Kafka, PostgreSQL
 #   deploy   build the service images, load them, helm upgrade --install the chart (deploy-local.sh)
 #   test     the k8s jest project, run inside the cluster's network namespace
 #   run      any command inside that namespace with KUBECONFIG set (e.g. `run kubectl get pods -A`)
 #   dry-run  every chart values file installed with --dry-run=server against the API server
 #   images <tag>               build the service images and load them into the node
 #   db-user <role> <password>  the release's database role on the node's PostgreSQL
+#   restart kafka|postgres     stop and start the broker or PostgreSQL (the fault tests)
 #   down     stop what `up` started, remove its containers, mounts and the network namespace
+#            (also what a killed cluster left behind; `up` does this first when it finds leftovers)
 #   status   what runs (exit 1 when nothing does)
 #
 # Builds are cached in ${TASKSTREAM_CACHE:-$HOME/.cache/taskstream}/k8s (build.sh, images.ts);
@@ -280,6 +283,16 @@ start_proxy() {
     --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256
 }
 
+# NetworkPolicy: the bridge CNI plugin enforces none, so kube-router runs beside kube-proxy with
+# only its firewall controller (iptables and ipsets inside the namespace; no routing, no proxy).
+start_firewall() {
+  start_in_ns kube-router "kube-router --kubeconfig=$KUBECONFIG_FILE" "$K8S_BIN/kube-router" \
+    --kubeconfig="$KUBECONFIG_FILE" --hostname-override="$NODE_NAME" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+    --service-cluster-ip-range="$SERVICE_CIDR" --health-port=20244 --metrics-port=0
+  wait_for "kube-router's firewall" 60 kube-router in_ns iptables -w -S KUBE-ROUTER-FORWARD
+}
+
 # --- images of the infrastructure (pause, CoreDNS, Dapr) ------------------------------------
 
 load_images() {
@@ -381,6 +394,7 @@ write_env() {
     echo "DATABASE_ADMIN_URL=postgres://postgres:taskstream@127.0.0.1:$PG_PORT/taskstream"
     echo "HELM=$HELM"
     echo "KUBECTL=$K8S_BIN/kubectl"
+    echo "CONTAINERD_ADDRESS=$CONTAINERD_SOCK"
   } >"$STATE/env"
   umask 022
 }
@@ -390,12 +404,18 @@ write_env() {
 up() {
   local started=$SECONDS
   [[ $(id -u) == 0 ]] || die "k8s:up needs root (network namespace, mounts, cgroups)"
-  for tool in nsenter ip iptables runc openssl java; do
-    command -v "$tool" >/dev/null || die "$tool is not on PATH (apt-get install runc iptables conntrack)"
+  for tool in nsenter ip iptables ipset runc openssl java; do
+    command -v "$tool" >/dev/null || die "$tool is not on PATH (apt-get install runc iptables ipset conntrack)"
   done
   mkdir -p "$LOGS" "$STATE/data"
-  ensure_parts kubernetes etcd containerd cni coredns pause dapr helm
+  build_parts kubernetes etcd containerd cni coredns pause kube_router dapr helm
   log "builds ready in $((SECONDS - started)) s"
+  # A cluster killed hard (kill -9, a crashed machine) leaves processes, shims and containers,
+  # mounts and the namespace behind: clear them first, or new processes meet the old ones' ports.
+  if leftovers && ! all_running; then
+    log "a previous cluster's leftovers found; clearing them"
+    down
+  fi
   netns_up
   pki
   write_env
@@ -408,10 +428,26 @@ up() {
   infra_images
   start_kubelet
   start_proxy
+  start_firewall
   log "node $NODE_NAME Ready ($((SECONDS - started)) s)"
   start_coredns
   install_dapr
   log "up in $((SECONDS - started)) s; KUBECONFIG=$KUBECONFIG_FILE; run commands with: bash scripts/k8s/k8s.sh run kubectl get pods -A"
+}
+
+# The builds at once: each is one `go build` that leaves cores idle while it links or waits on
+# the module proxy, and a cold run here took ~75 min in parallel against ~3 h one after another.
+# The kubernetes source copy comes first (the pause build reads it too). A part already built
+# returns at once.
+build_parts() {
+  local part pid pids=() failed=0
+  ensure_kubernetes_source
+  for part in "$@"; do
+    ("ensure_$part") &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  ((failed == 0)) || die "a build failed; see $K8S_BUILD_LOGS"
 }
 
 # The pods' containers and sandboxes, then the runtime: nothing of ours keeps running.
@@ -425,7 +461,40 @@ remove_containers() {
   for id in $(ctr_ containers ls -q 2>/dev/null || true); do ctr_ containers delete "$id" >/dev/null 2>&1 || true; done
 }
 
+NAMES=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-router kafka postgres)
+
+all_running() {
+  local name
+  for name in "${NAMES[@]}"; do running "$name" || return 1; done
+}
+
+# Anything a cluster of ours left: its namespace, its runtime directory, a mount under our paths,
+# a container's cgroup.
+leftovers() {
+  [[ -e $NETNS_PATH || -d $RUN_DIR ]] && return 0
+  awk -v a="$STATE/" -v b="$RUN_DIR/" 'index($5,a)==1||index($5,b)==1{f=1} END{exit !f}' /proc/self/mountinfo && return 0
+  compgen -G "/sys/fs/cgroup/*/kubepods/*" >/dev/null
+}
+
+# What no pid file names: every process still inside the cluster's namespace (a postgres whose
+# wrapper was killed, containerd's shims), and every container process, in the kubelet's kubepods
+# cgroups (pods live in network namespaces of their own). Only our kubelet makes kubepods here.
+kill_strays() {
+  local pid pids
+  if [[ -e $NETNS_PATH ]]; then
+    pids=$(ip netns pids "$K8S_NETNS" 2>/dev/null || true)
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+    [[ -z $pids ]] || log "killed $(wc -w <<<"$pids") leftover processes in $K8S_NETNS"
+  fi
+  pids=$(cat /sys/fs/cgroup/*/kubepods/cgroup.procs /sys/fs/cgroup/*/kubepods/*/cgroup.procs \
+    /sys/fs/cgroup/*/kubepods/*/*/cgroup.procs /sys/fs/cgroup/*/kubepods/*/*/*/cgroup.procs 2>/dev/null | sort -u || true)
+  for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+  [[ -z $pids ]] || log "killed $(wc -w <<<"$pids") leftover container processes"
+  sleep 1
+}
+
 down() {
+  stop kube-router 15
   stop kube-proxy 15
   stop kubelet 15
   remove_containers
@@ -440,6 +509,9 @@ down() {
   stop kafka
   stop postgres
   rm -f "$STATE/postgres.ready"
+  kill_strays
+  # Every container is gone, so every address host-local handed out is free again.
+  rm -rf "$STATE/cni/ipam"
   # Mounts the kubelet and containerd made under .k8s/ and $RUN_DIR (volumes, rootfs, shm).
   local m
   while read -r m; do
@@ -467,7 +539,7 @@ down() {
 
 status() {
   local any=1 name
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kafka postgres; do
+  for name in "${NAMES[@]}"; do
     if running "$name"; then echo "running  $name (pid $(pid_of "$name"))"; any=0; else echo "stopped  $name"; fi
   done
   if [[ -e $NETNS_PATH ]]; then echo "netns    $K8S_NETNS (node $NODE_IP)"; fi
@@ -552,6 +624,13 @@ case ${1:-} in
   images) service_images "${2:?images <tag>}" ;;
   dry-run) dry_run ;;
   db-user) db_user "${2:?db-user <role> <password>}" "${3:?db-user <role> <password>}" ;;
+  restart)
+    case ${2:-} in
+      kafka) stop kafka 30 && start_kafka ;;
+      postgres) stop postgres 30 && start_postgres ;;
+      *) die "restart kafka|postgres" ;;
+    esac
+    ;;
   down) down ;;
   status) status ;;
   deploy)
@@ -563,5 +642,5 @@ case ${1:-} in
     ;;
   test) shift; cd "$REPO" && in_cluster_env node --experimental-vm-modules "$REPO/node_modules/jest/bin/jest.js" --selectProjects k8s "$@" ;;
   run) shift; in_cluster_env "$@" ;;
-  *) echo "usage: $0 up|down|status|deploy|test|dry-run|images <tag>|db-user <role> <password>|run <cmd...>" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|deploy|test|dry-run|restart kafka|postgres|images <tag>|db-user <role> <password>|run <cmd...>" >&2; exit 2 ;;
 esac
