@@ -41,7 +41,15 @@ const CACHE = path.join(
   'k8s/images',
 );
 
-export const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+export const SERVICES = [
+  'task-api',
+  'recurring',
+  'notification',
+  'audit',
+  'sync',
+  'payments',
+  'fraud',
+] as const;
 
 /** The workspaces whose package.json the Dockerfile's `manifests` stage copies. */
 export const MANIFEST_WORKSPACES = [

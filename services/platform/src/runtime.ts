@@ -30,7 +30,7 @@ export interface ServiceDeps {
   auth: Auth;
 }
 
-export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync';
+export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync' | 'payments' | 'fraud';
 
 /** What `create<Name>Service` returns. */
 export interface Service {
