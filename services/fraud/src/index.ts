@@ -1,4 +1,4 @@
-import { EventSchemas, eventName, Topics } from '@taskstream/contracts';
+import { eventName, parseEvent, Topics } from '@taskstream/contracts';
 import {
   childTraceparent,
   cloudEvent,
@@ -30,12 +30,7 @@ export function createFraudService(deps: ServiceDeps): Service {
     // another, so each sees the ones before it.
     async handler(event, ctx) {
       if (eventName(event.type) !== 'transaction.created') return 'DROP';
-      const parsed = EventSchemas['transaction.created'].safeParse(event);
-      if (!parsed.success) {
-        ctx.log?.warn({ issues: parsed.error.issues }, 'transaction.created not as its schema says; dropped');
-        return 'DROP';
-      }
-      const { transaction } = parsed.data.data;
+      const { transaction } = parseEvent('transaction.created', event).data;
       const decision = await withTransaction(pool, async (tx) => {
         const fresh = await tx.query(
           'INSERT INTO fraud_inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING',

@@ -1,4 +1,4 @@
-import { EventSchemas, eventName, Topics } from '@taskstream/contracts';
+import { eventName, parseEvent, Topics } from '@taskstream/contracts';
 import { childTraceparent, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
 import { createLedger } from './ledger.js';
 import { paymentRoutes } from './routes.js';
@@ -37,12 +37,8 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     orderKey: (event) => event.subject,
     async handler(event, ctx) {
       if (eventName(event.type) !== 'fraud.score.updated') return 'DROP';
-      const parsed = EventSchemas['fraud.score.updated'].safeParse(event);
-      if (!parsed.success) {
-        ctx.log?.warn({ issues: parsed.error.issues }, 'fraud.score.updated not as its schema says; dropped');
-        return 'DROP';
-      }
-      const { transaction_id, decision, score } = parsed.data.data;
+      // A score that breaks its contract throws: retried, then dead-lettered with the reason.
+      const { transaction_id, decision, score } = parseEvent('fraud.score.updated', event).data;
       // Only a created transaction is decided by its score: a repeated delivery, or the score of
       // a deposit (completed when made), changes nothing.
       const { moved, transaction } = await ledger.move(
