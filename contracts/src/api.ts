@@ -2,6 +2,19 @@ import { z } from 'zod';
 import { Cursor, DateTime, ErrorBody, Limit, page, StoredText, TimeZone, wellFormed } from './common.js';
 import { EventNames } from './events.js';
 import {
+  CreateDepositBody,
+  CreateTransactionBody,
+  CreateWalletBody,
+  FailTransactionBody,
+  ListTransactionsQuery,
+  Transaction,
+  TransactionIdParams,
+  TransactionPage,
+  Wallet,
+  WalletIdParams,
+  WalletPage,
+} from './payments.js';
+import {
   Channel,
   CreateTaskBody,
   ListTasksQuery,
@@ -450,6 +463,100 @@ export interface RouteSpec {
   websocket?: true;
 }
 
+const idempotencyRequired = {
+  'Idempotency-Key':
+    'required (1 to 255 characters): the same key and body answer with the first outcome; another body gives 422',
+};
+const transactionId = '/api/transactions/{id}';
+/** Wallets and transactions (ADR 0017); a wallet or transaction the caller may not see is a 404. */
+const paymentRoutes: RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/api/wallets',
+    summary: "The caller's wallets (admins: every wallet, the system wallets included)",
+    auth: 'user',
+    responses: { 200: WalletPage },
+  },
+  {
+    method: 'post',
+    path: '/api/wallets',
+    summary: 'Open a wallet in a currency',
+    auth: 'user',
+    body: CreateWalletBody,
+    headers: idempotencyRequired,
+    responses: { 201: Wallet, 400: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/wallets/{id}',
+    summary: 'A wallet and its balance',
+    auth: 'user',
+    params: WalletIdParams,
+    responses: { 200: Wallet, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/wallets/{id}/deposits',
+    summary: "Fund a wallet from the system's funding wallet of its currency (completed at once)",
+    auth: 'admin',
+    params: WalletIdParams,
+    body: CreateDepositBody,
+    headers: idempotencyRequired,
+    responses: { 201: Transaction, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/transactions',
+    summary: "Transactions touching the caller's wallets (admins: all), newest first",
+    auth: 'user',
+    query: ListTransactionsQuery,
+    responses: { 200: TransactionPage, 400: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/transactions',
+    summary:
+      'Request a transfer or a withdrawal from an own wallet: created now, completed or failed (or held) once scored for fraud',
+    auth: 'user',
+    body: CreateTransactionBody,
+    headers: idempotencyRequired,
+    responses: { 201: Transaction, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: transactionId,
+    summary: 'A transaction',
+    auth: 'user',
+    params: TransactionIdParams,
+    responses: { 200: Transaction, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${transactionId}/reverse`,
+    summary: 'Reverse a completed transaction by compensating entries',
+    auth: 'admin',
+    params: TransactionIdParams,
+    responses: { 200: Transaction, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${transactionId}/release`,
+    summary: 'Release a held transaction: it completes, or fails for funds',
+    auth: 'admin',
+    params: TransactionIdParams,
+    responses: { 200: Transaction, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${transactionId}/fail`,
+    summary: 'Fail a held transaction (reason fraud_suspected unless given)',
+    auth: 'admin',
+    params: TransactionIdParams,
+    body: FailTransactionBody,
+    responses: { 200: Transaction, 404: ErrorBody, 409: ErrorBody },
+  },
+];
+
 const taskId = '/api/tasks/{id}';
 /** Served by the projection's own service, under the paths the Ingress routes to it. */
 const projectionReplayRoute = (path: string, what: string): RouteSpec => ({
@@ -799,6 +906,7 @@ export const Routes: RouteSpec[] = [
     auth: 'admin',
     responses: { 200: AdminStats },
   },
+  ...paymentRoutes,
   { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'none', responses: { 200: Health } },
   {
     method: 'get',
