@@ -253,6 +253,8 @@ describe.each(valuesFiles)('%s', (file) => {
       '/api/mailbox': 'notification',
       '/api/audit-logs': 'audit',
       '/api/recurrence': 'recurring',
+      '/api/wallets': 'payments',
+      '/api/transactions': 'payments',
     });
   });
 
