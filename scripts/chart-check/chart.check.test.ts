@@ -10,7 +10,7 @@ import { DEFAULT_PUSH_HOSTS } from '@taskstream/notification';
 import { ConfigSchema, createMetrics } from '@taskstream/platform';
 import { chartDir, helmPath, type Rendered, renderChart, repoRoot } from './helm.js';
 
-const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];
+const APP_IDS = ['audit', 'fraud', 'notification', 'payments', 'recurring', 'sync', 'task-api'];
 /** monitoring.metricsPort's default, which no values file changes. */
 const METRICS_PORT = 9464;
 const valuesFiles = [
@@ -249,6 +249,8 @@ describe.each(valuesFiles)('%s', (file) => {
       '/api/mailbox': 'notification',
       '/api/audit-logs': 'audit',
       '/api/recurrence': 'recurring',
+      '/api/wallets': 'payments',
+      '/api/transactions': 'payments',
     });
   });
 
