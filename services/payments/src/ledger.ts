@@ -85,14 +85,17 @@ export interface MoveOptions {
 export function createLedger(pool: Pool, bus: EventBus) {
   /** The system wallet of a kind and currency, made on first use (one per kind and currency). */
   async function systemWallet(kind: 'funding' | 'payout', currency: string): Promise<string> {
-    const { rows } = await pool.query<{ id: string }>(
-      `WITH made AS (
-         INSERT INTO wallets (id, user_id, kind, name, currency) VALUES ($1, NULL, $2, $3, $4)
-         ON CONFLICT (kind, currency) WHERE kind <> 'user' DO NOTHING RETURNING id
-       ) SELECT id FROM made UNION ALL SELECT id FROM wallets WHERE kind = $2 AND currency = $4`,
-      [newId(), kind, `${kind} ${currency}`, currency],
-    );
-    return rows[0]!.id;
+    for (;;) {
+      const { rows } = await pool.query<{ id: string }>(
+        `WITH made AS (
+           INSERT INTO wallets (id, user_id, kind, name, currency) VALUES ($1, NULL, $2, $3, $4)
+           ON CONFLICT (kind, currency) WHERE kind <> 'user' DO NOTHING RETURNING id
+         ) SELECT id FROM made UNION ALL SELECT id FROM wallets WHERE kind = $2 AND currency = $4`,
+        [newId(), kind, `${kind} ${currency}`, currency],
+      );
+      // Made by a concurrent first use that committed after this statement's snapshot: read again.
+      if (rows[0]) return rows[0].id;
+    }
   }
 
   /**
