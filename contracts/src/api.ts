@@ -355,6 +355,35 @@ export const SyncStreamQuery = LiveEventsQuery.extend({
     .optional()
     .describe('a single-use stream ticket (POST /api/sync/stream/ticket); or send Authorization: Bearer'),
 });
+/**
+ * `WS /ws/transactions` (the payments tracker, ADR 0017/0019): the same frames, positions and
+ * close codes as `/ws/tasks`, with filters of its own. A user follows the transactions touching
+ * their wallets (a `wallet_id` or `transaction_id` that is not theirs: 4404 / 404, as REST
+ * answers); admins follow all.
+ */
+export const TrackerQuery = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  transaction_id: StoredText()
+    .optional()
+    .describe('only these transactions (comma-separated uuids, or the parameter repeated)'),
+  wallet_id: StoredText()
+    .optional()
+    .describe('only transactions debiting or crediting these wallets (comma-separated uuids)'),
+  status: StoredText()
+    .optional()
+    .describe(
+      'only events leaving a transaction in these statuses (created, held, completed, failed, reversed)',
+    ),
+});
+/** `GET /api/transactions/stream` (SSE): the tracker's filters, and a ticket for an EventSource. */
+export const TrackerStreamQuery = TrackerQuery.extend({
+  ticket: StoredText()
+    .max(100)
+    .optional()
+    .describe(
+      'a single-use stream ticket (POST /api/transactions/stream/ticket); or send Authorization: Bearer',
+    ),
+});
 export const StreamTicket = z
   .object({
     ticket: z.string().describe('opens one stream, once, within expires_in seconds'),
@@ -521,6 +550,37 @@ const paymentRoutes: RouteSpec[] = [
     body: CreateTransactionBody,
     headers: idempotencyRequired,
     responses: { 201: Transaction, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/ws/transactions',
+    summary:
+      "WebSocket: the payments tracker, live `transaction.*` events of the caller's wallets (admins: all) from `since` on, as SyncMessage frames; the JWT as the subprotocol after `bearer`",
+    auth: 'user',
+    query: TrackerQuery,
+    websocket: true,
+    responses: { 101: null, 401: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/transactions/stream',
+    summary:
+      "Server-Sent Events: the payments tracker, as over /ws/transactions (each event's `id` is its sequence; `event` is event, resync or hello; a last `close` event carries the close code)",
+    auth: 'user',
+    query: TrackerStreamQuery,
+    headers: {
+      'Last-Event-ID':
+        'resume after this sequence (what an EventSource sends when it reconnects); wins over since',
+    },
+    responses: { 200: 'text', 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+    textTypes: ['text/event-stream'],
+  },
+  {
+    method: 'post',
+    path: '/api/transactions/stream/ticket',
+    summary: 'A single-use ticket (30 s) that opens GET /api/transactions/stream from an EventSource',
+    auth: 'user',
+    responses: { 201: StreamTicket },
   },
   {
     method: 'get',

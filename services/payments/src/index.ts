@@ -1,8 +1,10 @@
 import { eventName, parseEvent, Topics } from '@taskstream/contracts';
 import { childTraceparent, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
+import { Router } from 'express';
 import { createLedger } from './ledger.js';
 import { paymentRoutes } from './routes.js';
 import { paymentsMigrations } from './schema.js';
+import { createTracker, trackerMigrations } from './tracker.js';
 
 export { createLedger, type Ledger } from './ledger.js';
 export { canMove, TRANSITIONS } from './lifecycle.js';
@@ -14,6 +16,16 @@ export {
   replayLedger,
 } from './replay.js';
 export { paymentsMigrations } from './schema.js';
+export {
+  ALL_TRANSACTIONS,
+  matchesTransaction,
+  parseTransactionFilter,
+  TRACKER_SSE_PATH,
+  TRACKER_WS_PATH,
+  type TransactionEvent,
+  type TransactionFilter,
+  trackerMigrations,
+} from './tracker.js';
 
 /** The job that fails transactions held longer than PAYMENTS_HOLD_TIMEOUT_SECONDS. */
 export const HOLD_EXPIRY_JOB = 'payments-hold-expiry';
@@ -28,14 +40,18 @@ export function createPaymentsService(deps: ServiceDeps): Service {
   const { pool, config, ports, logger, metrics, auth } = deps;
   const log = logger.child({ service: 'payments' });
   const ledger = createLedger(pool, ports.bus);
+  // The live tracker (WS /ws/transactions, SSE /api/transactions/stream): ADR 0017 "Live tracker".
+  const tracker = createTracker({ pool, auth, logger: log, metrics, config });
   const decided = metrics.counter('payments_fraud_decisions_total', 'Fraud scores acted on', ['outcome']);
 
   const scores: Subscription = {
     topic: Topics.paymentEvents,
     consumer: 'payments',
-    // Each transaction's score on its own: the ledger locks what it changes.
+    // Each transaction on its own: the ledger locks what it changes, and a transaction's
+    // `transaction.*` events reach the tracker's history in lifecycle order.
     orderKey: (event) => event.subject,
     async handler(event, ctx) {
+      if (await tracker.track(event)) return 'SUCCESS';
       if (eventName(event.type) !== 'fraud.score.updated') return 'DROP';
       // A score that breaks its contract throws: retried, then dead-lettered with the reason.
       const { transaction_id, decision, score } = parseEvent('fraud.score.updated', event).data;
@@ -60,13 +76,21 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     if (expired > 0) log.info({ expired }, 'held transactions failed after the hold timeout');
   });
 
+  const routes = Router();
+  routes.use(tracker.routes);
+  routes.use(paymentRoutes({ pool, auth, ledger }));
+
   return {
     name: 'payments',
-    routes: paymentRoutes({ pool, auth, ledger }),
+    routes,
     subscriptions: [scores],
-    migrations: paymentsMigrations,
-    async start() {
+    migrations: [...paymentsMigrations, ...trackerMigrations],
+    async start(server) {
+      tracker.start(server);
       await ports.jobs.schedule({ name: HOLD_EXPIRY_JOB, schedule: HOLD_EXPIRY_SCHEDULE });
+    },
+    async stop() {
+      await tracker.stop();
     },
   };
 }
