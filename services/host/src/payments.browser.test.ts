@@ -104,6 +104,14 @@ test('an admin sees the payments dashboard and releases a held payment', async (
   const release = page.getByRole('button', { name: `Release payment ${outlier.body.id}` });
   await release.waitFor();
   await suite.screenshot(page, 'payments-dashboard');
+  // The dashboard follows the payments tracker: a transfer made now shows without a reload.
+  await page.locator('[data-live="connected"]').waitFor();
+  const fresh = await post('/api/transactions', carol.token, {
+    from_wallet_id: from.id,
+    to_wallet_id: to.id,
+    amount: 700,
+  });
+  await page.locator(`tr[data-transaction-id="${fresh.body.id}"]`).first().waitFor();
   await release.click();
   await release.waitFor({ state: 'detached' });
   expect(

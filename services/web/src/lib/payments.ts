@@ -23,3 +23,16 @@ export function scoreHistogram(items: Transaction[], buckets = 10): number[] {
   }
   return counts;
 }
+
+/** A transaction's newer state in a newest-first list (by id, UUIDv7: time order), at most `limit` long. */
+export function upsertTransaction(list: Transaction[], t: Transaction, limit: number): Transaction[] {
+  const index = list.findIndex((o) => o.id === t.id);
+  if (index >= 0) {
+    if (list[index]!.updated_at > t.updated_at) return list; // an older state arriving late
+    const next = [...list];
+    next[index] = t;
+    return next;
+  }
+  const next = [...list, t].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  return next.slice(0, limit);
+}

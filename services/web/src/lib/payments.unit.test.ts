@@ -1,5 +1,5 @@
 import type { Transaction } from '../types.js';
-import { ratesByStatus, scoreHistogram } from './payments.js';
+import { ratesByStatus, scoreHistogram, upsertTransaction } from './payments.js';
 
 const tx = (status: Transaction['status'], updated: number, score: number | null): Transaction => ({
   id: `${status}-${updated}`,
@@ -36,4 +36,20 @@ test('scores fall in tenths, unscored ones nowhere', () => {
     tx('created', 0, null),
   ]);
   expect(counts).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+});
+
+test('a live transaction replaces its older state or joins newest first, within the limit', () => {
+  const a = tx('created', 1_000, null);
+  const b = { ...tx('created', 2_000, null), id: 'b' };
+  const list = [b, { ...a, id: 'a' }];
+  const completed = {
+    ...a,
+    id: 'a',
+    status: 'completed' as const,
+    updated_at: new Date(3_000).toISOString(),
+  };
+  expect(upsertTransaction(list, completed, 10).map((t) => t.status)).toEqual(['created', 'completed']);
+  // A stale state does not win over a newer one.
+  expect(upsertTransaction([completed], { ...a, id: 'a' }, 10)[0]!.status).toBe('completed');
+  expect(upsertTransaction(list, { ...a, id: 'c' }, 2).map((t) => t.id)).toEqual(['c', 'b']);
 });

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { LineChart } from '../components/chart.js';
 import { Field } from '../components/field.js';
 import { PageHeading, Unavailable } from '../components/page.js';
@@ -7,7 +7,8 @@ import { useApp } from '../context.js';
 import { usePolling } from '../hooks.js';
 import { ApiError, errorMessage } from '../lib/api.js';
 import { pushSample, seriesOf } from '../lib/chart.js';
-import { ratesByStatus, scoreHistogram } from '../lib/payments.js';
+import { LIVE_STATE_TEXT, LiveConnection, type LiveState } from '../lib/live.js';
+import { ratesByStatus, scoreHistogram, upsertTransaction } from '../lib/payments.js';
 import type { Transaction, TransactionPage } from '../types.js';
 
 /** A minute of one-second samples, as on the monitor. */
@@ -17,6 +18,10 @@ const POLL_MS = 1000;
 const RATE_WINDOW_MS = 5000;
 /** The newest transactions the rates and the score distribution are read from. */
 const RECENT = 200;
+/** With the live tracker connected the REST list only reconciles, now and then. */
+const RECONCILE_MS = 10_000;
+/** The payments tracker (WS /ws/transactions, SSE fallback); it keeps no REST history to start from. */
+const TRACKER = { ws: '/ws/transactions', sse: '/api/transactions/stream', history: null };
 
 interface Filters {
   status: string;
@@ -24,12 +29,19 @@ interface Filters {
   wallet_id: string;
 }
 
+const matches = (t: Transaction, f: Filters) =>
+  (!f.status || t.status === f.status) &&
+  (!f.kind || t.kind === f.kind) &&
+  (!f.wallet_id.trim() || t.from_wallet_id === f.wallet_id.trim() || t.to_wallet_id === f.wallet_id.trim());
+
 /**
  * The admins' live view of payments: rates by status, where fraud scores fall, the held payments
- * to decide, and the latest transactions. It refreshes from the REST list each second.
+ * to decide, and the latest transactions. Transactions arrive live from the payments tracker;
+ * the REST list loads the past and reconciles (each second while the tracker is not connected).
  */
 export function PaymentsScreen() {
-  const { api, toast } = useApp();
+  const { api, toast, session } = useApp();
+  const [live, setLive] = useState<LiveState>('connecting');
   const [filters, setFilters] = useState<Filters>({ status: '', kind: '', wallet_id: '' });
   const [recent, setRecent] = useState<Transaction[]>([]);
   const [held, setHeld] = useState<Transaction[]>([]);
@@ -56,7 +68,8 @@ export function PaymentsScreen() {
       ]);
       setRecent(latest.items);
       setHeld(waiting.items);
-      setSamples((s) => pushSample(s, ratesByStatus(latest.items, Date.now(), RATE_WINDOW_MS), CAPACITY));
+      if (live !== 'connected')
+        setSamples((s) => pushSample(s, ratesByStatus(latest.items, Date.now(), RATE_WINDOW_MS), CAPACITY));
       setState({ unavailable: false, error: null });
     } catch (err) {
       setState({
@@ -65,7 +78,50 @@ export function PaymentsScreen() {
       });
     }
   }
-  usePolling(refresh, POLL_MS, !paused && !state.unavailable);
+  usePolling(refresh, live === 'connected' ? RECONCILE_MS : POLL_MS, !paused && !state.unavailable);
+
+  const refreshRef = useRef(refresh);
+  refreshRef.current = refresh;
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
+  const recentRef = useRef(recent);
+  recentRef.current = recent;
+  const pausedRef = useRef(paused);
+  pausedRef.current = paused;
+  useEffect(() => {
+    const connection = new LiveConnection({
+      api,
+      baseUrl: window.location.origin,
+      stream: TRACKER,
+      token: () => session.token,
+      onEvent: (event) => {
+        if (pausedRef.current) return;
+        const t = (event.data as unknown as { transaction?: Transaction }).transaction;
+        if (!t) return;
+        if (matches(t, filtersRef.current)) setRecent((list) => upsertTransaction(list, t, RECENT));
+        setHeld((list) =>
+          t.status === 'held' ? upsertTransaction(list, t, 50) : list.filter((h) => h.id !== t.id),
+        );
+      },
+      // Missed more than the tracker keeps: the REST list is the truth.
+      onResync: () => void refreshRef.current(),
+      onState: (next) => setLive(next),
+    });
+    void connection.start();
+    return () => connection.stop();
+  }, []);
+  // With live events the chart samples the list each second rather than per fetch.
+  useEffect(() => {
+    if (live !== 'connected' || paused) return;
+    const timer = setInterval(
+      () =>
+        setSamples((s) =>
+          pushSample(s, ratesByStatus(recentRef.current, Date.now(), RATE_WINDOW_MS), CAPACITY),
+        ),
+      POLL_MS,
+    );
+    return () => clearInterval(timer);
+  }, [live, paused]);
 
   async function decide(t: Transaction, action: 'release' | 'fail') {
     setBusy((b) => new Set(b).add(t.id));
@@ -97,6 +153,9 @@ export function PaymentsScreen() {
         <button type="button" class="secondary" onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
           {paused ? 'Resume' : 'Pause'}
         </button>
+        <span class="muted" data-live={live}>
+          {live === 'connected' ? 'Live' : `${LIVE_STATE_TEXT[live]}; refreshing each second`}
+        </span>
         {state.error && <span role="alert">{state.error}</span>}
       </div>
       <fieldset class="filters">
