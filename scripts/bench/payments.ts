@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createFraudService } from '@taskstream/fraud';
 import { createPaymentsService } from '@taskstream/payments';
 import { startRuntime } from '@taskstream/platform';
+import { SyncClient, type WebSocketConstructor } from '@taskstream/sync/client';
+import WebSocket from 'ws';
 import { benchDatabase, benchEnv, percentile, round } from './support.js';
 import { CLIENTS, rawInsertRate, runCreateLoad } from './task-api.js';
 
@@ -11,7 +13,8 @@ import { CLIENTS, rawInsertRate, runCreateLoad } from './task-api.js';
  * Idempotency-Key per request. Reported: accepted transfers/s and their request latency, the
  * transfers that reached `completed` (scored, then settled) per second and their create →
  * complete p99, beside the raw PostgreSQL insert rate of payment-shaped rows in the same run
- * (the ceiling). Targets: ≥ 1,000 completed transfers/s, p99 ≤ 50 ms on a quiet 2-core machine.
+ * (the ceiling). An admin's client of the live tracker (`WS /ws/transactions`) times each
+ * completion from its commit (`updated_at`) to its arrival: commit → tracker client p99. Targets: ≥ 1,000 completed transfers/s, p99 ≤ 50 ms on a quiet 2-core machine.
  */
 export async function benchPayments(options: { durationMs?: number; warmupMs?: number } = {}) {
   const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
@@ -47,6 +50,29 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
     }
     const transfers = wallets.map((from, i) => ({ from, to: wallets[(i + 1) % wallets.length]! }));
 
+    const toClient: number[] = [];
+    const tracker = new SyncClient({
+      url: runtime.url,
+      paths: { ws: '/ws/transactions', sse: '/api/transactions/stream' },
+      token: admin,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      onEvent: (event) => {
+        const t = (event.data as unknown as { transaction?: { status: string; updated_at: string } })
+          .transaction;
+        if (t?.status === 'completed') toClient.push(Date.now() - Date.parse(t.updated_at));
+      },
+    });
+    const live = new Promise<void>((resolve) => {
+      tracker.start();
+      const check = setInterval(() => {
+        if (tracker.state === 'open') {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    await Promise.race([live, new Promise((r) => setTimeout(r, 5000))]);
+
     const started = new Date();
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs, transfers });
     const measuredFrom = new Date(started.getTime() + warmupMs);
@@ -69,6 +95,8 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
     const settle = rows.map((r: { ms: string }) => Number(r.ms)).sort((a, b) => a - b);
     const completedInWindow = rows.filter((r: { in_window: boolean }) => r.in_window).length;
     const unsettled = await open();
+    tracker.stop();
+    toClient.sort((a, b) => a - b);
     const ceiling = await rawInsertRate(
       database.url,
       durationMs,
@@ -87,6 +115,9 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
       create_to_complete_p50_ms: round(percentile(settle, 50), 2),
       create_to_complete_p99_ms: round(percentile(settle, 99), 2),
       still_created_at_end: unsettled,
+      tracker_events_received: toClient.length,
+      commit_to_tracker_client_p50_ms: toClient.length ? round(percentile(toClient, 50), 2) : 'n/a',
+      commit_to_tracker_client_p99_ms: toClient.length ? round(percentile(toClient, 99), 2) : 'n/a',
       raw_insert_per_s: round(ceiling),
       share_of_ceiling: round(completedInWindow / (durationMs / 1000) / ceiling, 3),
     };
