@@ -255,6 +255,8 @@ describe.each(valuesFiles)('%s', (file) => {
       '/api/recurrence': 'recurring',
       '/api/wallets': 'payments',
       '/api/transactions': 'payments',
+      '/ws/transactions': 'payments',
+      '/api/transactions/stream': 'payments',
     });
   });
 

@@ -38,18 +38,19 @@ describe('payments live tracker', () => {
   let eveSpare: Wallet;
   /** An admin's connection that stays open: a transfer is done once it saw the final event. */
   let everything: Probe;
-  const probes: { close?: () => unknown; destroy?: () => unknown }[] = [];
+  /** How to end each connection a test opened. */
+  const closers: (() => unknown)[] = [];
 
   const post = (path: string, token: string, body?: unknown) =>
     rt.request('POST', path, { token, body, headers: { 'idempotency-key': randomUUID() } });
   const ws = (token: string, query: Record<string, string> = {}, since?: number) => {
     const probe = new Probe(rt.url, { token, query, path: '/ws/transactions', since });
-    probes.push(probe);
+    closers.push(() => probe.close());
     return probe;
   };
   const sse = (query = '', headers: Record<string, string> = {}) => {
     const probe = new SseProbe(`${rt.url}/api/transactions/stream${query}`, headers);
-    probes.push(probe);
+    closers.push(() => probe.destroy());
     return probe;
   };
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -90,7 +91,7 @@ describe('payments live tracker', () => {
     await everything.live();
   });
   afterEach(() => {
-    for (const p of probes.splice(0)) p.destroy ? p.destroy() : p.close?.();
+    for (const close of closers.splice(0)) close();
   });
   afterAll(async () => {
     everything?.close();

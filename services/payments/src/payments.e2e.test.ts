@@ -11,7 +11,39 @@ import { readStackEnv, stackAppUrls } from '../../../scripts/stack/sidecar.js';
  * `payment-events` keyed by the debited wallet.
  */
 const env = readStackEnv();
-const call = appCaller(stackAppUrls(env));
+const urls = stackAppUrls(env);
+const call = appCaller(urls);
+
+/**
+ * `GET /api/transactions/stream` on payments, read raw: the `<transaction id>:<status>` of each
+ * tracker event as it arrives (the tracker's frames are `data: {"type":"event",...}` lines).
+ */
+function followTracker(token: string) {
+  const seen: string[] = [];
+  const aborted = new AbortController();
+  const done = (async () => {
+    const res = await fetch(`${urls.payments}/api/transactions/stream`, {
+      headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+      signal: aborted.signal,
+    });
+    expect(res.status).toBe(200);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('data: ')) continue;
+        const message = JSON.parse(line.slice(6));
+        if (message.type === 'event')
+          seen.push(`${message.event.data.transaction.id}:${message.event.data.transaction.status}`);
+        if (message.type === 'hello') seen.push('hello');
+      }
+    }
+  })().catch(() => undefined);
+  return { seen, stop: () => aborted.abort(), done };
+}
 const TOPIC = 'payment-events';
 const auth = createAuth({
   secret: env.JWT_SECRET,
@@ -21,7 +53,7 @@ const auth = createAuth({
 });
 
 describe('payments on the stack', () => {
-  test("a transfer completes through fraud scoring, and its events are on Kafka's payment-events keyed by the wallet", async () => {
+  test("a transfer completes through fraud scoring, its events are on Kafka's payment-events keyed by the wallet, and the tracker streams them", async () => {
     await eventually('payments and fraud ready', async () =>
       (await call('payments', 'GET', '/readyz')).status === 200 &&
       (await call('fraud', 'GET', '/readyz')).status === 200
@@ -35,6 +67,12 @@ describe('payments on the stack', () => {
     const from = (await create(alice, '/api/wallets', { currency: 'EUR' })).body;
     const to = (await create(alice, '/api/wallets', { currency: 'EUR' })).body;
     expect((await create(admin, `/api/wallets/${from.id}/deposits`, { amount: 10_000 })).status).toBe(201);
+
+    // The live tracker, served by payments from its consumer of payment-events (through daprd).
+    const tracker = followTracker(alice);
+    await eventually('the tracker stream open', async () =>
+      tracker.seen.includes('hello') ? true : undefined,
+    );
 
     const before = await endOffsets(TOPIC, { env });
     const created = await create(alice, '/api/transactions', {
@@ -52,6 +90,15 @@ describe('payments on the stack', () => {
       120_000,
     );
     expect(done).toMatchObject({ status: 'completed', fraud_score: expect.any(Number) });
+
+    const steps = [`${created.body.id}:created`, `${created.body.id}:completed`];
+    const tracked = await eventually(
+      'the tracker delivered the transfer',
+      async () => (tracker.seen.includes(steps[1]) ? tracker.seen : undefined),
+      60_000,
+    );
+    tracker.stop();
+    expect(tracked.filter((s) => s.startsWith(created.body.id))).toEqual(steps);
 
     const partitions = before.size || 4;
     const partition = saramaPartition(from.id, partitions);
