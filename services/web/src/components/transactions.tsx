@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { formatMoney } from '../lib/money.js';
 import { formatInZone } from '../lib/time.js';
 import type { Transaction, TransactionStatus } from '../types.js';
+import { Field } from './field.js';
 
 export const TRANSACTION_STATUSES: TransactionStatus[] = [
   'created',
@@ -67,5 +68,29 @@ export function TransactionTable({
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** The status filter both payment screens offer ("Any status" or one of them). */
+export function StatusFilter({
+  id,
+  value,
+  onChange,
+}: {
+  id: string;
+  value: string;
+  onChange(e: Event): void;
+}) {
+  return (
+    <Field id={id} label="Status">
+      <select id={id} value={value} onChange={onChange}>
+        <option value="">Any status</option>
+        {TRANSACTION_STATUSES.map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+    </Field>
   );
 }

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { LineChart } from '../components/chart.js';
 import { Field } from '../components/field.js';
 import { PageHeading, Unavailable } from '../components/page.js';
-import { TRANSACTION_STATUSES, TransactionTable } from '../components/transactions.js';
+import { StatusFilter, TransactionTable } from '../components/transactions.js';
 import { useApp } from '../context.js';
 import { usePolling } from '../hooks.js';
 import { ApiError, errorMessage } from '../lib/api.js';
@@ -160,16 +160,7 @@ export function PaymentsScreen() {
       </div>
       <fieldset class="filters">
         <legend>Filter</legend>
-        <Field id="payments-status" label="Status">
-          <select id="payments-status" value={filters.status} onChange={setFilter('status')}>
-            <option value="">Any status</option>
-            {TRANSACTION_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <StatusFilter id="payments-status" value={filters.status} onChange={setFilter('status')} />
         <Field id="payments-kind" label="Kind">
           <select id="payments-kind" value={filters.kind} onChange={setFilter('kind')}>
             <option value="">Any kind</option>

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { Field } from '../components/field.js';
 import { PageHeading, Unavailable } from '../components/page.js';
-import { TRANSACTION_STATUSES, TransactionTable } from '../components/transactions.js';
+import { StatusFilter, TransactionTable } from '../components/transactions.js';
 import { useApp } from '../context.js';
 import { usePolling, useResource } from '../hooks.js';
 import { errorMessage } from '../lib/api.js';
@@ -120,16 +120,7 @@ export function WalletsScreen() {
             ))}
           </select>
         </Field>
-        <Field id="history-status" label="Status">
-          <select id="history-status" value={filters.status} onChange={setFilter('status')}>
-            <option value="">Any status</option>
-            {TRANSACTION_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <StatusFilter id="history-status" value={filters.status} onChange={setFilter('status')} />
         <Field id="history-after" label="After">
           <input
             id="history-after"
