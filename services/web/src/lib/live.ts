@@ -1,5 +1,6 @@
 /**
- * Live events over `WS /ws/tasks` through the sync service's typed client: it resumes from the
+ * Live events over `WS /ws/tasks` (or another stream of the same protocol, `stream`: the payments
+ * tracker) through the sync service's typed client: it resumes from the
  * last sequence after a reconnect and drops duplicates, and falls back to Server-Sent Events
  * (`GET /api/sync/stream`) when a proxy breaks WebSockets. This wrapper adds what a page needs:
  * where to start (the user's current sequence, read before the task list loads, so nothing
