@@ -25,7 +25,7 @@ NAMESPACE=${NAMESPACE:-taskstream}
 RELEASE=${RELEASE:-taskstream}
 KAFKA_BROKERS=${KAFKA_BROKERS:-}
 SMOKE_PORT=${SMOKE_PORT:-18080}
-SERVICES=(task-api recurring notification audit sync)
+SERVICES=(task-api recurring notification audit sync payments fraud)
 # The chart's object name prefix (taskstream.fullname): the release name, plus "-taskstream" unless it has it.
 if [[ $RELEASE == *taskstream* ]]; then FULLNAME=$RELEASE; else FULLNAME="$RELEASE-taskstream"; fi
 BUILD=1

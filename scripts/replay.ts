@@ -2,6 +2,7 @@
  * Rebuilds a projection from the event log, idempotently:
  *
  *   npm run replay -- --projection audit|sync --from <ISO time | log position> [--dry-run]
+ *   npm run replay -- --projection balances
  *
  * The source is the kept log of published events (EVENT_LOG_RETENTION_DAYS): the embedded event
  * log, or under Dapr the outbox's published rows: `task-events` rows rebuild the audit trail,
@@ -11,10 +12,15 @@
  * row id, as the admin tools and logs show it). Connects to DATABASE_URL, else to the embedded
  * host's PostgreSQL on EMBEDDED_PG_PORT. A running deployment does the same through its API
  * (`taskstream replay --projection …`, ADR 0024); both take the projection's replay lock.
+ *
+ * `balances` (ADR 0017) folds every kept `payment-events` event into wallet balances and
+ * transaction statuses and reports each difference from the live tables (and any wallet whose
+ * balance is not the sum of its ledger entries); it writes nothing and exits 1 when anything differs.
  */
 import { parseArgs } from 'node:util';
 import { auditReplay, createPartitionManager, createRecorder } from '@taskstream/audit';
 import { Topics } from '@taskstream/contracts';
+import { replayLedger } from '@taskstream/payments';
 import {
   createLogger,
   createPool,
@@ -67,6 +73,28 @@ export async function replayProjection(options: ReplayOptions): Promise<ReplaySu
   );
 }
 
+/** Prints the balances replay's summary and differences; 0 when the live tables agree, else 1. */
+export async function replayBalances(pool: Pool, out: (line: string) => void = console.log): Promise<number> {
+  const { replay, differences } = await replayLedger(pool);
+  out(
+    JSON.stringify(
+      {
+        projection: 'balances',
+        read: replay.read,
+        transaction_events: replay.transactionEvents,
+        wallets: replay.balances.size,
+        transactions: replay.statuses.size,
+        differences: differences.length,
+      },
+      null,
+      2,
+    ),
+  );
+  for (const d of differences)
+    out(`${d.kind} ${d.id}: replayed ${d.replayed ?? 'nothing'}, live ${d.live ?? 'nothing'}`);
+  return differences.length === 0 ? 0 : 1;
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -76,9 +104,9 @@ async function main() {
     },
   });
   const projection = values.projection;
-  if (projection !== 'audit' && projection !== 'sync') {
+  if (projection !== 'audit' && projection !== 'sync' && projection !== 'balances') {
     console.error(
-      'usage: npm run replay -- --projection audit|sync [--from <ISO time | log position>] [--dry-run]',
+      'usage: npm run replay -- --projection audit|sync|balances [--from <ISO time | log position>] [--dry-run]',
     );
     process.exit(2);
   }
@@ -86,6 +114,14 @@ async function main() {
   const url =
     config.DATABASE_URL ?? `postgres://postgres:taskstream@127.0.0.1:${config.EMBEDDED_PG_PORT}/taskstream`;
   const pool = createPool(url, 4);
+  if (projection === 'balances') {
+    try {
+      process.exitCode = await replayBalances(pool);
+    } finally {
+      await pool.end();
+    }
+    return;
+  }
   const bar = new cliProgress.SingleBar(
     {
       format: `${projection} replay [{bar}] {percentage}% | {value}/{total} events | {eta_value}s left`,

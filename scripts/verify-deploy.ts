@@ -27,7 +27,7 @@ export interface Check {
   detail: string;
 }
 
-const EXPECTED_APPS = ['task-api', 'recurring', 'notification', 'audit', 'sync'];
+const EXPECTED_APPS = ['task-api', 'recurring', 'notification', 'audit', 'sync', 'payments', 'fraud'];
 const DAPR_GROUP = 'dapr.io';
 const DAPR_VERSION = 'v1alpha1';
 

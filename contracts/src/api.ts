@@ -2,6 +2,19 @@ import { z } from 'zod';
 import { Cursor, DateTime, ErrorBody, Limit, page, StoredText, TimeZone, wellFormed } from './common.js';
 import { EventNames } from './events.js';
 import {
+  CreateDepositBody,
+  CreateTransactionBody,
+  CreateWalletBody,
+  FailTransactionBody,
+  ListTransactionsQuery,
+  Transaction,
+  TransactionIdParams,
+  TransactionPage,
+  Wallet,
+  WalletIdParams,
+  WalletPage,
+} from './payments.js';
+import {
   Channel,
   CreateTaskBody,
   ListTasksQuery,
@@ -348,6 +361,35 @@ export const SyncStreamQuery = LiveEventsQuery.extend({
     .optional()
     .describe('a single-use stream ticket (POST /api/sync/stream/ticket); or send Authorization: Bearer'),
 });
+/**
+ * `WS /ws/transactions` (the payments tracker, ADR 0017/0019): the same frames, positions and
+ * close codes as `/ws/tasks`, with filters of its own. A user follows the transactions touching
+ * their wallets (a `wallet_id` or `transaction_id` that is not theirs: 4404 / 404, as REST
+ * answers); admins follow all.
+ */
+export const TrackerQuery = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  transaction_id: StoredText()
+    .optional()
+    .describe('only these transactions (comma-separated uuids, or the parameter repeated)'),
+  wallet_id: StoredText()
+    .optional()
+    .describe('only transactions debiting or crediting these wallets (comma-separated uuids)'),
+  status: StoredText()
+    .optional()
+    .describe(
+      'only events leaving a transaction in these statuses (created, held, completed, failed, reversed)',
+    ),
+});
+/** `GET /api/transactions/stream` (SSE): the tracker's filters, and a ticket for an EventSource. */
+export const TrackerStreamQuery = TrackerQuery.extend({
+  ticket: StoredText()
+    .max(100)
+    .optional()
+    .describe(
+      'a single-use stream ticket (POST /api/transactions/stream/ticket); or send Authorization: Bearer',
+    ),
+});
 export const StreamTicket = z
   .object({
     ticket: z.string().describe('opens one stream, once, within expires_in seconds'),
@@ -455,6 +497,131 @@ export interface RouteSpec {
   /** A WebSocket upgrade: the server then sends `SyncMessage` JSON frames (not an HTTP handler). */
   websocket?: true;
 }
+
+const idempotencyRequired = {
+  'Idempotency-Key':
+    'required (1 to 255 characters): the same key and body answer with the first outcome; another body gives 422',
+};
+const transactionId = '/api/transactions/{id}';
+/** Wallets and transactions (ADR 0017); a wallet or transaction the caller may not see is a 404. */
+const paymentRoutes: RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/api/wallets',
+    summary: "The caller's wallets (admins: every wallet, the system wallets included)",
+    auth: 'user',
+    responses: { 200: WalletPage },
+  },
+  {
+    method: 'post',
+    path: '/api/wallets',
+    summary: 'Open a wallet in a currency',
+    auth: 'user',
+    body: CreateWalletBody,
+    headers: idempotencyRequired,
+    responses: { 201: Wallet, 400: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/wallets/{id}',
+    summary: 'A wallet and its balance',
+    auth: 'user',
+    params: WalletIdParams,
+    responses: { 200: Wallet, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/wallets/{id}/deposits',
+    summary: "Fund a wallet from the system's funding wallet of its currency (completed at once)",
+    auth: 'admin',
+    params: WalletIdParams,
+    body: CreateDepositBody,
+    headers: idempotencyRequired,
+    responses: { 201: Transaction, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/transactions',
+    summary: "Transactions touching the caller's wallets (admins: all), newest first",
+    auth: 'user',
+    query: ListTransactionsQuery,
+    responses: { 200: TransactionPage, 400: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: '/api/transactions',
+    summary:
+      'Request a transfer or a withdrawal from an own wallet: created now, completed or failed (or held) once scored for fraud',
+    auth: 'user',
+    body: CreateTransactionBody,
+    headers: idempotencyRequired,
+    responses: { 201: Transaction, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/ws/transactions',
+    summary:
+      "WebSocket: the payments tracker, live `transaction.*` events of the caller's wallets (admins: all) from `since` on, as SyncMessage frames; the JWT as the subprotocol after `bearer`",
+    auth: 'user',
+    query: TrackerQuery,
+    websocket: true,
+    responses: { 101: null, 401: ErrorBody },
+  },
+  {
+    method: 'get',
+    path: '/api/transactions/stream',
+    summary:
+      "Server-Sent Events: the payments tracker, as over /ws/transactions (each event's `id` is its sequence; `event` is event, resync or hello; a last `close` event carries the close code)",
+    auth: 'user',
+    query: TrackerStreamQuery,
+    headers: {
+      'Last-Event-ID':
+        'resume after this sequence (what an EventSource sends when it reconnects); wins over since',
+    },
+    responses: { 200: 'text', 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+    textTypes: ['text/event-stream'],
+  },
+  {
+    method: 'post',
+    path: '/api/transactions/stream/ticket',
+    summary: 'A single-use ticket (30 s) that opens GET /api/transactions/stream from an EventSource',
+    auth: 'user',
+    responses: { 201: StreamTicket },
+  },
+  {
+    method: 'get',
+    path: transactionId,
+    summary: 'A transaction',
+    auth: 'user',
+    params: TransactionIdParams,
+    responses: { 200: Transaction, 404: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${transactionId}/reverse`,
+    summary: 'Reverse a completed transaction by compensating entries',
+    auth: 'admin',
+    params: TransactionIdParams,
+    responses: { 200: Transaction, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${transactionId}/release`,
+    summary: 'Release a held transaction: it completes, or fails for funds',
+    auth: 'admin',
+    params: TransactionIdParams,
+    responses: { 200: Transaction, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    method: 'post',
+    path: `${transactionId}/fail`,
+    summary: 'Fail a held transaction (reason fraud_suspected unless given)',
+    auth: 'admin',
+    params: TransactionIdParams,
+    body: FailTransactionBody,
+    responses: { 200: Transaction, 404: ErrorBody, 409: ErrorBody },
+  },
+];
 
 const taskId = '/api/tasks/{id}';
 /** Served by the projection's own service, under the paths the Ingress routes to it. */
@@ -805,6 +972,7 @@ export const Routes: RouteSpec[] = [
     auth: 'admin',
     responses: { 200: AdminStats },
   },
+  ...paymentRoutes,
   { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'none', responses: { 200: Health } },
   {
     method: 'get',

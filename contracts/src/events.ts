@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Currency, FailureReason, FraudFactors, MinorUnits, Transaction } from './payments.js';
 import { Channel, Task } from './tasks.js';
 
 export const TYPE_PREFIX = 'com.taskstream.';
@@ -10,6 +11,8 @@ export const Topics = {
   taskUpdates: 'task-updates',
   taskCommands: 'task-commands',
   securityEvents: 'security-events',
+  paymentEvents: 'payment-events',
+  withdrawalEvents: 'withdrawal-events',
 } as const;
 export type Topic = (typeof Topics)[keyof typeof Topics];
 export const deadLetterTopic = (topic: string) => `${topic}.dlq`;
@@ -140,6 +143,62 @@ export const SecurityEventSchemas = {
 export type SecurityEventName = keyof typeof SecurityEventSchemas;
 export const SecurityEventNames = Object.keys(SecurityEventSchemas) as SecurityEventName[];
 
+/**
+ * Payment events (ADR 0017): `data` carries the transaction as it is after the change (or the
+ * wallet's new balance), so a consumer needs no read back. Partition key: a wallet id (the
+ * debited wallet for transaction events, the changed wallet for `balance.updated`).
+ */
+const paymentEnvelope = <T extends string, D extends z.ZodTypeAny>(type: T, subject: string, data: D) =>
+  z.object({
+    ...attributes(type),
+    subject: z.uuid().describe(subject),
+    ...delivery,
+    data,
+  });
+const TransactionChange = z.object({ transaction: Transaction });
+const txEnvelope = <T extends string>(type: T) =>
+  paymentEnvelope(type, 'the transaction id', TransactionChange);
+
+export const BalancePayload = z.object({
+  wallet_id: z.uuid(),
+  user_id: z.uuid().nullable(),
+  currency: Currency,
+  balance: z.number().int().describe('minor units after the change'),
+  delta: z.number().int().describe('signed minor units of this change'),
+  version: z.number().int().positive().describe('per wallet, gap-free: the count of its changes'),
+  transaction_id: z.uuid(),
+});
+export const FraudScorePayload = z.object({
+  transaction_id: z.uuid(),
+  wallet_id: z.uuid(),
+  score: z.number().min(0).max(1),
+  threshold: z.number().min(0),
+  decision: z.enum(['allow', 'hold']).describe('hold: the score reached the threshold'),
+  factors: FraudFactors,
+});
+export const WithdrawalPayload = z.object({
+  withdrawal_id: z.uuid().describe('the transaction id'),
+  wallet_id: z.uuid(),
+  amount: MinorUnits,
+  currency: Currency,
+  reason: FailureReason.nullable(),
+});
+
+export const PaymentEventSchemas = {
+  'transaction.created': txEnvelope('transaction.created'),
+  'transaction.held': txEnvelope('transaction.held'),
+  'transaction.completed': txEnvelope('transaction.completed'),
+  'transaction.failed': txEnvelope('transaction.failed'),
+  'transaction.reversed': txEnvelope('transaction.reversed'),
+  'balance.updated': paymentEnvelope('balance.updated', 'the wallet id', BalancePayload),
+  'fraud.score.updated': paymentEnvelope('fraud.score.updated', 'the transaction id', FraudScorePayload),
+  'withdrawal.requested': paymentEnvelope('withdrawal.requested', 'the transaction id', WithdrawalPayload),
+  'withdrawal.completed': paymentEnvelope('withdrawal.completed', 'the transaction id', WithdrawalPayload),
+  'withdrawal.failed': paymentEnvelope('withdrawal.failed', 'the transaction id', WithdrawalPayload),
+  'withdrawal.reversed': paymentEnvelope('withdrawal.reversed', 'the transaction id', WithdrawalPayload),
+} as const;
+export type PaymentEventName = keyof typeof PaymentEventSchemas;
+
 export const EventSchemas = {
   'task.created': envelope('task.created', TaskPayload),
   'task.updated': envelope('task.updated', TaskPayload),
@@ -152,6 +211,7 @@ export const EventSchemas = {
   'reminder.failed': envelope('reminder.failed', ReminderOutcomePayload),
   'notification.created': envelope('notification.created', NotificationPayload),
   ...SecurityEventSchemas,
+  ...PaymentEventSchemas,
 } as const;
 
 export type EventName = keyof typeof EventSchemas;
@@ -194,10 +254,44 @@ export const TopicEvents: Record<Topic, EventName[]> = {
   ],
   'task-commands': [],
   'security-events': SecurityEventNames,
+  'payment-events': [
+    'transaction.created',
+    'transaction.held',
+    'transaction.completed',
+    'transaction.failed',
+    'transaction.reversed',
+    'balance.updated',
+    'fraud.score.updated',
+  ],
+  'withdrawal-events': [
+    'withdrawal.requested',
+    'withdrawal.completed',
+    'withdrawal.failed',
+    'withdrawal.reversed',
+  ],
+};
+
+/** What a topic's Kafka record key (the partition key) is. */
+export const TopicKeys: Record<Topic, string> = {
+  'task-events': 'the user id',
+  reminders: 'the user id',
+  'task-updates': 'the user id',
+  'task-commands': 'the user id',
+  'security-events': 'the user id',
+  'payment-events': 'a wallet id: the debited wallet of a transaction, the changed wallet of a balance',
+  'withdrawal-events': 'the wallet id the money leaves',
 };
 
 /** Dapr app ids (docs/ARCHITECTURE.md §3). */
-export const AppIds = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+export const AppIds = [
+  'task-api',
+  'recurring',
+  'notification',
+  'audit',
+  'sync',
+  'payments',
+  'fraud',
+] as const;
 export type AppId = (typeof AppIds)[number];
 
 const taskEventNames = TopicEvents['task-events'];
@@ -232,6 +326,15 @@ export const AppTopics: Record<AppId, AppTopicUse> = {
     subscribes: ['task-events', 'security-events'],
   },
   sync: { publishes: { 'security-events': ['admin.projection_replayed'] }, subscribes: ['task-updates'] },
+  payments: {
+    publishes: {
+      'payment-events': TopicEvents['payment-events'].filter((n) => n !== 'fraud.score.updated'),
+      'withdrawal-events': TopicEvents['withdrawal-events'],
+    },
+    // fraud.score.updated: the score that completes or holds a created transaction.
+    subscribes: ['payment-events'],
+  },
+  fraud: { publishes: { 'payment-events': ['fraud.score.updated'] }, subscribes: ['payment-events'] },
 };
 
 /**

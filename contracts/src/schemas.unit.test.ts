@@ -7,6 +7,7 @@ import { eventSchemaFile } from '../scripts/lib/events.js';
 import { PushSubscriptionBody, RecurrencePreviewBody, Routes } from './api.js';
 import { DateTime, TimeZone } from './common.js';
 import { CloudEvent, EventNames, EventSchemas } from './events.js';
+import { CreateTransactionBody, CreateWalletBody } from './payments.js';
 import { CreateTaskBody, UpdateTaskBody } from './tasks.js';
 import { makeAjv } from './test-support/ajv.js';
 import { sampleEvent } from './test-support/event-samples.js';
@@ -94,6 +95,14 @@ const validBodies: Record<string, unknown> = {
     keys: { p256dh: 'k', auth: 'a' },
   },
   'delete /api/push/subscriptions': { endpoint: 'https://push.example.com/abc' },
+  'post /api/wallets': { currency: 'EUR', name: 'Everyday' },
+  'post /api/wallets/{id}/deposits': { amount: 10_000 },
+  'post /api/transactions': {
+    from_wallet_id: '0190f1a2-7b3c-7d4e-8f50-00000000a001',
+    to_wallet_id: '0190f1a2-7b3c-7d4e-8f50-00000000a002',
+    amount: 1250,
+  },
+  'post /api/transactions/{id}/fail': { reason: 'fraud_suspected' },
 };
 const bodyRoutes = Routes.filter((r) => r.body).map(
   (r) => [`${r.method} ${r.path}`, r.body as z.ZodTypeAny] as const,
@@ -210,6 +219,36 @@ describe('dates and time zones', () => {
         rule: 'daily',
         start: '2025-01-01T09:00:00Z',
         time_zone: 'Europe/Nowhere',
+      }).success,
+    ).toBe(false);
+  });
+});
+
+describe('payment bodies', () => {
+  const from = '0190f1a2-7b3c-7d4e-8f50-00000000a001';
+  const to = '0190f1a2-7b3c-7d4e-8f50-00000000a002';
+  test('amounts are positive integer minor units, currencies ISO 4217 codes', () => {
+    for (const amount of [0, -5, 12.5, 2 ** 53, '100'])
+      expect(
+        CreateTransactionBody.safeParse({ from_wallet_id: from, to_wallet_id: to, amount }).success,
+      ).toBe(false);
+    expect(CreateWalletBody.safeParse({ currency: 'eur' }).success).toBe(false);
+    expect(CreateWalletBody.safeParse({ currency: 'EURO' }).success).toBe(false);
+  });
+  test('a transfer names two different wallets; a withdrawal none to pay', () => {
+    expect(CreateTransactionBody.safeParse({ from_wallet_id: from, amount: 1 }).success).toBe(false);
+    expect(
+      CreateTransactionBody.safeParse({ from_wallet_id: from, to_wallet_id: from, amount: 1 }).success,
+    ).toBe(false);
+    expect(CreateTransactionBody.parse({ kind: 'withdrawal', from_wallet_id: from, amount: 1 }).kind).toBe(
+      'withdrawal',
+    );
+    expect(
+      CreateTransactionBody.safeParse({
+        kind: 'withdrawal',
+        from_wallet_id: from,
+        to_wallet_id: to,
+        amount: 1,
       }).success,
     ).toBe(false);
   });

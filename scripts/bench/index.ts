@@ -31,6 +31,7 @@ const benches: [string, Bench | undefined][] = [
   ['notification', await optional('notification.ts', 'benchNotification')],
   ['recurring', await optional('recurring.ts', 'benchRecurring')],
   ['ops', await optional('ops.ts', 'benchOps')],
+  ['payments', await optional('payments.ts', 'benchPayments')],
 ];
 const runtimeIndex = args.indexOf('--runtime');
 const runtime = runtimeIndex >= 0 ? args[runtimeIndex + 1] : 'embedded';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -7,8 +8,11 @@ import { parentPort, workerData } from 'node:worker_threads';
  * measures. Each client creates tasks back to back over its own kept-alive connection;
  * latencies after the warm-up are reported. node:http rather than fetch: fetch costs several
  * times the CPU per request, and on a small machine the load generator shares the cores.
+ *
+ * By default clients create tasks; with `transfers` (one `{ from, to }` pair of wallet ids per
+ * client) they make transfers of 1 minor unit instead, each with an Idempotency-Key of its own.
  */
-const { url, tokens, warmupMs, durationMs } = workerData;
+const { url, tokens, warmupMs, durationMs, transfers } = workerData;
 const latencies = [];
 let errors = 0;
 let completed = 0;
@@ -17,7 +21,7 @@ const measureFrom = start + warmupMs;
 const end = measureFrom + durationMs;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: tokens.length });
-const target = new URL('/api/tasks', url);
+const target = new URL(transfers ? '/api/transactions' : '/api/tasks', url);
 
 function post(token, body) {
   return new Promise((resolve, reject) => {
@@ -30,6 +34,7 @@ function post(token, body) {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
           authorization: `Bearer ${token}`,
+          ...(transfers ? { 'idempotency-key': randomUUID() } : {}),
         },
       },
       (response) => {
@@ -47,10 +52,10 @@ async function client(token, index) {
   let n = 0;
   while (performance.now() < end) {
     const t0 = performance.now();
-    const status = await post(
-      token,
-      JSON.stringify({ title: `bench ${index}-${n++}`, priority: 'medium', tags: ['bench'] }),
-    ).catch(() => 0);
+    const body = transfers
+      ? { from_wallet_id: transfers[index].from, to_wallet_id: transfers[index].to, amount: 1 }
+      : { title: `bench ${index}-${n++}`, priority: 'medium', tags: ['bench'] };
+    const status = await post(token, JSON.stringify(body)).catch(() => 0);
     const t1 = performance.now();
     if (t0 < measureFrom || t1 > end) continue;
     if (status === 201) {

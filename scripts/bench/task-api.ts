@@ -58,13 +58,13 @@ export async function registerUsers(url: string, count = CLIENTS): Promise<strin
 export async function runCreateLoad(
   url: string,
   tokens: string[],
-  options: { durationMs?: number; warmupMs?: number } = {},
+  options: { durationMs?: number; warmupMs?: number; transfers?: { from: string; to: string }[] } = {},
 ): Promise<CreateLoad> {
   const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
   const warmupMs = options.warmupMs ?? 2000;
   const load = await new Promise<LoadResult>((resolve, reject) => {
     const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
-      workerData: { url, tokens, warmupMs, durationMs },
+      workerData: { url, tokens, warmupMs, durationMs, transfers: options.transfers },
     });
     worker.once('message', resolve);
     worker.once('error', reject);
@@ -136,11 +136,22 @@ export async function benchTaskApi(
   }
 }
 
-/** 64 connections inserting task-shaped rows one autocommit statement at a time. */
-async function rawInsertRate(url: string, durationMs: number): Promise<number> {
+/**
+ * 64 connections inserting rows shaped like `table`'s one autocommit statement at a time (the
+ * default: tasks); `insert` is the statement into bench_raw.
+ */
+export async function rawInsertRate(
+  url: string,
+  durationMs: number,
+  table = 'tasks',
+  insert = `INSERT INTO bench_raw (id, user_id, title, status, priority, time_zone, created_at, updated_at)
+           VALUES (gen_random_uuid(), gen_random_uuid(), $1, 'pending', 'medium', 'UTC', now(), now())`,
+): Promise<number> {
   const setup = new pg.Client({ connectionString: url });
   await setup.connect();
-  await setup.query('DROP TABLE IF EXISTS bench_raw; CREATE TABLE bench_raw (LIKE tasks INCLUDING DEFAULTS)');
+  await setup.query(
+    `DROP TABLE IF EXISTS bench_raw; CREATE TABLE bench_raw (LIKE ${table} INCLUDING DEFAULTS)`,
+  );
   await setup.end();
   const end = performance.now() + durationMs;
   let count = 0;
@@ -149,11 +160,7 @@ async function rawInsertRate(url: string, durationMs: number): Promise<number> {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       while (performance.now() < end) {
-        await client.query(
-          `INSERT INTO bench_raw (id, user_id, title, status, priority, time_zone, created_at, updated_at)
-           VALUES (gen_random_uuid(), gen_random_uuid(), $1, 'pending', 'medium', 'UTC', now(), now())`,
-          [`raw ${i}`],
-        );
+        await client.query(insert, [`raw ${i}`]);
         count++;
       }
       await client.end();

@@ -8,12 +8,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PUSH_HOSTS } from '@taskstream/notification';
-import { ConfigSchema, createMetrics } from '@taskstream/platform';
+import { ConfigSchema, createMetrics, APP_IDS as SERVICES } from '@taskstream/platform';
 import { parse } from 'yaml';
 import { chartDir, helmPath, type Rendered, releaseName, renderChart, repoRoot } from './helm.js';
 import { renderSchemaFile, schemaPath } from './values-schema.js';
 
-const APP_IDS = ['audit', 'notification', 'recurring', 'sync', 'task-api'];
+const APP_IDS: string[] = [...SERVICES].sort();
 /** monitoring.metricsPort's default, which no values file changes. */
 const METRICS_PORT = 9464;
 const valuesFiles = [
@@ -253,6 +253,10 @@ describe.each(valuesFiles)('%s', (file) => {
       '/api/mailbox': 'notification',
       '/api/audit-logs': 'audit',
       '/api/recurrence': 'recurring',
+      '/api/wallets': 'payments',
+      '/api/transactions': 'payments',
+      '/ws/transactions': 'payments',
+      '/api/transactions/stream': 'payments',
     });
   });
 

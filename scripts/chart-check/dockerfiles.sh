@@ -7,7 +7,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TEMPLATE="$REPO/scripts/chart-check/Dockerfile.template"
-SERVICES=(task-api recurring notification audit sync)
+SERVICES=(task-api recurring notification audit sync payments fraud)
 
 mode=${1:-}
 [[ $mode == --write || $mode == --check ]] || {

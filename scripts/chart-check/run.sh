@@ -21,7 +21,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CHART="$REPO/helm/taskstream"
-SERVICES=(task-api recurring notification audit sync)
+SERVICES=(task-api recurring notification audit sync payments fraud)
 START=$SECONDS
 
 # shellcheck source=SCRIPTDIR/tools.sh

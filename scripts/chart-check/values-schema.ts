@@ -17,13 +17,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigSchema } from '@taskstream/platform';
+import { APP_IDS, ConfigSchema } from '@taskstream/platform';
 import { z } from 'zod';
 import { chartDir } from './helm.js';
 import { readValues } from './values-readme.js';
 
-/** The services the chart knows (Dapr app ids). */
-export const APP_IDS = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+/** The services the chart knows are the Dapr app ids config.ts names. */
+export { APP_IDS };
 
 /** A closed map whose keys may each be left out. */
 const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape).partial();

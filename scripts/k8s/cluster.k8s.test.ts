@@ -19,7 +19,7 @@ import { checkOnce } from '../verify-deploy.js';
  */
 const NAMESPACE = process.env.K8S_RELEASE_NAMESPACE ?? 'taskstream';
 const RELEASE = process.env.K8S_RELEASE ?? 'taskstream';
-const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync', 'payments', 'fraud'] as const;
 const TOPIC = 'task-events';
 
 for (const key of ['KUBECONFIG', 'KAFKA_BROKERS', 'KAFKA_CLASSPATH_FILE', 'K8S_NODE_IP', 'HELM']) {

@@ -3,7 +3,7 @@
  * (scripts/k8s/k8s.sh loads them into containerd with `ctr images import`).
  *
  *   tsx scripts/k8s/images.ts services --tag <tag> [--out <dir>]
- *       the five service images, built as services/<app id>/Dockerfile describes them
+ *       the service images (one per app id), built as services/<app id>/Dockerfile describes them
  *       (serviceImageSpec below; images.unit.test.ts keeps the two from drifting)
  *   tsx scripts/k8s/images.ts infra --registry <r> --bin <dir> --dapr-bin <dir>
  *       --kubernetes <v> --coredns <v> --dapr <v>
@@ -34,6 +34,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AppIds } from '@taskstream/contracts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = path.join(
@@ -41,7 +42,8 @@ const CACHE = path.join(
   'k8s/images',
 );
 
-export const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+/** Every app id has an image. */
+export const SERVICES = AppIds;
 
 /** The workspaces whose package.json the Dockerfile's `manifests` stage copies. */
 export const MANIFEST_WORKSPACES = [
@@ -54,6 +56,8 @@ export const MANIFEST_WORKSPACES = [
   'services/notification',
   'services/audit',
   'services/sync',
+  'services/payments',
+  'services/fraud',
   'services/host',
 ];
 

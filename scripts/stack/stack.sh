@@ -41,6 +41,8 @@ APPS=(
   "notification 3103 3503 3603 3703"
   "audit 3104 3504 3604 3704"
   "sync 3105 3505 3605 3705"
+  "payments 3106 3506 3606 3706"
+  "fraud 3107 3507 3607 3707"
 )
 
 log() { printf '[stack] %s\n' "$*"; }

@@ -10,6 +10,7 @@ import {
   SCHEMA_VERSION,
   type Topic,
   TopicEvents,
+  TopicKeys,
   Topics,
   TYPE_PREFIX,
 } from '../../src/events.js';
@@ -44,7 +45,7 @@ export function buildAsyncApi(): Json {
     channels[channelId(topic)] = {
       address: topic,
       title: topic,
-      description: `${events.length ? `Carries ${events.map((e) => `\`${e}\``).join(', ')}.` : 'Reserved for commands to task-api; no command is defined yet.'} Kafka record key: the user id.`,
+      description: `${events.length ? `Carries ${events.map((e) => `\`${e}\``).join(', ')}.` : 'Reserved for commands to task-api; no command is defined yet.'} Kafka record key: ${TopicKeys[topic]}.`,
       messages: Object.fromEntries(
         events.map((e) => [messageId(e), ref('components', 'messages', messageId(e))]),
       ),
@@ -91,7 +92,7 @@ export function buildAsyncApi(): Json {
       description:
         'CloudEvents 1.0 (JSON) between the taskstream services. Services publish and subscribe through ' +
         'their Dapr sidecar (pub/sub component `pubsub`, Kafka/Redpanda); the embedded runtime keeps the same ' +
-        'topics in PostgreSQL. Delivery is at least once, in order per user (Kafka key = `user_id`). ' +
+        'topics in PostgreSQL. Delivery is at least once, in order per user (Kafka key = `user_id`), payment topics per wallet (key = a wallet id). ' +
         `Event schema version ${SCHEMA_VERSION}; each message's \`dataschema\` names its JSON Schema. ` +
         'Generated from contracts/src by `npm run contracts:generate`; do not edit.',
     },
@@ -124,7 +125,7 @@ export function buildAsyncApi(): Json {
             key: {
               type: 'string',
               format: 'uuid',
-              description: 'the user id: one user’s events stay in order',
+              description: 'the user id (one user’s events stay in order); on the payment topics a wallet id',
             },
             bindingVersion: KAFKA_BINDING,
           },

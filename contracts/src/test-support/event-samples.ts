@@ -1,4 +1,13 @@
-import { dataschemaFor, type EventName, type EventOf, SecurityEventNames, TYPE_PREFIX } from '../events.js';
+import {
+  dataschemaFor,
+  type EventName,
+  type EventOf,
+  type PaymentEventName,
+  PaymentEventSchemas,
+  SecurityEventNames,
+  TYPE_PREFIX,
+} from '../events.js';
+import type { Transaction } from '../payments.js';
 import type { Task } from '../tasks.js';
 
 export const USER_ID = '0190f1a2-7b3c-7d4e-8f50-6a7b8c9d0e1f';
@@ -26,7 +35,8 @@ export const sampleTask = (over: Partial<Task> = {}): Task => ({
 });
 
 const reminder = { reminder_id: `${TASK_ID}:0`, channels: ['in_app' as const] };
-const payloads: { [N in EventName]: EventOf<N>['data']['payload'] } = {
+type TaskOrSecurityEvent = Exclude<EventName, PaymentEventName>;
+const payloads: { [N in TaskOrSecurityEvent]: EventOf<N>['data']['payload'] } = {
   'task.created': { task: sampleTask() },
   'task.updated': {
     task: sampleTask({ title: 'Water all plants', version: 2 }),
@@ -64,7 +74,65 @@ const payloads: { [N in EventName]: EventOf<N>['data']['payload'] } = {
   'audit.exported': { format: 'csv', filters: { task_id: TASK_ID } },
 };
 
-const securityData = (name: EventName) => ({
+export const WALLET_ID = '0190f1a2-7b3c-7d4e-8f50-00000000a001';
+export const OTHER_WALLET_ID = '0190f1a2-7b3c-7d4e-8f50-00000000a002';
+export const TRANSACTION_ID = '0190f1a2-7b3c-7d4e-8f50-00000000b001';
+export const sampleTransaction = (over: Partial<Transaction> = {}): Transaction => ({
+  id: TRANSACTION_ID,
+  kind: 'transfer',
+  status: 'created',
+  from_wallet_id: WALLET_ID,
+  to_wallet_id: OTHER_WALLET_ID,
+  amount: 12_345,
+  currency: 'EUR',
+  description: 'rent',
+  reason: null,
+  fraud_score: null,
+  created_by: USER_ID,
+  created_at: '2025-02-20T08:00:00Z',
+  updated_at: '2025-02-20T08:00:00Z',
+  ...over,
+});
+const withdrawal = {
+  withdrawal_id: TRANSACTION_ID,
+  wallet_id: WALLET_ID,
+  amount: 12_345,
+  currency: 'EUR',
+  reason: null,
+};
+const paymentData: { [N in PaymentEventName]: EventOf<N>['data'] } = {
+  'transaction.created': { transaction: sampleTransaction() },
+  'transaction.held': { transaction: sampleTransaction({ status: 'held', fraud_score: 0.9 }) },
+  'transaction.completed': { transaction: sampleTransaction({ status: 'completed', fraud_score: 0.2 }) },
+  'transaction.failed': {
+    transaction: sampleTransaction({ status: 'failed', reason: 'insufficient_funds', fraud_score: 0.2 }),
+  },
+  'transaction.reversed': { transaction: sampleTransaction({ status: 'reversed', fraud_score: 0.2 }) },
+  'balance.updated': {
+    wallet_id: WALLET_ID,
+    user_id: USER_ID,
+    currency: 'EUR',
+    balance: 87_655,
+    delta: -12_345,
+    version: 3,
+    transaction_id: TRANSACTION_ID,
+  },
+  'fraud.score.updated': {
+    transaction_id: TRANSACTION_ID,
+    wallet_id: WALLET_ID,
+    score: 0.45,
+    threshold: 0.8,
+    decision: 'allow',
+    factors: { amount: 0.5, velocity: 0, new_counterparty: 1 },
+  },
+  'withdrawal.requested': withdrawal,
+  'withdrawal.completed': withdrawal,
+  'withdrawal.failed': { ...withdrawal, reason: 'insufficient_funds' },
+  'withdrawal.reversed': withdrawal,
+};
+const isPayment = (name: EventName): name is PaymentEventName => name in PaymentEventSchemas;
+
+const securityData = (name: TaskOrSecurityEvent) => ({
   actor: USER_ID,
   client_address: '203.0.113.7',
   user_agent: 'Mozilla/5.0',
@@ -79,20 +147,22 @@ export function sampleEvent<N extends EventName>(name: N): EventOf<N> {
     type: `${TYPE_PREFIX}${name}`,
     source: '/task-api',
     time: '2025-02-20T08:00:00.123Z',
-    subject: TASK_ID,
+    subject: isPayment(name) ? (name === 'balance.updated' ? WALLET_ID : TRANSACTION_ID) : TASK_ID,
     datacontenttype: 'application/json',
     dataschema: dataschemaFor(name),
     traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-    data: (SecurityEventNames as EventName[]).includes(name)
-      ? securityData(name)
-      : {
-          user_id: USER_ID,
-          task_id: TASK_ID,
-          sequence: 7,
-          task_version: 1,
-          idempotency_key: `${TASK_ID}:1:${name}`,
-          payload: payloads[name],
-          changed_fields: name === 'task.updated' ? ['title'] : [],
-        },
+    data: isPayment(name)
+      ? paymentData[name]
+      : (SecurityEventNames as EventName[]).includes(name)
+        ? securityData(name)
+        : {
+            user_id: USER_ID,
+            task_id: TASK_ID,
+            sequence: 7,
+            task_version: 1,
+            idempotency_key: `${TASK_ID}:1:${name}`,
+            payload: payloads[name as TaskOrSecurityEvent],
+            changed_fields: name === 'task.updated' ? ['title'] : [],
+          },
   } as EventOf<N>;
 }

@@ -1,5 +1,7 @@
 import { createAuditService } from '@taskstream/audit';
+import { createFraudService } from '@taskstream/fraud';
 import { createNotificationService } from '@taskstream/notification';
+import { createPaymentsService } from '@taskstream/payments';
 import {
   type RunningRuntime,
   type RuntimeOptions,
@@ -17,6 +19,8 @@ export const allServices: ServiceFactory[] = [
   createRecurringService,
   createAuditService,
   createSyncService,
+  createPaymentsService,
+  createFraudService,
 ];
 
 export function startEmbeddedHost(options: RuntimeOptions = {}): Promise<RunningRuntime> {

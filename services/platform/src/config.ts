@@ -20,11 +20,22 @@ const isOrigin = (value: string) => {
  * The one configuration schema. Every variable of every service is here, with its default;
  * README's configuration table lists the same names.
  */
+/** The services (Dapr app ids): one process each beside its daprd, one section each in the chart. */
+export const APP_IDS = [
+  'task-api',
+  'recurring',
+  'notification',
+  'audit',
+  'sync',
+  'payments',
+  'fraud',
+] as const;
+
 export const ConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   TASKSTREAM_RUNTIME: z.enum(['embedded', 'dapr']).default('embedded'),
   /** The app id when one service runs alone (services/<svc>/dist/main.js). */
-  APP_ID: z.enum(['task-api', 'recurring', 'notification', 'audit', 'sync']).optional(),
+  APP_ID: z.enum(APP_IDS).optional(),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
@@ -189,6 +200,19 @@ export const ConfigSchema = z.object({
   PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(1000).default(16),
   /** How long a POST /api/tasks Idempotency-Key is remembered; older ones are pruned hourly. */
   IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
+  /** A transaction held for fraud that no admin released or failed within this fails (`fraud_suspected`). */
+  PAYMENTS_HOLD_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(86400),
+  /** A score (0..1) at or above this holds the transaction for an admin (ADR 0018). Above 1: never. */
+  FRAUD_HOLD_THRESHOLD: z.coerce.number().min(0).max(2).default(0.8),
+  /** Weights of the score's factors; the score is their weighted mean. */
+  FRAUD_WEIGHT_AMOUNT: z.coerce.number().min(0).max(100).default(0.5),
+  FRAUD_WEIGHT_VELOCITY: z.coerce.number().min(0).max(100).default(0.3),
+  FRAUD_WEIGHT_NEW_COUNTERPARTY: z.coerce.number().min(0).max(100).default(0.2),
+  /** The amount factor is 1 at this multiple of the wallet's mean amount so far (0 at or below the mean). */
+  FRAUD_AMOUNT_RATIO: z.coerce.number().min(1.01).max(1000).default(5),
+  /** The velocity factor is 1 at this many transactions of a wallet within the window. */
+  FRAUD_VELOCITY_LIMIT: z.coerce.number().int().min(1).default(10),
+  FRAUD_VELOCITY_WINDOW_SECONDS: z.coerce.number().int().min(1).default(60),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

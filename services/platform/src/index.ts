@@ -1,4 +1,5 @@
 export * from './auth.js';
+export * from './cloud-event.js';
 export * from './config.js';
 export {
   createDaprPorts,
@@ -12,6 +13,7 @@ export * from './db.js';
 export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } from './embedded/index.js';
 export * from './errors.js';
 export * from './http.js';
+export * from './idempotency.js';
 export * from './identities.js';
 export * from './live/index.js';
 export * from './logger.js';

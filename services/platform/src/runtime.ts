@@ -33,7 +33,7 @@ export interface ServiceDeps {
   accounts: Accounts;
 }
 
-export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync';
+export type AppId = 'task-api' | 'recurring' | 'notification' | 'audit' | 'sync' | 'payments' | 'fraud';
 
 /** What `create<Name>Service` returns. */
 export interface Service {

@@ -47,11 +47,19 @@ export type SyncTransport = 'websocket' | 'sse';
 /** WebSocket attempts in a row that end before the server said hello; then the client uses SSE. */
 const WS_FAILURES_BEFORE_SSE = 2;
 
+/** Where the task stream is served: the client's default. */
+export const TASK_STREAM_PATHS = { ws: '/ws/tasks', sse: '/api/sync/stream' } as const;
+
 export type SyncClientState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
 
 export interface SyncClientOptions {
   /** The server: `http(s)://host[:port]` or `ws(s)://host[:port]`; `/ws/tasks` is added. */
   url: string;
+  /**
+   * Another stream on the same protocol (ADR 0019), e.g. the payments tracker's
+   * `{ ws: '/ws/transactions', sse: '/api/transactions/stream' }`; default the task stream's.
+   */
+  paths?: { ws: string; sse: string };
   /**
    * A JWT, or a function that returns a current one, asked before every connect. After the server
    * closed with 4498 (the token expired) it is asked at once for a renewed one; the same token
@@ -143,9 +151,10 @@ export class SyncClient {
     if (tags?.length) params.set('tag', tags.join(','));
     if (ticket) params.set('ticket', ticket);
     const query = params.toString();
+    const paths = this.options.paths ?? TASK_STREAM_PATHS;
     return transport === 'sse'
-      ? `${base.replace(/^ws/, 'http')}/api/sync/stream${query ? `?${query}` : ''}`
-      : `${base.replace(/^http/, 'ws')}/ws/tasks${query ? `?${query}` : ''}`;
+      ? `${base.replace(/^ws/, 'http')}${paths.sse}${query ? `?${query}` : ''}`
+      : `${base.replace(/^http/, 'ws')}${paths.ws}${query ? `?${query}` : ''}`;
   }
 
   private setState(state: SyncClientState, detail?: { code?: number; reason?: string; retryInMs?: number }) {

@@ -203,3 +203,17 @@ describe('SyncClient', () => {
     client.stop();
   });
 });
+
+test('another stream on the same protocol is reached by its paths (the payments tracker)', () => {
+  const client = new SyncClient({
+    url: 'http://h:1',
+    token: 't',
+    since: 3,
+    paths: { ws: '/ws/transactions', sse: '/api/transactions/stream' },
+    onEvent: () => undefined,
+  });
+  expect(client.urlFor('websocket')).toBe('ws://h:1/ws/transactions?since=3');
+  expect(client.urlFor('sse', 'x')).toBe('http://h:1/api/transactions/stream?since=3&ticket=x');
+  const tasks = new SyncClient({ url: 'http://h:1', token: 't', onEvent: () => undefined });
+  expect(tasks.urlFor('websocket')).toBe('ws://h:1/ws/tasks');
+});

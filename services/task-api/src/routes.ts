@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   CreateOccurrenceBody,
   CreateTaskBody,
@@ -8,8 +7,10 @@ import {
 } from '@taskstream/contracts';
 import {
   type Auth,
+  assertSameRequest,
   badRequest,
   type EventBus,
+  idempotencyOf,
   newId,
   notFound,
   type Pool,
@@ -17,7 +18,6 @@ import {
   preconditionFailed,
   principalOf,
   requireAppToken,
-  unprocessable,
 } from '@taskstream/platform';
 import { type Request, type Response, Router } from 'express';
 import { createTaskWriter } from './create-batch.js';
@@ -92,23 +92,12 @@ export function taskRoutes(options: TaskRoutesOptions): Router {
   router.post('/api/tasks', auth.requireUser, async (req, res) => {
     const body = parse(CreateTaskBody, req.body);
     const { userId } = principalOf(req);
-    const key = req.header('idempotency-key');
-    if (key !== undefined && (key.length === 0 || key.length > 255)) {
-      throw badRequest('Idempotency-Key must have 1 to 255 characters', { header: 'Idempotency-Key' });
-    }
+    const idempotency = idempotencyOf(req, body);
     const task = newTask(body, userId, new Date().toISOString());
     checkRecurrence(task);
-    const idempotency =
-      key === undefined
-        ? undefined
-        : { key, requestHash: createHash('sha256').update(JSON.stringify(body)).digest('base64url') };
     const outcome = await createTask(task, req.traceparent, idempotency);
     if (outcome.kind === 'replayed') {
-      if (outcome.prior.request_hash !== idempotency?.requestHash) {
-        throw unprocessable('this Idempotency-Key was used with a different request body', {
-          header: 'Idempotency-Key',
-        });
-      }
+      assertSameRequest(outcome.prior.request_hash, idempotency);
       return sendTask(res, outcome.prior.response, outcome.prior.status);
     }
     // A new id every time: it cannot exist already.

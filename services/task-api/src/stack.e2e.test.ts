@@ -13,7 +13,7 @@ import { readStackEnv, stackAppUrls } from '../../../scripts/stack/sidecar.js';
  */
 const env = readStackEnv();
 const apps = stackAppUrls(env);
-const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync'] as const;
+const SERVICES = ['task-api', 'recurring', 'notification', 'audit', 'sync', 'payments', 'fraud'] as const;
 const TOPIC = 'task-events';
 
 const call = appCaller(apps);

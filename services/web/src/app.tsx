@@ -15,10 +15,12 @@ import { AuthScreen } from './screens/login.js';
 import { MailboxScreen } from './screens/mailbox.js';
 import { MonitorScreen } from './screens/monitor.js';
 import { PasswordScreen } from './screens/password.js';
+import { PaymentsScreen } from './screens/payments.js';
 import { SettingsScreen } from './screens/settings.js';
 import { TaskFormScreen } from './screens/task-form.js';
 import { TasksScreen } from './screens/tasks.js';
 import { TopicsScreen } from './screens/topics.js';
+import { WalletsScreen } from './screens/wallets.js';
 import type { AppNotification, NotificationPage, User } from './types.js';
 
 export function App() {
@@ -275,6 +277,9 @@ function SignedIn({ session, path, onSignOut, onUser }: SignedInProps) {
               </span>
             )}
           </NavLink>
+          <NavLink path={path} href="/wallets">
+            Wallets
+          </NavLink>
           <NavLink path={path} href="/mailbox">
             Mailbox
           </NavLink>
@@ -291,6 +296,9 @@ function SignedIn({ session, path, onSignOut, onUser }: SignedInProps) {
               </NavLink>
               <NavLink path={path} href="/admin/topics">
                 Topics
+              </NavLink>
+              <NavLink path={path} href="/admin/payments">
+                Payments
               </NavLink>
             </>
           )}
@@ -330,6 +338,7 @@ function Screen({ path, admin }: { path: string; admin: boolean }) {
   if (edit) return <TaskFormScreen taskId={decodeURIComponent(edit[1]!)} />;
   if (path === '/inbox') return <InboxScreen />;
   if (path === '/mailbox') return <MailboxScreen />;
+  if (path === '/wallets') return <WalletsScreen />;
   if (path === '/settings') return <SettingsScreen />;
   if (path === '/settings/password') return <PasswordScreen />;
   if (path.startsWith('/admin/')) {
@@ -337,6 +346,7 @@ function Screen({ path, admin }: { path: string; admin: boolean }) {
     if (path === '/admin/audit') return <AuditScreen />;
     if (path === '/admin/monitor') return <MonitorScreen />;
     if (path === '/admin/topics') return <TopicsScreen />;
+    if (path === '/admin/payments') return <PaymentsScreen />;
   }
   return <Message title="Page not found" text="There is nothing at this address." />;
 }

@@ -19,6 +19,11 @@ import type {
   TopicList as TopicListSchema,
   TopicMessagePage as TopicMessagePageSchema,
   TopicMessage as TopicMessageSchema,
+  TransactionPage as TransactionPageSchema,
+  Transaction as TransactionSchema,
+  TransactionStatus as TransactionStatusSchema,
+  WalletPage as WalletPageSchema,
+  Wallet as WalletSchema,
 } from '@taskstream/contracts';
 import type { z } from 'zod';
 
@@ -53,3 +58,8 @@ export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 export type TopicList = z.infer<typeof TopicListSchema>;
 export type TopicMessage = z.infer<typeof TopicMessageSchema>;
 export type TopicMessagePage = z.infer<typeof TopicMessagePageSchema>;
+export type Wallet = z.infer<typeof WalletSchema>;
+export type WalletPage = z.infer<typeof WalletPageSchema>;
+export type Transaction = z.infer<typeof TransactionSchema>;
+export type TransactionPage = z.infer<typeof TransactionPageSchema>;
+export type TransactionStatus = z.infer<typeof TransactionStatusSchema>;

@@ -80,16 +80,19 @@ export interface BrowserSuite {
 
 /**
  * Registers the suite's setup: the web UI built, these services on a real PostgreSQL, headless
- * Chromium; all stopped after the suite.
+ * Chromium; all stopped after the suite. `env` sets config of the runtime (a fraud threshold, say).
  */
-export function browserSuite(factories: ServiceFactory[]): BrowserSuite {
+export function browserSuite(
+  factories: ServiceFactory[],
+  options: { env?: Record<string, string> } = {},
+): BrowserSuite {
   let rt: TestRuntime | undefined;
   let browser: Browser | undefined;
   const errors: string[] = [];
   beforeAll(async () => {
     buildIfStale();
     mkdirSync(SCREENSHOTS, { recursive: true });
-    rt = await startTestRuntime(factories);
+    rt = await startTestRuntime(factories, options);
     browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
-import { deadLetterTopic, Topics } from '@taskstream/contracts';
+import { AppIds, deadLetterTopic, Topics } from '@taskstream/contracts';
 import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
 import { requireAppToken } from '../auth.js';
@@ -29,7 +29,7 @@ export {
 };
 
 /** The app ids whose consumer groups the `pubsub` component names `{appID}` (initialOffset oldest). */
-const APP_GROUPS = ['task-api', 'recurring', 'notification', 'audit', 'sync'];
+const APP_GROUPS: readonly string[] = AppIds;
 /** Every topic an app consumes, with its dead-letter topic (task-api consumes those). */
 const CONSUMED_TOPICS = Object.values(Topics).flatMap((topic) => [topic, deadLetterTopic(topic)]);
 

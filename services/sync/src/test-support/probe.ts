@@ -12,6 +12,8 @@ export interface ProbeOptions {
   since?: number;
   /** Extra query parameters (filters). */
   query?: Record<string, string>;
+  /** Another stream's WebSocket path (default `/ws/tasks`): the payments tracker's tests. */
+  path?: string;
   /** false: never answer pings (a dead client). */
   autoPong?: boolean;
 }
@@ -27,7 +29,7 @@ export class Probe {
     const params = new URLSearchParams(options.query);
     if (options.since !== undefined) params.set('since', String(options.since));
     if (options.token && options.viaQuery) params.set('token', options.token);
-    const url = `${baseUrl.replace(/^http/, 'ws')}/ws/tasks?${params}`;
+    const url = `${baseUrl.replace(/^http/, 'ws')}${options.path ?? '/ws/tasks'}?${params}`;
     const protocols = options.token && !options.viaQuery ? ['bearer', options.token] : undefined;
     this.ws = new WebSocket(url, protocols, {
       autoPong: options.autoPong ?? true,

@@ -1,5 +1,6 @@
 /**
- * Live events over `WS /ws/tasks` through the sync service's typed client: it resumes from the
+ * Live events over `WS /ws/tasks` (or another stream of the same protocol, `stream`: the payments
+ * tracker) through the sync service's typed client: it resumes from the
  * last sequence after a reconnect and drops duplicates, and falls back to Server-Sent Events
  * (`GET /api/sync/stream`) when a proxy breaks WebSockets. This wrapper adds what a page needs:
  * where to start (the user's current sequence, read before the task list loads, so nothing
@@ -32,6 +33,11 @@ export const LIVE_STATE_TEXT: Record<LiveState, string> = {
 
 export interface LiveOptions {
   api: Api;
+  /**
+   * Which stream (same protocol, ADR 0019): its WebSocket and SSE paths and where the REST
+   * history says the current sequence (`null`: none, connect live only). Default: the task stream.
+   */
+  stream?: { ws: string; sse: string; history: string | null };
   /** The page's origin (http or https); the client turns it into ws(s). */
   baseUrl: string;
   token: () => string | null;
@@ -87,11 +93,16 @@ export class LiveConnection {
     this.win?.addEventListener('offline', this.onOffline);
     this.win?.addEventListener('online', this.onOnline);
     this.setState('connecting');
+    const historyPath = this.options.stream ? this.options.stream.history : '/api/sync/events';
     try {
-      const history = await this.options.api.request<SyncEvents>('GET', '/api/sync/events', {
-        query: { since: 0, limit: 1 },
-      });
-      this.sequence = history.latest ?? 0;
+      // Without a history to ask, live from now on (the caller loads the past over REST).
+      if (historyPath === null) this.sequence = undefined;
+      else {
+        const history = await this.options.api.request<SyncEvents>('GET', historyPath, {
+          query: { since: 0, limit: 1 },
+        });
+        this.sequence = history.latest ?? 0;
+      }
     } catch (err) {
       if (this.stopped) return;
       if (err instanceof ApiError && err.status === 404) return this.setState('unavailable');
@@ -108,6 +119,7 @@ export class LiveConnection {
     this.halt();
     const client = new SyncClient({
       url: this.options.baseUrl,
+      paths: this.options.stream,
       token: () => this.options.token() ?? '',
       since: this.sequence,
       WebSocket: this.options.WebSocket,

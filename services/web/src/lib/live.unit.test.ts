@@ -95,6 +95,32 @@ describe('the live connection', () => {
     live.stop();
   });
 
+  it('follows another stream by its paths, live only when it keeps no REST history', async () => {
+    const asked: string[] = [];
+    const live = new LiveConnection({
+      api: {
+        request: async (_m: string, path: string) => {
+          asked.push(path);
+          return {} as never;
+        },
+        blob: async () => new Blob(),
+      },
+      baseUrl: 'http://app.test',
+      stream: { ws: '/ws/transactions', sse: '/api/transactions/stream', history: null },
+      token: () => 'jwt',
+      onEvent: () => undefined,
+      onResync: () => undefined,
+      onState: () => undefined,
+      WebSocket: FakeSocket as never,
+      window: new FakeWindow() as never,
+    });
+    await live.start();
+    await flush();
+    expect(asked).toEqual([]);
+    expect(FakeSocket.all[0]!.url).toBe('ws://app.test/ws/transactions');
+    live.stop();
+  });
+
   it('ends the session when the token expired and there is no newer one', async () => {
     const { live, states, ended } = connection(
       apiAnswering(() => ({ events: [], resync: false, latest: 2 })),

@@ -1,0 +1,4 @@
+import { runMain } from '@taskstream/platform';
+import { createFraudService } from './index.js';
+
+await runMain([createFraudService]);

@@ -1,0 +1,4 @@
+import { runMain } from '@taskstream/platform';
+import { createPaymentsService } from './index.js';
+
+await runMain([createPaymentsService]);
