@@ -208,4 +208,21 @@ describe('payments live tracker', () => {
     expect(seen(byTransaction.messages).every((s) => s.startsWith(first.body.id))).toBe(true);
     expect(seen(byTransaction.messages)).toContain(`${first.body.id}:completed`);
   });
+
+  it("hands what another replica stored to this replica's connections (NOTIFY), and only to their key", async () => {
+    const carolId = randomUUID();
+    const carol = ws(await rt.auth.sign({ userId: carolId, role: 'user' }));
+    const dave = ws(await rt.auth.sign({ userId: randomUUID(), role: 'user' }));
+    await Promise.all([carol.live(), dave.live()]);
+    // As a replica that consumed an event of Carol's would announce it after storing it.
+    const event = (everything.messages as Message[]).find((m) => m.type === 'event')!.event!;
+    await rt.pool.query('SELECT pg_notify($1, $2)', [
+      'payments_tracker',
+      JSON.stringify({ keys: [[carolId, 1]], event }),
+    ]);
+    await carol.waitForEvents(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(carol.messages.filter((m) => m.type === 'event').map((m) => m.sequence)).toEqual([1]);
+    expect(dave.events).toEqual([]);
+  });
 });

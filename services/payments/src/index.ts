@@ -86,7 +86,7 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     subscriptions: [scores],
     migrations: [...paymentsMigrations, ...trackerMigrations],
     async start(server) {
-      tracker.start(server);
+      await tracker.start(server);
       await ports.jobs.schedule({ name: HOLD_EXPIRY_JOB, schedule: HOLD_EXPIRY_SCHEDULE });
     },
     async stop() {

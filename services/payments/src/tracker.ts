@@ -11,6 +11,7 @@ import {
   QueryError,
   type ServiceDeps,
 } from '@taskstream/platform';
+import pg from 'pg';
 import { visibleTransaction, visibleWallet } from './store.js';
 
 /** Where the payments tracker is served (ADR 0017 "Live tracker", ADR 0019). */
@@ -38,6 +39,16 @@ const STATUSES = new Set<string>(TransactionStatus.options);
 const TRACKED = new Set(
   ['created', 'held', 'completed', 'failed', 'reversed'].map((s) => `transaction.${s}`),
 );
+
+/**
+ * Where a replica says what it stored: `{ keys: [[key, sequence], ...], event }`. Events are
+ * consumed once per consumer group, so each payments replica listens and hands what another one
+ * stored to its own connections (a sequence they already passed is ignored). NOTIFY's payload
+ * ends at 8000 bytes: a larger event is not announced, and its subscribers' connections fill the
+ * gap from the history at their next event (the hub reads what it missed, in order).
+ */
+export const TRACKER_CHANNEL = 'payments_tracker';
+const NOTIFY_LIMIT = 7900;
 
 export const trackerHistory = createLiveHistory<TransactionEvent>('tracker');
 export const trackerMigrations = liveHistoryMigrations('tracker');
@@ -149,13 +160,57 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
     parseEvent(name as 'transaction.created', event);
     const tracked = event as unknown as TransactionEvent;
     const keys = await keysOf(tracked);
-    await Promise.all(
+    const stored = await Promise.all(
       keys.map(async (key) => {
-        const stored = await store({ key, id: `${tracked.id}/${key}`, event: tracked });
-        if (stored) stream.publish(key, stored.sequence, tracked);
+        const at = await store({ key, id: `${tracked.id}/${key}`, event: tracked });
+        if (at) stream.publish(key, at.sequence, tracked);
+        return at && ([key, at.sequence] as const);
       }),
     );
+    const payload = JSON.stringify({ keys: stored.filter(Boolean), event: tracked });
+    if (Buffer.byteLength(payload) <= NOTIFY_LIMIT)
+      await pool.query('SELECT pg_notify($1, $2)', [TRACKER_CHANNEL, payload]);
     return true;
+  }
+
+  /** This replica's LISTEN connection; reconnects a second after it is lost, until stop(). */
+  let listener: pg.Client | undefined;
+  let stopped = false;
+  async function listen() {
+    const client = new pg.Client({
+      connectionString: config.DATABASE_URL,
+      application_name: 'taskstream-payments-tracker',
+    });
+    let lost = false;
+    const reconnect = (err?: Error) => {
+      if (lost || stopped) return;
+      lost = true;
+      log.warn({ err }, 'tracker LISTEN connection lost; reconnecting');
+      listener = undefined;
+      client.end().catch(() => undefined);
+      setTimeout(() => void listen(), 1000).unref();
+    };
+    client.on('error', reconnect);
+    client.on('end', () => reconnect());
+    client.on('notification', (n) => {
+      if (n.channel !== TRACKER_CHANNEL || !n.payload) return;
+      try {
+        const { keys, event } = JSON.parse(n.payload) as {
+          keys: [string, number][];
+          event: TransactionEvent;
+        };
+        for (const [key, sequence] of keys) stream.publish(key, sequence, event);
+      } catch (err) {
+        log.warn({ err }, 'unreadable tracker notification');
+      }
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${TRACKER_CHANNEL}`);
+      listener = client;
+    } catch (err) {
+      reconnect(err as Error);
+    }
   }
 
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -163,8 +218,9 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
     routes: stream.routes,
     track,
     stats: stream.stats,
-    start(httpServer: Parameters<typeof stream.listen>[0]) {
+    async start(httpServer: Parameters<typeof stream.listen>[0]) {
       stream.listen(httpServer);
+      await listen();
       const keepDays = config.EVENT_LOG_RETENTION_DAYS + 1;
       pruneTimer = setInterval(() => {
         trackerHistory
@@ -174,7 +230,9 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
       pruneTimer.unref();
     },
     async stop() {
+      stopped = true;
       clearInterval(pruneTimer);
+      await listener?.end().catch(() => undefined);
       await stream.stop();
     },
   };
