@@ -7,13 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AppIds } from '@taskstream/contracts';
 import { DEFAULT_PUSH_HOSTS } from '@taskstream/notification';
-import { ConfigSchema, createMetrics, APP_IDS as SERVICES } from '@taskstream/platform';
+import { ConfigSchema, createMetrics } from '@taskstream/platform';
 import { parse } from 'yaml';
 import { chartDir, helmPath, type Rendered, releaseName, renderChart, repoRoot } from './helm.js';
 import { renderSchemaFile, schemaPath } from './values-schema.js';
 
-const APP_IDS: string[] = [...SERVICES].sort();
+const APP_IDS: string[] = [...AppIds].sort();
 /** monitoring.metricsPort's default, which no values file changes. */
 const METRICS_PORT = 9464;
 const valuesFiles = [

@@ -17,13 +17,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { APP_IDS, ConfigSchema } from '@taskstream/platform';
+import { AppIds } from '@taskstream/contracts';
+import { ConfigSchema } from '@taskstream/platform';
 import { z } from 'zod';
 import { chartDir } from './helm.js';
 import { readValues } from './values-readme.js';
 
-/** The services the chart knows are the Dapr app ids config.ts names. */
-export { APP_IDS };
+/** The services the chart knows: the Dapr app ids of the contracts. */
+export const APP_IDS = AppIds;
 
 /** A closed map whose keys may each be left out. */
 const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape).partial();

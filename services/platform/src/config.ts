@@ -1,3 +1,4 @@
+import { AppIds } from '@taskstream/contracts';
 import { z } from 'zod';
 
 const bool = z
@@ -20,22 +21,11 @@ const isOrigin = (value: string) => {
  * The one configuration schema. Every variable of every service is here, with its default;
  * README's configuration table lists the same names.
  */
-/** The services (Dapr app ids): one process each beside its daprd, one section each in the chart. */
-export const APP_IDS = [
-  'task-api',
-  'recurring',
-  'notification',
-  'audit',
-  'sync',
-  'payments',
-  'fraud',
-] as const;
-
 export const ConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   TASKSTREAM_RUNTIME: z.enum(['embedded', 'dapr']).default('embedded'),
   /** The app id when one service runs alone (services/<svc>/dist/main.js). */
-  APP_ID: z.enum(APP_IDS).optional(),
+  APP_ID: z.enum(AppIds).optional(),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
