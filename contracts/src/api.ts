@@ -334,13 +334,15 @@ export const TaskIdParams = z.strictObject({ id: z.uuid() });
 export const NotificationIdParams = z.strictObject({ id: z.uuid() });
 /** A dead letter's id is its row number. */
 export const DeadLetterIdParams = z.strictObject({ id: z.string().regex(/^\d{1,18}$/) });
+/** The largest live-stream position a client may send (15 digits; positions count events). */
+export const LIVE_POSITION_MAX = 999_999_999_999_999;
 /**
  * `WS /ws/tasks?since=<seq>`. The JWT travels as the subprotocol after `bearer`
  * (`Sec-WebSocket-Protocol: bearer, <jwt>`; browsers: `new WebSocket(url, ['bearer', jwt])`),
  * never in the query, which logs keep: a `token` parameter is refused (close code 4400).
  */
 export const LiveEventsQuery = z.strictObject({
-  since: z.coerce.number().int().min(0).optional(),
+  since: z.coerce.number().int().min(0).max(LIVE_POSITION_MAX).optional(),
   task_id: StoredText()
     .optional()
     .describe('only these tasks (comma-separated ids, or the parameter repeated)'),
@@ -368,7 +370,7 @@ export const SyncStreamQuery = LiveEventsQuery.extend({
  * answers); admins follow all.
  */
 export const TrackerQuery = z.strictObject({
-  since: z.coerce.number().int().min(0).optional(),
+  since: z.coerce.number().int().min(0).max(LIVE_POSITION_MAX).optional(),
   transaction_id: StoredText()
     .optional()
     .describe('only these transactions (comma-separated uuids, or the parameter repeated)'),
@@ -491,6 +493,8 @@ export interface RouteSpec {
   /** Path parameters (`{name}` in `path`); a parameter not described here is a plain string. */
   params?: z.ZodTypeAny;
   headers?: Record<string, string>;
+  /** Headers of `headers` the request must carry (the API answers 400 without them). */
+  requiredHeaders?: string[];
   responses: Record<number, z.ZodTypeAny | null | 'text'>;
   /** Media types of a `'text'` response (default `text/plain`). */
   textTypes?: string[];
@@ -519,6 +523,7 @@ const paymentRoutes: RouteSpec[] = [
     auth: 'user',
     body: CreateWalletBody,
     headers: idempotencyRequired,
+    requiredHeaders: ['Idempotency-Key'],
     responses: { 201: Wallet, 400: ErrorBody, 422: ErrorBody },
   },
   {
@@ -537,6 +542,7 @@ const paymentRoutes: RouteSpec[] = [
     params: WalletIdParams,
     body: CreateDepositBody,
     headers: idempotencyRequired,
+    requiredHeaders: ['Idempotency-Key'],
     responses: { 201: Transaction, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody },
   },
   {
@@ -555,6 +561,7 @@ const paymentRoutes: RouteSpec[] = [
     auth: 'user',
     body: CreateTransactionBody,
     headers: idempotencyRequired,
+    requiredHeaders: ['Idempotency-Key'],
     responses: { 201: Transaction, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
   },
   {

@@ -30,6 +30,8 @@ const HEADER_SCHEMAS: Record<string, Json> = {
     description: 'the task version, e.g. `3` (quotes allowed)',
     pattern: '^[ \\t]*(?:W/)?(?:"[0-9]+"|[0-9]+)[ \\t]*$',
   },
+  // A live stream's position as platform/live/protocol.ts parsePosition reads it (empty: absent).
+  'Last-Event-ID': { type: 'string', pattern: '^[0-9]{0,15}$' },
 };
 
 /** `post /api/tasks/{id}/complete` → `postTasksByIdComplete`. */
@@ -104,7 +106,7 @@ function operation(route: RouteSpec, schemas: ComponentSchemas): Json {
     ...Object.entries(route.headers ?? {}).map(([name, text]) => ({
       name,
       in: 'header',
-      required: false,
+      required: route.requiredHeaders?.includes(name) ?? false,
       description: text,
       schema: HEADER_SCHEMAS[name] ?? { type: 'string' },
     })),
