@@ -334,6 +334,11 @@ export const TaskIdParams = z.strictObject({ id: z.uuid() });
 export const NotificationIdParams = z.strictObject({ id: z.uuid() });
 /** A dead letter's id is its row number. */
 export const DeadLetterIdParams = z.strictObject({ id: z.string().regex(/^\d{1,18}$/) });
+/** A live filter's comma-separated statuses, as platform/live/protocol.ts reads them (empty: all). */
+function statusList(statuses: string[]): RegExp {
+  const one = `(?:${statuses.join('|')})`;
+  return new RegExp(`^(?:${one}(?:,${one})*)?$`);
+}
 /** The largest live-stream position a client may send (15 digits; positions count events). */
 export const LIVE_POSITION_MAX = 999_999_999_999_999;
 /**
@@ -346,7 +351,9 @@ export const LiveEventsQuery = z.strictObject({
   task_id: StoredText()
     .optional()
     .describe('only these tasks (comma-separated ids, or the parameter repeated)'),
-  status: StoredText()
+  status: z
+    .string()
+    .regex(statusList(['pending', 'completed']))
     .optional()
     .describe('only tasks with these statuses (pending, completed; comma-separated)'),
   tag: StoredText().optional().describe('only tasks with one of these tags (comma-separated)'),
@@ -377,7 +384,9 @@ export const TrackerQuery = z.strictObject({
   wallet_id: StoredText()
     .optional()
     .describe('only transactions debiting or crediting these wallets (comma-separated uuids)'),
-  status: StoredText()
+  status: z
+    .string()
+    .regex(statusList(['created', 'held', 'completed', 'failed', 'reversed']))
     .optional()
     .describe(
       'only events leaving a transaction in these statuses (created, held, completed, failed, reversed)',
