@@ -175,8 +175,10 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
 
   /** This replica's LISTEN connection; reconnects a second after it is lost, until stop(). */
   let listener: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
   let stopped = false;
   async function listen() {
+    if (stopped) return;
     const client = new pg.Client({
       connectionString: config.DATABASE_URL,
       application_name: 'taskstream-payments-tracker',
@@ -188,7 +190,8 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
       log.warn({ err }, 'tracker LISTEN connection lost; reconnecting');
       listener = undefined;
       client.end().catch(() => undefined);
-      setTimeout(() => void listen(), 1000).unref();
+      retry = setTimeout(() => void listen(), 1000);
+      retry.unref();
     };
     client.on('error', reconnect);
     client.on('end', () => reconnect());
@@ -204,10 +207,11 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
         log.warn({ err }, 'unreadable tracker notification');
       }
     });
+    // Held from the start, so a stop() during connect() ends this client too.
+    listener = client;
     try {
       await client.connect();
       await client.query(`LISTEN ${TRACKER_CHANNEL}`);
-      listener = client;
     } catch (err) {
       reconnect(err as Error);
     }
@@ -232,6 +236,7 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
     async stop() {
       stopped = true;
       clearInterval(pruneTimer);
+      clearTimeout(retry);
       await listener?.end().catch(() => undefined);
       await stream.stop();
     },
