@@ -334,11 +334,12 @@ export const TaskIdParams = z.strictObject({ id: z.uuid() });
 export const NotificationIdParams = z.strictObject({ id: z.uuid() });
 /** A dead letter's id is its row number. */
 export const DeadLetterIdParams = z.strictObject({ id: z.string().regex(/^\d{1,18}$/) });
-/** A live filter's comma-separated statuses, as platform/live/protocol.ts reads them (empty: all). */
-function statusList(statuses: string[]): RegExp {
-  const one = `(?:${statuses.join('|')})`;
+/** A live filter's comma-separated values, as platform/live/protocol.ts listParam reads them (empty: all). */
+function commaList(one: string): RegExp {
   return new RegExp(`^(?:${one}(?:,${one})*)?$`);
 }
+const statusList = (statuses: string[]) => commaList(`(?:${statuses.join('|')})`);
+const uuidList = commaList('[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}');
 /** The largest live-stream position a client may send (15 digits; positions count events). */
 export const LIVE_POSITION_MAX = 999_999_999_999_999;
 /**
@@ -378,10 +379,14 @@ export const SyncStreamQuery = LiveEventsQuery.extend({
  */
 export const TrackerQuery = z.strictObject({
   since: z.coerce.number().int().min(0).max(LIVE_POSITION_MAX).optional(),
-  transaction_id: StoredText()
+  transaction_id: z
+    .string()
+    .regex(uuidList)
     .optional()
     .describe('only these transactions (comma-separated uuids, or the parameter repeated)'),
-  wallet_id: StoredText()
+  wallet_id: z
+    .string()
+    .regex(uuidList)
     .optional()
     .describe('only transactions debiting or crediting these wallets (comma-separated uuids)'),
   status: z

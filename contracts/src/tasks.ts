@@ -54,7 +54,8 @@ export type Reminder = z.infer<typeof Reminder>;
 
 const Title = StoredText().trim().min(1, 'title must not be empty').max(500);
 const Description = StoredText().max(10000);
-const Tags = z.array(StoredText().trim().min(1).max(50)).max(20);
+// A tag is trimmed, so it needs one character that is not white space.
+const Tags = z.array(StoredText().trim().min(1).max(50).regex(/\S/)).max(20);
 
 export const Task = z
   .object({

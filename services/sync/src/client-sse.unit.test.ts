@@ -42,11 +42,20 @@ class FakeSource {
 const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 };
+/** Waits for what a 1 ms backoff timer does; a loaded machine may take far longer than a few ticks. */
+const until = async (done: () => boolean, ms = 5000) => {
+  for (const end = Date.now() + ms; !done() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 2));
+};
+const started: SyncClient[] = [];
 
 describe('SyncClient falling back to Server-Sent Events', () => {
   beforeEach(() => {
     BrokenSocket.opened = 0;
     FakeSource.opened = [];
+  });
+  // A test that fails half-way leaves no client reconnecting into the next one.
+  afterEach(() => {
+    for (const client of started.splice(0)) client.stop();
   });
 
   it('after two failed handshakes trades the token for a ticket and follows the stream with the same rules', async () => {
@@ -67,7 +76,8 @@ describe('SyncClient falling back to Server-Sent Events', () => {
       backoff: { initialMs: 1, maxMs: 1 },
       onEvent: (_event, sequence) => seen.push(sequence),
     }).start();
-    for (let i = 0; i < 20 && FakeSource.opened.length === 0; i++) await flush();
+    started.push(client);
+    await until(() => !(FakeSource.opened.length === 0));
 
     expect(BrokenSocket.opened).toBe(2);
     expect(client.transport).toBe('sse');
@@ -105,19 +115,20 @@ describe('SyncClient falling back to Server-Sent Events', () => {
       backoff: { initialMs: 1, maxMs: 1 },
       onEvent: () => undefined,
     }).start();
-    for (let i = 0; i < 20 && FakeSource.opened.length === 0; i++) await flush();
+    started.push(client);
+    await until(() => !(FakeSource.opened.length === 0));
     expect(BrokenSocket.opened).toBe(0); // SSE only
     const first = FakeSource.opened[0]!;
     first.send({ type: 'hello', sequence: 9 });
     // A network error: the EventSource would retry with a used ticket; the client closes it and reconnects.
     first.onerror?.({});
     expect(first.closed).toBe(true);
-    for (let i = 0; i < 20 && FakeSource.opened.length < 2; i++) await flush();
+    await until(() => !(FakeSource.opened.length < 2));
     expect(FakeSource.opened[1]!.url).toBe('http://h:1/api/sync/stream?since=9&ticket=x');
 
     status = 401;
     FakeSource.opened[1]!.onerror?.({});
-    for (let i = 0; i < 20 && client.state !== 'stopped'; i++) await flush();
+    await until(() => !(client.state !== 'stopped'));
     expect(client.state).toBe('stopped');
     expect(FakeSource.opened).toHaveLength(2);
   });
