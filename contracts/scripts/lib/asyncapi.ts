@@ -39,6 +39,8 @@ export function buildAsyncApi(): Json {
   );
   const messages = Object.fromEntries(names.map((name) => [messageId(name), message(name)]));
 
+  // A dead-letter topic exists only where some app consumes the topic.
+  const consumed = new Set<string>(AppIds.flatMap((app) => AppTopics[app].subscribes));
   const channels: Record<string, Json> = {};
   for (const topic of Object.values(Topics)) {
     const events = TopicEvents[topic];
@@ -51,6 +53,7 @@ export function buildAsyncApi(): Json {
       ),
       bindings: { kafka: { topic, bindingVersion: KAFKA_BINDING } },
     };
+    if (!consumed.has(topic)) continue;
     channels[channelId(deadLetterTopic(topic))] = {
       address: deadLetterTopic(topic),
       title: deadLetterTopic(topic),
