@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { saramaPartition } from '../../../../scripts/stack/kafka.js';
 import { type DaprTestApp, startDaprTestApp } from '../../../../scripts/stack/test-app.js';
-import type { Envelope } from '../ports.js';
+import { eventEnvelope } from '../test-support/events.js';
 
 // Real daprd + Kafka from `bash scripts/stack/stack.sh up`: events published through the sidecar,
 // read back by the topic browser straight from the broker (one Fetch, no consumer group).
@@ -10,17 +10,14 @@ const topic = `e2e-topics-${run}`;
 const KEY = `wallet-${run}`;
 const OTHER = `wallet-other-${run}`;
 
-function envelope(n: number, key: string): Envelope {
-  return {
-    specversion: '1.0',
-    id: randomUUID(),
-    type: 'com.taskstream.task.created',
-    source: 'taskstream/e2e',
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    data: { user_id: key, task_id: `task-${run}-${n}`, sequence: n },
-  };
-}
+/** The n-th task.created of the user `key`, as task-api publishes it. */
+const envelope = (n: number, key: string) =>
+  eventEnvelope(
+    'task.created',
+    { user_id: key, task_id: `task-${run}-${n}`, task_version: 1 },
+    {},
+    { sequence: n },
+  );
 
 describe('the Kafka topic browser', () => {
   let app: DaprTestApp;
