@@ -120,5 +120,5 @@ describe('the served OpenAPI document, fuzzed', () => {
     console.log(`${output}\n${summary}`);
     // The whole output on failure: each failure with its curl line and `st replay` id.
     if (code !== 0) throw new Error(`schemathesis exited with ${code}:\n${output}\n${summary}`);
-  }, 900_000);
+  }, 1_800_000);
 });

@@ -50,6 +50,8 @@ test('an admin browses a topic by position, key and time and opens a message', a
   expect(await rows.count()).toBe(25);
   await page.getByRole('button', { name: 'Next' }).click();
   await page.getByText('Page 2').waitFor();
+  // The page label moves before the second page's messages arrive: wait for the list itself.
+  await rows.nth(5).waitFor({ state: 'detached' });
   await expect(rows.count()).resolves.toBe(5);
   await page.getByRole('button', { name: 'Previous' }).click();
   await rows.nth(24).waitFor();
