@@ -1,5 +1,6 @@
 import { type EventOf, eventName, parseEvent, TransactionStatus } from '@taskstream/contracts';
 import {
+  createGroupCommit,
   createLiveHistory,
   createLiveStream,
   type Envelope,
@@ -135,15 +136,40 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
     allowedOrigins: config.SYNC_ALLOWED_ORIGINS,
   });
 
+  /**
+   * Wallet → owner (null for system wallets). A wallet never changes owner, so what was read once
+   * holds; the map is emptied when full rather than kept in order (a re-read is one query).
+   */
+  const owners = new Map<string, string | null>();
+  const OWNERS_KEPT = 100_000;
+
   /** The users owning the transaction's wallets (system wallets have none), and the admins' key. */
   async function keysOf(event: TransactionEvent): Promise<string[]> {
     const t = event.data.transaction;
-    const { rows } = await pool.query<{ user_id: string }>(
-      'SELECT DISTINCT user_id FROM wallets WHERE id IN ($1, $2) AND user_id IS NOT NULL',
-      [t.from_wallet_id, t.to_wallet_id],
-    );
-    return [...rows.map((r) => r.user_id), ALL_TRANSACTIONS];
+    const unknown = [t.from_wallet_id, t.to_wallet_id].filter((id) => !owners.has(id));
+    if (unknown.length > 0) {
+      const { rows } = await pool.query<{ id: string; user_id: string | null }>(
+        'SELECT id, user_id FROM wallets WHERE id = ANY($1::uuid[])',
+        [unknown],
+      );
+      if (owners.size + rows.length > OWNERS_KEPT) owners.clear();
+      for (const r of rows) owners.set(r.id, r.user_id);
+    }
+    const users = new Set<string>();
+    for (const id of [t.from_wallet_id, t.to_wallet_id]) {
+      const owner = owners.get(id);
+      if (owner) users.add(owner);
+    }
+    return [...users, ALL_TRANSACTIONS];
   }
+
+  /** Announcements of one moment go out in one statement (NOTIFY carries them in order per batch). */
+  const announce = createGroupCommit<string, void>({
+    async write(payloads) {
+      await pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [TRACKER_CHANNEL, payloads]);
+      return payloads.map(() => undefined);
+    },
+  });
 
   /**
    * A `transaction.*` event of `payment-events`, stored under each key it concerns and handed to
@@ -168,8 +194,7 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
       }),
     );
     const payload = JSON.stringify({ keys: stored.filter(Boolean), event: tracked });
-    if (Buffer.byteLength(payload) <= NOTIFY_LIMIT)
-      await pool.query('SELECT pg_notify($1, $2)', [TRACKER_CHANNEL, payload]);
+    if (Buffer.byteLength(payload) <= NOTIFY_LIMIT) await announce(payload);
     return true;
   }
 
