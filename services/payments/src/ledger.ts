@@ -9,6 +9,7 @@ import type {
 } from '@taskstream/contracts';
 import {
   assertSameRequest,
+  createGroupCommit,
   type Transaction as DbTransaction,
   type EventBus,
   HttpError,
@@ -85,6 +86,20 @@ export interface MoveOptions {
  */
 export function createLedger(pool: Pool, bus: EventBus) {
   const writeRequest = createRequestWriter(pool, bus);
+  /** Concurrent requests' wallets in one read (ADR 0027); each request gets the ones it asked for. */
+  const readWallets = createGroupCommit<string[], Map<string, Wallet>>({
+    async write(lists) {
+      const { rows } = await pool.query({
+        name: 'payments_read_wallets',
+        text: `SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])`,
+        values: [[...new Set(lists.flat())]],
+      });
+      const wallets = new Map(rows.map((r) => [r.id as string, walletOf(r)]));
+      return lists.map(
+        (ids) => new Map(ids.flatMap((id) => (wallets.has(id) ? [[id, wallets.get(id)!]] : []))),
+      );
+    },
+  });
 
   /** The system wallet of a kind and currency, made on first use (one per kind and currency). */
   async function systemWallet(kind: 'funding' | 'payout', currency: string): Promise<string> {
@@ -214,11 +229,9 @@ export function createLedger(pool: Pool, bus: EventBus) {
     idempotency: IdempotencyRequest,
     traceparent: string,
   ): Promise<Created<Transaction>> {
-    // Both wallets in one read.
-    const { rows } = await pool.query(`SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])`, [
-      body.kind === 'withdrawal' ? [body.from_wallet_id] : [body.from_wallet_id, body.to_wallet_id],
-    ]);
-    const wallets = new Map(rows.map((r) => [r.id as string, walletOf(r)]));
+    const wallets = await readWallets(
+      body.kind === 'withdrawal' ? [body.from_wallet_id] : [body.from_wallet_id, body.to_wallet_id!],
+    );
     const from = wallets.get(body.from_wallet_id);
     if (!from || from.user_id !== userId) throw notFound('wallet');
     let to: string;
