@@ -73,8 +73,8 @@ function apply(wallet: Wallet, delta: number, transactionId: string): BalanceCha
 
 /**
  * Settles scored transactions with group commit (ADR 0027): the scores handled at once share one
- * database transaction of a constant number of statements, instead of one transaction of six
- * statements each. The batch locks its transaction rows, then all their wallets (both by id: the
+ * database transaction of four statements (whatever the batch's size), instead of a transaction
+ * of five statements each. The batch locks its transaction rows, then all their wallets (both by id: the
  * ledger's one lock order, so batches, admin moves, deposits and hold expiry never wait on each
  * other in a circle), decides each transaction in the batch's order as `moveIn` would, a wallet's
  * balance carried from one posting to the next, and writes the entries, balances, statuses and
