@@ -4,6 +4,7 @@ import { Router } from 'express';
 import { createLedger } from './ledger.js';
 import { paymentRoutes } from './routes.js';
 import { paymentsMigrations } from './schema.js';
+import { createSettler } from './settle-batch.js';
 import { createTracker, trackerMigrations } from './tracker.js';
 
 export { createLedger, type Ledger } from './ledger.js';
@@ -40,6 +41,7 @@ export function createPaymentsService(deps: ServiceDeps): Service {
   const { pool, config, ports, logger, metrics, auth } = deps;
   const log = logger.child({ service: 'payments' });
   const ledger = createLedger(pool, ports.bus);
+  const settle = createSettler(pool, ports.bus);
   // The live tracker (WS /ws/transactions, SSE /api/transactions/stream): ADR 0017 "Live tracker".
   const tracker = createTracker({ pool, auth, logger: log, metrics, config });
   const decided = metrics.counter('payments_fraud_decisions_total', 'Fraud scores acted on', ['outcome']);
@@ -57,15 +59,13 @@ export function createPaymentsService(deps: ServiceDeps): Service {
       const { transaction_id, decision, score } = parseEvent('fraud.score.updated', event).data;
       // Only a created transaction is decided by its score: a repeated delivery, or the score of
       // a deposit (completed when made), changes nothing.
-      const { moved, transaction } = await ledger.move(
-        transaction_id,
-        decision === 'hold' ? { to: 'held' } : { to: 'settle' },
-        {
-          onlyFrom: ['created'],
-          fraudScore: score,
-          traceparent: ctx.traceparent ?? childTraceparent(event.traceparent),
-        },
-      );
+      // Scores handled at once are settled together (group commit, ADR 0027).
+      const { moved, transaction } = await settle({
+        id: transaction_id,
+        to: decision === 'hold' ? 'held' : 'settle',
+        fraudScore: score,
+        traceparent: ctx.traceparent ?? childTraceparent(event.traceparent),
+      });
       decided.inc({ outcome: moved ? transaction.status : 'already_decided' });
       return 'SUCCESS';
     },

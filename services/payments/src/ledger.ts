@@ -58,6 +58,22 @@ export const walletOf = (row: Row): Wallet => ({
   created_at: iso(row.created_at),
 });
 
+/**
+ * Locks the wallets in id order, after the transaction rows they move (every writer does: the
+ * rows, then the wallets by id, so two never wait on each other in a circle).
+ */
+export async function lockWallets(tx: DbTransaction, ids: string[]): Promise<Map<string, Wallet>> {
+  const { rows } = await tx.query(
+    `SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id as string, walletOf(r)]));
+}
+
+/** Whether a payer holds `amount`: a user's wallet never goes below zero, a system wallet may. */
+export const covers = (payer: Wallet, amount: number): boolean =>
+  payer.kind !== 'user' || payer.balance >= amount;
+
 /** What a create answers: the resource, and whether the Idempotency-Key had already made it. */
 export interface Created<T> {
   value: T;
@@ -290,15 +306,6 @@ export function createLedger(pool: Pool, bus: EventBus) {
     });
   }
 
-  /** Locks the wallets in id order (every writer does, so two never wait on each other in a circle). */
-  async function lockWallets(tx: DbTransaction, ids: string[]) {
-    const { rows } = await tx.query(
-      `SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
-      [ids],
-    );
-    return new Map(rows.map((r) => [r.id as string, walletOf(r)]));
-  }
-
   /** Posts (or reverses) the two entries of a transaction and moves the balances. */
   async function post(
     tx: DbTransaction,
@@ -360,7 +367,7 @@ export function createLedger(pool: Pool, bus: EventBus) {
           : [before.to_wallet_id, before.from_wallet_id];
       const wallets = await lockWallets(tx, [debit, credit]);
       const payer = wallets.get(debit)!;
-      if (payer.kind === 'user' && payer.balance < before.amount) {
+      if (!covers(payer, before.amount)) {
         if (to === 'reversed')
           throw new HttpError(
             409,
