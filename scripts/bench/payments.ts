@@ -87,6 +87,12 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
     const stopProfile = await startCpuProfile();
     const started = new Date();
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs, transfers });
+    // Where the backlog sits when the requests stop: events not yet handled per consumer.
+    const lagAtEnd = Object.fromEntries(
+      ((await runtime.ports.bus.lag?.()) ?? [])
+        .filter((l) => l.topic === 'payment-events')
+        .map((l) => [`lag_at_end_${l.consumer}`, l.lag]),
+    );
     const measuredFrom = new Date(started.getTime() + warmupMs);
     const measuredTo = new Date(measuredFrom.getTime() + durationMs);
     // Scoring and settling trail the requests: give them the load's length again to catch up.
@@ -134,6 +140,7 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
       create_to_complete_p50_ms: round(percentile(settle, 50), 2),
       create_to_complete_p99_ms: round(percentile(settle, 99), 2),
       still_created_at_end: unsettled,
+      ...lagAtEnd,
       server_cpu_us_per_transfer: Number.isFinite(serverUs) ? round(serverUs / completedAll, 0) : 'n/a',
       postgres_cpu_us_per_transfer: Number.isFinite(pgMs) ? round((pgMs * 1000) / completedAll, 0) : 'n/a',
       tracker_events_received: toClient.length,
