@@ -20,8 +20,12 @@ export function createFraudService(deps: ServiceDeps): Service {
   const created: Subscription = {
     topic: Topics.paymentEvents,
     consumer: 'fraud',
-    // The default order key (the paying wallet): a wallet's transactions are scored one after
-    // another, so each sees the ones before it.
+    // Each transaction on its own and every one of a fetched batch at once: the scorer gathers
+    // them into group commits and keeps one wallet's in the order they came (the bus starts a
+    // batch's handlers in log order), each seeing the ones before it. Only an event whose first
+    // attempt failed is scored after later ones of its wallet, when it is retried.
+    orderKey: (event) => event.subject,
+    concurrency: Number.POSITIVE_INFINITY,
     async handler(event, ctx) {
       if (eventName(event.type) !== 'transaction.created') return 'DROP';
       const { transaction } = parseEvent('transaction.created', event).data;

@@ -60,12 +60,12 @@ type Decision = ReturnType<typeof score>['decision'];
 /**
  * Scores `transaction.created` events; resolves with the decision, or undefined for an event
  * scored before (a redelivery). Concurrent events share one transaction (group commit, ADR 0027):
- * the bus hands fraud up to 64 wallets' events at once, and one statement per kind of row and one
+ * the bus hands fraud a fetched batch's events at once, and one statement per kind of row and one
  * commit for all of them is what lets scoring keep up with the transfers.
  *
- * A wallet's scoring must see its earlier transactions: one wallet's events are never in one
- * batch together (onePerKey), and a later one waits until the batch with the earlier has
- * committed. A batch that fails rolls back whole and is written again event by event, so a poison
+ * A wallet's scoring must see its earlier transactions: a wallet's events in one batch are
+ * scored in the order they came, each with the batch's earlier ones folded into what the
+ * database holds, and a wallet with a batch in flight waits until it has committed. A batch that fails rolls back whole and is written again event by event, so a poison
  * event fails alone and the bus retries or dead-letters only it.
  */
 export function createBatchScorer(pool: Pool, bus: EventBus, settings: Config) {
@@ -94,15 +94,28 @@ export function createBatchScorer(pool: Pool, bus: EventBus, settings: Config) {
       text: SQL.histories,
       values: [transactions, settings.FRAUD_VELOCITY_WINDOW_SECONDS],
     });
+    // The database holds a wallet's history before this batch; its earlier transactions in the
+    // batch are added here, in the order they came.
+    const earlier = new Map<string, Transaction[]>();
+    const windowMs = settings.FRAUD_VELOCITY_WINDOW_SECONDS * 1000;
     const scored = fresh.map((request, i) => {
       const row = rows[i]!;
+      const t = request.transaction;
+      const before = earlier.get(t.from_wallet_id) ?? [];
+      const at = Date.parse(t.created_at);
+      const count = row.count + before.length;
+      const sum = (row.mean ?? 0) * row.count + before.reduce((total, b) => total + b.amount, 0);
       const history: WalletHistory = {
-        count: row.count,
-        meanAmount: row.mean ?? 0,
-        recent: row.recent,
-        knownCounterparty: row.known,
+        count,
+        meanAmount: count > 0 ? sum / count : 0,
+        recent:
+          row.recent +
+          before.filter((b) => Date.parse(b.created_at) > at - windowMs && Date.parse(b.created_at) <= at)
+            .length,
+        knownCounterparty: row.known || before.some((b) => b.to_wallet_id === t.to_wallet_id),
       };
-      return { ...request, result: score(request.transaction.amount, history, settings) };
+      earlier.set(t.from_wallet_id, [...before, t]);
+      return { ...request, result: score(t.amount, history, settings) };
     });
     await tx.query({ name: 'fraud_history', text: SQL.history, values: [transactions] });
     const scoreRows = scored.map(({ eventId, transaction, result }) => ({
@@ -133,7 +146,6 @@ export function createBatchScorer(pool: Pool, bus: EventBus, settings: Config) {
 
   return createGroupCommit<ScoreRequest, Decision | undefined>({
     keyOf: (r) => r.transaction.from_wallet_id,
-    onePerKey: true,
     write: (batch) => withTransaction(pool, (tx) => scoreBatch(tx, batch)),
   });
 }

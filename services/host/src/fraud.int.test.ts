@@ -162,7 +162,7 @@ describe('fraud scoring of a burst of events', () => {
     await rt?.close();
   });
 
-  test('several wallets share a transaction, a wallet never; the window counts back from each transaction; a redelivery scores nothing', async () => {
+  test('several wallets, and several events of one wallet, share a transaction; the window counts back from each transaction; a redelivery scores nothing', async () => {
     rt = await startTestRuntime([createFraudService], {
       env: { FRAUD_VELOCITY_LIMIT: '10', FRAUD_VELOCITY_WINDOW_SECONDS: '60' },
     });
@@ -229,13 +229,14 @@ describe('fraud scoring of a burst of events', () => {
     }
     expect([...factorsOf.values()].every((s) => s.events === 1)).toBe(true);
     // One transaction per batch (its inbox rows share the transaction's now()): several wallets
-    // went together, never two events of one wallet.
+    // went together, and several events of one wallet, whose factors above count the earlier
+    // ones of their batch.
     const { rows: batches } = await rt.pool.query<{ wallets: number; events: number }>(
       `SELECT count(DISTINCT s.wallet_id)::int AS wallets, count(*)::int AS events
        FROM fraud_inbox i JOIN fraud_scores s ON s.event_id = i.event_id GROUP BY i.received_at`,
     );
     expect(batches.some((b) => b.wallets > 1)).toBe(true);
-    expect(batches.every((b) => b.wallets === b.events)).toBe(true);
+    expect(batches.some((b) => b.events > b.wallets)).toBe(true);
 
     // Delivered again (same event ids): nothing scored or published again.
     await rt.ports.bus.publish(messages);

@@ -52,6 +52,9 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     // Each transaction on its own: the ledger locks what it changes, and a transaction's
     // `transaction.*` events reach the tracker's history in lifecycle order.
     orderKey: (event) => event.subject,
+    // Every transaction of a fetched batch at once: their tracker stores and settlements gather
+    // into group commits (ADR 0027), which 64 at a time kept small.
+    concurrency: Number.POSITIVE_INFINITY,
     async handler(event, ctx) {
       if (await tracker.track(event)) return 'SUCCESS';
       if (eventName(event.type) !== 'fraud.score.updated') return 'DROP';

@@ -106,7 +106,9 @@ export type TrackerDeps = Pick<ServiceDeps, 'pool' | 'auth' | 'logger' | 'metric
  */
 export function createTracker({ pool, auth, logger, metrics, config }: TrackerDeps) {
   const log = logger.child({ stream: 'transactions' });
-  const store = trackerHistory.createEventStore(() => pool, config.SYNC_HISTORY_SIZE);
+  // Every tracked event also goes to the admins' key, so one batch is in flight at a time: it takes
+  // what queued meanwhile, however much (ADR 0027).
+  const store = trackerHistory.createEventStore(() => pool, config.SYNC_HISTORY_SIZE, { maxBatch: 1000 });
 
   const stream = createLiveStream<TransactionEvent, TransactionFilter>({
     name: 'transactions',
