@@ -1,4 +1,4 @@
-import { eventName, parseEvent, Topics } from '@taskstream/contracts';
+import { eventName, eventType, parseEvent, Topics } from '@taskstream/contracts';
 import { childTraceparent, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
 import { fraudMigrations } from './schema.js';
 import { createBatchScorer } from './score-batch.js';
@@ -26,6 +26,7 @@ export function createFraudService(deps: ServiceDeps): Service {
     // attempt failed is scored after later ones of its wallet, when it is retried.
     orderKey: (event) => event.subject,
     concurrency: Number.POSITIVE_INFINITY,
+    types: [eventType('transaction.created')],
     async handler(event, ctx) {
       if (eventName(event.type) !== 'transaction.created') return 'DROP';
       const { transaction } = parseEvent('transaction.created', event).data;

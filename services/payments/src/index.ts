@@ -1,11 +1,11 @@
-import { eventName, parseEvent, Topics } from '@taskstream/contracts';
+import { eventName, eventType, parseEvent, Topics } from '@taskstream/contracts';
 import { childTraceparent, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
 import { Router } from 'express';
 import { createLedger } from './ledger.js';
 import { paymentRoutes } from './routes.js';
 import { paymentsMigrations } from './schema.js';
 import { createSettler } from './settle-batch.js';
-import { createTracker, trackerMigrations } from './tracker.js';
+import { createTracker, TRACKED_EVENTS, trackerMigrations } from './tracker.js';
 
 export { createLedger, type Ledger } from './ledger.js';
 export { canMove, TRANSITIONS } from './lifecycle.js';
@@ -55,6 +55,8 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     // Every transaction of a fetched batch at once: their tracker stores and settlements gather
     // into group commits (ADR 0027), which 64 at a time kept small.
     concurrency: Number.POSITIVE_INFINITY,
+    // The tracker's events and the scores: balance.updated and withdrawal.requested pass by.
+    types: [...TRACKED_EVENTS, 'fraud.score.updated' as const].map(eventType),
     async handler(event, ctx) {
       if (await tracker.track(event)) return 'SUCCESS';
       if (eventName(event.type) !== 'fraud.score.updated') return 'DROP';

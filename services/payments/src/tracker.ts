@@ -37,9 +37,15 @@ export const ALL_TRANSACTIONS = '00000000-0000-0000-0000-000000000000';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STATUSES = new Set<string>(TransactionStatus.options);
-const TRACKED = new Set(
-  ['created', 'held', 'completed', 'failed', 'reversed'].map((s) => `transaction.${s}`),
-);
+/** The lifecycle events the tracker stores and sends. */
+export const TRACKED_EVENTS = [
+  'transaction.created',
+  'transaction.held',
+  'transaction.completed',
+  'transaction.failed',
+  'transaction.reversed',
+] as const;
+const TRACKED = new Set<string>(TRACKED_EVENTS);
 
 /**
  * Where a replica says what it stored: `{ keys: [[key, sequence], ...], event }`. Events are
