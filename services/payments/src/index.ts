@@ -1,5 +1,11 @@
 import { eventName, eventType, parseEvent, Topics } from '@taskstream/contracts';
-import { childTraceparent, type Service, type ServiceDeps, type Subscription } from '@taskstream/platform';
+import {
+  childTraceparent,
+  type Service,
+  type ServiceDeps,
+  type Subscription,
+  scheduleIdempotencyPrune,
+} from '@taskstream/platform';
 import { Router } from 'express';
 import { createLedger } from './ledger.js';
 import { paymentRoutes } from './routes.js';
@@ -27,6 +33,9 @@ export {
   type TransactionFilter,
   trackerMigrations,
 } from './tracker.js';
+
+/** Hourly: wallets' and transactions' Idempotency-Keys older than IDEMPOTENCY_KEY_TTL_HOURS go. */
+export const PAYMENTS_IDEMPOTENCY_PRUNE_JOB = 'payments-idempotency-key-prune';
 
 /** The job that fails transactions held longer than PAYMENTS_HOLD_TIMEOUT_SECONDS. */
 export const HOLD_EXPIRY_JOB = 'payments-hold-expiry';
@@ -81,6 +90,11 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     if (expired > 0) log.info({ expired }, 'held transactions failed after the hold timeout');
   });
 
+  const keys = scheduleIdempotencyPrune(deps, {
+    table: 'payment_idempotency_keys',
+    job: PAYMENTS_IDEMPOTENCY_PRUNE_JOB,
+  });
+
   const routes = Router();
   routes.use(tracker.routes);
   routes.use(paymentRoutes({ pool, auth, ledger }));
@@ -93,6 +107,7 @@ export function createPaymentsService(deps: ServiceDeps): Service {
     async start(server) {
       await tracker.start(server);
       await ports.jobs.schedule({ name: HOLD_EXPIRY_JOB, schedule: HOLD_EXPIRY_SCHEDULE });
+      await keys.start();
     },
     async stop() {
       await tracker.stop();
