@@ -6,8 +6,9 @@
  * The first batch waits one turn of the event loop, so that callers started together share it; up
  * to `parallel` batches run at once, and what arrives meanwhile forms the next ones. Items with
  * the same key are written in the order they arrived: a key with an item in a batch still running
- * waits for it, and with `onePerKey` two items of one key never share a batch either (for a
- * statement that takes one row per key, e.g. one sequence per user).
+ * waits for it (unless `waitForKeyInFlight` is false), and with `onePerKey` two items of one key
+ * never share a batch either (for a statement that takes one row per key, e.g. one sequence per
+ * user).
  */
 export interface GroupCommitOptions<I, O> {
   /** Writes one batch; resolves with each item's result, in the batch's order. */
@@ -20,6 +21,13 @@ export interface GroupCommitOptions<I, O> {
   keyOf?: (item: I) => string;
   /** Two items of one key never share a batch (default false: they do, in arrival order). */
   onePerKey?: boolean;
+  /**
+   * A key with an item in a batch still running waits for it (default true): what keeps a key's
+   * items in arrival order. False where the write orders them itself (task creation takes the
+   * user's lock and next sequence in the statement): a user's concurrent items then never wait
+   * on one another, e.g. each for its own timeout while the database does not answer.
+   */
+  waitForKeyInFlight?: boolean;
   /**
    * A batch of several that fails is written again item by item, so that one bad item fails
    * alone (default true). The write must then be safe to repeat for the items it did not write:
@@ -35,7 +43,15 @@ interface Pending<I, O> {
 }
 
 export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): (item: I) => Promise<O> {
-  const { write, maxBatch = 64, parallel = 4, keyOf, onePerKey = false, retryAlone = true } = options;
+  const {
+    write,
+    maxBatch = 64,
+    parallel = 4,
+    keyOf,
+    onePerKey = false,
+    waitForKeyInFlight = true,
+    retryAlone = true,
+  } = options;
   let queue: Pending<I, O>[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -56,7 +72,10 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): (ite
     for (const p of queue) {
       const key = keyOf(p.item);
       const free =
-        !waiting.has(key) && !busy.has(key) && !(onePerKey && taken.has(key)) && batch.length < maxBatch;
+        !waiting.has(key) &&
+        !(waitForKeyInFlight && busy.has(key)) &&
+        !(onePerKey && taken.has(key)) &&
+        batch.length < maxBatch;
       if (free) {
         taken.add(key);
         batch.push(p);

@@ -69,6 +69,24 @@ test('a key in flight waits; its items are written in arrival order, together un
   }
 });
 
+test('with waitForKeyInFlight false a key in flight does not hold its next item back', async () => {
+  const rec = recorder<{ key: string; n: number }>();
+  rec.hold();
+  const commit = createGroupCommit({
+    write: rec.write,
+    keyOf: (i) => i.key,
+    onePerKey: true,
+    waitForKeyInFlight: false,
+    parallel: 4,
+  });
+  const all = [1, 2, 3].map((n) => commit({ key: 'a', n }));
+  await new Promise((r) => setImmediate(r));
+  // One per batch, all three in flight at once.
+  expect(rec.batches.map((b) => b.map((i) => i.n))).toEqual([[1], [2], [3]]);
+  rec.release();
+  await Promise.all(all);
+});
+
 test('a failed batch is written again item by item: only the bad item fails', async () => {
   const batches: number[][] = [];
   const commit = createGroupCommit<number, number>({

@@ -43,9 +43,11 @@ export function createTaskWriter(pool: Pool, bus: EventBus) {
   const writeBatch = createGroupCommit<Pending, CreateOutcome>({
     maxBatch: MAX_BATCH,
     parallel: MAX_IN_FLIGHT,
-    // One sequence per user per statement.
+    // One sequence per user per statement; the statement takes the user's lock, so a user's
+    // creates may be in several batches at once.
     keyOf: (p) => p.task.user_id,
     onePerKey: true,
+    waitForKeyInFlight: false,
     async write(batch) {
       const created = await withTransaction(pool, async (tx) => {
         const { rows } = await tx.query<{ id: string; sequence: number }>({
