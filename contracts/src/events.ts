@@ -235,6 +235,9 @@ export const CloudEvent = z.discriminatedUnion(
   ],
 );
 
+/** The CloudEvent type of an event name: `task.created` → `com.taskstream.task.created`. */
+export const eventType = (name: EventName): string => `${TYPE_PREFIX}${name}`;
+
 export const eventName = (type: string): EventName | undefined => {
   const name = type.startsWith(TYPE_PREFIX) ? type.slice(TYPE_PREFIX.length) : '';
   return name in EventSchemas ? (name as EventName) : undefined;

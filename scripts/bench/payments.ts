@@ -4,7 +4,7 @@ import { createPaymentsService } from '@taskstream/payments';
 import { startRuntime } from '@taskstream/platform';
 import { SyncClient, type WebSocketConstructor } from '@taskstream/sync/client';
 import WebSocket from 'ws';
-import { benchDatabase, benchEnv, percentile, round } from './support.js';
+import { benchDatabase, benchEnv, percentile, postgresCpuMs, round, startCpuProfile } from './support.js';
 import { CLIENTS, rawInsertRate, runCreateLoad } from './task-api.js';
 
 /**
@@ -73,8 +73,26 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
     });
     await Promise.race([live, new Promise((r) => setTimeout(r, 5000))]);
 
+    const completedSoFar = async () =>
+      (
+        await runtime.pool.query(
+          `SELECT count(*)::int AS n FROM payment_transactions WHERE kind = 'transfer' AND status = 'completed'`,
+        )
+      ).rows[0].n as number;
+    const before = {
+      completed: await completedSoFar(),
+      app: process.cpuUsage(),
+      pg: await postgresCpuMs(database.url),
+    };
+    const stopProfile = await startCpuProfile();
     const started = new Date();
     const load = await runCreateLoad(runtime.url, tokens, { durationMs, warmupMs, transfers });
+    // Where the backlog sits when the requests stop: events not yet handled per consumer.
+    const lagAtEnd = Object.fromEntries(
+      ((await runtime.ports.bus.lag?.()) ?? [])
+        .filter((l) => l.topic === 'payment-events')
+        .map((l) => [`lag_at_end_${l.consumer}`, l.lag]),
+    );
     const measuredFrom = new Date(started.getTime() + warmupMs);
     const measuredTo = new Date(measuredFrom.getTime() + durationMs);
     // Scoring and settling trail the requests: give them the load's length again to catch up.
@@ -86,6 +104,13 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
         )
       ).rows[0].n as number;
     while ((await open()) > 0 && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 200));
+    await stopProfile();
+    // CPU per completed transfer over the load and its settling tail, both sides (steadier than
+    // rates on a shared machine): the server's is the process's less the load worker thread's.
+    const app = process.cpuUsage(before.app);
+    const serverUs = app.user + app.system - load.load_generator_cpu_ms * 1000;
+    const pgMs = (await postgresCpuMs(database.url)) - before.pg;
+    const completedAll = Math.max(1, (await completedSoFar()) - before.completed);
     const { rows } = await runtime.pool.query(
       `SELECT extract(epoch FROM updated_at - created_at) * 1000 AS ms, updated_at <= $2 AS in_window
          FROM payment_transactions
@@ -115,6 +140,9 @@ export async function benchPayments(options: { durationMs?: number; warmupMs?: n
       create_to_complete_p50_ms: round(percentile(settle, 50), 2),
       create_to_complete_p99_ms: round(percentile(settle, 99), 2),
       still_created_at_end: unsettled,
+      ...lagAtEnd,
+      server_cpu_us_per_transfer: Number.isFinite(serverUs) ? round(serverUs / completedAll, 0) : 'n/a',
+      postgres_cpu_us_per_transfer: Number.isFinite(pgMs) ? round((pgMs * 1000) / completedAll, 0) : 'n/a',
       tracker_events_received: toClient.length,
       commit_to_tracker_client_p50_ms: toClient.length ? round(percentile(toClient, 50), 2) : 'n/a',
       commit_to_tracker_client_p99_ms: toClient.length ? round(percentile(toClient, 99), 2) : 'n/a',

@@ -22,8 +22,9 @@ import {
 // fraud scored every transaction once in effect.
 
 /**
- * The issue asks for 10,000: `BANK_TRANSFERS=10000` runs that (262 s with both kills on this
- * 2-core machine at load ~17, beyond the int suite's few minutes); 3,000 took 106 s.
+ * The issue asks for 10,000: `BANK_TRANSFERS=10000` runs that (35 s with both kills on this
+ * 2-core machine, 262 s before the payments path wrote with group commit, ADR 0027); the int
+ * suite runs 3,000 (14-23 s).
  */
 const TRANSFERS = Number(process.env.BANK_TRANSFERS ?? 3_000);
 const WALLETS = 100;

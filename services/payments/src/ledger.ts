@@ -9,6 +9,7 @@ import type {
 } from '@taskstream/contracts';
 import {
   assertSameRequest,
+  createGroupCommit,
   type Transaction as DbTransaction,
   type EventBus,
   HttpError,
@@ -21,6 +22,7 @@ import {
 } from '@taskstream/platform';
 import { type BalanceChange, messagesFor } from './events.js';
 import { assertMove } from './lifecycle.js';
+import { createRequestWriter } from './request-writer.js';
 
 export const TRANSACTION_COLUMNS = `id, kind, status, from_wallet_id, to_wallet_id, amount, currency, description,
   reason, fraud_score, created_by, created_at, updated_at`;
@@ -56,6 +58,22 @@ export const walletOf = (row: Row): Wallet => ({
   created_at: iso(row.created_at),
 });
 
+/**
+ * Locks the wallets in id order, after the transaction rows they move (every writer does: the
+ * rows, then the wallets by id, so two never wait on each other in a circle).
+ */
+export async function lockWallets(tx: DbTransaction, ids: string[]): Promise<Map<string, Wallet>> {
+  const { rows } = await tx.query(
+    `SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id as string, walletOf(r)]));
+}
+
+/** Whether a payer holds `amount`: a user's wallet never goes below zero, a system wallet may. */
+export const covers = (payer: Wallet, amount: number): boolean =>
+  payer.kind !== 'user' || payer.balance >= amount;
+
 /** What a create answers: the resource, and whether the Idempotency-Key had already made it. */
 export interface Created<T> {
   value: T;
@@ -83,6 +101,22 @@ export interface MoveOptions {
  * only if the change committed.
  */
 export function createLedger(pool: Pool, bus: EventBus) {
+  const writeRequest = createRequestWriter(pool, bus);
+  /** Concurrent requests' wallets in one read (ADR 0027); each request gets the ones it asked for. */
+  const readWallets = createGroupCommit<string[], Map<string, Wallet>>({
+    async write(lists) {
+      const { rows } = await pool.query({
+        name: 'payments_read_wallets',
+        text: `SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[])`,
+        values: [[...new Set(lists.flat())]],
+      });
+      const wallets = new Map(rows.map((r) => [r.id as string, walletOf(r)]));
+      return lists.map(
+        (ids) => new Map(ids.flatMap((id) => (wallets.has(id) ? [[id, wallets.get(id)!]] : []))),
+      );
+    },
+  });
+
   /** The system wallet of a kind and currency, made on first use (one per kind and currency). */
   async function systemWallet(kind: 'funding' | 'payout', currency: string): Promise<string> {
     for (;;) {
@@ -211,12 +245,15 @@ export function createLedger(pool: Pool, bus: EventBus) {
     idempotency: IdempotencyRequest,
     traceparent: string,
   ): Promise<Created<Transaction>> {
-    const from = await findWallet(body.from_wallet_id);
+    const wallets = await readWallets(
+      body.kind === 'withdrawal' ? [body.from_wallet_id] : [body.from_wallet_id, body.to_wallet_id!],
+    );
+    const from = wallets.get(body.from_wallet_id);
     if (!from || from.user_id !== userId) throw notFound('wallet');
     let to: string;
     if (body.kind === 'withdrawal') to = await systemWallet('payout', from.currency);
     else {
-      const target = await findWallet(body.to_wallet_id!);
+      const target = wallets.get(body.to_wallet_id!);
       if (target?.kind !== 'user') throw notFound('wallet');
       if (target.currency !== from.currency)
         throw new HttpError(
@@ -228,6 +265,10 @@ export function createLedger(pool: Pool, bus: EventBus) {
       to = target.id;
     }
     const transaction = newTransaction(body.kind, from, to, body.amount, body.description, userId);
+    // Concurrent requests share one transaction (ADR 0027); one whose key was taken comes back
+    // undefined and is answered here, one by one as before: a replay, or 422 for another body.
+    const created = await writeRequest({ transaction, idempotency, traceparent });
+    if (created) return { value: created, replayed: false };
     return withTransaction(pool, async (tx) => {
       const prior = await claimKey(tx, userId, idempotency, transaction.id);
       if (prior) return replayOf(tx, prior);
@@ -263,15 +304,6 @@ export function createLedger(pool: Pool, bus: EventBus) {
       const moved = await moveIn(tx, transaction.id, { to: 'settle' }, { traceparent });
       return { value: moved.transaction, replayed: false };
     });
-  }
-
-  /** Locks the wallets in id order (every writer does, so two never wait on each other in a circle). */
-  async function lockWallets(tx: DbTransaction, ids: string[]) {
-    const { rows } = await tx.query(
-      `SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
-      [ids],
-    );
-    return new Map(rows.map((r) => [r.id as string, walletOf(r)]));
   }
 
   /** Posts (or reverses) the two entries of a transaction and moves the balances. */
@@ -335,7 +367,7 @@ export function createLedger(pool: Pool, bus: EventBus) {
           : [before.to_wallet_id, before.from_wallet_id];
       const wallets = await lockWallets(tx, [debit, credit]);
       const payer = wallets.get(debit)!;
-      if (payer.kind === 'user' && payer.balance < before.amount) {
+      if (!covers(payer, before.amount)) {
         if (to === 'reversed')
           throw new HttpError(
             409,

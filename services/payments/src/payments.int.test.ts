@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Topics } from '@taskstream/contracts';
 import { childTraceparent, cloudEvent } from '@taskstream/platform';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
-import { createPaymentsService } from './index.js';
+import { createPaymentsService, PAYMENTS_IDEMPOTENCY_PRUNE_JOB } from './index.js';
 import { replayLedger } from './replay.js';
 
 // Payments alone on a real PostgreSQL: the fraud scores it waits for are published here by hand,
@@ -384,6 +384,35 @@ describe('payments', () => {
       const bad = await get('/api/transactions?cursor=bm90LW91cnM', alice);
       expect([bad.status, bad.body.error.details]).toEqual([400, { field: 'cursor' }]);
     });
+  });
+
+  it('the hourly job deletes Idempotency-Keys older than IDEMPOTENCY_KEY_TTL_HOURS; such a key then makes a new transaction', async () => {
+    const wallet = await openWallet(alice, 'EUR');
+    await deposit(wallet, 1_000);
+    const body = { kind: 'transfer', from_wallet_id: wallet.id, to_wallet_id: bobEur.id, amount: 1 };
+    const [oldKey, recentKey] = [key(), key()];
+    const first = await post('/api/transactions', alice, body, oldKey);
+    const recent = await post('/api/transactions', alice, body, recentKey);
+    expect([first.status, recent.status]).toEqual([201, 201]);
+    await rt.pool.query(
+      `UPDATE payment_idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1`,
+      [oldKey],
+    );
+    expect(await rt.ports.jobs.get(PAYMENTS_IDEMPOTENCY_PRUNE_JOB)).toMatchObject({ schedule: '@hourly' });
+    await rt.ports.jobs.schedule({ name: `${PAYMENTS_IDEMPOTENCY_PRUNE_JOB}-now`, dueTime: '0s' });
+    const left = async () =>
+      (
+        await rt.pool.query<{ key: string }>('SELECT key FROM payment_idempotency_keys WHERE key = ANY($1)', [
+          [oldKey, recentKey],
+        ])
+      ).rows.map((r) => r.key);
+    await eventually(async () => (await left()).length === 1, 15_000);
+    expect(await left()).toEqual([recentKey]);
+    // Within the TTL a retry gets the first answer; the expired key is a new request.
+    expect((await post('/api/transactions', alice, body, recentKey)).body.id).toBe(recent.body.id);
+    const again = await post('/api/transactions', alice, body, oldKey);
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(first.body.id);
   });
 
   it('the replayed event log gives the live balances and statuses; a tampered balance shows', async () => {

@@ -1,5 +1,6 @@
 import { type EventOf, eventName, parseEvent, TransactionStatus } from '@taskstream/contracts';
 import {
+  createGroupCommit,
   createLiveHistory,
   createLiveStream,
   type Envelope,
@@ -36,9 +37,15 @@ export const ALL_TRANSACTIONS = '00000000-0000-0000-0000-000000000000';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STATUSES = new Set<string>(TransactionStatus.options);
-const TRACKED = new Set(
-  ['created', 'held', 'completed', 'failed', 'reversed'].map((s) => `transaction.${s}`),
-);
+/** The lifecycle events the tracker stores and sends. */
+export const TRACKED_EVENTS = [
+  'transaction.created',
+  'transaction.held',
+  'transaction.completed',
+  'transaction.failed',
+  'transaction.reversed',
+] as const;
+const TRACKED = new Set<string>(TRACKED_EVENTS);
 
 /**
  * Where a replica says what it stored: `{ keys: [[key, sequence], ...], event }`. Events are
@@ -105,7 +112,9 @@ export type TrackerDeps = Pick<ServiceDeps, 'pool' | 'auth' | 'logger' | 'metric
  */
 export function createTracker({ pool, auth, logger, metrics, config }: TrackerDeps) {
   const log = logger.child({ stream: 'transactions' });
-  const store = trackerHistory.createEventStore(() => pool, config.SYNC_HISTORY_SIZE);
+  // Every tracked event also goes to the admins' key, so one batch is in flight at a time: it takes
+  // what queued meanwhile, however much (ADR 0027).
+  const store = trackerHistory.createEventStore(() => pool, config.SYNC_HISTORY_SIZE, { maxBatch: 1000 });
 
   const stream = createLiveStream<TransactionEvent, TransactionFilter>({
     name: 'transactions',
@@ -135,15 +144,40 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
     allowedOrigins: config.SYNC_ALLOWED_ORIGINS,
   });
 
+  /**
+   * Wallet → owner (null for system wallets). A wallet never changes owner, so what was read once
+   * holds; the map is emptied when full rather than kept in order (a re-read is one query).
+   */
+  const owners = new Map<string, string | null>();
+  const OWNERS_KEPT = 100_000;
+
   /** The users owning the transaction's wallets (system wallets have none), and the admins' key. */
   async function keysOf(event: TransactionEvent): Promise<string[]> {
     const t = event.data.transaction;
-    const { rows } = await pool.query<{ user_id: string }>(
-      'SELECT DISTINCT user_id FROM wallets WHERE id IN ($1, $2) AND user_id IS NOT NULL',
-      [t.from_wallet_id, t.to_wallet_id],
-    );
-    return [...rows.map((r) => r.user_id), ALL_TRANSACTIONS];
+    const unknown = [t.from_wallet_id, t.to_wallet_id].filter((id) => !owners.has(id));
+    if (unknown.length > 0) {
+      const { rows } = await pool.query<{ id: string; user_id: string | null }>(
+        'SELECT id, user_id FROM wallets WHERE id = ANY($1::uuid[])',
+        [unknown],
+      );
+      if (owners.size + rows.length > OWNERS_KEPT) owners.clear();
+      for (const r of rows) owners.set(r.id, r.user_id);
+    }
+    const users = new Set<string>();
+    for (const id of [t.from_wallet_id, t.to_wallet_id]) {
+      const owner = owners.get(id);
+      if (owner) users.add(owner);
+    }
+    return [...users, ALL_TRANSACTIONS];
   }
+
+  /** Announcements of one moment go out in one statement (NOTIFY carries them in order per batch). */
+  const announce = createGroupCommit<string, void>({
+    async write(payloads) {
+      await pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [TRACKER_CHANNEL, payloads]);
+      return payloads.map(() => undefined);
+    },
+  });
 
   /**
    * A `transaction.*` event of `payment-events`, stored under each key it concerns and handed to
@@ -168,8 +202,7 @@ export function createTracker({ pool, auth, logger, metrics, config }: TrackerDe
       }),
     );
     const payload = JSON.stringify({ keys: stored.filter(Boolean), event: tracked });
-    if (Buffer.byteLength(payload) <= NOTIFY_LIMIT)
-      await pool.query('SELECT pg_notify($1, $2)', [TRACKER_CHANNEL, payload]);
+    if (Buffer.byteLength(payload) <= NOTIFY_LIMIT) await announce(payload);
     return true;
   }
 

@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
+import type { Config } from './config.js';
+import type { Pool } from './db.js';
 import { badRequest, unprocessable } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Ports } from './ports.js';
 
 /** What a create carries to be answered once: the client's key and a hash of its body. */
 export interface IdempotencyRequest {
@@ -44,4 +48,50 @@ export function assertSameRequest(priorHash: string, request: IdempotencyRequest
       header: 'Idempotency-Key',
     });
   }
+}
+
+/** Rows per delete statement: a backlog is removed in short transactions, not one long one. */
+const PRUNE_BATCH = 5000;
+
+/**
+ * Hourly, a service's Idempotency-Keys older than IDEMPOTENCY_KEY_TTL_HOURS are deleted from
+ * `table` (a `created_at` column): a key protects against a client's retries, which come within
+ * minutes, and kept forever the table only grows with every create. A key is honoured for at
+ * least the TTL and gone at most an hour after it (ADR 0015).
+ */
+export function scheduleIdempotencyPrune(
+  deps: {
+    pool: Pool;
+    ports: Pick<Ports, 'jobs'>;
+    config: Pick<Config, 'IDEMPOTENCY_KEY_TTL_HOURS'>;
+    logger: Logger;
+  },
+  { table, job }: { table: string; job: string },
+) {
+  const { pool, ports, config } = deps;
+  const log = deps.logger.child({ component: 'idempotency-prune', table });
+
+  async function prune(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const { rowCount } = await pool.query(
+        `DELETE FROM ${table} WHERE ctid = ANY (ARRAY(
+           SELECT ctid FROM ${table} WHERE created_at < now() - make_interval(hours => $1) LIMIT $2))`,
+        [config.IDEMPOTENCY_KEY_TTL_HOURS, PRUNE_BATCH],
+      );
+      removed += rowCount ?? 0;
+      if ((rowCount ?? 0) < PRUNE_BATCH) return removed;
+    }
+  }
+
+  ports.jobs.onTrigger(job, async () => {
+    const removed = await prune();
+    log.info({ ttl_hours: config.IDEMPOTENCY_KEY_TTL_HOURS, removed }, 'idempotency keys pruned');
+  });
+
+  return {
+    prune,
+    // Scheduling again replaces the job: every replica may do this at start.
+    start: () => ports.jobs.schedule({ name: job, schedule: '@hourly' }),
+  };
 }

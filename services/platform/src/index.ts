@@ -12,6 +12,7 @@ export {
 export * from './db.js';
 export { createEmbeddedPorts, type EmbeddedPortsOptions, embeddedMigrations } from './embedded/index.js';
 export * from './errors.js';
+export * from './group-commit.js';
 export * from './http.js';
 export * from './idempotency.js';
 export * from './identities.js';

@@ -69,6 +69,12 @@ export interface Subscription {
    * trail) takes a whole batch at once with Infinity. Under Dapr the sidecar's delivery decides.
    */
   concurrency?: number;
+  /**
+   * The CloudEvent types the handler acts on (undefined: all). The embedded bus passes the others
+   * by without fetching their bodies or running the handler; under Dapr the sidecar delivers every
+   * event, so the handler still drops what it does not act on.
+   */
+  types?: readonly string[];
 }
 
 /** Events written to a topic and not yet handled by a consumer (ADR 0011). */

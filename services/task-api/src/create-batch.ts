@@ -1,5 +1,5 @@
 import type { Task } from '@taskstream/contracts';
-import { type EventBus, type Pool, withTransaction } from '@taskstream/platform';
+import { createGroupCommit, type EventBus, type Pool, withTransaction } from '@taskstream/platform';
 import { type CreateOutcome, createTask } from './mutations.js';
 import { nextSequences, userLock } from './sequence.js';
 import { messagesFor } from './task-events.js';
@@ -31,22 +31,24 @@ const BATCH_SQL = `WITH input AS (
 interface Pending {
   task: Task;
   traceparent: string;
-  resolve: (outcome: CreateOutcome) => void;
-  reject: (err: unknown) => void;
 }
 
 /**
  * Creates tasks. Concurrent creates of different users share one statement and one commit
- * (group commit): at 64 clients that is one transaction and one WAL flush for many tasks
+ * (group commit, ADR 0027): at 64 clients that is one transaction and one WAL flush for many tasks
  * instead of one each; their events are published in it, in one call. A create with an Idempotency-Key takes the single-task statement, which answers
  * a key used before. A batch that fails is tried again task by task, so one bad task fails alone.
  */
 export function createTaskWriter(pool: Pool, bus: EventBus) {
-  let queue: Pending[] = [];
-  let inFlight = 0;
-
-  async function write(batch: Pending[]) {
-    try {
+  const writeBatch = createGroupCommit<Pending, CreateOutcome>({
+    maxBatch: MAX_BATCH,
+    parallel: MAX_IN_FLIGHT,
+    // One sequence per user per statement; the statement takes the user's lock, so a user's
+    // creates may be in several batches at once.
+    keyOf: (p) => p.task.user_id,
+    onePerKey: true,
+    waitForKeyInFlight: false,
+    async write(batch) {
       const created = await withTransaction(pool, async (tx) => {
         const { rows } = await tx.query<{ id: string; sequence: number }>({
           name: 'task_api_create_tasks',
@@ -64,32 +66,9 @@ export function createTaskWriter(pool: Pool, bus: EventBus) {
         );
         return sequences;
       });
-      for (const p of batch) p.resolve({ kind: created.has(p.task.id) ? 'created' : 'exists' });
-    } catch (err) {
-      if (batch.length === 1) return batch[0]!.reject(err);
-      for (const p of batch) await write([p]);
-    }
-  }
-
-  function pump() {
-    while (inFlight < MAX_IN_FLIGHT && queue.length > 0) {
-      const batch: Pending[] = [];
-      const later: Pending[] = [];
-      const users = new Set<string>();
-      for (const p of queue) {
-        if (batch.length < MAX_BATCH && !users.has(p.task.user_id)) {
-          batch.push(p);
-          users.add(p.task.user_id);
-        } else later.push(p);
-      }
-      queue = later;
-      inFlight++;
-      void write(batch).finally(() => {
-        inFlight--;
-        pump();
-      });
-    }
-  }
+      return batch.map((p): CreateOutcome => ({ kind: created.has(p.task.id) ? 'created' : 'exists' }));
+    },
+  });
 
   return function create(
     task: Task,
@@ -97,10 +76,7 @@ export function createTaskWriter(pool: Pool, bus: EventBus) {
     idempotency?: { key: string; requestHash: string },
   ): Promise<CreateOutcome> {
     if (idempotency) return createTask(pool, bus, task, traceparent, idempotency);
-    return new Promise((resolve, reject) => {
-      queue.push({ task, traceparent, resolve, reject });
-      pump();
-    });
+    return writeBatch({ task, traceparent });
   };
 }
 

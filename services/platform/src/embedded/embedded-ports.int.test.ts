@@ -188,6 +188,28 @@ describe('embedded EventBus', () => {
     expect(got.ns()).toEqual([0, 1, 2]);
   });
 
+  test('a subscription naming its types gets only those, in order; the checkpoint passes the others', async () => {
+    const topic = topicOf('types');
+    const got = recorder();
+    const bus = await startBus([
+      { topic, consumer: 'types-test', types: ['com.taskstream.task.completed'], handler: got.handler },
+    ]);
+    stops.push(bus);
+    const events = Array.from({ length: 40 }, (_, n) =>
+      testEnvelope('user-t', n, {
+        type: n % 4 === 0 ? 'com.taskstream.task.completed' : 'com.taskstream.task.created',
+      }),
+    );
+    await bus.publish(events.map((event) => ({ topic, partitionKey: 'user-t', event })));
+    await eventually(async () => got.list.length === 10, 10_000);
+    expect(got.ns()).toEqual([0, 4, 8, 12, 16, 20, 24, 28, 32, 36]);
+    // Its checkpoint is past the last event, a created one it never ran the handler for.
+    await eventually(async () =>
+      (await bus.lag()).filter((l) => l.topic === topic).every((l) => l.lag === 0),
+    );
+    expect(got.list).toHaveLength(10);
+  });
+
   test("publishInTransaction writes into the event log in the caller's transaction, seen by nobody until it commits", async () => {
     const topic = topicOf('in-tx');
     const got = recorder();
@@ -461,7 +483,7 @@ describe('embedded EventBus', () => {
     const examined = await rowsRead(
       admin,
       FETCH_NEW_SQL,
-      ['long-log', topic],
+      ['long-log', topic, null],
       (node) => node['Relation Name'] === 'event_log',
     );
     expect(examined).toBe(99); // the events after the checkpoint, and no others

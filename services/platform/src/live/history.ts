@@ -1,4 +1,5 @@
 import type { Migration, Pool } from '../db.js';
+import { createGroupCommit } from '../group-commit.js';
 import type { HistoryPage } from './replay.js';
 
 /**
@@ -71,11 +72,11 @@ export function createLiveHistory<E>(tablePrefix: string) {
   const prefix = checkedPrefix(tablePrefix);
 
   /**
-   * Stores events of distinct users, each under its user's next sequence, in one statement (one
-   * transaction, one round trip): the sequence bumps, the inbox rows, the history rows and the
-   * trimming of each window. An event id seen before returns the sequence it got then and changes
-   * nothing. Users are bumped in id order, so two replicas storing overlapping batches lock the
-   * counters in the same order.
+   * Stores events, each under its user's next sequence, in one statement (one transaction, one
+   * round trip): the sequence bumps, the inbox rows, the history rows and the trimming of each
+   * window. Several events of one user take consecutive sequences in the order given. An event id
+   * seen before returns the sequence it got then and changes nothing. Users are bumped in id
+   * order, so two replicas storing overlapping batches lock the counters in the same order.
    *
    * Two replicas storing the same event at once: the second waits on the user's counter row,
    * then its inbox insert violates the key, the whole statement (bumps included) rolls back, and
@@ -86,8 +87,8 @@ export function createLiveHistory<E>(tablePrefix: string) {
     items: HistoryItem<E>[],
     historySize: number,
   ): Promise<Map<string, StoredEvent>> {
-    if (new Set(items.map((i) => i.key)).size !== items.length)
-      throw new Error('storeEvents: one event per key per call');
+    if (new Set(items.map((i) => i.id)).size !== items.length)
+      throw new Error('storeEvents: an event id once per call');
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await pool.query<{ event_id: string; sequence: number; created: boolean }>({
@@ -96,21 +97,28 @@ export function createLiveHistory<E>(tablePrefix: string) {
           // The events travel as one JSON array, their ids and users as arrays beside it: one
           // serialization, one pass over the text, and the server never looks inside an event.
           text: `WITH input AS (
-           SELECT event_id, user_id, event
+           SELECT event_id, user_id, event, ord
            FROM ROWS FROM (unnest($1::text[]), unnest($2::uuid[]), json_array_elements($3::json))
-             AS x(event_id, user_id, event)
+             WITH ORDINALITY AS x(event_id, user_id, event, ord)
          ), existing AS (
            -- LATERAL + LIMIT/OFFSET (not flattened): one index probe per event or user, whatever the
            -- planner guesses about the batch size; a hash join would read the whole table.
            SELECT i.event_id, x.sequence FROM input i
            CROSS JOIN LATERAL (SELECT sequence FROM ${prefix}_inbox WHERE event_id = i.event_id LIMIT 1) x
+         ), counted AS (
+           SELECT user_id, count(*) AS n FROM input WHERE event_id NOT IN (SELECT event_id FROM existing)
+           GROUP BY user_id
          ), bumped AS (
            INSERT INTO ${prefix}_sequences AS s (user_id, last_sequence)
-           SELECT user_id, 1 FROM input WHERE event_id NOT IN (SELECT event_id FROM existing) ORDER BY user_id
-           ON CONFLICT (user_id) DO UPDATE SET last_sequence = s.last_sequence + 1
+           SELECT user_id, n FROM counted ORDER BY user_id
+           ON CONFLICT (user_id) DO UPDATE SET last_sequence = s.last_sequence + excluded.last_sequence
            RETURNING user_id, last_sequence
          ), fresh AS (
-           SELECT i.event_id, i.user_id, i.event, b.last_sequence FROM input i JOIN bumped b USING (user_id)
+           -- A user's events of this batch end at its new last sequence, in the order given.
+           SELECT i.event_id, i.user_id, i.event,
+                  b.last_sequence - c.n + row_number() OVER (PARTITION BY i.user_id ORDER BY i.ord) AS last_sequence
+           FROM input i JOIN counted c USING (user_id) JOIN bumped b USING (user_id)
+           WHERE i.event_id NOT IN (SELECT event_id FROM existing)
          ), inbox AS (
            INSERT INTO ${prefix}_inbox (event_id, user_id, sequence) SELECT event_id, user_id, last_sequence FROM fresh
          ), history AS (
@@ -140,78 +148,25 @@ export function createLiveHistory<E>(tablePrefix: string) {
 
   /**
    * Gathers the events that handlers store at the same moment (the bus runs many users' handlers
-   * at once) into `storeEvents` calls of up to `maxBatch` events: one commit for many events. The
-   * first batch waits one turn of the event loop, so that the handlers started together share it;
-   * up to `parallel` statements run at once, and what arrives meanwhile forms the next batches.
-   * Two events of one user never share a batch, and a user with an event in flight waits for it:
-   * each user's events are stored in the order they arrived.
+   * at once) into `storeEvents` calls of up to `maxBatch` events (group commit). A user with an
+   * event in flight waits for that statement: each user's events are stored in the order they
+   * arrived, several of them in one batch when they queued together (a key every event goes to,
+   * like the payments tracker's admins' key, is one statement per batch, not one per event).
    */
   function createEventStore(
     pool: () => Pool,
     historySize: number,
     { maxBatch = 64, parallel = 4 }: { maxBatch?: number; parallel?: number } = {},
-  ) {
-    type Item = {
-      item: HistoryItem<E>;
-      resolve: (stored: StoredEvent | undefined) => void;
-      reject: (err: unknown) => void;
-    };
-    let queue: Item[] = [];
-    let inFlight = 0;
-    let scheduled = false;
-    /** Users with an event in a statement that has not returned yet. */
-    const busy = new Set<string>();
-
-    function takeBatch(): Item[] {
-      const batch: Item[] = [];
-      const later: Item[] = [];
-      for (const item of queue) {
-        const user = item.item.key;
-        if (batch.length < maxBatch && !busy.has(user)) {
-          busy.add(user);
-          batch.push(item);
-        } else later.push(item);
-      }
-      queue = later;
-      return batch;
-    }
-
-    async function run(batch: Item[]) {
-      inFlight++;
-      try {
-        const stored = await storeEvents(
-          pool(),
-          batch.map((item) => item.item),
-          historySize,
-        );
-        for (const item of batch) item.resolve(stored.get(item.item.id));
-      } catch (err) {
-        for (const item of batch) item.reject(err);
-      } finally {
-        inFlight--;
-        for (const item of batch) busy.delete(item.item.key);
-        startBatches();
-      }
-    }
-
-    function startBatches() {
-      while (queue.length > 0 && inFlight < parallel) {
-        const batch = takeBatch();
-        if (batch.length === 0) return; // every queued user waits for a statement in flight
-        void run(batch);
-      }
-    }
-
-    return (item: HistoryItem<E>): Promise<StoredEvent | undefined> =>
-      new Promise((resolve, reject) => {
-        queue.push({ item, resolve, reject });
-        if (scheduled) return;
-        scheduled = true;
-        setImmediate(() => {
-          scheduled = false;
-          startBatches();
-        });
-      });
+  ): (item: HistoryItem<E>) => Promise<StoredEvent | undefined> {
+    return createGroupCommit<HistoryItem<E>, StoredEvent | undefined>({
+      maxBatch,
+      parallel,
+      keyOf: (item) => item.key,
+      async write(items) {
+        const stored = await storeEvents(pool(), items, historySize);
+        return items.map((item) => stored.get(item.id));
+      },
+    });
   }
 
   /** One consistent read: the user's position and the kept events after `since`. */

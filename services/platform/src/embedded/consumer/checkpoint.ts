@@ -1,5 +1,5 @@
 import type { Pool } from '../../db.js';
-import type { LogRow } from './log-reader.js';
+import type { LogPosition, LogRow } from './log-reader.js';
 import type { Parked } from './processor.js';
 
 /**
@@ -10,7 +10,7 @@ import type { Parked } from './processor.js';
 export async function commitBatch(
   pool: Pool,
   c: { consumer: string; topic: string; firstRetryDelayMs: number; orderKeyOf(row: LogRow): string },
-  last: LogRow,
+  last: LogPosition,
   parked: Parked[],
 ) {
   const { consumer, topic, orderKeyOf } = c;

@@ -91,17 +91,19 @@ export function createConsumer(sub: Subscription, options: ConsumerOptions) {
       position = undefined;
       throw err;
     }
-    const { rows, more, hidden } = await readNew(pool, consumer, topic, position);
-    if (rows.length === 0) return { more: false, hidden };
-    const parked = await processBatch(rows, {
-      orderKeyOf,
-      blockedKeys,
-      concurrency: sub.concurrency ?? options.keyConcurrency ?? KEY_CONCURRENCY,
-      stopped: () => stopped,
-      attempt,
-    });
+    const { rows, last, more, hidden } = await readNew(pool, consumer, topic, position, sub.types);
+    if (!last) return { more: false, hidden };
+    const parked =
+      rows.length === 0
+        ? []
+        : await processBatch(rows, {
+            orderKeyOf,
+            blockedKeys,
+            concurrency: sub.concurrency ?? options.keyConcurrency ?? KEY_CONCURRENCY,
+            stopped: () => stopped,
+            attempt,
+          });
 
-    const last = rows[rows.length - 1]!;
     const previous = committing;
     const commit = async () => {
       await previous; // checkpoints move forward in order

@@ -2,7 +2,7 @@ import type { Pool } from '../../db.js';
 import type { Envelope } from '../../ports.js';
 
 /** Events one fetch hands a consumer at most. */
-export const BATCH = 500;
+export const BATCH = 2000;
 
 export interface LogRow {
   id: number;
@@ -18,9 +18,18 @@ export interface LogPosition {
   id: number;
 }
 
-/** A consumer's next events on topic $2 after `position`, with whether each is below the visibility horizon. */
-const fetchAfter = (position: string) => `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-  SELECT e.id, e.tx::text AS tx, e.partition_key, e.event, e.tx < h.xmin AS visible
+/**
+ * A consumer's next events on topic $2 after `position`, with whether each is below the visibility
+ * horizon. An event of a type the consumer does not take (`types`, NULL for all) comes without its
+ * body: it moves the checkpoint, and is neither sent nor parsed.
+ */
+const fetchAfter = (
+  position: string,
+  types: string,
+) => `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+  SELECT e.id, e.tx::text AS tx, e.partition_key,
+    CASE WHEN ${types}::text[] IS NULL OR e.event->>'type' = ANY(${types}::text[]) THEN e.event END AS event,
+    e.tx < h.xmin AS visible
   FROM event_log e, h
   WHERE e.topic = $2
     AND (e.tx, e.id) > ${position}
@@ -34,30 +43,45 @@ const fetchAfter = (position: string) => `WITH h AS (SELECT pg_snapshot_xmin(pg_
  */
 export const FETCH_NEW_SQL = fetchAfter(
   '(SELECT tx, last_id FROM consumer_checkpoints WHERE consumer = $1 AND topic = $2)',
+  '$3',
 );
 /** After the position this process reached ($1 tx, $3 id), while its checkpoint commit may still be on its way. */
-const FETCH_AFTER_SQL = fetchAfter('($1::xid8, $3::bigint)');
+const FETCH_AFTER_SQL = fetchAfter('($1::xid8, $3::bigint)', '$4');
 
 /**
  * The puller: a consumer's next batch of events of its topic, after `position` (the one this
  * process reached) or, without one, after the stored checkpoint. Only events of transactions
- * below the visibility horizon are taken; `hidden` says committed ones wait behind an older open
- * transaction, `more` that a full batch came and more may wait right away.
+ * below the visibility horizon are taken; `rows` are those of the `types` asked for (all without),
+ * `last` is the last event taken, whatever its type (where the checkpoint moves to); `hidden` says
+ * committed ones wait behind an older open transaction, `more` that a full batch came and more
+ * may wait right away.
  */
 export async function readNew(
   pool: Pool,
   consumer: string,
   topic: string,
   position: LogPosition | undefined,
-): Promise<{ rows: LogRow[]; more: boolean; hidden: boolean }> {
+  types?: readonly string[],
+): Promise<{ rows: LogRow[]; last?: LogPosition; more: boolean; hidden: boolean }> {
+  const wanted = types ? [...types] : null;
   const { rows: all } = await (position
     ? pool.query<LogRow>({
         name: 'event_bus_fetch_after',
         text: FETCH_AFTER_SQL,
-        values: [position.tx, topic, position.id],
+        values: [position.tx, topic, position.id, wanted],
       })
-    : pool.query<LogRow>({ name: 'event_bus_fetch_new', text: FETCH_NEW_SQL, values: [consumer, topic] }));
+    : pool.query<LogRow>({
+        name: 'event_bus_fetch_new',
+        text: FETCH_NEW_SQL,
+        values: [consumer, topic, wanted],
+      }));
   // Rows are in tx order, so the visible ones come first.
-  const rows = all.filter((r) => r.visible).slice(0, BATCH);
-  return { rows, more: rows.length === BATCH, hidden: all.some((r) => !r.visible) };
+  const taken = all.filter((r) => r.visible).slice(0, BATCH);
+  const last = taken[taken.length - 1];
+  return {
+    rows: taken.filter((r) => r.event !== null),
+    ...(last ? { last: { tx: last.tx, id: last.id } } : {}),
+    more: taken.length === BATCH,
+    hidden: all.some((r) => !r.visible),
+  };
 }
