@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createFraudService } from '@taskstream/fraud';
-import { createPaymentsService } from '@taskstream/payments';
+import { ALL_TRANSACTIONS, createPaymentsService } from '@taskstream/payments';
 import { eventually, startTestRuntime, type TestRuntime } from '@taskstream/platform/test-support';
 import { Probe, SseProbe } from '@taskstream/sync/test-support';
 
@@ -87,6 +87,18 @@ describe('payments live tracker', () => {
     eveSpare = await openWallet(eve);
     for (const wallet of [aliceEur, aliceSpare, eveEur])
       expect((await post(`/api/wallets/${wallet.id}/deposits`, admin, { amount: 100_000 })).status).toBe(201);
+    // The tracker stores the deposits' events after they commit: the tests' connections start
+    // once all six are stored, so a deposit's `completed` does not arrive as a live event (it is
+    // the user's own, but not what the tests count).
+    await eventually(
+      async () =>
+        (
+          await rt.pool.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM tracker_history WHERE user_id = $1',
+            [ALL_TRANSACTIONS],
+          )
+        ).rows[0]!.n === 6,
+    );
     everything = new Probe(rt.url, { token: admin, path: '/ws/transactions' });
     await everything.live();
   });
