@@ -177,10 +177,7 @@ export function createLedger(pool: Pool, bus: EventBus) {
     });
   }
 
-  async function findWallet(id: string): Promise<Wallet | undefined> {
-    const { rows } = await pool.query(`SELECT ${WALLET_COLUMNS} FROM wallets WHERE id = $1`, [id]);
-    return rows[0] ? walletOf(rows[0]) : undefined;
-  }
+  const findWallet = async (id: string): Promise<Wallet | undefined> => (await readWallets([id])).get(id);
 
   /** Inserts a transaction in `created` and publishes `transaction.created` (and `withdrawal.requested`). */
   async function insertCreated(tx: PoolClient, transaction: Transaction, traceparent: string) {

@@ -34,9 +34,13 @@ export function syncReplay(pool: Pool, historySize: number): ReplayApply {
       summary.applied += synced.length - present;
       return;
     }
-    // One user's events in log order, one call per event (storeEvents takes one event per user per call).
-    for (const event of synced) {
-      const stored = await storeEvents(pool, [event], historySize);
+    // The chunk in one statement: each user's events take their sequences in log order. An id
+    // twice in the chunk is stored once; the second counts as a duplicate.
+    const once = [...new Map(synced.map((e) => [e.id, e])).values()];
+    summary.skipped_as_duplicate += synced.length - once.length;
+    if (once.length === 0) return;
+    const stored = await storeEvents(pool, once, historySize);
+    for (const event of once) {
       if (stored.get(event.id)?.created) summary.applied++;
       else summary.skipped_as_duplicate++;
     }
