@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,7 @@ import {
 const SELF = fileURLToPath(import.meta.url);
 const CLIENT_FLAG = '--sync-bench-clients';
 const SERVER_FLAG = '--sync-bench-server';
+const PUBLISHER_FLAG = '--sync-bench-publisher';
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -40,8 +41,19 @@ interface BenchOptions {
   warmupSeconds?: number;
 }
 
-type FromClients =
+type FromChildren =
   | { type: 'result'; result: Record<string, number | string> }
+  | { type: 'publisher_ready' }
+  | { type: 'measuring' }
+  | {
+      type: 'published';
+      /** Commit time by update number; -1 for the warm-up's. */
+      committedAt: number[];
+      count: number;
+      measured: number;
+      lateSlices: number;
+      cpuMicros: number;
+    }
   | { type: 'ready'; connected: number; failed: number }
   | {
       type: 'report';
@@ -104,55 +116,38 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
     if (ready.type !== 'ready') throw new Error('clients did not start');
     const rssConnected = process.memoryUsage().rss;
 
-    // One update per user per second, spread over the second in 50 slices.
-    const slices = 50;
-    const sliceMs = 1000 / slices;
-    const perSlice = Math.ceil(connections / slices);
-    const committedAt: number[] = [];
-    const measuredFrom = warmupSeconds * slices;
-    const totalSlices = (warmupSeconds + seconds) * slices;
-    const inFlight = new Set<Promise<void>>();
-    let lagSlices = 0;
-    let rssPeak = 0;
-    let n = 0;
-    const start = now();
-    let cpuAtMeasure: { server: NodeJS.CpuUsage; pg: number } | undefined;
-    let stopProfile: (() => Promise<void>) | undefined;
-    let stopWatching: (() => Record<string, number>) | undefined;
-    for (let slice = 0; slice < totalSlices; slice++) {
-      if (slice === measuredFrom) {
-        cpuAtMeasure = { server: process.cpuUsage(), pg: await postgresCpuMs(databaseUrl) };
-        stopProfile = await startCpuProfile();
-        stopWatching = watchEventLoop();
-      }
-      const due = start + slice * sliceMs;
-      if (now() - due > sliceMs) lagSlices++;
-      await sleep(due - now());
-      const first = (slice % slices) * perSlice;
-      const batch = users
-        .slice(first, first + perSlice)
-        .map((userId) => taskEvent(userId, { title: `b:${n++}` }));
-      const measured = slice >= measuredFrom;
-      const publishing = rt.ports.bus.publish(onTaskUpdates(...batch)).then(() => {
-        const at = now();
-        for (const event of batch) {
-          const index = Number(
-            (event.data as { payload: { task: { title: string } } }).payload.task.title.slice(2),
-          );
-          committedAt[index] = measured ? at : -1;
-        }
-      });
-      inFlight.add(publishing);
-      void publishing.finally(() => inFlight.delete(publishing));
-      if (slice % slices === 0) rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
-    }
-    await Promise.all(inFlight);
-    const loop = stopWatching?.() ?? {};
-    await stopProfile?.();
-    const serverCpu = process.cpuUsage(cpuAtMeasure?.server);
-    const pgCpuMs = (await postgresCpuMs(databaseUrl)) - (cpuAtMeasure?.pg ?? 0);
-    const measuredEvents = seconds * slices * perSlice;
-    const published = n;
+    // The updates come from a publisher process of their own (it stands in for task-api, which
+    // publishes them in production): making and publishing the events is not the sync server's
+    // CPU, and counted in this process it was a sixth of what the bench reported as the server's.
+    const usersFile = path.join(work, 'users.json');
+    await writeFile(usersFile, JSON.stringify(users));
+    const publisher = withRaisedFileLimit(PUBLISHER_FLAG, {
+      SYNC_BENCH_DATABASE_URL: databaseUrl,
+      SYNC_BENCH_USERS: usersFile,
+      SYNC_BENCH_SECONDS: String(seconds),
+      SYNC_BENCH_WARMUP_SECONDS: String(warmupSeconds),
+      SYNC_BENCH_DATA_DIR: path.join(work, 'publisher'),
+    });
+    stops.unshift(async () => publisher.kill('SIGKILL'));
+    await nextMessage(publisher, 'publisher_ready', 120_000);
+    let rssPeak = process.memoryUsage.rss();
+    const rssTimer = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+    }, 1000);
+    stops.unshift(async () => clearInterval(rssTimer));
+    const measuring = nextMessage(publisher, 'measuring', (warmupSeconds + 60) * 1000);
+    const finished = nextMessage(publisher, 'published', (warmupSeconds + seconds + 120) * 1000);
+    publisher.send({ type: 'go' });
+    await measuring;
+    const cpuAtMeasure = { server: process.cpuUsage(), pg: await postgresCpuMs(databaseUrl) };
+    const stopProfile = await startCpuProfile();
+    const stopWatching = watchEventLoop();
+    const publishing = (await finished) as Extract<FromChildren, { type: 'published' }>;
+    const loop = stopWatching();
+    await stopProfile();
+    const serverCpu = process.cpuUsage(cpuAtMeasure.server);
+    const pgCpuMs = (await postgresCpuMs(databaseUrl)) - cpuAtMeasure.pg;
+    const { committedAt, lateSlices, count: published, measured: measuredEvents } = publishing;
     await sleep(3000); // stragglers
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     const hub = (rt.services[0] as unknown as { stats(): { connections: number } }).stats();
@@ -189,7 +184,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
       events_delivered: delivered,
       events_missing: published - seen.size,
       duplicates: delivered - seen.size,
-      publisher_late_slices: lagSlices,
+      publisher_late_slices: lateSlices,
       latency_samples: latencies.length,
       commit_to_receipt_p50_ms: pct(50),
       commit_to_receipt_p95_ms: pct(95),
@@ -205,6 +200,7 @@ export async function benchSync(options: BenchOptions = {}): Promise<Record<stri
         ? round((pgCpuMs * 1000) / measuredEvents, 1)
         : 'n/a',
       clients_cpu_us_per_event: round(report.cpuMicros / Math.max(1, delivered), 1),
+      publisher_cpu_us_per_event: round(publishing.cpuMicros / measuredEvents, 1),
       machine_load_1m: round(loadavg()[0]!, 1),
       closes: JSON.stringify(report.closes),
       ...breakdown,
@@ -272,22 +268,98 @@ function withRaisedFileLimit(flag: string, env: Record<string, string>): ChildPr
 
 function nextMessage(
   child: ChildProcess,
-  type: FromClients['type'],
+  type: FromChildren['type'],
   timeoutMs: number,
-): Promise<FromClients> {
+): Promise<FromChildren> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`clients: no ${type} within ${timeoutMs} ms`)),
+      () => reject(new Error(`bench child: no ${type} within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    const onMessage = (message: FromClients) => {
+    const onMessage = (message: FromChildren) => {
       if (message.type !== type) return;
       clearTimeout(timer);
       child.off('message', onMessage);
       resolve(message);
     };
     child.on('message', onMessage);
-    child.once('exit', (code) => reject(new Error(`clients exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`bench child exited with ${code}`)));
+  });
+}
+
+/**
+ * The publisher side: every user gets one update a second, spread over the second in 50 slices,
+ * through the embedded bus of a runtime that runs no service (as task-api publishes); each
+ * update's number is in its title, and its commit time is kept by that number.
+ */
+async function runPublisher() {
+  const env = process.env;
+  const users = JSON.parse(await readFile(env.SYNC_BENCH_USERS!, 'utf8')) as string[];
+  const seconds = Number(env.SYNC_BENCH_SECONDS);
+  const warmupSeconds = Number(env.SYNC_BENCH_WARMUP_SECONDS);
+  await mkdir(env.SYNC_BENCH_DATA_DIR!, { recursive: true });
+  const rt = await startRuntime([], {
+    env: {
+      NODE_ENV: 'production',
+      DATABASE_URL: env.SYNC_BENCH_DATABASE_URL!,
+      PORT: '0',
+      LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
+      DATA_DIR: env.SYNC_BENCH_DATA_DIR!,
+      JWT_SECRET: randomUUID() + randomUUID(),
+      SEED_DEMO_USERS: 'false',
+      METRICS_PORT: '0',
+    },
+  });
+  process.send!({ type: 'publisher_ready' });
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+  const slices = 50;
+  const sliceMs = 1000 / slices;
+  const perSlice = Math.ceil(users.length / slices);
+  const committedAt: number[] = [];
+  const measuredFrom = warmupSeconds * slices;
+  const totalSlices = (warmupSeconds + seconds) * slices;
+  const inFlight = new Set<Promise<void>>();
+  let lateSlices = 0;
+  let count = 0;
+  let cpuAtMeasure: NodeJS.CpuUsage | undefined;
+  const start = now();
+  for (let slice = 0; slice < totalSlices; slice++) {
+    if (slice === measuredFrom) {
+      cpuAtMeasure = process.cpuUsage();
+      process.send!({ type: 'measuring' });
+    }
+    const due = start + slice * sliceMs;
+    if (now() - due > sliceMs) lateSlices++;
+    await sleep(due - now());
+    const first = (slice % slices) * perSlice;
+    const batch = users
+      .slice(first, first + perSlice)
+      .map((userId) => taskEvent(userId, { title: `b:${count++}` }));
+    const measured = slice >= measuredFrom;
+    const publishing = rt.ports.bus.publish(onTaskUpdates(...batch)).then(() => {
+      const at = now();
+      for (const event of batch) {
+        const index = Number(
+          (event.data as { payload: { task: { title: string } } }).payload.task.title.slice(2),
+        );
+        committedAt[index] = measured ? at : -1;
+      }
+    });
+    inFlight.add(publishing);
+    void publishing.finally(() => inFlight.delete(publishing));
+  }
+  await Promise.all(inFlight);
+  const cpu = process.cpuUsage(cpuAtMeasure);
+  const result: FromChildren = {
+    type: 'published',
+    committedAt,
+    count,
+    measured: seconds * slices * perSlice,
+    lateSlices,
+    cpuMicros: cpu.user + cpu.system,
+  };
+  process.send!(result, () => {
+    void rt.stop().finally(() => process.exit(0));
   });
 }
 
@@ -347,6 +419,8 @@ async function runClients() {
 
 if (process.argv.includes(CLIENT_FLAG)) {
   await runClients();
+} else if (process.argv.includes(PUBLISHER_FLAG)) {
+  await runPublisher();
 } else if (process.argv.includes(SERVER_FLAG)) {
   const result = await benchSync();
   process.send!({ type: 'result', result }, () => process.exit(0));
