@@ -118,12 +118,14 @@ export function createHttpApp(options: HttpAppOptions): Express {
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
           requests.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-          span.updateName(`${req.method} ${route}`);
-          span.setAttributes({
-            'http.request.method': req.method,
-            'http.route': route,
-            'http.response.status_code': res.statusCode,
-          });
+          if (span.isRecording()) {
+            span.updateName(`${req.method} ${route}`);
+            span.setAttributes({
+              'http.request.method': req.method,
+              'http.route': route,
+              'http.response.status_code': res.statusCode,
+            });
+          }
           if (res.statusCode >= 500 && !res.locals.logged)
             req.log.error(
               { method: req.method, url: req.originalUrl, status: res.statusCode },

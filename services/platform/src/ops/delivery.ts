@@ -81,15 +81,16 @@ export async function runHandler(
       event.traceparent,
       SpanKind.CONSUMER,
       async (traceparent, span) => {
-        span.setAttributes({
-          'messaging.system': 'taskstream',
-          'messaging.destination.name': topic,
-          'messaging.consumer.group.name': consumer,
-          'messaging.message.id': event.id,
-          'messaging.operation.type': 'process',
-          'cloudevents.event_type': event.type,
-          'taskstream.attempt': attempt,
-        });
+        if (span.isRecording())
+          span.setAttributes({
+            'messaging.system': 'taskstream',
+            'messaging.destination.name': topic,
+            'messaging.consumer.group.name': consumer,
+            'messaging.message.id': event.id,
+            'messaging.operation.type': 'process',
+            'cloudevents.event_type': event.type,
+            'taskstream.attempt': attempt,
+          });
         let log: Logger | undefined;
         const context: DeliveryContext = {
           topic,
