@@ -218,6 +218,20 @@ describe('openapi.json', () => {
     expect(validate('ReminderInput', { offset_minutes: 5, at: '2026-01-01T09:00:00Z' })).not.toEqual([]);
     expect(validate('ReminderInput', {})).not.toEqual([]);
     expect(validate('ReminderInput', { offset_minutes: 5 })).toEqual([]);
+    const from = '0190f1a2-7b3c-7d4e-8f50-00000000a001';
+    const to = '0190f1a2-7b3c-7d4e-8f50-00000000a002';
+    for (const body of [
+      { from_wallet_id: from, to_wallet_id: to, amount: 1 },
+      { kind: 'transfer', from_wallet_id: from, to_wallet_id: to, amount: 1 },
+      { kind: 'withdrawal', from_wallet_id: from, amount: 1 },
+    ])
+      expect(validate('CreateTransactionBody', body)).toEqual([]);
+    for (const body of [
+      { from_wallet_id: from, amount: 1 },
+      { kind: 'withdrawal', from_wallet_id: from, to_wallet_id: to, amount: 1 },
+      { kind: 'deposit', from_wallet_id: from, to_wallet_id: to, amount: 1 },
+    ])
+      expect(validate('CreateTransactionBody', body)).not.toEqual([]);
     expect(validate('TimeZone', 'Mars/Olympus_Mons')).not.toEqual([]);
     expect(
       validate('ErrorBody', { error: { code: 'not_found', message: 'no such task', details: null } }),

@@ -82,34 +82,67 @@ export const Transaction = z
 export type Transaction = z.infer<typeof Transaction>;
 
 /**
- * A transfer between two wallets of one currency (`to_wallet_id` required), or a withdrawal out of
- * the system (no `to_wallet_id`: the money goes to the payout wallet of the currency).
+ * The fields a transfer and a withdrawal share, in the order the parsed body keeps: the
+ * Idempotency-Key's request hash is taken over the parsed body, so reordering them would make a
+ * retry of a request hashed before look like another body.
+ */
+const sharedFields = {
+  from_wallet_id: z.uuid(),
+  amount: MinorUnits,
+  description: StoredText().max(500).default(''),
+};
+
+/** Money between two wallets of one currency; the kind a body without `kind` has. */
+export const CreateTransferBody = z
+  .strictObject({
+    kind: z.literal('transfer').default('transfer'),
+    from_wallet_id: sharedFields.from_wallet_id,
+    to_wallet_id: z
+      .uuid({
+        error: (issue) => (issue.input === undefined ? 'a transfer needs to_wallet_id' : undefined),
+      })
+      .describe('the credited wallet: of the same currency, and not from_wallet_id'),
+    amount: sharedFields.amount,
+    description: sharedFields.description,
+  })
+  // Which wallets exist and whose they are is the ledger's to say; two equal ids are not a
+  // transfer whatever they name.
+  .refine((body) => body.to_wallet_id !== body.from_wallet_id, {
+    path: ['to_wallet_id'],
+    message: 'a transfer needs two different wallets',
+  })
+  .meta({ id: 'CreateTransferBody' });
+
+/** Money out of the system: it goes to the payout wallet of the currency, so there is no `to_wallet_id`. */
+export const CreateWithdrawalBody = z
+  .strictObject({
+    kind: z.literal('withdrawal'),
+    from_wallet_id: sharedFields.from_wallet_id,
+    // Named (as `not: {}` in JSON Schema) rather than left to strictness, so the refusal names
+    // the field and says why.
+    to_wallet_id: z
+      .never({ error: 'a withdrawal goes out of the system: to_wallet_id is not allowed' })
+      .optional()
+      .describe('not allowed: the payout wallet of the currency is credited'),
+    amount: sharedFields.amount,
+    description: sharedFields.description,
+  })
+  .meta({ id: 'CreateWithdrawalBody' });
+
+/**
+ * A transfer or a withdrawal, told apart by `kind` (ADR 0017): a `oneOf` in the OpenAPI document,
+ * without a `discriminator` object, which OpenAPI 3.1 allows only for a required property.
  */
 export const CreateTransactionBody = z
-  .strictObject({
-    kind: z.enum(['transfer', 'withdrawal']).default('transfer'),
-    from_wallet_id: z.uuid(),
-    to_wallet_id: z.uuid().optional(),
-    amount: MinorUnits,
-    description: StoredText().max(500).default(''),
+  .discriminatedUnion('kind', [CreateTransferBody, CreateWithdrawalBody], {
+    error: (issue) =>
+      issue.code === 'invalid_union' ? "kind is 'transfer' (the default) or 'withdrawal'" : undefined,
   })
-  .superRefine((body, ctx) => {
-    if (body.kind === 'transfer' && body.to_wallet_id === undefined)
-      ctx.addIssue({ code: 'custom', path: ['to_wallet_id'], message: 'a transfer needs to_wallet_id' });
-    if (body.kind === 'transfer' && body.to_wallet_id === body.from_wallet_id)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['to_wallet_id'],
-        message: 'a transfer needs two different wallets',
-      });
-    if (body.kind === 'withdrawal' && body.to_wallet_id !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['to_wallet_id'],
-        message: 'a withdrawal goes out of the system: no to_wallet_id',
-      });
-  })
-  .meta({ id: 'CreateTransactionBody' });
+  .meta({
+    id: 'CreateTransactionBody',
+    description:
+      'a transfer (`kind` absent or `transfer`, `to_wallet_id` required) or a withdrawal (`kind: withdrawal`, no `to_wallet_id`)',
+  });
 export type CreateTransactionBody = z.infer<typeof CreateTransactionBody>;
 
 /** Money into a wallet from the system's funding wallet of its currency (admins only). */

@@ -235,21 +235,58 @@ describe('payment bodies', () => {
     expect(CreateWalletBody.safeParse({ currency: 'eur' }).success).toBe(false);
     expect(CreateWalletBody.safeParse({ currency: 'EURO' }).success).toBe(false);
   });
-  test('a transfer names two different wallets; a withdrawal none to pay', () => {
-    expect(CreateTransactionBody.safeParse({ from_wallet_id: from, amount: 1 }).success).toBe(false);
-    expect(
-      CreateTransactionBody.safeParse({ from_wallet_id: from, to_wallet_id: from, amount: 1 }).success,
-    ).toBe(false);
-    expect(CreateTransactionBody.parse({ kind: 'withdrawal', from_wallet_id: from, amount: 1 }).kind).toBe(
-      'withdrawal',
-    );
-    expect(
-      CreateTransactionBody.safeParse({
-        kind: 'withdrawal',
+  const issues = (body: unknown) => {
+    const result = CreateTransactionBody.safeParse(body);
+    return result.success ? [] : result.error.issues.map((i) => [i.path.join('.'), i.message]);
+  };
+  test('a transfer, with or without kind, names the wallet it pays', () => {
+    for (const body of [
+      { from_wallet_id: from, to_wallet_id: to, amount: 1 },
+      { kind: 'transfer', from_wallet_id: from, to_wallet_id: to, amount: 1 },
+    ])
+      expect(CreateTransactionBody.parse(body)).toEqual({
+        kind: 'transfer',
         from_wallet_id: from,
         to_wallet_id: to,
         amount: 1,
-      }).success,
-    ).toBe(false);
+        description: '',
+      });
+    expect(issues({ from_wallet_id: from, amount: 1 })).toEqual([
+      ['to_wallet_id', 'a transfer needs to_wallet_id'],
+    ]);
+    expect(issues({ kind: 'transfer', from_wallet_id: from, to_wallet_id: from, amount: 1 })).toEqual([
+      ['to_wallet_id', 'a transfer needs two different wallets'],
+    ]);
+    expect(issues({ from_wallet_id: from, to_wallet_id: 'wallet-2', amount: 1 })).toEqual([
+      ['to_wallet_id', 'Invalid UUID'],
+    ]);
+  });
+  test('a withdrawal names kind and no wallet to pay', () => {
+    expect(CreateTransactionBody.parse({ kind: 'withdrawal', from_wallet_id: from, amount: 1 })).toEqual({
+      kind: 'withdrawal',
+      from_wallet_id: from,
+      amount: 1,
+      description: '',
+    });
+    for (const named of [to, null])
+      expect(issues({ kind: 'withdrawal', from_wallet_id: from, to_wallet_id: named, amount: 1 })).toEqual([
+        ['to_wallet_id', 'a withdrawal goes out of the system: to_wallet_id is not allowed'],
+      ]);
+  });
+  test('any other kind is refused naming kind', () => {
+    for (const kind of ['deposit', null, 1])
+      expect(issues({ kind, from_wallet_id: from, to_wallet_id: to, amount: 1 })).toEqual([
+        ['kind', "kind is 'transfer' (the default) or 'withdrawal'"],
+      ]);
+  });
+  test('the parsed body keeps its field order, which the Idempotency-Key hash is taken over', () => {
+    expect(
+      Object.keys(
+        CreateTransactionBody.parse({ amount: 1, to_wallet_id: to, from_wallet_id: from, kind: 'transfer' }),
+      ),
+    ).toEqual(['kind', 'from_wallet_id', 'to_wallet_id', 'amount', 'description']);
+    expect(
+      Object.keys(CreateTransactionBody.parse({ amount: 1, from_wallet_id: from, kind: 'withdrawal' })),
+    ).toEqual(['kind', 'from_wallet_id', 'amount', 'description']);
   });
 });

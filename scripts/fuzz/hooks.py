@@ -12,6 +12,7 @@ minProperties, oneOf). Two kinds of rule it cannot, handled here and nowhere els
    - `start_date` after `end_date` (audit log): an order between two fields; likewise `from` and
      `since` together (topic browser: one or the other), and a recurrence rule's UNTIL before its
      start (the due date, or now);
+   - a transfer from a wallet to itself: `to_wallet_id` equal to `from_wallet_id`;
    - an admin disabling their own account: who calls decides, not the request;
    - a new password too easy to guess (zxcvbn), or the email itself: a strength estimate;
    - a push endpoint the deployment's push policy refuses (plain http, credentials, a host that
@@ -181,9 +182,12 @@ def depends_on_more_than_the_schema(label: str, case, response) -> bool:
         return True
     if label in RULE_OPERATIONS and fields <= RULE_FIELDS and fields and "UNTIL is before the start" in message:
         return True
-    # Whether a withdrawal may name to_wallet_id depends on `kind`; the document says so in words
-    # (CreateTransactionBody), not yet as a oneOf.
-    if label == "POST /api/transactions" and fields == {"to_wallet_id"}:
+    # A transfer's two wallet ids must differ: an inequality between two fields.
+    if (
+        label == "POST /api/transactions"
+        and fields == {"to_wallet_id"}
+        and "a transfer needs two different wallets" in message
+    ):
         return True
     # Who calls decides: the fuzzer's admin token names itself as often as anyone else.
     if label == "POST /api/admin/users/{id}/disable" and "cannot disable their own account" in message:

@@ -243,14 +243,14 @@ export function createLedger(pool: Pool, bus: EventBus) {
     traceparent: string,
   ): Promise<Created<Transaction>> {
     const wallets = await readWallets(
-      body.kind === 'withdrawal' ? [body.from_wallet_id] : [body.from_wallet_id, body.to_wallet_id!],
+      body.kind === 'withdrawal' ? [body.from_wallet_id] : [body.from_wallet_id, body.to_wallet_id],
     );
     const from = wallets.get(body.from_wallet_id);
     if (!from || from.user_id !== userId) throw notFound('wallet');
     let to: string;
     if (body.kind === 'withdrawal') to = await systemWallet('payout', from.currency);
     else {
-      const target = wallets.get(body.to_wallet_id!);
+      const target = wallets.get(body.to_wallet_id);
       if (target?.kind !== 'user') throw notFound('wallet');
       if (target.currency !== from.currency)
         throw new HttpError(

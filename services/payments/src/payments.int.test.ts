@@ -331,6 +331,61 @@ describe('payments', () => {
         { type: 'com.taskstream.withdrawal.completed', partition_key: aliceEur.id },
       ]);
     });
+
+    it('a body is a transfer (kind optional) or a withdrawal; each shape of neither is a 400 naming its field', async () => {
+      const transfer = await post('/api/transactions', alice, {
+        kind: 'transfer',
+        from_wallet_id: aliceEur.id,
+        to_wallet_id: bobEur.id,
+        amount: 1,
+      });
+      expect([transfer.status, transfer.body.kind, transfer.body.to_wallet_id]).toEqual([
+        201,
+        'transfer',
+        bobEur.id,
+      ]);
+      const refused: [unknown, string, string][] = [
+        [{ from_wallet_id: aliceEur.id, amount: 1 }, 'to_wallet_id', 'a transfer needs to_wallet_id'],
+        [
+          { kind: 'transfer', from_wallet_id: aliceEur.id, to_wallet_id: aliceEur.id, amount: 1 },
+          'to_wallet_id',
+          'a transfer needs two different wallets',
+        ],
+        [
+          { kind: 'withdrawal', from_wallet_id: aliceEur.id, to_wallet_id: bobEur.id, amount: 1 },
+          'to_wallet_id',
+          'a withdrawal goes out of the system: to_wallet_id is not allowed',
+        ],
+        [
+          { kind: 'deposit', from_wallet_id: aliceEur.id, to_wallet_id: bobEur.id, amount: 1 },
+          'kind',
+          "kind is 'transfer' (the default) or 'withdrawal'",
+        ],
+        [
+          { kind: 'withdrawal', from_wallet_id: aliceEur.id, amount: 1, currency: 'EUR' },
+          '(body)',
+          'unknown field(s): currency',
+        ],
+      ];
+      const count = async () =>
+        (
+          await rt.pool.query(
+            'SELECT count(*)::int AS n FROM payment_transactions WHERE from_wallet_id = $1',
+            [aliceEur.id],
+          )
+        ).rows[0].n as number;
+      const before = await count();
+      for (const [body, path, message] of refused) {
+        const res = await post('/api/transactions', alice, body);
+        expect([res.status, res.body.error.code, res.body.error.message, res.body.error.details]).toEqual([
+          400,
+          'validation_failed',
+          `invalid body: ${path}: ${message}`,
+          [{ path, message }],
+        ]);
+      }
+      expect(await count()).toBe(before);
+    });
   });
 
   describe('who sees what', () => {
