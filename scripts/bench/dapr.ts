@@ -2,21 +2,33 @@ import { randomUUID } from 'node:crypto';
 import { createAuth } from '@taskstream/platform';
 import pg from 'pg';
 import { readStackEnv, stackAppUrls } from '../stack/sidecar.js';
-import { percentile, round } from './support.js';
+import { bareBulkPublish, bareHop } from './dapr-bare.js';
+import {
+  bucketPercentile,
+  cpuPerThousand,
+  histogramBuckets,
+  hopBreakdown,
+  stackCpuMs,
+  stackProcesses,
+} from './dapr-hops.js';
+import { percentile, processTable, round } from './support.js';
 import { benchTaskApi, CLIENTS, runCreateLoad } from './task-api.js';
 
 /**
  * `npm run bench -- --runtime dapr`: the task-create load of the embedded bench (64 clients,
  * POST /api/tasks back to back) against the local Dapr stack's task-api (its REST port; its
  * outbox relay publishes through daprd to Kafka), and the embedded bench itself in the same run,
- * so the Dapr/Kafka overhead comes out as ratios of figures measured side by side.
+ * so the Dapr/Kafka overhead comes out as ratios of figures measured side by side. Then where one
+ * event's time goes (dapr-hops.ts), each stack process's CPU per 1,000 events, and the bare
+ * ceiling of daprd + Kafka alone in the same run (dapr-bare.ts).
  * Needs `bash scripts/stack/stack.sh up`.
  */
 export async function benchDapr(options: { durationMs?: number; warmupMs?: number } = {}) {
   const durationMs = options.durationMs ?? Number(process.env.BENCH_DURATION_MS ?? 10000);
   const warmupMs = options.warmupMs ?? 2000;
   const env = readStackEnv();
-  const url = stackAppUrls(env)['task-api'];
+  const appUrls = stackAppUrls(env);
+  const url = appUrls['task-api'];
   if (!url) throw new Error('the stack runs no task-api (STACK_APPS in .stack/env)');
   const ready = await fetch(`${url}/readyz`).then(
     (r) => r.status,
@@ -43,6 +55,11 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
     });
     const userIds = Array.from({ length: CLIENTS }, () => randomUUID());
     const tokens = await Promise.all(userIds.map((userId) => auth.sign({ userId, role: 'user' })));
+    const processes = stackProcesses();
+    const ports = await daprdPorts(processes);
+    const scrape = () => Promise.all(metricsUrls(appUrls.audit, ports).map(metricsText));
+    const metricsBefore = await scrape();
+    const cpuBefore = await stackCpuMs(processes);
     const started = new Date();
     const load = await runCreateLoad(url, tokens, { durationMs, warmupMs });
     const loadEnded = Date.now();
@@ -54,7 +71,29 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
       drained = await backlog(pool, userIds);
     }
     const drainS = drained === 0 ? (Date.now() - loadEnded) / 1000 : Number.NaN;
+    // The CPU window ends once the consumers are done too: audit has every event.
+    const events = await settled(pool, userIds, started);
+    const cpuAfter = await stackCpuMs(processes);
+    const metricsAfter = await scrape();
     const publish = await publishLatencies(pool, userIds, started);
+    const hops = await hopBreakdown(pool, env, userIds, started);
+    const sample = await sampleEvent(pool, userIds);
+    const bareBulk = await bareBulkPublish(env, ports.taskApiHttp, sample, {
+      entries: CLIENTS,
+      durationMs: 5000,
+    });
+    const ourRate = load.creates_per_s * publish.recordsPerCreate;
+    // Without a subscriber's figures the rest of the run still stands.
+    const hop = await bareHop(env, ports.taskApiHttp, sample, {
+      ratePerS: Math.max(1, Math.round(load.creates_per_s)),
+      durationMs: 5000,
+    }).catch((err: Error) => ({
+      error: err.message,
+      events: 0,
+      missing: 0,
+      p50_ms: Number.NaN,
+      p99_ms: Number.NaN,
+    }));
     // The same figures of both runtimes side by side, then the ratios (dapr / embedded).
     const sideBySide: Record<string, number> = {};
     for (const figure of ['creates_per_s', 'p50_ms', 'p95_ms', 'p99_ms', 'errors'] as const) {
@@ -74,6 +113,21 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
       dapr_commit_to_kafka_p50_ms: round(percentile(publish.sorted, 50), 1),
       dapr_commit_to_kafka_p99_ms: round(percentile(publish.sorted, 99), 1),
       embedded_raw_insert_per_s: embedded.raw_insert_per_s,
+      ...hops,
+      ...sidecarHistograms(metricsBefore, metricsAfter),
+      events_in_cpu_window: events,
+      ...cpuPerThousand(cpuBefore, cpuAfter, events),
+      // The bare ceiling: daprd + Kafka alone, same machine, same run.
+      bare_bulk_publish_per_s: bareBulk,
+      dapr_publish_per_s: round(ourRate),
+      publish_ratio_to_bare: round(ourRate / bareBulk, 3),
+      bare_hop_rate_per_s: Math.max(1, Math.round(load.creates_per_s)),
+      bare_hop_events: hop.events,
+      bare_hop_missing: hop.missing,
+      bare_hop_p50_ms: hop.p50_ms,
+      bare_hop_p99_ms: hop.p99_ms,
+      ...('error' in hop ? { bare_hop_error: hop.error } : {}),
+      commit_to_audit_p99_ratio_to_bare_hop: round(hops.hop_commit_to_audit_effect_p99_ms! / hop.p99_ms, 1),
     };
   } finally {
     await pool.end();
@@ -99,7 +153,112 @@ async function publishLatencies(pool: pg.Pool, userIds: string[], since: Date) {
     [userIds, since],
   );
   const sorted = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
-  return { count: sorted.length, sorted };
+  const { rows: all } = await pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM outbox WHERE partition_key = ANY($1::text[]) AND created_at >= $2',
+    [userIds, since],
+  );
+  // Each create's event goes to more than one topic: the records the relay publishes per create.
+  return { count: sorted.length, sorted, recordsPerCreate: all[0]!.n / Math.max(1, sorted.length) };
+}
+
+/** Rows of the run's users' task events published, and audit's rows of them once it has them all (or after 60 s): the events. */
+async function settled(pool: pg.Pool, userIds: string[], since: Date): Promise<number> {
+  const count = async (sql: string) => (await pool.query<{ n: number }>(sql, [userIds, since])).rows[0]!.n;
+  const events = await count(
+    `SELECT count(*)::int AS n FROM outbox WHERE topic = 'task-events' AND partition_key = ANY($1::text[]) AND created_at >= $2`,
+  );
+  const deadline = Date.now() + 60_000;
+  while (
+    Date.now() < deadline &&
+    (await count('SELECT count(*)::int AS n FROM audit_logs WHERE actor = ANY($1::uuid[]) AND time >= $2')) <
+      events
+  )
+    await new Promise((r) => setTimeout(r, 200));
+  return events;
+}
+
+/** One task event of the run as the relay published it: the bare ceiling publishes its like. */
+async function sampleEvent(pool: pg.Pool, userIds: string[]) {
+  const { rows } = await pool.query<{ event: { id: string } & Record<string, unknown> }>(
+    `SELECT event FROM outbox WHERE topic = 'task-events' AND partition_key = ANY($1::text[]) LIMIT 1`,
+    [userIds],
+  );
+  if (!rows[0]) throw new Error('the run published no task event');
+  return rows[0].event;
+}
+
+/** The ports of the sidecars read from their command lines: task-api's HTTP API, and each metrics port. */
+async function daprdPorts(processes: Record<string, string>) {
+  const table = await processTable();
+  const flag = (name: string, option: string) => {
+    const cmdline = table.find((p) => p.pid === processes[name])?.cmdline ?? [];
+    const value = Number(cmdline[cmdline.indexOf(option) + 1]);
+    if (!cmdline.includes(option) || !value) throw new Error(`${name} is not running with ${option}`);
+    return value;
+  };
+  return {
+    taskApiHttp: flag('daprd-task-api', '--dapr-http-port'),
+    taskApiMetrics: flag('daprd-task-api', '--metrics-port'),
+    auditMetrics: flag('daprd-audit', '--metrics-port'),
+  };
+}
+
+function metricsUrls(audit: string | undefined, ports: Awaited<ReturnType<typeof daprdPorts>>) {
+  if (!audit) throw new Error('the stack runs no audit (STACK_APPS in .stack/env)');
+  return [
+    `http://127.0.0.1:${ports.taskApiMetrics}/metrics`,
+    `http://127.0.0.1:${ports.auditMetrics}/metrics`,
+    `${audit}/metrics`,
+  ];
+}
+
+async function metricsText(url: string) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  return response.text();
+}
+
+/**
+ * The hops only the sidecars and the consumer time, from their histograms over the run (each
+ * figure is the upper bound of the bucket holding the percentile): task-api's daprd publishing a
+ * bulk request to Kafka, audit's daprd delivering an event to audit (its handler included), and
+ * audit's handler alone.
+ */
+function sidecarHistograms([taskApiBefore, auditDaprdBefore, auditBefore]: string[], after: string[]) {
+  const [taskApiAfter, auditDaprdAfter, auditAfter] = after;
+  const figures: Record<string, number> = {};
+  const add = (
+    name: string,
+    before: string,
+    now: string,
+    metric: string,
+    match: Record<string, string>,
+    scale: number,
+  ) => {
+    const a = histogramBuckets(before, metric, match);
+    const b = histogramBuckets(now, metric, match);
+    figures[`${name}_p50_ms_at_most`] = round(bucketPercentile(a, b, 50) * scale, 1);
+    figures[`${name}_p99_ms_at_most`] = round(bucketPercentile(a, b, 99) * scale, 1);
+  };
+  const topic = { topic: 'task-events' };
+  add(
+    'sidecar_bulk_publish',
+    taskApiBefore!,
+    taskApiAfter!,
+    'dapr_component_pubsub_egress_bulk_latencies',
+    topic,
+    1,
+  );
+  add(
+    'sidecar_delivery',
+    auditDaprdBefore!,
+    auditDaprdAfter!,
+    'dapr_component_pubsub_ingress_latencies',
+    topic,
+    1,
+  );
+  add('audit_handler', auditBefore!, auditAfter!, 'taskstream_event_handler_duration_seconds', topic, 1000);
+  return figures;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -157,17 +157,25 @@ function diskFlushesSince(from: number): Record<string, number> {
 /** Clock ticks per second of /proc's CPU times (read once, before anything is measured). */
 export const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
+interface ProcessRow {
+  pid: string;
+  ppid: string;
+  cmdline: string[];
+  /** Clock ticks of the process itself (utime + stime). */
+  ownTicks: number;
+  /** Clock ticks of its children that exited and were waited for (cutime + cstime). */
+  reapedTicks: number;
+}
+
 /**
- * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from
- * /proc (Linux); NaN elsewhere or when the server is not a local process. Asynchronous reads:
- * the benches call it at the start of a measured window, where blocking the event loop for the
- * few hundred files would delay the work being measured.
+ * Every process's CPU from /proc (Linux; empty elsewhere). Asynchronous reads: the benches call
+ * it at the start of a measured window, where blocking the event loop for the few hundred files
+ * would delay the work being measured.
  */
-export async function postgresCpuMs(url: string): Promise<number> {
+export async function processTable(): Promise<ProcessRow[]> {
   try {
-    const port = new URL(url).port;
     const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
-    const stats = await Promise.all(
+    const rows = await Promise.all(
       pids.map(async (pid) => {
         try {
           const [cmdline, stat] = await Promise.all([
@@ -177,30 +185,61 @@ export async function postgresCpuMs(url: string): Promise<number> {
           const fields = stat.replace(/^.*\) /, '').split(' ');
           return {
             pid,
-            cmdline: cmdline.split('\0'),
             ppid: fields[1]!,
-            cpu: Number(fields[11]) + Number(fields[12]),
+            cmdline: cmdline.split('\0'),
+            ownTicks: Number(fields[11]) + Number(fields[12]),
+            reapedTicks: Number(fields[13]) + Number(fields[14]),
           };
         } catch {
           return undefined;
         }
       }),
     );
-    const processes = stats.filter((p) => p !== undefined);
-    const postmaster = processes.find(
-      (p) =>
-        p.cmdline[0]?.endsWith('/postgres') &&
-        p.cmdline.includes('-p') &&
-        p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
-    );
-    if (!postmaster) return Number.NaN;
-    const ticksUsed = processes
-      .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
-      .reduce((sum, p) => sum + p.cpu, 0);
-    return (ticksUsed / CLOCK_TICKS) * 1000;
+    return rows.filter((p) => p !== undefined);
   } catch {
-    return Number.NaN;
+    return [];
   }
+}
+
+/**
+ * CPU time (ms) of the process `root` and every descendant, living or exited (those exited are
+ * counted once their parent waited for them): a server that forks per connection is one figure.
+ * NaN when `root` is not running.
+ */
+export function processTreeCpuMs(table: ProcessRow[], root: string): number {
+  if (!table.some((p) => p.pid === root)) return Number.NaN;
+  const tree = new Set([root]);
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const p of table) {
+      if (!tree.has(p.pid) && tree.has(p.ppid)) {
+        tree.add(p.pid);
+        grown = true;
+      }
+    }
+  }
+  const ticks = table.filter((p) => tree.has(p.pid)).reduce((sum, p) => sum + p.ownTicks + p.reapedTicks, 0);
+  return (ticks / CLOCK_TICKS) * 1000;
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL server listening on the URL's port and its backends, from
+ * /proc (Linux); NaN elsewhere or when the server is not a local process.
+ */
+export async function postgresCpuMs(url: string): Promise<number> {
+  const port = new URL(url).port;
+  const processes = await processTable();
+  const postmaster = processes.find(
+    (p) =>
+      p.cmdline[0]?.endsWith('/postgres') &&
+      p.cmdline.includes('-p') &&
+      p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
+  );
+  if (!postmaster) return Number.NaN;
+  const ticksUsed = processes
+    .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
+    .reduce((sum, p) => sum + p.ownTicks, 0);
+  return (ticksUsed / CLOCK_TICKS) * 1000;
 }
 
 /**
