@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { createAuth } from '@taskstream/platform';
 import pg from 'pg';
 import { readStackEnv, stackAppUrls } from '../stack/sidecar.js';
 import { bareBulkPublish, bareHop } from './dapr-bare.js';
@@ -11,7 +9,7 @@ import {
   stackCpuMs,
   stackProcesses,
 } from './dapr-hops.js';
-import { percentile, processTable, round } from './support.js';
+import { percentile, processTable, round, stackUsers } from './support.js';
 import { benchTaskApi, CLIENTS, runCreateLoad } from './task-api.js';
 
 /**
@@ -45,16 +43,7 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
   try {
     // Registration is limited per address (ADR 0015): 64 sign-ups from one address are refused
     // for a quarter of an hour. The users' tokens are signed with the stack's own secret instead.
-    if (!env.JWT_SECRET)
-      throw new Error('the stack wrote no JWT_SECRET to .stack/env: bash scripts/stack/stack.sh up');
-    const auth = createAuth({
-      secret: env.JWT_SECRET,
-      issuer: 'taskstream',
-      audience: 'taskstream',
-      ttlSeconds: 3600,
-    });
-    const userIds = Array.from({ length: CLIENTS }, () => randomUUID());
-    const tokens = await Promise.all(userIds.map((userId) => auth.sign({ userId, role: 'user' })));
+    const { userIds, tokens } = await stackUsers(env, CLIENTS);
     const processes = stackProcesses();
     const ports = await daprdPorts(processes);
     const scrape = () => Promise.all(metricsUrls(appUrls.audit, ports).map(metricsText));

@@ -8,7 +8,9 @@ import { benchTaskApi } from './task-api.js';
 /**
  * `npm run bench [-- --only task-api,audit]`: runs each bench, prints a table, writes JSON to
  * bench-results/. Service benches live beside this file as `<service>.ts` exporting `bench<Name>`.
- * `-- --runtime dapr` runs scripts/bench/dapr.ts instead: the local Dapr stack beside the embedded host.
+ * `-- --runtime dapr` runs scripts/bench/dapr.ts instead (the local Dapr stack beside the embedded
+ * host), then sync, recurring and notification, which measure the stack beside the embedded
+ * runtime whenever it is up (with any runtime flag).
  */
 type Bench = () => Promise<Record<string, unknown>>;
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -36,7 +38,15 @@ const benches: [string, Bench | undefined][] = [
 const runtimeIndex = args.indexOf('--runtime');
 const runtime = runtimeIndex >= 0 ? args[runtimeIndex + 1] : 'embedded';
 if (runtime !== 'embedded' && runtime !== 'dapr') throw new Error(`--runtime ${runtime}: embedded or dapr`);
-if (runtime === 'dapr') benches.splice(0, benches.length, ['dapr', await optional('dapr.ts', 'benchDapr')]);
+// Under dapr: the task-create comparison, then the benches that measure both runtimes side by side.
+const bothRuntimes = new Set(['sync', 'recurring', 'notification']);
+if (runtime === 'dapr')
+  benches.splice(
+    0,
+    benches.length,
+    ['dapr', await optional('dapr.ts', 'benchDapr')],
+    ...benches.filter(([name]) => bothRuntimes.has(name)),
+  );
 
 const results: Record<string, unknown> = {
   machine: {

@@ -14,8 +14,8 @@ import {
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import webpush from 'web-push';
-import { freePort, readStackEnv, type StackEnv, startSidecar } from '../stack/sidecar.js';
-import { benchDatabase, percentile, round } from './support.js';
+import { freePort, type StackEnv, startSidecar } from '../stack/sidecar.js';
+import { acrossRuntimes, benchDatabase, percentile, round } from './support.js';
 
 interface NotificationBenchOptions {
   /** Reminders, all due within `spreadSeconds`. */
@@ -28,19 +28,6 @@ interface NotificationBenchOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The stack's env file outlives the stack: is its database answering? */
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /** reminder.scheduled as task-api publishes it. */
 function scheduled(userId: string, sequence: number, fireAt: string, channels: Channel[]): Envelope {
@@ -273,45 +260,31 @@ export async function benchNotification(options: NotificationBenchOptions = {}) 
     channels: options.channels ??
       (env.NOTIFICATION_BENCH_CHANNELS?.split(',') as Channel[] | undefined) ?? ['in_app'],
   };
-  const result: Record<string, number | string> = {
+  const measured =
+    (start: () => Promise<Harness>, overrides: Partial<Settings> = {}) =>
+    async () => {
+      const harness = await start();
+      try {
+        return await measure(harness, { ...settings, ...overrides });
+      } finally {
+        await harness.stop();
+      }
+    };
+  return {
     reminders: settings.count,
     users: settings.users,
     channels: settings.channels.join(','),
     due_within_s: settings.spreadSeconds,
+    ...(await acrossRuntimes(
+      env.NOTIFICATION_BENCH_RUNTIMES,
+      measured(embeddedHarness),
+      // Taking events in through the sidecar (state API, Jobs API) is slower: more time before the minute.
+      (stack) =>
+        measured(() => daprHarness(stack), {
+          leadSeconds: Number(env.NOTIFICATION_BENCH_DAPR_LEAD_SECONDS ?? settings.leadSeconds * 4),
+        })(),
+    )),
   };
-  const runtimes = (env.NOTIFICATION_BENCH_RUNTIMES ?? 'embedded,dapr').split(',');
-  if (runtimes.includes('embedded')) {
-    const harness = await embeddedHarness();
-    try {
-      Object.assign(result, await measure(harness, settings));
-    } finally {
-      await harness.stop();
-    }
-  }
-  if (runtimes.includes('dapr')) {
-    let stack: StackEnv | undefined;
-    try {
-      stack = readStackEnv();
-    } catch (err) {
-      result.dapr = `skipped: ${(err as Error).message.split(':')[0]} (the local Dapr stack is not up)`;
-    }
-    if (stack && !(await reachable(stack.DATABASE_URL))) {
-      result.dapr = 'skipped: the local Dapr stack is not running (scripts/stack/stack.sh up)';
-      stack = undefined;
-    }
-    if (stack) {
-      const harness = await daprHarness(stack);
-      try {
-        // Taking events in through the sidecar (state API, Jobs API) is slower: more time before the minute.
-        const lead = Number(env.NOTIFICATION_BENCH_DAPR_LEAD_SECONDS ?? settings.leadSeconds * 4);
-        const dapr = await measure(harness, { ...settings, leadSeconds: lead });
-        for (const [k, v] of Object.entries(dapr)) result[`dapr_${k}`] = v;
-      } finally {
-        await harness.stop();
-      }
-    }
-  }
-  return result;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -6,7 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { startEmbeddedPostgres } from '@taskstream/platform';
+import { createAuth, startEmbeddedPostgres } from '@taskstream/platform';
+import pg from 'pg';
+import { readStackEnv, type StackEnv, stackAppUrls } from '../stack/sidecar.js';
 
 /** DATABASE_URL when set, else a fresh embedded PostgreSQL with default (durable) settings. */
 export async function benchDatabase(
@@ -310,4 +313,142 @@ export async function signUpBenchUser(url: string, body: { email: string; passwo
   if (login.status !== 200)
     throw new Error(`logging in a bench user at ${url} answered ${login.status}: ${await login.text()}`);
   return ((await login.json()) as { token: string }).token;
+}
+
+/** One request of a fixed-rate load: sent with the bearer token, the body as JSON. */
+export interface RateRequest {
+  method: string;
+  path: string;
+  token: string;
+  body?: unknown;
+}
+
+export interface RateLoad {
+  seconds: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  latencies: number[];
+  /** HTTP status by request index (0: no answer). */
+  statuses: number[];
+  /** When each request's answer had arrived, ms since the epoch, by request index. */
+  answeredAt: number[];
+}
+
+/** Sends `requests` to `url` at `ratePerSecond` from a worker thread (rate-worker.mjs). */
+export function runAtRate(url: string, requests: RateRequest[], ratePerSecond: number): Promise<RateLoad> {
+  if (requests.length === 0) throw new Error('runAtRate: no requests');
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./rate-worker.mjs', import.meta.url), {
+      workerData: { url, requests, ratePerSecond },
+    });
+    worker.once('message', (load: RateLoad) => {
+      resolve(load);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  });
+}
+
+/**
+ * The local Dapr stack's settings when it is up (`scripts/stack/stack.sh up`), or why a bench
+ * skips it: its env file outlives the stack, so its database must also answer.
+ */
+async function liveStack(): Promise<{ stack: StackEnv } | { skipped: string }> {
+  let stack: StackEnv;
+  try {
+    stack = readStackEnv();
+  } catch (err) {
+    return { skipped: `skipped: ${(err as Error).message.split(':')[0]} (the local Dapr stack is not up)` };
+  }
+  const client = new pg.Client({ connectionString: stack.DATABASE_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return { stack };
+  } catch {
+    return { skipped: 'skipped: the local Dapr stack is not running (scripts/stack/stack.sh up)' };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+type Figures = Record<string, unknown>;
+
+/**
+ * A bench's figures on the embedded runtime, then, when the local Dapr stack is up, its figures
+ * there prefixed `dapr_` (or `dapr: skipped: …`). `runtimes` (a bench's *_RUNTIMES variable):
+ * `embedded`, `dapr` or both (the default).
+ */
+export async function acrossRuntimes<E extends Figures, D extends Figures>(
+  runtimes: string | undefined,
+  embedded: () => Promise<E>,
+  dapr: (stack: StackEnv) => Promise<D>,
+): Promise<Figures> {
+  const picked = (runtimes ?? 'embedded,dapr').split(',');
+  const result: Figures = picked.includes('embedded') ? { ...(await embedded()) } : {};
+  if (!picked.includes('dapr')) return result;
+  const live = await liveStack();
+  if ('skipped' in live) return { ...result, dapr: live.skipped };
+  for (const [name, value] of Object.entries(await dapr(live.stack))) result[`dapr_${name}`] = value;
+  return result;
+}
+
+/**
+ * The base URL of one of the stack's apps, once it answers ready. Errors say what to start.
+ */
+export async function stackApp(stack: StackEnv, appId: string): Promise<string> {
+  const url = stackAppUrls(stack)[appId];
+  if (!url) throw new Error(`the stack runs no ${appId} (STACK_APPS in .stack/env)`);
+  const ready = await fetch(`${url}/readyz`).then(
+    (r) => r.status,
+    () => 0,
+  );
+  if (ready !== 200) throw new Error(`the stack's ${appId} at ${url} is not ready (${ready || 'no answer'})`);
+  return url;
+}
+
+/**
+ * `count` new users' ids and tokens signed with the stack's own secret: registration is limited
+ * per address (ADR 0015), and a bench needs more users than one address may register.
+ */
+export async function stackUsers(stack: StackEnv, count: number) {
+  if (!stack.JWT_SECRET) throw new Error('the stack wrote no JWT_SECRET to .stack/env');
+  const auth = createAuth({
+    secret: stack.JWT_SECRET,
+    issuer: 'taskstream',
+    audience: 'taskstream',
+    ttlSeconds: 3600,
+  });
+  const userIds = Array.from({ length: count }, () => randomUUID());
+  const tokens = await Promise.all(userIds.map((userId) => auth.sign({ userId, role: 'user' })));
+  return { userIds, tokens };
+}
+
+/**
+ * Waits until the stack has carried these users' events through: no outbox row of theirs
+ * unpublished, and no lag on `consumers` (task-api reads every consumer group's lag from the
+ * broker and exports it on /metrics). False when that did not happen within `timeoutMs`.
+ */
+export async function stackSettled(
+  pool: pg.Pool,
+  taskApiUrl: string,
+  userIds: string[],
+  consumers: string[],
+  timeoutMs = 60_000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND partition_key = ANY($1::text[])',
+      [userIds],
+    );
+    const metrics = await (await fetch(`${taskApiUrl}/metrics`)).text();
+    const lag = metrics
+      .split('\n')
+      .filter((line) => line.startsWith('taskstream_consumer_lag{'))
+      .filter((line) => consumers.includes(/consumer="([^"]*)"/.exec(line)?.[1] ?? ''))
+      .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    if (rows[0]!.n === 0 && lag === 0) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
 }
