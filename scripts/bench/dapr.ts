@@ -9,7 +9,7 @@ import {
   stackCpuMs,
   stackProcesses,
 } from './dapr-hops.js';
-import { percentile, processTable, round, stackUsers } from './support.js';
+import { percentile, processTable, round, stackApp, stackOutboxBacklog, stackUsers } from './support.js';
 import { benchTaskApi, CLIENTS, runCreateLoad } from './task-api.js';
 
 /**
@@ -26,16 +26,7 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
   const warmupMs = options.warmupMs ?? 2000;
   const env = readStackEnv();
   const appUrls = stackAppUrls(env);
-  const url = appUrls['task-api'];
-  if (!url) throw new Error('the stack runs no task-api (STACK_APPS in .stack/env)');
-  const ready = await fetch(`${url}/readyz`).then(
-    (r) => r.status,
-    () => 0,
-  );
-  if (ready !== 200)
-    throw new Error(
-      `the stack's task-api at ${url} is not ready (${ready || 'no answer'}): bash scripts/stack/stack.sh up`,
-    );
+  const url = await stackApp(env, 'task-api');
 
   const embedded = await benchTaskApi({ durationMs, warmupMs });
 
@@ -52,12 +43,12 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
     const started = new Date();
     const load = await runCreateLoad(url, tokens, { durationMs, warmupMs });
     const loadEnded = Date.now();
-    const backlogAtEnd = await backlog(pool, userIds);
+    const backlogAtEnd = await stackOutboxBacklog(pool, userIds);
     // Everything the load wrote reaches Kafka: how long after the last create.
     let drained = backlogAtEnd;
     while (drained > 0 && Date.now() - loadEnded < 120_000) {
       await new Promise((r) => setTimeout(r, 100));
-      drained = await backlog(pool, userIds);
+      drained = await stackOutboxBacklog(pool, userIds);
     }
     const drainS = drained === 0 ? (Date.now() - loadEnded) / 1000 : Number.NaN;
     // The CPU window ends once the consumers are done too: audit has every event.
@@ -121,14 +112,6 @@ export async function benchDapr(options: { durationMs?: number; warmupMs?: numbe
   } finally {
     await pool.end();
   }
-}
-
-async function backlog(pool: pg.Pool, userIds: string[]): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND partition_key = ANY($1::text[])',
-    [userIds],
-  );
-  return rows[0]!.n;
 }
 
 /**

@@ -238,11 +238,7 @@ export async function postgresCpuMs(url: string): Promise<number> {
       p.cmdline.includes('-p') &&
       p.cmdline[p.cmdline.indexOf('-p') + 1] === port,
   );
-  if (!postmaster) return Number.NaN;
-  const ticksUsed = processes
-    .filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid)
-    .reduce((sum, p) => sum + p.ownTicks, 0);
-  return (ticksUsed / CLOCK_TICKS) * 1000;
+  return postmaster ? processTreeCpuMs(processes, postmaster.pid) : Number.NaN;
 }
 
 /**
@@ -423,6 +419,15 @@ export async function stackUsers(stack: StackEnv, count: number) {
   return { userIds, tokens };
 }
 
+/** The stack's outbox rows of these users (partition keys) not yet published. */
+export async function stackOutboxBacklog(pool: pg.Pool, userIds: string[]): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND partition_key = ANY($1::text[])',
+    [userIds],
+  );
+  return rows[0]!.n;
+}
+
 /**
  * Waits until the stack has carried these users' events through: no outbox row of theirs
  * unpublished, and no lag on `consumers` (task-api reads every consumer group's lag from the
@@ -437,17 +442,14 @@ export async function stackSettled(
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const { rows } = await pool.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND partition_key = ANY($1::text[])',
-      [userIds],
-    );
+    const unpublished = await stackOutboxBacklog(pool, userIds);
     const metrics = await (await fetch(`${taskApiUrl}/metrics`)).text();
     const lag = metrics
       .split('\n')
       .filter((line) => line.startsWith('taskstream_consumer_lag{'))
       .filter((line) => consumers.includes(/consumer="([^"]*)"/.exec(line)?.[1] ?? ''))
       .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
-    if (rows[0]!.n === 0 && lag === 0) return true;
+    if (unpublished === 0 && lag === 0) return true;
     await new Promise((r) => setTimeout(r, 200));
   }
   return false;

@@ -25,6 +25,7 @@ import type { StackEnv } from '../stack/sidecar.js';
 import {
   acrossRuntimes,
   benchDatabase,
+  benchEnv,
   percentile,
   postgresCpuMs,
   round,
@@ -110,18 +111,7 @@ async function benchEmbedded(options: BenchOptions): Promise<Record<string, numb
     const rt: RunningRuntime = await startRuntime(
       [syncService({ replicaId: `bench-${randomUUID().slice(0, 8)}` })],
       {
-        env: {
-          NODE_ENV: 'production',
-          DATABASE_URL: databaseUrl,
-          PORT: '0',
-          LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-          DATA_DIR: work,
-          JWT_SECRET: randomUUID() + randomUUID(),
-          SEED_DEMO_USERS: 'false',
-          DATABASE_POOL_SIZE: '24',
-          // Production serves /metrics on its own port only.
-          METRICS_PORT: '0',
-        },
+        env: runtimeEnv(databaseUrl, work, { DATABASE_POOL_SIZE: '24' }),
       },
     );
     stops.unshift(() => rt.stop());
@@ -366,6 +356,15 @@ async function outboxHops(pool: pg.Pool, userIds: string[], since: Date, receipt
   return hops;
 }
 
+/** The settings of the bench's server and publisher runtimes (production serves /metrics on its own port only). */
+const runtimeEnv = (databaseUrl: string, dataDir: string, extra: Record<string, string> = {}) =>
+  benchEnv(databaseUrl, {
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    DATA_DIR: dataDir,
+    METRICS_PORT: '0',
+    ...extra,
+  });
+
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
 type ClientReport = Extract<FromChildren, { type: 'report' }>;
@@ -494,16 +493,7 @@ async function runPublisher() {
   const warmupSeconds = Number(env.SYNC_BENCH_WARMUP_SECONDS);
   await mkdir(env.SYNC_BENCH_DATA_DIR!, { recursive: true });
   const rt = await startRuntime([], {
-    env: {
-      NODE_ENV: 'production',
-      DATABASE_URL: env.SYNC_BENCH_DATABASE_URL!,
-      PORT: '0',
-      LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
-      DATA_DIR: env.SYNC_BENCH_DATA_DIR!,
-      JWT_SECRET: randomUUID() + randomUUID(),
-      SEED_DEMO_USERS: 'false',
-      METRICS_PORT: '0',
-    },
+    env: runtimeEnv(env.SYNC_BENCH_DATABASE_URL!, env.SYNC_BENCH_DATA_DIR!),
   });
   process.send!({ type: 'publisher_ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
