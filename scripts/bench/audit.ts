@@ -15,7 +15,6 @@ import {
 } from '@taskstream/platform';
 import { sampleTask, taskEvent } from '@taskstream/platform/test-support';
 import { createTaskApiService } from '@taskstream/task-api';
-import { v7 as uuidv7 } from 'uuid';
 import { benchDatabase, benchEnv, percentile, round, signUpBenchUser } from './support.js';
 
 /** As many clients as the task-api bench. */

@@ -212,6 +212,18 @@ export function histogramBuckets(
   return buckets;
 }
 
+/** The sum of a counter's (or a histogram's `_count`) series whose labels include `match`. */
+export function metricSum(text: string, name: string, match: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const labels = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
+    if (Object.entries(match).every(([k, v]) => labels.includes(`${k}="${v}"`)))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 /** The upper bound of the bucket holding the p-th percentile of what was observed between two scrapes. */
 export function bucketPercentile(before: Map<number, number>, after: Map<number, number>, p: number): number {
   const bounds = [...after.keys()].sort((a, b) => a - b);

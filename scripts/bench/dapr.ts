@@ -6,6 +6,7 @@ import {
   cpuPerThousand,
   histogramBuckets,
   hopBreakdown,
+  metricSum,
   stackCpuMs,
   stackProcesses,
 } from './dapr-hops.js';
@@ -193,8 +194,8 @@ async function metricsText(url: string) {
 /**
  * The hops only the sidecars and the consumer time, from their histograms over the run (each
  * figure is the upper bound of the bucket holding the percentile): task-api's daprd publishing a
- * bulk request to Kafka, audit's daprd delivering an event to audit (its handler included), and
- * audit's handler alone.
+ * bulk request to Kafka, audit's daprd delivering a bulk of events to audit (its handlers
+ * included) with the events per delivery, and audit's handler alone.
  */
 function sidecarHistograms([taskApiBefore, auditDaprdBefore, auditBefore]: string[], after: string[]) {
   const [taskApiAfter, auditDaprdAfter, auditAfter] = after;
@@ -221,15 +222,25 @@ function sidecarHistograms([taskApiBefore, auditDaprdBefore, auditBefore]: strin
     topic,
     1,
   );
+  // One bulk delivery of a partition's events to audit and its answer (the handlers included).
   add(
     'sidecar_delivery',
     auditDaprdBefore!,
     auditDaprdAfter!,
-    'dapr_component_pubsub_ingress_latencies',
+    'dapr_component_pubsub_ingress_bulk_latencies',
     topic,
     1,
   );
   add('audit_handler', auditBefore!, auditAfter!, 'taskstream_event_handler_duration_seconds', topic, 1000);
+  const delta = (before: string, now: string, metric: string) =>
+    metricSum(now, metric, topic) - metricSum(before, metric, topic);
+  const deliveries = delta(
+    auditDaprdBefore!,
+    auditDaprdAfter!,
+    'dapr_component_pubsub_ingress_bulk_latencies_count',
+  );
+  const handled = delta(auditBefore!, auditAfter!, 'taskstream_event_handler_duration_seconds_count');
+  figures.sidecar_delivery_events_per_request = deliveries > 0 ? round(handled / deliveries, 1) : Number.NaN;
   return figures;
 }
 
