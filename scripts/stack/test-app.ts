@@ -21,11 +21,15 @@ export async function startDaprTestApp(options: {
   configure?: (ports: Ports, app: Express) => void;
   retryDelaysMs?: number[];
   jobFailurePolicy?: JobFailurePolicy;
+  /** Bulk subscriptions (DAPR_BULK_SUBSCRIBE); one event per request by default, as the services. */
+  bulkSubscribe?: boolean;
 }): Promise<DaprTestApp> {
   const env = readStackEnv();
   const [appPort, httpPort] = [await freePort(), await freePort()];
   const app = express();
-  app.use(express.json()); // as the services' own HTTP bootstrap does
+  // As the services' own HTTP bootstrap does: the sidecar's bulk deliveries are the Dapr ports' to parse.
+  const json = express.json();
+  app.use((req, res, next) => (req.path.startsWith('/events/') ? next() : json(req, res, next)));
   const ports = createDaprPorts({
     app,
     appId: options.appId,
@@ -40,6 +44,9 @@ export async function startDaprTestApp(options: {
       STATESTORE_NAME: 'statestore',
       RETRY_DELAYS_MS: options.retryDelaysMs ?? [1000, 5000, 25000],
       BODY_LIMIT_BYTES: 1024 * 1024,
+      DAPR_BULK_SUBSCRIBE: options.bulkSubscribe ?? false,
+      DAPR_BULK_SUBSCRIBE_MAX_MESSAGES: 100,
+      DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS: 10,
       // The bus reads consumer lag from the stack's broker, as the stack's task-api does.
       KAFKA_BROKERS: env.KAFKA_BROKERS.split(','),
     },

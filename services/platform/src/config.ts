@@ -130,6 +130,15 @@ export const ConfigSchema = z.object({
   PUBSUB_NAME: z.string().default('pubsub'),
   STATESTORE_NAME: z.string().default('statestore'),
   /**
+   * Under Dapr, events reach a consumer in bulk deliveries (ADR 0028): at most
+   * DAPR_BULK_SUBSCRIBE_MAX_MESSAGES per request, gathered for at most
+   * DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS. Off by default: Dapr 1.18's Kafka consumer delivers an
+   * app's bulks one at a time across all its topics, so an event being retried holds up the app.
+   */
+  DAPR_BULK_SUBSCRIBE: bool.default(false),
+  DAPR_BULK_SUBSCRIBE_MAX_MESSAGES: z.coerce.number().int().min(1).max(1000).default(100),
+  DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS: z.coerce.number().int().min(1).max(10_000).default(10),
+  /**
    * Under Dapr, the brokers behind the sidecar, read only for consumer lag (ADR 0011): the chart
    * gives them to task-api. Unset: lag is reported as not measured.
    */

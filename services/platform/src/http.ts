@@ -139,17 +139,18 @@ export function createHttpApp(options: HttpAppOptions): Express {
     });
   });
 
-  app.use(
-    express.json({
-      limit: options.bodyLimitBytes,
-      strict: true,
-      type: ['application/json', 'application/*+json'],
-      // JSON.parse copes with any depth, but JSON.stringify, zod and friends recurse: a body of
-      // 200,000 nested arrays would end in a stack overflow (a 500) wherever it is handled.
-      verify: (_req, _res, buf, encoding) =>
-        checkJsonDepth(buf, encoding, options.maxJsonDepth ?? MAX_JSON_DEPTH),
-    }),
-  );
+  const parseJson = express.json({
+    limit: options.bodyLimitBytes,
+    strict: true,
+    type: ['application/json', 'application/*+json'],
+    // JSON.parse copes with any depth, but JSON.stringify, zod and friends recurse: a body of
+    // 200,000 nested arrays would end in a stack overflow (a 500) wherever it is handled.
+    verify: (_req, _res, buf, encoding) =>
+      checkJsonDepth(buf, encoding, options.maxJsonDepth ?? MAX_JSON_DEPTH),
+  });
+  // Under Dapr, /events/* are the sidecar's bulk deliveries (token-checked, parsed with a limit
+  // sized for a batch by the Dapr ports); every other body is a client's.
+  app.use((req, res, next) => (req.path.startsWith('/events/') ? next() : parseJson(req, res, next)));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

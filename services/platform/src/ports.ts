@@ -59,22 +59,31 @@ export interface Subscription {
   /**
    * A finer order than the partition key, for a consumer that only needs some events in order
    * (e.g. those of one task): the embedded bus runs events with different order keys of one user
-   * side by side, and holds back only the order key of a failing event. Under Dapr, delivery
-   * follows the Kafka partition (the user) whatever this says. Undefined: the partition key.
+   * side by side, and holds back only the order key of a failing event; so does the Dapr bus within
+   * one bulk delivery (one Kafka partition's events). Undefined: the partition key.
    */
   orderKey?: (event: Envelope) => string | undefined;
   /**
    * How many order keys the embedded bus runs at once for this consumer (default
    * BUS_KEY_CONCURRENCY). A consumer that gathers concurrent events into one write (the audit
-   * trail) takes a whole batch at once with Infinity. Under Dapr the sidecar's delivery decides.
+   * trail) takes a whole batch at once with Infinity. Under Dapr every order key of a bulk
+   * delivery runs at once (DAPR_BULK_SUBSCRIBE_MAX_MESSAGES bounds it).
    */
   concurrency?: number;
   /**
    * The CloudEvent types the handler acts on (undefined: all). The embedded bus passes the others
    * by without fetching their bodies or running the handler; under Dapr the sidecar delivers every
-   * event, so the handler still drops what it does not act on.
+   * event and the bus answers the others without running the handler (Dapr 1.18's routing rules
+   * would send them to the dead-letter topic, ADR 0028).
    */
   types?: readonly string[];
+  /**
+   * Under Dapr, the longest one partition's events wait to fill a bulk delivery (default
+   * DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS). daprd wakes every this many ms for each partition of each
+   * subscription, idle or not: a rarely written topic whose events are not urgent (dead letters)
+   * waits longer and spares the sidecar that CPU.
+   */
+  bulkMaxAwaitMs?: number;
 }
 
 /** Events written to a topic and not yet handled by a consumer (ADR 0011). */

@@ -162,6 +162,8 @@ export function createAdmin(deps: ServiceDeps): {
         consumer: 'task-api-dlq',
         // Its own dead letters would go to `<topic>.dlq.dlq`; nothing consumes that, so keep retrying here.
         deadLetterTopic: `${topic}.dlq.dlq`,
+        // Dead letters are rare and a second to record them is nothing: no need to wake often.
+        bulkMaxAwaitMs: 1000,
         async handler(event) {
           await storeDeadLetter(pool, `${topic}.dlq`, event);
           return 'SUCCESS' as const;

@@ -50,6 +50,9 @@ async function makeDapr(): Promise<ContractInstance> {
       STATESTORE_NAME: 'statestore',
       RETRY_DELAYS_MS,
       BODY_LIMIT_BYTES: 1024 * 1024,
+      DAPR_BULK_SUBSCRIBE: false,
+      DAPR_BULK_SUBSCRIBE_MAX_MESSAGES: 100,
+      DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS: 10,
     },
   });
   let server: RunningServer | undefined;

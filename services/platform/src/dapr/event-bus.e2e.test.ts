@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readTopic } from '../../../../scripts/stack/kafka.js';
+import { readTopic, saramaPartition } from '../../../../scripts/stack/kafka.js';
 import { type DaprTestApp, startDaprTestApp, waitFor } from '../../../../scripts/stack/test-app.js';
 import type { DeliveryContext, Envelope } from '../ports.js';
 
 // Real daprd + Kafka from `bash scripts/stack/stack.sh up`.
-const run = randomUUID().slice(0, 8);
-const topic = `e2e-bus-${run}`;
-const failingTopic = `e2e-bus-failing-${run}`;
-
 function envelope(userId: string, n: number): Envelope {
   return {
     specversion: '1.0',
@@ -23,15 +19,33 @@ function envelope(userId: string, n: number): Envelope {
   };
 }
 
-describe('dapr EventBus through daprd and Kafka', () => {
+describe.each([
+  ['one event per request', false],
+  ['bulk deliveries', true],
+])('dapr EventBus through daprd and Kafka, %s', (_mode, bulk) => {
+  const run = `${randomUUID().slice(0, 8)}-${bulk ? 'bulk' : 'one'}`;
+  const topic = `e2e-bus-${run}`;
+  const failingTopic = `e2e-bus-failing-${run}`;
+  const heldTopic = `e2e-bus-held-${run}`;
+  /** Two keys on one of the stack's 4 partitions: their events share bulk deliveries. */
+  const [keyA, keyB] = (() => {
+    const first = `user-held-a-${run}`;
+    for (let i = 0; ; i++) {
+      const other = `user-held-b-${run}-${i}`;
+      if (saramaPartition(other, 4) === saramaPartition(first, 4)) return [first, other];
+    }
+  })();
+
   const received: Envelope[] = [];
   const failures: { at: number; ctx: DeliveryContext }[] = [];
   const deadLetters: Envelope[] = [];
+  const held: { key: string; sequence: number; type: string; attempt: number; at: number }[] = [];
   let app: DaprTestApp;
 
   beforeAll(async () => {
     app = await startDaprTestApp({
-      appId: 'e2e-bus',
+      appId: `e2e-bus-${bulk ? 'bulk' : 'one'}`,
+      bulkSubscribe: bulk,
       configure: ({ bus }) => {
         bus.subscribe({ topic, consumer: 'e2e', handler: async (event) => void received.push(event) });
         bus.subscribe({
@@ -40,6 +54,17 @@ describe('dapr EventBus through daprd and Kafka', () => {
           handler: async (_event, ctx) => {
             failures.push({ at: Date.now(), ctx });
             throw new Error('database unavailable (test)');
+          },
+        });
+        bus.subscribe({
+          topic: heldTopic,
+          consumer: 'e2e-held',
+          types: ['com.taskstream.task.created'],
+          handler: async (event, ctx) => {
+            const { user_id: key, sequence } = event.data as { user_id: string; sequence: number };
+            held.push({ key, sequence, type: event.type, attempt: ctx.attempt, at: Date.now() });
+            if (key === keyA && sequence === 0 && ctx.attempt === 1)
+              throw new Error('first attempt fails (test)');
           },
         });
         bus.subscribe({
@@ -116,6 +141,27 @@ describe('dapr EventBus through daprd and Kafka', () => {
       expect(sequences).toEqual([0, 1, 2]);
     }
   }, 90_000);
+
+  test("one partition in bulk: a retried event holds back its own key's later events, each runs once in order; a type the subscription does not name never reaches the handler", async () => {
+    const ofA = Array.from({ length: 5 }, (_, i) => envelope(keyA, i));
+    const ofB = Array.from({ length: 5 }, (_, i) => envelope(keyB, i));
+    const unnamed = { ...envelope(keyB, 99), type: 'com.taskstream.task.deleted' };
+    await app.ports.bus.publish([
+      ...ofA.map((event) => ({ topic: heldTopic, partitionKey: keyA, event })),
+      ...ofB.slice(0, 2).map((event) => ({ topic: heldTopic, partitionKey: keyB, event })),
+      { topic: heldTopic, partitionKey: keyB, event: unnamed },
+      ...ofB.slice(2).map((event) => ({ topic: heldTopic, partitionKey: keyB, event })),
+    ]);
+    await waitFor('both keys done', () => (held.length >= 11 ? true : undefined), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // anything doubled would show by now
+
+    const ran = (key: string) => held.filter((h) => h.key === key).map((h) => `${h.sequence}#${h.attempt}`);
+    // keyA: its first event failed once and ran again; the events behind it waited, in order, once each.
+    expect(ran(keyA)).toEqual(['0#1', '0#2', '1#1', '2#1', '3#1', '4#1']);
+    // keyB shares the partition (and so its bulk deliveries): each of its events ran once, in order.
+    expect(ran(keyB)).toEqual(['0#1', '1#1', '2#1', '3#1', '4#1']);
+    expect(held.some((h) => h.type !== 'com.taskstream.task.created')).toBe(false);
+  }, 60_000);
 
   test('sidecar callbacks refuse a caller without the app token', async () => {
     const response = await fetch(`http://127.0.0.1:${app.appPort}/dapr/subscribe`);

@@ -1,5 +1,5 @@
 import type { DaprClient } from '@dapr/dapr';
-import type { Router } from 'express';
+import type { Response, Router } from 'express';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { deliveryMetrics, runHandler } from '../ops/delivery.js';
@@ -33,7 +33,21 @@ export interface DaprEventBusOptions {
    * transaction.
    */
   outbox?: Pick<OutboxRelayOptions, 'pool' | 'connectionString' | 'app'>;
+  /**
+   * Bulk delivery: at most `maxMessages` events per request, gathered for at most `maxAwaitMs`.
+   * Undefined: one event per request.
+   */
+  bulkSubscribe?: { maxMessages: number; maxAwaitMs: number };
 }
+
+/** One event of a bulk delivery, as daprd sends it. */
+interface BulkEntry {
+  entryId: string;
+  event: Record<string, unknown>;
+  metadata?: Record<string, string>;
+}
+
+type DeliveryStatus = 'SUCCESS' | 'RETRY';
 
 /** Fields daprd adds to every delivered CloudEvent; handlers get the event as it was published. */
 const DAPR_ADDED = ['pubsubname', 'topic', 'traceid'] as const;
@@ -48,7 +62,12 @@ const MAX_TRACKED = 10_000;
  * user's events in order.
  *
  * Consume: programmatic subscriptions (`GET /dapr/subscribe`, read once when daprd starts, so
- * subscribe before the sidecar starts). Dapr 1.18 cannot express our 1 s / 5 s / 25 s backoff
+ * subscribe before the sidecar starts). daprd's Kafka consumer hands over one partition's
+ * events at a time and waits for the answer. With `bulkSubscribe` each subscription is a bulk
+ * one (ADR 0028): a delivery carries what has gathered, and its events run in lanes by order key
+ * (the Kafka key unless the subscription names a finer one): lanes side by side, each lane in log
+ * order, and a lane stops at an event that is to be retried (the rest of it is answered RETRY
+ * unrun, so a key's order holds). Dapr 1.18 cannot express our 1 s / 5 s / 25 s backoff
  * in Resiliency and tells the app nothing about attempts, so this adapter counts attempts per
  * consumer and event id, waits the configured delay before answering RETRY (Resiliency then
  * redelivers promptly), and after the last attempt publishes the event to `<topic>.dlq` with
@@ -114,8 +133,11 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     });
   }
 
-  async function deliver(sub: Subscription, raw: Record<string, unknown>, partitionKey: string | undefined) {
-    const event = asPublished(raw);
+  async function deliver(
+    sub: Subscription,
+    event: Envelope,
+    partitionKey: string | undefined,
+  ): Promise<DeliveryStatus> {
     const deadLetterTopic = sub.deadLetterTopic ?? `${sub.topic}.dlq`;
     const key = `${sub.consumer}|${event.id}`;
     const attempt = (attempts.get(key) ?? 0) + 1;
@@ -175,13 +197,56 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
     return 'SUCCESS';
   }
 
+  /** One bulk delivery: lanes by order key side by side, each in order; statuses in entry order. */
+  async function deliverBulk(sub: Subscription, entries: BulkEntry[]) {
+    const statuses = new Map<string, DeliveryStatus>();
+    const lanes = new Map<string, { entry: BulkEntry; event: Envelope }[]>();
+    for (const entry of entries) {
+      const event = asPublished(entry.event);
+      if (passesBy(sub, event)) {
+        statuses.set(entry.entryId, 'SUCCESS');
+        continue;
+      }
+      const partitionKey = entry.metadata?.__key;
+      const lane = `${partitionKey}\u0000${sub.orderKey?.(event) ?? ''}`;
+      const list = lanes.get(lane);
+      if (list) list.push({ entry, event });
+      else lanes.set(lane, [{ entry, event }]);
+    }
+    await Promise.all(
+      [...lanes.values()].map(async (lane) => {
+        for (let i = 0; i < lane.length; i++) {
+          const { entry, event } = lane[i]!;
+          const status = await deliver(sub, event, entry.metadata?.__key);
+          statuses.set(entry.entryId, status);
+          if (status === 'RETRY') {
+            for (const later of lane.slice(i + 1)) statuses.set(later.entry.entryId, 'RETRY');
+            return;
+          }
+        }
+      }),
+    );
+    return entries.map((entry) => ({
+      entryId: entry.entryId,
+      status: statuses.get(entry.entryId) ?? 'RETRY',
+    }));
+  }
+
   router.get('/dapr/subscribe', (_req, res) => {
+    const bulk = options.bulkSubscribe;
     res.json(
       [...subscriptions.values()].map((sub) => ({
         pubsubname: pubsubName,
         topic: sub.topic,
         route: routeOf(sub),
         deadLetterTopic: sub.deadLetterTopic ?? `${sub.topic}.dlq`,
+        ...(bulk && {
+          bulkSubscribe: {
+            enabled: true,
+            maxMessagesCount: bulk.maxMessages,
+            maxAwaitDurationMs: sub.bulkMaxAwaitMs ?? bulk.maxAwaitMs,
+          },
+        }),
       })),
     );
   });
@@ -192,18 +257,43 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
       res.status(404).end(); // not a route daprd got from /dapr/subscribe
       return;
     }
-    if (stopping || typeof req.body !== 'object' || req.body === null) {
-      res.json({ status: 'RETRY' });
+    if (!options.bulkSubscribe) {
+      if (stopping || typeof req.body !== 'object' || req.body === null) {
+        res.json({ status: 'RETRY' });
+        return;
+      }
+      const event = asPublished(req.body as Record<string, unknown>);
+      if (passesBy(sub, event)) {
+        res.json({ status: 'SUCCESS' });
+        return;
+      }
+      await answer(res, deliver(sub, event, req.header('__key') ?? undefined), (status) => ({ status }));
       return;
     }
-    const work = deliver(sub, req.body as Record<string, unknown>, req.header('__key') ?? undefined);
+    const entries = bulkEntriesOf(req.body);
+    if (!entries) {
+      res.status(400).json({
+        error: 'invalid_request',
+        message: 'expected a bulk delivery: entries with an entryId and a CloudEvent each',
+      });
+      return;
+    }
+    if (stopping) {
+      res.json({ statuses: entries.map((entry) => ({ entryId: entry.entryId, status: 'RETRY' })) });
+      return;
+    }
+    await answer(res, deliverBulk(sub, entries), (statuses) => ({ statuses }));
+  });
+
+  /** Answers the sidecar once the work is done; `stop` waits for work in flight. */
+  async function answer<T>(res: Response, work: Promise<T>, body: (result: T) => unknown) {
     inFlight.add(work);
     try {
-      res.json({ status: await work });
+      res.json(body(await work));
     } finally {
       inFlight.delete(work);
     }
-  });
+  }
 
   async function publish(messages: OutgoingMessage[]) {
     // A bulk request keeps no order among its entries, so each carries at most one record per
@@ -290,6 +380,26 @@ export function createDaprEventBus(options: DaprEventBusOptions): EventBus {
 
 function routeOf(sub: Subscription) {
   return `/events/${encodeURIComponent(sub.consumer)}/${encodeURIComponent(sub.topic)}`;
+}
+
+/** Not a type the subscription's handler acts on: acknowledged without running it. */
+function passesBy(sub: Subscription, event: Envelope) {
+  return sub.types !== undefined && !sub.types.includes(event.type);
+}
+
+function bulkEntriesOf(body: unknown): BulkEntry[] | undefined {
+  const entries = (body as { entries?: unknown } | null)?.entries;
+  if (!Array.isArray(entries)) return undefined;
+  // daprd sends a CloudEvent subscription's events parsed: an entry without one is not daprd's.
+  const valid = entries.every(
+    (entry) =>
+      typeof entry === 'object' &&
+      entry !== null &&
+      typeof (entry as BulkEntry).entryId === 'string' &&
+      typeof (entry as BulkEntry).event === 'object' &&
+      (entry as BulkEntry).event !== null,
+  );
+  return valid ? (entries as BulkEntry[]) : undefined;
 }
 
 function asPublished(raw: Record<string, unknown>): Envelope {

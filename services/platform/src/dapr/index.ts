@@ -44,6 +44,9 @@ export interface DaprPortsOptions {
     | 'STATESTORE_NAME'
     | 'RETRY_DELAYS_MS'
     | 'BODY_LIMIT_BYTES'
+    | 'DAPR_BULK_SUBSCRIBE'
+    | 'DAPR_BULK_SUBSCRIBE_MAX_MESSAGES'
+    | 'DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS'
   > &
     Partial<
       Pick<
@@ -89,16 +92,21 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
 
   const callbacks = express.Router();
   callbacks.use(['/dapr', '/events', '/job'], requireAppToken(config.APP_API_TOKEN));
-  // Parses only when the app has not already (body-parser skips a parsed body); the sidecar
-  // sends CloudEvents as application/cloudevents+json and job data as application/json.
-  callbacks.use(
-    ['/events', '/job'],
-    express.json({
-      type: ['application/json', 'application/*+json'],
-      strict: false,
-      limit: config.BODY_LIMIT_BYTES,
-    }),
-  );
+  // Parses only when the app has not already (body-parser skips a parsed body; the app's own
+  // parser leaves /events to this one); the sidecar sends CloudEvents as
+  // application/cloudevents+json, job data and bulk deliveries as application/json. A bulk delivery carries up to
+  // DAPR_BULK_SUBSCRIBE_MAX_MESSAGES events of up to a request body each: a smaller limit
+  // would refuse a batch of large events on every redelivery and stall its partition.
+  const parse = (limit: number) =>
+    express.json({ type: ['application/json', 'application/*+json'], strict: false, limit });
+  const bulk = config.DAPR_BULK_SUBSCRIBE
+    ? {
+        maxMessages: config.DAPR_BULK_SUBSCRIBE_MAX_MESSAGES,
+        maxAwaitMs: config.DAPR_BULK_SUBSCRIBE_MAX_AWAIT_MS,
+      }
+    : undefined;
+  callbacks.use('/events', parse(config.BODY_LIMIT_BYTES * (bulk?.maxMessages ?? 1)));
+  callbacks.use('/job', parse(config.BODY_LIMIT_BYTES));
   options.app.use(callbacks);
 
   return {
@@ -108,6 +116,7 @@ export function createDaprPorts(options: DaprPortsOptions): Ports {
       router: callbacks,
       logger: logger.child({ port: 'bus' }),
       retryDelaysMs: config.RETRY_DELAYS_MS,
+      bulkSubscribe: bulk,
       metrics: options.metrics,
       lagReader: kafkaLagReader(config, options.appId ?? config.APP_ID),
       lagTopics: CONSUMED_TOPICS,
