@@ -1,4 +1,4 @@
-import { Topics } from '@taskstream/contracts';
+import { eventType, Topics } from '@taskstream/contracts';
 import type { Service, ServiceDeps } from '@taskstream/platform';
 import { createCompletionHandler } from './completion.js';
 import { recurrenceRoutes } from './routes.js';
@@ -34,6 +34,8 @@ export function createRecurringService(deps: ServiceDeps): Service {
         topic: Topics.taskEvents,
         consumer: 'recurring',
         handler: (event, ctx) => handle(event, ctx),
+        // The only event it acts on: both buses pass the rest by without running the handler.
+        types: [eventType('task.completed')],
         // Only one task's events need their order (each next occurrence has its own id): a
         // user's other tasks go on beside it, and a failing one holds back only itself.
         orderKey: (event) => (typeof event.subject === 'string' ? event.subject : undefined),
