@@ -145,7 +145,11 @@ export function createReminderHandlers(state: StateStore, dispatcher: Dispatcher
   async function onTaskEvent(event: TaskEvent) {
     const { data } = event;
     const task = data.payload.task;
-    const status = nameOf(event) === 'task.deleted' ? 'deleted' : task.status;
+    const name = nameOf(event);
+    // A task created without reminders is not tracked, and nothing about it can be ahead of its
+    // first version: skip the state read (a sidecar call under Dapr) that would find nothing to do.
+    if (name === 'task.created' && task.reminders.length === 0) return;
+    const status = name === 'task.deleted' ? 'deleted' : task.status;
     const { value } = await updateState<TaskRecord>(
       state,
       taskKey(task.id),
