@@ -1,11 +1,17 @@
 /**
- * An app for e2e tests of the `dapr` adapters: a bare express server with `createDaprPorts`
+ * An app for e2e tests of the `dapr` adapters: the services' HTTP bootstrap with `createDaprPorts`
  * and its own daprd from the real stack. `configure` runs before the sidecar starts, so
  * subscriptions made there are the ones daprd reads.
  */
 import type { Server } from 'node:http';
-import { createDaprPorts, type JobFailurePolicy, type Ports } from '@taskstream/platform';
-import express, { type Express } from 'express';
+import {
+  createDaprPorts,
+  createHttpApp,
+  createMetrics,
+  type JobFailurePolicy,
+  type Ports,
+} from '@taskstream/platform';
+import type { Express } from 'express';
 import { pino } from 'pino';
 import { freePort, readStackEnv, type Sidecar, startSidecar } from './sidecar.js';
 
@@ -26,14 +32,12 @@ export async function startDaprTestApp(options: {
 }): Promise<DaprTestApp> {
   const env = readStackEnv();
   const [appPort, httpPort] = [await freePort(), await freePort()];
-  const app = express();
-  // As the services' own HTTP bootstrap does: the sidecar's bulk deliveries are the Dapr ports' to parse.
-  const json = express.json();
-  app.use((req, res, next) => (req.path.startsWith('/events/') ? next() : json(req, res, next)));
+  const logger = pino({ name: options.appId, level: process.env.LOG_LEVEL ?? 'warn' });
+  const app = createHttpApp({ logger, metrics: createMetrics(), bodyLimitBytes: 1024 * 1024 });
   const ports = createDaprPorts({
     app,
     appId: options.appId,
-    logger: pino({ name: options.appId, level: process.env.LOG_LEVEL ?? 'warn' }),
+    logger,
     jobFailurePolicy: options.jobFailurePolicy,
     config: {
       DAPR_HOST: '127.0.0.1',
